@@ -1,0 +1,237 @@
+"""Checkpoints: one safetensors file holding the weights (EMA and raw), the full config, and optionally
+the optimizer and RNG state needed to resume a run exactly.
+
+Loading never unpickles anything: safetensors is a JSON header plus raw tensor bytes. Writing is
+atomic (temporary file in the same folder, fsync, rename), so a crash or a full disk never leaves a
+half-written file and never destroys the previous checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .diffusion import DiffusionConfig, GaussianDiffusion
+from .unet import UNet, UNetConfig
+
+FORMAT = "ddpm-workbench"
+FORMAT_VERSION = 1
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024   # refuse larger uploads before reading them
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be used as a checkpoint; the message says why and what to do."""
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: UNet                      # in eval mode, EMA weights unless weights="raw"
+    diffusion: GaussianDiffusion
+    unet_config: UNetConfig
+    diffusion_config: DiffusionConfig
+    class_names: list[str]
+    step: int
+    meta: dict                       # the whole JSON config saved with the weights (data, train, metrics)
+    path: str
+    weights: str                     # "ema" or "raw"
+    has_train_state: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return self.unet_config.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c = self.unet_config
+        return (c.in_channels, c.image_size, c.image_size)
+
+
+def atomic_write(path: str | os.PathLike, write_fn) -> None:
+    """Call write_fn(tmp_path) then atomically rename tmp_path onto path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK):
+        raise PermissionError(f"cannot write to {path.parent}: choose another output folder (--out)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    tensors, plain = {}, {"param_groups": state["param_groups"], "state": {}}
+    for idx, s in state["state"].items():
+        plain["state"][str(idx)] = {}
+        for k, v in s.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{idx}.{k}"] = v.detach().cpu().contiguous()
+                plain["state"][str(idx)][k] = "__tensor__"
+            else:
+                plain["state"][str(idx)][k] = v
+    return tensors, plain
+
+
+def _unflatten_optimizer(plain: dict, tensors: dict[str, torch.Tensor]) -> dict:
+    state = {}
+    for idx, s in plain["state"].items():
+        state[int(idx)] = {k: (tensors[f"optim.{idx}.{k}"] if v == "__tensor__" else v) for k, v in s.items()}
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def save_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, ema_model: Optional[torch.nn.Module],
+                    diffusion_config: DiffusionConfig, class_names: list[str], step: int,
+                    data: Optional[dict] = None, train: Optional[dict] = None, metrics: Optional[dict] = None,
+                    train_state: Optional[dict] = None) -> None:
+    """Write one self-contained checkpoint.
+
+    train_state (for --resume) may hold "optimizer" (an optimizer state_dict), "rng" (name -> uint8
+    tensor of a generator state) and "extra" (JSON-able). Leave it out for a file to share.
+    """
+    unet_config: UNetConfig = model.config
+    tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    if ema_model is not None:
+        tensors.update({f"ema.{k}": v.detach().cpu().contiguous().clone() for k, v in ema_model.state_dict().items()})
+    meta: dict[str, Any] = {
+        "format": FORMAT, "version": FORMAT_VERSION, "step": int(step),
+        "model": unet_config.to_dict(), "diffusion": diffusion_config.to_dict(),
+        "class_names": list(class_names), "data": data or {}, "train": train or {}, "metrics": metrics or {},
+    }
+    if train_state is not None:
+        opt_tensors, opt_plain = _flatten_optimizer(train_state["optimizer"])
+        tensors.update(opt_tensors)
+        for name, s in train_state.get("rng", {}).items():
+            tensors[f"rng.{name}"] = s.detach().cpu().contiguous()
+        meta["train_state"] = {"optimizer": opt_plain, "rng": sorted(train_state.get("rng", {})),
+                               "extra": train_state.get("extra", {})}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"ddpm": json.dumps(meta)}))
+
+
+def read_metadata(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, expected_format: str = FORMAT) -> dict:
+    """The JSON config of a checkpoint, validated as ours, without reading any tensor."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} not found; check the path")
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a folder; pass the .safetensors file inside it")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path.name} is empty (0 bytes): the file was not written completely; use another checkpoint")
+    if size > max_bytes:
+        raise CheckpointError(f"{path.name} is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit for checkpoints")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(f"{path.name} is a PyTorch pickle (.pt/.pth), not a DDPM Workbench checkpoint; "
+                              "pickles can run code, so they are never opened here. Use a .safetensors file "
+                              "written by `python -m ddpm.train`.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("ddpm")
+    except Exception as e:  # safetensors raises its own error types for bad headers
+        raise CheckpointError(f"{path.name} is not a readable safetensors file ({e}); it may be truncated "
+                              "or of another format. Use a checkpoint written by `python -m ddpm.train`.") from None
+    if raw is None:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a DDPM Workbench checkpoint "
+                              "(no 'ddpm' config in its header); it cannot be rebuilt without its config.")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path.name}: its config header is not valid JSON; the file is damaged") from None
+    if meta.get("format") != expected_format:
+        raise CheckpointError(f"{path.name} is a {meta.get('format')!r} file, but a {expected_format!r} file is "
+                              "needed here (a diffusion model and a guidance classifier are separate files)")
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} was written by a newer DDPM Workbench (format v{meta['version']}); upgrade")
+    return meta
+
+
+def _read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
+    out = {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for k in f.keys():
+                if k.startswith(prefix):
+                    out[k[len(prefix):]] = f.get_tensor(k)
+    except Exception as e:
+        raise CheckpointError(f"{path.name}: reading the weights failed ({e}); the file is truncated or damaged") from None
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "ema",
+                    max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCheckpoint:
+    """Rebuild model and diffusion from a checkpoint alone. weights: "ema" (default; falls back to raw
+    if the file has none) or "raw"."""
+    if weights not in ("ema", "raw"):
+        raise ValueError(f"weights must be 'ema' or 'raw' (got {weights!r})")
+    path = Path(path)
+    meta = read_metadata(path, max_bytes)
+    try:
+        unet_config = UNetConfig.from_dict(meta["model"])
+        diffusion_config = DiffusionConfig.from_dict(meta["diffusion"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path.name}: its model/diffusion config does not build ({e})") from None
+    state = _read_tensors(path, "ema." if weights == "ema" else "model.")
+    used = weights
+    if not state and weights == "ema":
+        state, used = _read_tensors(path, "model."), "raw"
+    if not state:
+        raise CheckpointError(f"{path.name} holds no {weights} weights; try weights='ema'")
+    model = UNet(unet_config)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0:3]
+        raise CheckpointError(f"{path.name}: the weights do not fit the saved architecture ({' '.join(first)}); "
+                              "the file is damaged or was edited") from None
+    class_names = list(meta.get("class_names") or [])
+    if unet_config.num_classes and len(class_names) != unet_config.num_classes:
+        class_names = [str(i) for i in range(unet_config.num_classes)]
+    return LoadedCheckpoint(
+        model=model.to(device).eval(), diffusion=GaussianDiffusion(diffusion_config),
+        unet_config=unet_config, diffusion_config=diffusion_config, class_names=class_names,
+        step=int(meta.get("step", 0)), meta=meta, path=str(path), weights=used,
+        has_train_state="train_state" in meta)
+
+
+def load_train_state(path: str | os.PathLike) -> dict:
+    """Everything needed to resume: raw and EMA weights, optimizer state, RNG states, extra."""
+    path = Path(path)
+    meta = read_metadata(path)
+    if "train_state" not in meta:
+        raise CheckpointError(f"{path.name} holds no training state (it was exported for sharing); "
+                              "resume from the run's last.safetensors instead")
+    ts = meta["train_state"]
+    opt_tensors = _read_tensors(path, "optim.")
+    rng = _read_tensors(path, "rng.")
+    return {
+        "meta": meta,
+        "model": _read_tensors(path, "model."),
+        "ema": _read_tensors(path, "ema."),
+        "optimizer": _unflatten_optimizer(ts["optimizer"], {f"optim.{k}": v for k, v in opt_tensors.items()}),
+        "rng": rng,
+        "extra": ts.get("extra", {}),
+    }
+
+
+def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, keep_raw: bool = False) -> None:
+    """Copy a checkpoint without its training state (and without raw weights unless keep_raw): the file to share."""
+    src = Path(src)
+    meta = read_metadata(src)
+    meta.pop("train_state", None)
+    tensors = _read_tensors(src, "")
+    keep = ("ema.", "model.") if keep_raw or not any(k.startswith("ema.") for k in tensors) else ("ema.",)
+    tensors = {k: v.contiguous() for k, v in tensors.items() if k.startswith(keep)}
+    atomic_write(dst, lambda tmp: save_file(tensors, tmp, metadata={"ddpm": json.dumps(meta)}))
