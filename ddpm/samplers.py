@@ -1,0 +1,131 @@
+"""Reverse-process samplers. Each holds only the math of one step; `ddpm.sampling` owns the loop.
+
+Shared interface: `sampler.timesteps` (descending ints) and
+`sampler.step(model_out, t, t_prev, x_t, noise) -> Step(prev_sample, pred_xstart)`,
+where t_prev = −1 means "the clean image" (ᾱ_{−1} = 1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from .diffusion import GaussianDiffusion
+
+VARIANCES = ("fixed_small", "fixed_large")
+SPACINGS = ("trailing", "linspace", "leading")
+
+
+@dataclass
+class Step:
+    prev_sample: Tensor    # x_{t_prev}: (B, C, H, W)
+    pred_xstart: Tensor    # x̂_0 used for this step (clipped if clip_denoised)
+
+
+def ddim_timesteps(T: int, steps: int, spacing: str = "trailing") -> list[int]:
+    """S descending timesteps out of [0, T).
+
+    trailing: round(T − k·T/S) − 1, starts at T−1 (Lin et al. 2023; the default);
+    linspace: round(linspace(T−1, 0, S)), starts at T−1 and ends at 0;
+    leading:  k·(T//S), starts at T − T//S (the DDIM paper's code; 50 of 1000 starts at 980).
+    """
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; choose from {list(SPACINGS)}")
+    if not isinstance(steps, int) or not 1 <= steps <= T:
+        raise ValueError(f"steps must be an integer in [1, T={T}] (got {steps!r})")
+    if spacing == "trailing":
+        ts = [round(T - k * T / steps) - 1 for k in range(steps)]
+    elif spacing == "linspace":
+        ts = torch.linspace(T - 1, 0, steps, dtype=torch.float64).round().long().tolist()
+    else:
+        ts = [k * (T // steps) for k in range(steps)][::-1]
+    return [int(t) for t in ts]
+
+
+class DDPMSampler:
+    """Ancestral sampling over all T steps (Ho et al. Algorithm 2):
+    x_{t−1} = μ̃_t(x_t, x̂_0) + σ_t z, σ_t² = β̃_t (fixed_small) or β_t (fixed_large)."""
+
+    name = "ddpm"
+
+    def __init__(self, diffusion: GaussianDiffusion, variance: str = "fixed_small", clip_denoised: bool = True):
+        if variance not in VARIANCES:
+            raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
+        self.diffusion = diffusion
+        self.variance = variance
+        self.clip_denoised = clip_denoised
+        self.timesteps = list(range(diffusion.T - 1, -1, -1))
+
+    def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
+        d = self.diffusion
+        tt = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
+        # 1. x̂_0 from the network's output (eq. 15 for ε), clipped to the data range as the official code does
+        _, pred_xstart = d.split_model_output(model_out, x_t, tt)
+        if self.clip_denoised:
+            pred_xstart = pred_xstart.clamp(-1, 1)
+        # 2. posterior mean μ̃_t(x_t, x̂_0) (eq. 7)
+        mean, _, _ = d.q_posterior_mean_variance(pred_xstart, x_t, tt)
+        if t == 0 or noise is None:
+            return Step(mean, pred_xstart)
+        # 3. add σ_t z
+        var = d.posterior_variance[t] if self.variance == "fixed_small" else d.betas[t]
+        return Step(mean + var.to(x_t.dtype).sqrt() * noise, pred_xstart)
+
+
+class DDIMSampler:
+    """DDIM (Song et al. 2021, eq. 12):
+    x_{t'} = √ᾱ_{t'} x̂_0 + √(1 − ᾱ_{t'} − σ²) ε̂ + σ z,
+    σ = η √((1 − ᾱ_{t'})/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_{t'})  (eq. 16)."""
+
+    name = "ddim"
+
+    def __init__(self, diffusion: GaussianDiffusion, steps: int = 50, eta: float = 0.0,
+                 spacing: str = "trailing", clip_denoised: bool = True):
+        if not 0.0 <= float(eta) <= 1.0:
+            raise ValueError(f"eta must be in [0, 1] (got {eta}); 0 is deterministic DDIM, 1 is DDPM-like")
+        self.diffusion = diffusion
+        self.eta = float(eta)
+        self.spacing = spacing
+        self.clip_denoised = clip_denoised
+        self.timesteps = ddim_timesteps(diffusion.T, steps, spacing)
+
+    def sigma(self, t: int, t_prev: int) -> Tensor:  # scalar, float64
+        ab = self.diffusion.float64["alphas_cumprod"]
+        a_t = ab[t]
+        a_prev = ab[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
+        return self.eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
+
+    def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
+        d = self.diffusion
+        tt = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
+        ab = d.float64["alphas_cumprod"]
+        a_t = ab[t]
+        a_prev = ab[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
+        # 1. x̂_0 and ε̂ from the network's output; after clipping x̂_0, ε̂ is recomputed to agree with it
+        eps, pred_xstart = d.split_model_output(model_out, x_t, tt)
+        if self.clip_denoised:
+            pred_xstart = pred_xstart.clamp(-1, 1)
+            eps = (x_t - a_t.sqrt().to(x_t.dtype) * pred_xstart) / (1 - a_t).sqrt().to(x_t.dtype)
+        # 2. σ_t (eq. 16) and the direction pointing to x_t (eq. 12)
+        sigma = self.sigma(t, t_prev)
+        dir_coef = (1 - a_prev - sigma ** 2).clamp(min=0).sqrt()
+        prev = a_prev.sqrt().to(x_t.dtype) * pred_xstart + dir_coef.to(x_t.dtype) * eps
+        # 3. random noise
+        if sigma > 0 and noise is not None:
+            prev = prev + sigma.to(x_t.dtype) * noise
+        return Step(prev, pred_xstart)
+
+
+def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int] = None, eta: float = 0.0,
+                 variance: str = "fixed_small", spacing: str = "trailing", clip_denoised: bool = True):
+    """'ddpm' (all T steps; `steps` must be None or T) or 'ddim' (S = steps, default 50)."""
+    if name == "ddpm":
+        if steps not in (None, diffusion.T):
+            raise ValueError(f"DDPM runs all T={diffusion.T} steps; for fewer steps use the 'ddim' sampler "
+                             f"(with eta=1 it is DDPM-like)")
+        return DDPMSampler(diffusion, variance, clip_denoised)
+    if name == "ddim":
+        return DDIMSampler(diffusion, 50 if steps is None else steps, eta, spacing, clip_denoised)
+    raise ValueError(f"unknown sampler {name!r}; choose from ['ddim', 'ddpm']")

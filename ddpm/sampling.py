@@ -1,0 +1,237 @@
+"""The one sampling loop every sampler uses, with classifier-free and classifier guidance, trajectories,
+seeding and batching.
+
+    result = generate(model, diffusion, sampler="ddim", steps=50, labels=[3, 3, 7], guidance_scale=2.0, seed=0)
+    result.images  # (N, C, H, W) in [-1, 1]
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from .diffusion import GaussianDiffusion
+from .samplers import DDIMSampler, DDPMSampler, make_sampler
+
+MAX_SAMPLES = 50_000          # one call never generates more than this
+DEFAULT_MAX_BATCH = 256       # the memory bound: images per forward pass (×2 under classifier-free guidance)
+
+ProgressFn = Callable[[int, int], None]   # (done, total) network steps; raise inside it to cancel
+
+
+@dataclass
+class Trajectory:
+    timesteps: list[int]          # the t at which each frame was taken (descending)
+    x_t: Tensor                   # (F, N, C, H, W): the sample entering step t
+    pred_xstart: Tensor           # (F, N, C, H, W): x̂_0 predicted at step t (unclipped)
+
+
+@dataclass
+class SampleResult:
+    images: Tensor                # (N, C, H, W) in [-1, 1], on the CPU
+    labels: Optional[Tensor]      # (N,) long, or None when unconditional
+    x_T: Tensor                   # (N, C, H, W) the starting noise
+    timesteps: list[int]          # the sampler's timesteps, descending
+    network_calls: int            # forward passes of the network per image (a doubled CFG batch counts once)
+    seconds: float
+    trajectory: Optional[Trajectory] = None
+    settings: dict = field(default_factory=dict)
+
+
+def initial_noise(n: int, shape: Sequence[int], seed: int, temperature: float = 1.0) -> Tensor:
+    """x_T ~ N(0, temperature² I), drawn on the CPU from `seed` so every device and sampler starts alike."""
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn((n, *shape), generator=g) * temperature
+
+
+class GuidedModel:
+    """model_fn(x_t, t) -> output in the network's parameterisation, with guidance applied.
+
+    Classifier-free (Ho & Salimans 2022): out = out_∅ + w (out_y − out_∅); w = 0 is unconditional,
+    w = 1 purely conditional; the two passes run as one doubled batch.
+    Classifier guidance (Dhariwal & Nichol 2021, Alg. 2 in ε form): ε̂ ← ε̂ − s √(1−ᾱ_t) ∇_x log p(y | x_t, t).
+    """
+
+    def __init__(self, model, diffusion: GaussianDiffusion, labels: Optional[Tensor], guidance_scale: float = 1.0,
+                 classifier=None, classifier_scale: float = 0.0):
+        self.model, self.diffusion, self.labels = model, diffusion, labels
+        self.w = float(guidance_scale)
+        self.classifier, self.s = classifier, float(classifier_scale)
+        self.null = getattr(model.config, "num_classes", 0)
+        self.calls = 0
+
+    @property
+    def doubles_batch(self) -> bool:
+        return self.labels is not None and self.w != 1.0
+
+    def __call__(self, x_t: Tensor, t: Tensor) -> Tensor:
+        y = self.labels
+        self.calls += 1
+        with torch.no_grad():
+            if y is None:
+                out = self.model(x_t, t, None)
+            elif self.w == 1.0:
+                out = self.model(x_t, t, y)
+            elif self.w == 0.0:
+                out = self.model(x_t, t, torch.full_like(y, self.null))
+            else:
+                both = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, self.null)]))
+                out_y, out_null = both.chunk(2)
+                out = out_null + self.w * (out_y - out_null)
+        if self.classifier is not None and self.s != 0.0 and y is not None:
+            d = self.diffusion
+            eps, _ = d.split_model_output(out, x_t, t)
+            with torch.enable_grad():
+                x_in = x_t.detach().requires_grad_(True)
+                log_probs = torch.log_softmax(self.classifier(x_in, t), dim=-1)
+                selected = log_probs[torch.arange(len(y)), y].sum()
+                grad = torch.autograd.grad(selected, x_in)[0]
+            sqrt_1m = d.sqrt_one_minus_alphas_cumprod.to(x_t.device)[t].view(-1, 1, 1, 1).to(x_t.dtype)
+            out = d.model_output_from_eps(x_t, t, eps - self.s * sqrt_1m * grad)
+        return out
+
+
+def sample_loop(model_fn: Callable[[Tensor, Tensor], Tensor], sampler, x_T: Tensor,
+                generator: Optional[torch.Generator] = None, noise_temperature: float = 1.0,
+                capture: Sequence[int] = (), callback: Optional[ProgressFn] = None,
+                progress_offset: int = 0, progress_total: Optional[int] = None):
+    """Run `sampler` from x_T down to x_0. Returns (x_0, frames) where frames maps each captured t to
+    (x_t, x̂_0). Step noise is drawn on the CPU from `generator` so results do not depend on the device."""
+    x = x_T
+    ts = sampler.timesteps
+    total = progress_total or len(ts)
+    frames = {}
+    capture = set(capture)
+    for i, t in enumerate(ts):
+        t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+        tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+        out = model_fn(x, tt)
+        noise = None
+        if t_prev >= 0 and noise_temperature > 0:
+            noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype) * noise_temperature
+        step = sampler.step(out, t, t_prev, x, noise)
+        if t in capture:
+            _, raw_x0 = sampler.diffusion.split_model_output(out, x, tt)
+            frames[t] = (x.detach().cpu(), raw_x0.detach().cpu())
+        x = step.prev_sample
+        if callback is not None:
+            callback(progress_offset + i + 1, total)
+    return x, frames
+
+
+def pick_capture_steps(timesteps: Sequence[int], frames: int) -> list[int]:
+    """`frames` timesteps spread evenly over the sampler's own (always including the first and last)."""
+    if frames <= 0:
+        return []
+    if frames >= len(timesteps):
+        return list(timesteps)
+    idx = torch.linspace(0, len(timesteps) - 1, frames).round().long().tolist()
+    return [timesteps[i] for i in sorted(set(idx))]
+
+
+def _parse_labels(labels, n: int, num_classes: int) -> Optional[Tensor]:
+    if labels is None:
+        return None
+    if num_classes == 0:
+        raise ValueError("this model is unconditional (trained without labels): leave the labels out")
+    y = torch.as_tensor(list(labels) if not torch.is_tensor(labels) else labels, dtype=torch.long).flatten()
+    if y.numel() == 0:
+        return None
+    if ((y < 0) | (y >= num_classes)).any():
+        bad = y[(y < 0) | (y >= num_classes)][0].item()
+        raise ValueError(f"label {bad} is outside this model's classes 0..{num_classes - 1}")
+    if y.numel() != n:  # cycle the given labels over n images: labels=[3, 7], n=4 -> 3, 7, 3, 7
+        y = y.repeat((n + y.numel() - 1) // y.numel())[:n]
+    return y
+
+
+def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", steps: Optional[int] = None,
+             eta: float = 0.0, variance: str = "fixed_small", spacing: str = "trailing", clip_denoised: bool = True,
+             n: int = 16, labels=None, guidance_scale: float = 1.0, classifier=None, classifier_scale: float = 0.0,
+             seed: int = 0, temperature: float = 1.0, noise_temperature: float = 1.0, x_T: Optional[Tensor] = None,
+             trajectory_frames: int = 0, capture_steps: Optional[Sequence[int]] = None,
+             max_batch: int = DEFAULT_MAX_BATCH, callback: Optional[ProgressFn] = None) -> SampleResult:
+    """Generate n images. labels: None (unconditional), or class indices cycled over n.
+
+    The same seed gives the same x_T for every sampler (so DDPM and DDIM can be compared from the very same
+    noise) and the same images on the same device. Images are produced in batches of at most max_batch.
+    """
+    if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be an integer in [1, {MAX_SAMPLES}] (got {n!r})")
+    if max_batch < 1:
+        raise ValueError("max_batch must be >= 1")
+    if temperature < 0 or noise_temperature < 0:
+        raise ValueError("temperatures must be >= 0 (1 is the standard setting)")
+    num_classes = getattr(model.config, "num_classes", 0)
+    y = _parse_labels(labels, n, num_classes)
+    if guidance_scale != 1.0 and y is None:
+        raise ValueError("guidance needs class labels" if num_classes else
+                         "this model is unconditional: classifier-free guidance needs a class-conditional model")
+    if classifier is not None:
+        if y is None:
+            raise ValueError("classifier guidance needs class labels")
+        check_classifier(classifier, model, diffusion)
+    if classifier_scale and classifier is None:
+        raise ValueError("classifier_scale was set but no classifier was given "
+                         "(train one with `python -m ddpm.train_classifier`)")
+    smp = make_sampler(sampler, diffusion, steps=steps, eta=eta, variance=variance, spacing=spacing,
+                       clip_denoised=clip_denoised)
+    cfg = model.config
+    device = next(model.parameters()).device
+    shape = (cfg.in_channels, cfg.image_size, cfg.image_size)
+    if x_T is None:
+        x_T = initial_noise(n, shape, seed, temperature)
+    elif tuple(x_T.shape) != (n, *shape):
+        raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {(n, *shape)}")
+    capture = list(capture_steps) if capture_steps is not None else pick_capture_steps(smp.timesteps, trajectory_frames)
+    was_training = model.training
+    model.eval()
+    batch = max_batch // 2 if (y is not None and guidance_scale not in (0.0, 1.0)) else max_batch
+    batch = max(1, batch)
+    n_batches = (n + batch - 1) // batch
+    total = n_batches * len(smp.timesteps)
+    images, frames_x, frames_x0 = [], [], []
+    start = time.perf_counter()
+    calls = 0
+    try:
+        for b in range(n_batches):
+            sl = slice(b * batch, min(n, (b + 1) * batch))
+            g = torch.Generator().manual_seed(int(seed) * 1_000_003 + b + 1)
+            fn = GuidedModel(model, diffusion, None if y is None else y[sl].to(device), guidance_scale,
+                             classifier, classifier_scale)
+            x0, frames = sample_loop(fn, smp, x_T[sl].to(device), g, noise_temperature, capture, callback,
+                                     progress_offset=b * len(smp.timesteps), progress_total=total)
+            calls = fn.calls
+            images.append(x0.detach().cpu().clamp(-1, 1))
+            if frames:
+                frames_x.append(torch.stack([frames[t][0] for t in capture]))
+                frames_x0.append(torch.stack([frames[t][1] for t in capture]))
+    finally:
+        model.train(was_training)
+    traj = None
+    if frames_x:
+        traj = Trajectory(list(capture), torch.cat(frames_x, 1), torch.cat(frames_x0, 1))
+    settings = dict(sampler=sampler, steps=len(smp.timesteps), eta=eta if sampler == "ddim" else None,
+                    variance=variance if sampler == "ddpm" else None, spacing=spacing if sampler == "ddim" else None,
+                    clip_denoised=clip_denoised, guidance_scale=guidance_scale, classifier_scale=classifier_scale,
+                    seed=seed, temperature=temperature, noise_temperature=noise_temperature, n=n)
+    return SampleResult(torch.cat(images), None if y is None else y.cpu(), x_T.cpu(), list(smp.timesteps), calls,
+                        time.perf_counter() - start, traj, settings)
+
+
+def check_classifier(classifier, model, diffusion: GaussianDiffusion) -> None:
+    """A guidance classifier must match the model's classes, image size and noise schedule."""
+    cc, mc = classifier.config, model.config
+    if cc.num_classes != mc.num_classes:
+        raise ValueError(f"the classifier knows {cc.num_classes} classes but the model {mc.num_classes}; "
+                         "train a classifier on the model's data set")
+    if (cc.image_size, cc.in_channels) != (mc.image_size, mc.in_channels):
+        raise ValueError(f"the classifier expects {cc.in_channels}×{cc.image_size}×{cc.image_size} images, "
+                         f"the model makes {mc.in_channels}×{mc.image_size}×{mc.image_size}")
+    dcfg = getattr(classifier, "diffusion_config", None)
+    if dcfg is not None and (dcfg.schedule, dcfg.T) != (diffusion.config.schedule, diffusion.config.T):
+        raise ValueError(f"the classifier was trained on noise from schedule {dcfg.schedule!r} with T={dcfg.T}, "
+                         f"the model uses {diffusion.config.schedule!r} with T={diffusion.config.T}")
