@@ -24,6 +24,8 @@ from .unet import UNet, UNetConfig
 FORMAT = "ddpm-workbench"
 FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024   # refuse larger uploads before reading them
+_UMASK = os.umask(0o022)                 # read the process umask once (os.umask can only read by setting)
+os.umask(_UMASK)
 
 
 class CheckpointError(ValueError):
@@ -65,6 +67,7 @@ def atomic_write(path: str | os.PathLike, write_fn) -> None:
         write_fn(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)   # mkstemp makes 0600; give the file the permissions open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
