@@ -68,6 +68,7 @@ class TrainConfig:
     out: str = "runs/digits"
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     resume: str = ""                  # "" | "auto" (out/last.safetensors) | a checkpoint path
+    holdout: float = 0.2              # share of each class kept out of training (the metrics' held-out split)
 
     def validate(self) -> None:
         def choice(kind, v, options):
@@ -86,6 +87,8 @@ class TrainConfig:
             raise ValueError(f"lr must be in (0, 1) (got {self.lr}); 1e-4..2e-3 is usual")
         if not (0 <= self.ema_decay < 1):
             raise ValueError(f"ema_decay must be in [0, 1) (got {self.ema_decay}); 0.999 is usual")
+        if not (0 <= self.holdout < 1):
+            raise ValueError(f"holdout must be in [0, 1) (got {self.holdout}); 0 trains on every image")
         if not (0 <= self.label_dropout < 1):
             raise ValueError(f"label_dropout must be in [0, 1) (got {self.label_dropout}); 0.1 is usual")
 
@@ -180,6 +183,8 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
         _check_writable(out)
 
     data = load_dataset(cfg.data, image_size=cfg.image_size)
+    if cfg.holdout > 0:   # the held-out split (same split as diagnostics' real-vs-real floor) is never trained on
+        data = data.split(cfg.holdout, seed=0)[0]
     ucfg = build_model_config(cfg, data)
     dcfg = DiffusionConfig(schedule=cfg.schedule, T=cfg.T, objective=cfg.objective)
     diffusion = GaussianDiffusion(dcfg)
@@ -228,17 +233,19 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
     stop_flag = threading.Event()
+    previous_handlers = {}   # put back when the loop ends, so the caller's Ctrl-C works again
     if is_main or distributed:
         def _on_signal(signum, frame):
             stop_flag.set()
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _on_signal)
-            signal.signal(signal.SIGINT, _on_signal)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous_handlers[sig] = signal.signal(sig, _on_signal)
 
     images, labels = data.images, data.labels
     per_rank = cfg.batch_size // world
     null_label = ucfg.num_classes
     meta_data = {"name": data.name, "source": cfg.data, "image_size": data.image_size, "channels": data.channels,
+                 "holdout": cfg.holdout, "split_seed": 0,
                  "num_images": len(images)}
     started = time.perf_counter()
     start_step = step
@@ -341,6 +348,9 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
                     callback(p)
     except StopTraining:
         stopped_early = True
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
 
     identical = None
     if distributed:
@@ -362,14 +372,28 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
                        time.perf_counter() - started, stopped_early, count_parameters(model), identical)
 
 
+def _field_comments(cls) -> dict[str, str]:
+    """The `# comment` after each field of a dataclass, for --help (argparse prints no default without a help)."""
+    import inspect
+    import re
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    field_line = re.compile(r"^\s+(\w+)\s*:[^#\n]*#\s*(.*)$", re.M)   # `name: type = default  # comment`
+    return {m.group(1): m.group(2).strip().replace("%", "%%") for m in field_line.finditer(source)}
+
+
 def _add_config_args(parser: argparse.ArgumentParser, cls) -> None:
+    comments = _field_comments(cls)
     for f in fields(cls):
         flag = "--" + f.name.replace("_", "-")
+        help_ = comments.get(f.name, f.name.replace("_", " "))
         if f.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_)
         else:
             typ = {"int": int, "float": float, "str": str}.get(str(f.type), str)
-            parser.add_argument(flag, type=typ, default=f.default)
+            parser.add_argument(flag, type=typ, default=f.default, help=help_)
 
 
 def main(argv=None) -> int:
