@@ -1,0 +1,365 @@
+"""Sample-quality metrics on features and class probabilities (numpy float64), and `sample_quality`,
+which ties them to a feature extractor and a reference data set.
+
+Every number depends on three things besides the model, so every result states them (users' most common
+FID complaint, ANCHORS.md): n (FID is biased upwards at small n, roughly by tr(Sigma)/n per set, so
+compare FIDs only at the same n), the reference set, and the feature network (FIDs from different
+networks are different units; see diagnostics/features.py).
+
+- FID (Heusel et al. 2017): fit Gaussians N(mu_r, Sigma_r), N(mu_g, Sigma_g) to the two feature sets,
+
+      FID = ||mu_r - mu_g||^2 + Tr(Sigma_r + Sigma_g - 2 (Sigma_r Sigma_g)^{1/2})
+
+  Covariances are unbiased (ddof = 1), as in pytorch-fid and torchmetrics.
+- Inception Score (Salimans et al. 2016):  IS = exp( E_x KL( p(y|x) || p(y) ) ),  p(y) = E_x p(y|x);
+  1 <= IS <= K (K classes): K when every image is a confident prediction and the classes are balanced.
+- Precision / recall (Kynkaanniemi et al. 2019): the real manifold is the union of balls around every
+  real feature r_i with radius NN_k(r_i), the distance to its k-th nearest real neighbour (itself
+  excluded); precision = fraction of generated features inside the real manifold, recall = fraction of
+  real features inside the generated manifold.
+- Conditional accuracy: fraction of class-conditional samples the feature network classifies as the
+  class they were asked for (overall and per class).
+- Real-vs-real floor: the FID that held-out real images get against the same reference at the same n,
+  i.e. what a perfect generator would score; a generated FID is judged against it, not against 0.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+from scipy import linalg
+from scipy.special import xlogy
+
+__all__ = [
+    "frechet_distance", "gaussian_stats", "fid_from_features", "inception_score", "precision_recall",
+    "conditional_accuracy", "per_class_accuracy", "FloorResult", "real_vs_real_floor", "QualityMetrics",
+    "sample_quality",
+]
+
+
+# ----------------------------------------------------------------------------------------------- FID
+def _as_2d(x, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN/Inf; drop the samples that produced them (diverged sampler?)")
+    return a
+
+
+def gaussian_stats(feats) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) features -> (mu (D,), Sigma (D, D)), Sigma unbiased (divides by N - 1)."""
+    f = _as_2d(feats, "features")
+    if len(f) < 2:
+        raise ValueError(f"need at least 2 feature vectors to estimate a covariance, got {len(f)}")
+    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2):
+
+        d^2 = ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^{1/2})
+
+    As in pytorch-fid: (sigma1 sigma2)^{1/2} by scipy.linalg.sqrtm; when it is not finite (singular
+    covariances, e.g. fewer samples than feature dimensions) eps * I is added to both covariances;
+    imaginary parts from round-off are dropped when small, else ValueError.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+        raise ValueError(f"shape mismatch: mu1 {mu1.shape}, mu2 {mu2.shape}, sigma1 {sigma1.shape}, "
+                         f"sigma2 {sigma2.shape}; both Gaussians need the same dimension D")
+    diff = mu1 - mu2                                                   # (D,)
+    covmean = linalg.sqrtm(sigma1 @ sigma2)                            # (D, D), maybe complex
+    if not np.isfinite(covmean).all() or (np.iscomplexobj(covmean)
+                                          and not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3)):
+        offset = np.eye(d) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        max_imag = float(np.max(np.abs(np.diagonal(covmean).imag)))
+        if max_imag > 1e-3:
+            raise ValueError(f"sqrtm(sigma1 sigma2) has imaginary diagonal parts up to {max_imag:.3g}: the "
+                             "covariances are badly conditioned; use more samples (n well above D)")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+def fid_from_features(a, b, eps: float = 1e-6) -> float:
+    """FID between two feature sets a (N1, D) and b (N2, D); see frechet_distance."""
+    a, b = _as_2d(a, "a"), _as_2d(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature dimensions differ ({a.shape[1]} vs {b.shape[1]}); use the same feature network")
+    mu1, s1 = gaussian_stats(a)
+    mu2, s2 = gaussian_stats(b)
+    return frechet_distance(mu1, s1, mu2, s2, eps=eps)
+
+
+# ----------------------------------------------------------------------------------------------- IS
+def inception_score(probs, splits: int = 1) -> tuple[float, float]:
+    """Inception Score of class probabilities probs (N, K) -> (mean, std) over `splits` contiguous parts:
+
+        IS = exp( 1/N sum_i KL(p(y|x_i) || p(y)) ),   p(y) = 1/N sum_i p(y|x_i),
+        KL(p || q) = sum_y p_y (log p_y - log q_y)   (0 log 0 = 0)
+
+    std is the population std (ddof = 0) over splits as in the original code (0 for splits=1); rows are
+    not shuffled (torchmetrics shuffles and uses ddof = 1). Rows must be probabilities (sum to 1).
+    """
+    p = _as_2d(probs, "probs")
+    if splits < 1 or splits > len(p):
+        raise ValueError(f"splits must be in [1, N={len(p)}], got {splits}")
+    if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-4):
+        raise ValueError("probs rows must be probabilities (non-negative, summing to 1); apply softmax to logits")
+    scores = []
+    for part in np.array_split(p, splits):                                   # (n_s, K)
+        py = part.mean(0, keepdims=True)                                     # (1, K)
+        kl = (xlogy(part, part) - xlogy(part, np.broadcast_to(py, part.shape))).sum(1)   # (n_s,)
+        scores.append(math.exp(float(kl.mean())))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+# ----------------------------------------------------------------------------------------------- P/R
+def _kth_nn_radii(feats: np.ndarray, k: int) -> np.ndarray:
+    """(N, D) -> (N,) distance of every point to its k-th nearest neighbour in the set, itself excluded."""
+    from sklearn.neighbors import NearestNeighbors
+    if len(feats) < k + 1:
+        raise ValueError(f"k={k} needs at least k+1={k + 1} points per set, got {len(feats)}; lower k or add samples")
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(feats).kneighbors(feats)   # (N, k+1), col 0 = itself
+    return dist[:, k]
+
+
+def _inside(query: np.ndarray, support: np.ndarray, radii: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """(Q,) bool: query point q lies in some ball B(support_j, radii_j), i.e. ||q - s_j|| <= r_j."""
+    out = np.zeros(len(query), dtype=bool)
+    s2 = (support ** 2).sum(1)                                               # (S,)
+    for i in range(0, len(query), chunk):
+        q = query[i:i + chunk]                                               # (B, D)
+        d2 = (q ** 2).sum(1)[:, None] + s2[None] - 2.0 * q @ support.T      # (B, S)
+        d = np.sqrt(np.maximum(d2, 0.0))
+        out[i:i + chunk] = (d <= radii[None] * (1 + 1e-9) + 1e-12).any(1)    # tolerance: round-off at equality
+    return out
+
+
+def precision_recall(real_feats, fake_feats, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) of fake (N_g, D) against real (N_r, D):
+
+        precision = 1/N_g sum_j 1[ exists i: ||g_j - r_i|| <= NN_k(r_i) ]
+        recall    = 1/N_r sum_i 1[ exists j: ||r_i - g_j|| <= NN_k(g_j) ]
+
+    NN_k(x) is the distance from x to its k-th nearest neighbour in its own set (itself excluded). The
+    paper uses equal set sizes (radii shrink as a set grows); sample_quality subsamples to equal n.
+    Caveat: images the feature network cannot classify (pure noise) land near the centre of the real
+    features, inside the balls of atypical real images, so precision alone overstates their quality
+    (Gaussian noise scores ~0.4 with the digits network, recall ~0.03, FID ~900x the floor); read
+    precision together with recall and FID.
+    """
+    r, g = _as_2d(real_feats, "real_feats"), _as_2d(fake_feats, "fake_feats")
+    if r.shape[1] != g.shape[1]:
+        raise ValueError(f"feature dimensions differ ({r.shape[1]} vs {g.shape[1]}); use the same feature network")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    precision = float(_inside(g, r, _kth_nn_radii(r, k)).mean())
+    recall = float(_inside(r, g, _kth_nn_radii(g, k)).mean())
+    return precision, recall
+
+
+# ----------------------------------------------------------------------------------------------- accuracy
+def _check_probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
+    p, y = _as_2d(probs, "probs"), np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(p) != len(y):
+        raise ValueError(f"{len(p)} rows of probs but {len(y)} labels")
+    if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
+        raise ValueError(f"labels must be class indices in [0, {p.shape[1]}), got range [{y.min()}, {y.max()}]; "
+                         "the feature network and the generator must share the class list")
+    return p, y
+
+
+def conditional_accuracy(probs, labels) -> float:
+    """Fraction of samples whose predicted class argmax_y p(y|x) equals the class they were generated for:
+    probs (N, K), labels (N,) -> float in [0, 1]."""
+    p, y = _check_probs_labels(probs, labels)
+    if len(y) == 0:
+        raise ValueError("no samples: conditional accuracy needs at least one labelled sample")
+    return float((p.argmax(1) == y).mean())
+
+
+def per_class_accuracy(probs, labels) -> dict[int, float]:
+    """{class index: accuracy among the samples generated for that class}, for every class present."""
+    p, y = _check_probs_labels(probs, labels)
+    pred = p.argmax(1)
+    return {int(c): float((pred[y == c] == c).mean()) for c in np.unique(y)}
+
+
+# ----------------------------------------------------------------------------------------------- floor
+@dataclass(frozen=True)
+class FloorResult:
+    fid: float
+    n: int                   # held-out images used (plays the generated set)
+    n_requested: int
+    n_reference: int         # training-split images used as the reference
+    limited: bool            # True when the held-out split had fewer than n_requested images
+
+    def describe(self, heldout_name: str = "held-out split") -> str:
+        s = f"{heldout_name}, n={self.n}"
+        if self.limited:
+            s += f" (limited by the held-out split size; {self.n_requested} requested)"
+        return s
+
+
+def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return x if n >= len(x) else x[np.sort(rng.choice(len(x), size=n, replace=False))]
+
+
+def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0,
+                       n_reference: Optional[int] = None) -> FloorResult:
+    """FID of real held-out images against the training split, at the generated sample size n.
+
+    The held-out split stands in for a perfect generator: n of its features (drawn with a fixed seed;
+    all of them, and `limited` set, when it has fewer than n, so the held-out split limits n) are
+    compared with the training split exactly as the generated samples are: the whole split by default,
+    or the training split subsampled to n_reference with the same seed (n_reference=n gives both sides
+    at n). The same n and the same reference give the same small-n bias, so generated FID minus floor
+    is the part a better model could remove; a generated FID clearly below the floor hints at
+    memorisation of the training split.
+    """
+    tr, ho = _as_2d(train_feats, "train_feats"), _as_2d(heldout_feats, "heldout_feats")
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    rng = np.random.default_rng(seed)
+    ref = tr if n_reference is None else _subsample(tr, n_reference, rng)
+    held = _subsample(ho, n, rng)
+    return FloorResult(fid=fid_from_features(ref, held), n=len(held), n_requested=int(n),
+                       n_reference=len(ref), limited=len(ho) < n)
+
+
+# ----------------------------------------------------------------------------------------------- result
+def _num(x: float) -> str:
+    """FID-like numbers: 2 decimals below 10 (the small feature network gives FIDs well below 1 for real
+    images), 1 decimal above."""
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+
+
+@dataclass
+class QualityMetrics:
+    """Sample-quality numbers with everything needed to read them: n, reference set, feature network."""
+    fid: float
+    fid_floor: Optional[float]                 # real-vs-real FID (held-out vs reference); None without held-out
+    inception_score: tuple[float, float]       # (mean, std over splits); at most num_classes
+    precision: float
+    recall: float
+    conditional_accuracy: Optional[float]      # None when unconditional
+    per_class_accuracy: Optional[dict[str, float]]   # class name -> accuracy; None when unconditional
+    n_generated: int
+    n_reference: int
+    reference: str                             # e.g. "digits training split (1437 images, 16×16)"
+    floor_reference: Optional[str]             # e.g. "digits held-out split, n=300"
+    network: str                               # FeatureExtractor.describe()
+    k: int                                     # neighbourhood size of precision/recall
+    network_id: str = ""                       # short: "digits-cnn-64 sha256 1a2b3c4d5e6f…"
+    num_classes: int = 0                       # K: the upper bound of the Inception Score
+    n_pr: int = 0                              # points per set used for precision/recall
+    is_splits: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    METRICS = ("fid", "fid_floor", "inception_score", "precision", "recall", "precision_recall",
+               "conditional_accuracy")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        d = asdict(self)
+        d["inception_score"] = list(self.inception_score)
+        return d
+
+    def label(self, metric: str = "fid") -> str:
+        """A caption that states n, the reference set and the feature network, e.g.
+        'FID 12.3 (n=300 generated vs digits training split n=1437; features: digits-cnn-64 sha256 …;
+        real-vs-real floor 4.1)'."""
+        feats = f"features: {self.network_id or self.network}"
+        ref = self.reference.split(" (")[0]
+        if metric == "fid":
+            floor = (f"; real-vs-real floor {_num(self.fid_floor)} ({self.floor_reference})"
+                     if self.fid_floor is not None else "; no real-vs-real floor (no held-out split)")
+            return f"FID {_num(self.fid)} (n={self.n_generated} generated vs {ref} n={self.n_reference}; {feats}{floor})"
+        if metric == "fid_floor":
+            if self.fid_floor is None:
+                return "real-vs-real FID floor: not computed (no held-out split given)"
+            return f"real-vs-real FID floor {_num(self.fid_floor)} ({self.floor_reference} vs {ref} n={self.n_reference}; {feats})"
+        if metric == "inception_score":
+            m, s = self.inception_score
+            return (f"IS {m:.2f} ± {s:.2f} (max {self.num_classes}; n={self.n_generated} generated, "
+                    f"{self.is_splits} split(s); {feats})")
+        if metric in ("precision", "recall", "precision_recall"):
+            pr = {"precision": f"precision {self.precision:.2f}", "recall": f"recall {self.recall:.2f}",
+                  "precision_recall": f"precision {self.precision:.2f}, recall {self.recall:.2f}"}[metric]
+            return f"{pr} (k={self.k}, n={self.n_pr} generated vs n={self.n_pr} of {ref}; {feats})"
+        if metric == "conditional_accuracy":
+            if self.conditional_accuracy is None:
+                return "conditional accuracy: n/a (unconditional samples)"
+            return (f"conditional accuracy {self.conditional_accuracy:.1%} (n={self.n_generated} generated; "
+                    f"classifier: {self.network})")
+        raise ValueError(f"unknown metric {metric!r}; choose from {self.METRICS}")
+
+
+def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=None, k: int = 3,
+                   seed: int = 0, is_splits: int = 1, reference_role: str = "training split",
+                   heldout_role: str = "held-out split") -> QualityMetrics:
+    """All sample-quality metrics of generated images against a reference ImageDataset.
+
+    fake_images (N, C, H, W) in [-1, 1]; fake_labels (N,) class indices or None (unconditional);
+    reference: the data set the model was trained on (usually the training split); heldout: real images
+    the model never saw, for the real-vs-real floor (None: no floor); extractor: a FeatureExtractor
+    (default: load_feature_net()). FID uses all N generated vs the whole reference; precision/recall use
+    min(N, N_ref) points of each (subsampled with `seed`), as the k-NN radii depend on set size.
+    """
+    if extractor is None:
+        from .features import load_feature_net
+        extractor = load_feature_net()
+    notes: list[str] = []
+    fake_f, fake_p = extractor.embed(fake_images)                  # (N, D), (N, K)
+    if extractor.last_note:
+        notes.append(f"generated {extractor.last_note}")
+    ref_f, _ = extractor.embed(reference.images)                   # (N_ref, D)
+    n, n_ref = len(fake_f), len(ref_f)
+    if n < 2:
+        raise ValueError(f"need at least 2 generated images for FID, got {n}")
+    if getattr(extractor, "dataset", None) not in (None, reference.name):
+        notes.append(f"the feature network was trained on {extractor.dataset!r}, the reference is "
+                     f"{reference.name!r}: its features may not suit these images")
+    if n < fake_f.shape[1]:
+        notes.append(f"n={n} generated is below the feature dimension {fake_f.shape[1]}: the covariance is "
+                     "singular and FID is strongly biased upwards; compare only FIDs at the same n")
+    fid = fid_from_features(ref_f, fake_f)
+
+    floor = floor_ref = None
+    if heldout is not None:
+        held_f, _ = extractor.embed(heldout.images)
+        fr = real_vs_real_floor(ref_f, held_f, n=n, seed=seed)
+        floor, floor_ref = fr.fid, fr.describe(f"{heldout.name} {heldout_role}")
+        if fr.limited:
+            notes.append(f"the real-vs-real floor uses n={fr.n} held-out images (all there are), fewer than the "
+                         f"{n} generated: it is biased upwards relative to the generated FID")
+
+    rng = np.random.default_rng(seed)
+    n_pr = min(n, n_ref)
+    precision, recall = precision_recall(_subsample(ref_f, n_pr, rng), _subsample(fake_f, n_pr, rng), k=k)
+
+    cond = per_class = None
+    if fake_labels is not None:
+        labels = np.asarray(fake_labels.cpu() if hasattr(fake_labels, "cpu") else fake_labels).reshape(-1)
+        if fake_p.shape[1] != reference.num_classes:
+            raise ValueError(f"the feature network has {fake_p.shape[1]} classes, the reference {reference.num_classes}: "
+                             "conditional accuracy needs a classifier trained on the same classes "
+                             "(python -m diagnostics.features --data <data set>) or pass fake_labels=None")
+        cond = conditional_accuracy(fake_p, labels)
+        per_class = {reference.class_names[c]: a for c, a in per_class_accuracy(fake_p, labels).items()}
+
+    s = reference.image_size
+    return QualityMetrics(
+        fid=fid, fid_floor=floor, inception_score=inception_score(fake_p, splits=is_splits),
+        precision=precision, recall=recall, conditional_accuracy=cond, per_class_accuracy=per_class,
+        n_generated=n, n_reference=n_ref,
+        reference=f"{reference.name} {reference_role} ({n_ref} images, {s}×{s})", floor_reference=floor_ref,
+        network=extractor.describe(), k=k, network_id=f"{extractor.name} sha256 {extractor.sha256}…",
+        num_classes=int(fake_p.shape[1]), n_pr=n_pr, is_splits=is_splits, notes=notes)

@@ -1,0 +1,216 @@
+"""Sample-quality metrics: closed forms, agreement with torchmetrics, and a sanity check on real digits."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from diagnostics.metrics import (QualityMetrics, conditional_accuracy, fid_from_features, frechet_distance,
+                                 inception_score, per_class_accuracy, precision_recall, real_vs_real_floor,
+                                 sample_quality)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from ddpm.data import load_dataset
+    return load_dataset("digits", image_size=16).split(holdout_fraction=0.2, seed=0)   # (train, heldout)
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    from diagnostics.features import load_feature_net
+    return load_feature_net()
+
+
+class _Identity(nn.Module):
+    """Custom torchmetrics 'feature network' that hands its input through: the inputs are the features."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x):
+        return x
+
+
+# ----------------------------------------------------------------------------------------------- FID
+def test_fid_of_a_set_against_itself_is_zero():
+    a = np.random.default_rng(0).normal(size=(400, 32)) @ np.random.default_rng(1).normal(size=(32, 32))
+    scale = np.trace(np.cov(a, rowvar=False))
+    assert abs(fid_from_features(a, a)) < 1e-6 * scale
+
+
+def test_frechet_distance_matches_closed_form_for_diagonal_gaussians():
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
+    v1, v2 = rng.uniform(0.1, 3.0, size=8), rng.uniform(0.1, 3.0, size=8)
+    # diagonal: (S1 S2)^{1/2} = diag(sqrt(v1 v2))
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(v1 + v2 - 2.0 * np.sqrt(v1 * v2))
+    got = frechet_distance(mu1, np.diag(v1), mu2, np.diag(v2))
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance([0.0], [[1.0]], [3.0], [[4.0]]) == pytest.approx(9.0 + 1.0 + 4.0 - 2.0 * 2.0)
+
+
+def test_frechet_distance_survives_singular_covariances():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(10, 32)), rng.normal(size=(12, 32)) + 0.5   # n < D: rank-deficient covariances
+    fid = fid_from_features(a, b)
+    assert math.isfinite(fid) and fid > 0
+    with pytest.raises(ValueError, match="same dimension"):
+        frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
+
+
+def test_fid_matches_torchmetrics_on_the_same_features():
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    rng = np.random.default_rng(0)
+    mix = rng.normal(size=(24, 24))
+    real = rng.normal(size=(600, 24)) @ mix
+    fake = (rng.normal(size=(500, 24)) * 1.3 + 0.4) @ mix
+    metric = FrechetInceptionDistance(feature=_Identity(24), normalize=False)
+    metric.update(torch.from_numpy(real), real=True)
+    metric.update(torch.from_numpy(fake), real=False)
+    assert fid_from_features(real, fake) == pytest.approx(float(metric.compute()), rel=1e-3)
+
+
+def test_fid_matches_torchmetrics_with_the_feature_network_on_images(digits, extractor):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    train, held = digits
+
+    class Feats(nn.Module):
+        num_features = extractor.num_features
+
+        def forward(self, x):
+            return extractor.net.features(x)
+
+    metric = FrechetInceptionDistance(feature=Feats(), normalize=True)   # normalize is a no-op for custom nets
+    with torch.no_grad():
+        metric.update(train.images, real=True)
+        metric.update(held.images, real=False)
+    ours = fid_from_features(extractor.features(train.images), extractor.features(held.images))
+    assert ours == pytest.approx(float(metric.compute()), rel=1e-3)
+
+
+# ----------------------------------------------------------------------------------------------- IS
+@pytest.mark.filterwarnings("ignore:Metric `InceptionScore` will save")
+@pytest.mark.filterwarnings("ignore:std\\(\\) *. degrees of freedom")
+def test_inception_score_matches_torchmetrics():
+    from torchmetrics.image.inception import InceptionScore
+    logits = torch.from_numpy(np.random.default_rng(0).normal(size=(200, 10)) * 2.0)   # (N, K), float64
+    probs = logits.softmax(1).numpy()
+
+    metric = InceptionScore(feature=_Identity(10), splits=1)     # it softmaxes what the module returns
+    metric.update(logits)
+    tm_mean, _ = metric.compute()
+    assert inception_score(probs, splits=1)[0] == pytest.approx(float(tm_mean), rel=1e-6)
+
+    # splits > 1: torchmetrics shuffles with the global RNG and uses ddof=1; replay its permutation
+    metric = InceptionScore(feature=_Identity(10), splits=5)
+    metric.update(logits)
+    torch.manual_seed(123)
+    tm_mean, tm_std = metric.compute()
+    torch.manual_seed(123)
+    idx = torch.randperm(len(logits)).numpy()
+    mean, std = inception_score(probs[idx], splits=5)
+    assert mean == pytest.approx(float(tm_mean), rel=1e-6)
+    assert std * math.sqrt(5 / 4) == pytest.approx(float(tm_std), rel=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 10])
+def test_inception_score_of_confident_uniform_predictions_is_k(k):
+    probs = np.tile(np.eye(k), (7, 1))               # (7k, k) one-hot, every class equally often
+    mean, std = inception_score(probs)
+    assert mean == pytest.approx(k, rel=1e-12) and std == 0.0
+
+
+def test_inception_score_of_identical_predictions_is_one_and_checks_input():
+    probs = np.tile([0.2, 0.3, 0.5], (50, 1))
+    assert inception_score(probs)[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="softmax"):
+        inception_score(np.ones((4, 3)))
+    with pytest.raises(ValueError, match="splits"):
+        inception_score(probs, splits=51)
+
+
+# ----------------------------------------------------------------------------------------------- P/R
+def test_precision_recall_of_a_set_against_itself_is_one():
+    a = np.random.default_rng(0).normal(size=(300, 8))
+    assert precision_recall(a, a, k=3) == (1.0, 1.0)
+
+
+def test_precision_recall_of_far_apart_clusters_is_zero():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(200, 8)), rng.normal(size=(150, 8)) + 100.0
+    assert precision_recall(real, fake, k=3) == (0.0, 0.0)
+
+
+def test_precision_counts_the_generated_points_on_the_real_manifold():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(200, 4))
+    fake = np.concatenate([real[:100], rng.normal(size=(100, 4)) + 50.0])   # half copies, half far away
+    precision, recall = precision_recall(real, fake, k=3)
+    assert precision == 0.5
+    assert 0.0 < recall < 1.0
+    with pytest.raises(ValueError, match="k\\+1"):
+        precision_recall(real[:3], fake, k=3)
+
+
+# ----------------------------------------------------------------------------------------------- accuracy
+def test_conditional_and_per_class_accuracy():
+    probs = np.eye(3)[[0, 1, 2, 2, 0]] * 0.8 + 0.2 / 3      # predictions 0, 1, 2, 2, 0
+    labels = np.array([0, 1, 2, 1, 0])
+    assert conditional_accuracy(probs, labels) == pytest.approx(0.8)
+    assert per_class_accuracy(probs, labels) == {0: 1.0, 1: 0.5, 2: 1.0}
+    with pytest.raises(ValueError, match="class indices"):
+        conditional_accuracy(probs, np.array([0, 1, 2, 3, 0]))
+
+
+def test_real_vs_real_floor_states_when_the_heldout_split_limits_n():
+    rng = np.random.default_rng(0)
+    train, held = rng.normal(size=(500, 6)), rng.normal(size=(100, 6))
+    fr = real_vs_real_floor(train, held, n=300, seed=0)
+    assert fr.limited and fr.n == 100 and fr.n_reference == 500 and "limited" in fr.describe()
+    fr = real_vs_real_floor(train, held, n=50, seed=0, n_reference=50)
+    assert not fr.limited and fr.n == 50 and fr.n_reference == 50
+    assert fr.fid == real_vs_real_floor(train, held, n=50, seed=0, n_reference=50).fid   # fixed seed
+
+
+# ----------------------------------------------------------------------------------------------- end to end
+def test_real_heldout_digits_score_far_better_than_noise(digits, extractor):
+    train, held = digits
+    ref = extractor.features(train.images)
+    fid_real = fid_from_features(ref, extractor.features(held.images))
+    noise = torch.randn(len(held), *held.images.shape[1:], generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    fid_noise = fid_from_features(ref, extractor.features(noise))
+    assert fid_real < 0.05 * fid_noise, (fid_real, fid_noise)
+
+
+def test_sample_quality_on_real_heldout_images(digits, extractor):
+    train, held = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        q = sample_quality(held.images[:200], held.labels[:200], train, held, extractor, k=3, seed=0)
+    assert isinstance(q, QualityMetrics)
+    assert q.n_generated == 200 and q.n_reference == len(train) and q.n_pr == 200
+    assert q.conditional_accuracy > 0.95 and set(q.per_class_accuracy) <= set(train.class_names)
+    assert q.precision > 0.8 and q.recall > 0.8
+    assert 0 < q.fid_floor and q.fid < 3 * q.fid_floor + 1.0        # real images sit near the floor
+    assert 8.0 < q.inception_score[0] <= 10.0
+    assert q.reference == f"digits training split ({len(train)} images, 16×16)"
+    assert q.floor_reference == "digits held-out split, n=200"
+    label = q.label("fid")
+    assert label.startswith(f"FID {q.fid:.2f} (n=200 generated vs digits training split n={len(train)}")
+    assert extractor.sha256 in label and "real-vs-real floor" in label
+    for m in QualityMetrics.METRICS:
+        assert "n=" in q.label(m) or "n/a" in q.label(m)
+    with pytest.raises(ValueError, match="choose from"):
+        q.label("kid")
+    d = q.as_dict()
+    assert d["inception_score"] == list(q.inception_score) and d["network"] == extractor.describe()
+
+    # unconditional, and n above the held-out size: the floor says it is limited
+    u = sample_quality(train.images[:400], None, train, held, extractor)
+    assert u.conditional_accuracy is None and u.per_class_accuracy is None
+    assert "n/a" in u.label("conditional_accuracy")
+    assert any("held-out" in n for n in u.notes) and "limited" in u.floor_reference
