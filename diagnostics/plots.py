@@ -1,0 +1,125 @@
+"""Plotly figures drawn from a CheckResult's numbers (never from tensors), so a report re-rendered from its
+JSON gets the same figures. `add_figures(result)` attaches the figures that belong to a check.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import plotly.graph_objects as go
+
+from .checks import CheckResult
+
+HEIGHT = 340
+_LAYOUT = dict(height=HEIGHT, margin=dict(l=60, r=20, t=50, b=50), template="plotly_white",
+               legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0))
+
+
+def _fig(title: str, xtitle: str, ytitle: str, **kw) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), xaxis_title=xtitle, yaxis_title=ytitle, **_LAYOUT)
+    fig.update_layout(**kw)
+    return fig
+
+
+def snr_figure(numbers: dict) -> go.Figure:
+    """SNR_t = ᾱ_t/(1−ᾱ_t) on a log scale, this schedule beside the built-in ones at the same T."""
+    curve = numbers["snr_curve"]
+    fig = _fig(f"SNR by timestep (T={numbers['T']})", "t", "SNR (log scale)", yaxis_type="log")
+    for name, ys in curve.items():
+        if name == "t":
+            continue
+        this = name == "this"
+        fig.add_trace(go.Scatter(x=curve["t"], y=[max(y, 1e-12) for y in ys], mode="lines",
+                                 name=f"this ({numbers['schedule']})" if this else name,
+                                 line=dict(width=4 if this else 1.5, dash=None if this else "dot")))
+    return fig
+
+
+def noise_figure(numbers: dict) -> go.Figure:
+    rows = numbers["per_t"]
+    ts = [r["t"] for r in rows]
+    fig = _fig("Predicted ε on noised data", "t", "value")
+    fig.add_trace(go.Scatter(x=ts, y=[r["eps_mean"] for r in rows], mode="lines+markers", name="mean ε̂ (want 0)"))
+    fig.add_trace(go.Scatter(x=ts, y=[r["eps_std"] for r in rows], mode="lines+markers", name="std ε̂ (want 1)"))
+    fig.add_trace(go.Scatter(x=ts, y=[r["eps_mse"] for r in rows], mode="lines+markers", name="MSE(ε̂, ε)"))
+    return fig
+
+
+def x0_figure(numbers: dict) -> go.Figure:
+    rows = sorted(numbers["per_t"], key=lambda r: -r["t"])
+    ts = [r["t"] for r in rows]
+    fig = _fig(f"Unclipped x̂_0 along {numbers['sampler'].upper()} sampling", "t (sampling runs right to left)",
+               "x̂_0 range", xaxis_autorange="reversed")
+    fig.add_trace(go.Scatter(x=ts, y=[r["max"] for r in rows], mode="lines+markers", name="max"))
+    fig.add_trace(go.Scatter(x=ts, y=[r["min"] for r in rows], mode="lines+markers", name="min"))
+    fig.add_trace(go.Scatter(x=ts, y=[r["frac_outside"] for r in rows], mode="lines+markers", yaxis="y2",
+                             name="fraction |x̂_0| > 1", line=dict(dash="dot")))
+    fig.add_hrect(y0=-1, y1=1, fillcolor="green", opacity=0.08, line_width=0)
+    fig.update_layout(yaxis2=dict(title="fraction outside", overlaying="y", side="right", range=[0, 1]),
+                      yaxis_type="linear")
+    return fig
+
+
+def smoothness_figure(numbers: dict) -> go.Figure:
+    h = numbers["histogram"]
+    edges = h["bin_edges"]
+    centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    fig = _fig("Per-image Sobel edge energy", "mean gradient magnitude", "images", barmode="overlay")
+    fig.add_trace(go.Bar(x=centers, y=h["real"], name="real", opacity=0.6))
+    fig.add_trace(go.Bar(x=centers, y=h["generated"], name="generated", opacity=0.6))
+    return fig
+
+
+def diversity_figure(numbers: dict) -> go.Figure:
+    per_class = numbers.get("per_class")
+    if per_class:
+        fig = _fig("Spread within each class (pairwise RMS distance)", "class", "RMS distance per pixel", barmode="group")
+        names = [r["class"] for r in per_class]
+        fig.add_trace(go.Bar(x=names, y=[r["real_pairwise_rms"] for r in per_class], name="real"))
+        fig.add_trace(go.Bar(x=names, y=[r["generated_pairwise_rms"] for r in per_class], name="generated"))
+        return fig
+    fig = _fig("Spread of the samples", "statistic", "value", barmode="group")
+    stats = ["pairwise RMS distance", "per-pixel std"]
+    if "real_pairwise_rms" in numbers:
+        fig.add_trace(go.Bar(x=stats, y=[numbers["real_pairwise_rms"], numbers["real_pixel_std"]], name="real"))
+    fig.add_trace(go.Bar(x=stats, y=[numbers["generated_pairwise_rms"], numbers["generated_pixel_std"]],
+                         name="generated"))
+    return fig
+
+
+def memory_figure(numbers: dict) -> go.Figure:
+    rows = [r for r in numbers["memory_by_batch"] if r.get("mib") is not None]
+    fig = _fig("Forward-pass memory by batch size", "batch size", "MiB", xaxis_type="category")
+    fig.add_trace(go.Bar(x=[str(r["batch"]) for r in rows], y=[r["mib"] for r in rows], name="activations"))
+    return fig
+
+
+def steps_figure(numbers: dict) -> go.Figure:
+    rows = numbers["steps_table"]
+    fig = _fig(f"Projected sampling time per batch of {numbers['batch']}", "sampler steps", "seconds",
+               xaxis_type="log", yaxis_type="log")
+    fig.add_trace(go.Scatter(x=[r["steps"] for r in rows], y=[r["seconds_per_batch"] for r in rows],
+                             mode="lines+markers", name="per batch"))
+    return fig
+
+
+FIGURES: dict[str, list[Callable[[dict], go.Figure]]] = {
+    "schedule": [snr_figure],
+    "noise_prediction": [noise_figure],
+    "x0_range": [x0_figure],
+    "smoothness": [smoothness_figure],
+    "diversity": [diversity_figure],
+    "performance": [steps_figure, memory_figure],
+}
+
+
+def add_figures(result: CheckResult) -> CheckResult:
+    """Attach the figures for this check (none for a skipped one); a figure that fails to draw is left out."""
+    if result.verdict == "skip":
+        return result
+    for make in FIGURES.get(result.key, []):
+        try:
+            result.figures.append(make(result.numbers))
+        except (KeyError, TypeError, ValueError) as e:
+            result.notes.append(f"figure {make.__name__} not drawn: {e}")
+    return result

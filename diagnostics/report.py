@@ -1,0 +1,404 @@
+"""The diagnostics report: run every check on a checkpoint and write one self-contained HTML file (plotly.js
+inlined, the sample grid as a base64 PNG, readable offline), a JSON file with every number, and a short
+Markdown summary.
+
+    from diagnostics.report import run_report
+    files = run_report("checkpoints/digits_tiny.safetensors", "reports/tiny", quick=True)
+    print(files.report.overall, files.html_path)
+
+Or `python -m diagnostics report CKPT --out DIR [--quick]`.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from ddpm import PRESETS, LoadedCheckpoint, count_parameters, load_checkpoint, pick_device
+from ddpm.checkpoint import DEFAULT_MAX_BYTES, atomic_write
+from ddpm.data import ImageDataset, load_dataset, make_grid
+
+from .checks import CheckResult, StageFn, mode_settings, run_checks, worst_verdict
+from .thresholds import DEFAULT_THRESHOLDS, Thresholds
+
+GRID_IMAGES = 100          # samples shown in the report's grid
+BADGE_COLORS = {"ok": "#1a7f37", "warn": "#b35900", "fail": "#c62828", "skip": "#6e7781"}
+
+
+@dataclass
+class Report:
+    checkpoint: str                   # the path the checks ran on
+    created: str                      # ISO 8601, UTC
+    settings: dict                    # mode, n, sampler, steps, seed, device, versions, thresholds
+    checks: list[CheckResult]
+    overall: str                      # the worst verdict of the checks (skips ignored)
+    model: dict                       # preset, sizes, parameters, step, data set, schedule, objective
+    seconds: float = 0.0              # wall time of the whole report
+    sample_grid_png: Optional[bytes] = field(default=None, repr=False)   # the shared samples, as a PNG
+
+    def check(self, key: str) -> CheckResult:
+        for c in self.checks:
+            if c.key == key:
+                return c
+        raise KeyError(f"no check {key!r}; the report has {[c.key for c in self.checks]}")
+
+    def as_dict(self) -> dict:
+        return {"checkpoint": self.checkpoint, "created": self.created, "overall": self.overall,
+                "seconds": self.seconds, "model": self.model, "settings": self.settings,
+                "counts": {v: sum(c.verdict == v for c in self.checks) for v in ("ok", "warn", "fail", "skip")},
+                "checks": [c.as_dict() for c in self.checks]}
+
+
+@dataclass
+class ReportFiles:
+    report: Report
+    html_path: Path
+    json_path: Path
+    md_path: Path
+    grid_path: Optional[Path] = None
+
+
+# -------------------------------------------------------------------------------------------- model facts
+def preset_name(unet_config) -> str:
+    """The size preset this architecture matches ("tiny", ...) or "custom"."""
+    keys = ("base_channels", "channel_mult", "num_res_blocks", "attention_resolutions")
+    for name, p in PRESETS.items():
+        if all(tuple(p[k]) == tuple(getattr(unet_config, k)) if isinstance(p[k], (tuple, list))
+               else p[k] == getattr(unet_config, k) for k in keys):
+            return name
+    return "custom"
+
+
+def model_summary(ck: LoadedCheckpoint) -> dict:
+    u, d = ck.unet_config, ck.diffusion_config
+    data = dict(ck.meta.get("data") or {})
+    train = dict(ck.meta.get("train") or {})
+    return {
+        "preset": preset_name(u), "parameters": count_parameters(ck.model),
+        "image_size": u.image_size, "channels": u.in_channels, "base_channels": u.base_channels,
+        "channel_mult": list(u.channel_mult), "num_res_blocks": u.num_res_blocks,
+        "attention_resolutions": list(u.attention_resolutions),
+        "num_classes": u.num_classes, "class_names": list(ck.class_names),
+        "step": ck.step, "weights": ck.weights,
+        "data_set": data.get("name"), "data_source": data.get("source"),
+        "schedule": d.schedule, "T": d.T, "objective": d.objective,
+        "train": {k: train[k] for k in ("steps", "batch_size", "lr", "ema_decay", "loss", "weighting",
+                                        "label_dropout") if k in train},
+    }
+
+
+def load_real_data(ck: LoadedCheckpoint) -> tuple[Optional[ImageDataset], str]:
+    """The checkpoint's data set, as it was trained on (meta["data"]: source, image_size, channels), or
+    (None, why not). Built-in digits always load; an absent folder or a missing optional dependency does not."""
+    data = dict(ck.meta.get("data") or {})
+    source = data.get("source") or data.get("name")
+    if not source:
+        return None, "the checkpoint does not record its data set"
+    try:
+        ds = load_dataset(str(source), image_size=data.get("image_size") or ck.unet_config.image_size,
+                          channels=data.get("channels") or ck.unet_config.in_channels)
+    except Exception as e:    # a missing folder, torchvision absent, no network for a download: all mean "skip"
+        first = str(e).split(". ")[0]
+        return None, f"its data set {str(source)!r} could not be loaded ({type(e).__name__}: {first})"
+    if (ds.channels, ds.image_size) != (ck.unet_config.in_channels, ck.unet_config.image_size):
+        return None, (f"its data set {str(source)!r} loads as {ds.channels}×{ds.image_size}×{ds.image_size}, the "
+                      f"model makes {ck.unet_config.in_channels}×{ck.unet_config.image_size}²")
+    return ds, ""
+
+
+def _grid_png(images: torch.Tensor, labels: Optional[torch.Tensor], num_classes: int) -> bytes:
+    from PIL import Image
+    imgs = images[:GRID_IMAGES]
+    nrow = None
+    if labels is not None and num_classes:
+        # one column per class, as the samples were drawn with the classes cycled
+        nrow = num_classes
+    grid = make_grid(imgs, nrow=nrow)
+    scale = max(1, min(8, 256 // max(1, images.shape[-1])))
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    buf = io.BytesIO()
+    Image.fromarray(grid).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------------------------- run
+def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | os.PathLike, *, quick: bool = False,
+               n: Optional[int] = None, seed: int = 0, device: str = "cpu", callback: Optional[StageFn] = None,
+               max_bytes: int = DEFAULT_MAX_BYTES, sampler: Optional[str] = None, steps: Optional[int] = None,
+               guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
+               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> ReportFiles:
+    """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
+
+    checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
+    work) or a LoadedCheckpoint. device: cpu | cuda | cuda:N | mps | auto (ValueError if not available).
+    quick: DDIM-20, n=64, short timings; full: DDPM over all T steps, n=500.
+    real: the reference data; default: the checkpoint's own data set from its meta["data"].
+    callback(stage, fraction) reports progress.
+    """
+    started = time.perf_counter()
+    if isinstance(checkpoint, LoadedCheckpoint):
+        ck = checkpoint
+    else:
+        ck = load_checkpoint(checkpoint, device=pick_device(device), max_bytes=max_bytes)
+    settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"cannot write to {str(out)!r}; choose another --out")
+    if callback:
+        callback("data", 0.0)
+    real_reason = ""
+    if real is None:
+        real, real_reason = load_real_data(ck)
+    run = run_checks(ck, real, seed=seed, callback=callback, settings=settings, feature_net=feature_net,
+                     real_reason=real_reason, guidance_scale=guidance_scale, thresholds=thresholds)
+    grid = _grid_png(run.samples.images, run.samples.labels, ck.num_classes)
+    report = Report(
+        checkpoint=str(ck.path),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        settings={"mode": "quick" if settings.quick else "full", **settings.as_dict(), "seed": seed,
+                  "device": str(next(ck.model.parameters()).device), "guidance_scale": guidance_scale,
+                  "sampling_seconds": run.samples.seconds,
+                  "real_data": (f"{real.name}: {len(real)} images" if real is not None else f"none ({real_reason})"),
+                  "torch": torch.__version__, "python": platform.python_version(),
+                  "threads": torch.get_num_threads(), "thresholds": thresholds.as_dict()},
+        checks=run.results, overall=worst_verdict([c.verdict for c in run.results]), model=model_summary(ck),
+        sample_grid_png=grid)
+    report.seconds = time.perf_counter() - started
+    html_path, json_path, md_path, grid_path = (out / "report.html", out / "report.json", out / "report.md",
+                                                out / "samples.png")
+    atomic_write(grid_path, lambda tmp: Path(tmp).write_bytes(grid))
+    atomic_write(json_path, lambda tmp: Path(tmp).write_text(to_json(report), encoding="utf-8"))
+    atomic_write(md_path, lambda tmp: Path(tmp).write_text(to_markdown(report), encoding="utf-8"))
+    atomic_write(html_path, lambda tmp: Path(tmp).write_text(to_html(report), encoding="utf-8"))
+    return ReportFiles(report, html_path, json_path, md_path, grid_path)
+
+
+# --------------------------------------------------------------------------------------------- renderers
+def _jsonable(x: Any) -> Any:
+    """Strict JSON: NaN/Inf become null, tensors and numpy values become lists and numbers."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if torch.is_tensor(x):
+        return _jsonable(x.tolist())
+    if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):     # numpy arrays and scalars
+        return _jsonable(x.tolist())
+    if isinstance(x, bool) or x is None or isinstance(x, (int, str)):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    return str(x)
+
+
+def to_json(report: Report) -> str:
+    """Every number of every check (NaN/Inf written as null), the settings and the model summary."""
+    return json.dumps(_jsonable(report.as_dict()), indent=1, ensure_ascii=False, allow_nan=False)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) >= 10_000 else str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        if v == 0:
+            return "0"
+        if abs(v) >= 1e5 or abs(v) < 1e-3:
+            return f"{v:.3e}"
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)) and len(v) <= 8 and all(not isinstance(e, (dict, list)) for e in v):
+        return "[" + ", ".join(_fmt(e) for e in v) + "]"
+    if isinstance(v, dict) and len(v) <= 12 and all(not isinstance(e, (dict, list)) for e in v.values()):
+        return ", ".join(f"{k}: {_fmt(e)}" for k, e in v.items())
+    return str(v)
+
+
+def _md_cell(s: str) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+VERDICT_ICONS = {"ok": "✅ ok", "warn": "⚠️ warn", "fail": "❌ fail", "skip": "⏭️ skip"}
+
+
+def to_markdown(report: Report) -> str:
+    """A short summary: the overall verdict, the model in one line and a table of checks with their fixes."""
+    m = report.model
+    lines = [
+        f"# Diagnostics: {Path(report.checkpoint).name}",
+        "",
+        f"**Overall: {VERDICT_ICONS[report.overall]}** — {report.created}, {report.settings.get('mode')} mode "
+        f"({report.settings.get('sampler')}, {report.settings.get('steps')} steps, n={report.settings.get('n')}, "
+        f"seed {report.settings.get('seed')}), {report.seconds:.0f} s",
+        "",
+        f"Model: {m['preset']} U-Net, {m['parameters']:,} parameters, {m['channels']}×{m['image_size']}², "
+        f"{m['num_classes'] or 'no'} classes, step {m['step']} ({m['weights']} weights); data {m['data_set']}; "
+        f"{m['schedule']} schedule, T={m['T']}, predicts {m['objective']}.",
+        "",
+        "| Check | Verdict | Summary | Fix |",
+        "|---|---|---|---|",
+    ]
+    for c in report.checks:
+        lines.append(f"| {_md_cell(c.title)} | {VERDICT_ICONS[c.verdict]} | {_md_cell(c.summary)} | "
+                     f"{_md_cell(c.fix or '—')} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:24px;
+color:#1f2328;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:4px} h2{font-size:1.25em;margin-top:36px;border-bottom:1px solid #d0d7de;
+padding-bottom:4px} .muted{color:#57606a;font-size:.92em}
+.badge{display:inline-block;padding:1px 9px;border-radius:10px;color:#fff;font-weight:600;font-size:.85em;
+text-transform:uppercase;letter-spacing:.03em;vertical-align:middle}
+table{border-collapse:collapse;margin:8px 0 14px;font-size:.9em} td,th{border:1px solid #d0d7de;padding:4px 8px;
+text-align:left;vertical-align:top} th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
+.fix{background:#fff8c5;border-left:4px solid #d4a72c;padding:6px 10px;margin:8px 0}
+.rule{background:#f6f8fa;border-left:4px solid #8c959f;padding:6px 10px;margin:8px 0;font-size:.92em}
+.grid img{image-rendering:pixelated;border:1px solid #d0d7de;max-width:100%}
+details{margin:6px 0} summary{cursor:pointer;color:#0969da}
+.check{margin-bottom:28px}
+"""
+
+
+def _badge(verdict: str) -> str:
+    return f'<span class="badge" style="background:{BADGE_COLORS[verdict]}">{html.escape(verdict)}</span>'
+
+
+def _table_html(rows: list[dict]) -> str:
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols:
+                cols.append(k)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+    body = []
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c, "")
+            cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+            cells.append(f"<td{cls}>{html.escape(_fmt(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _numbers_html(numbers: dict) -> str:
+    scalars, tables, nested = [], [], []
+    parts = []
+    captions = numbers.get("captions")
+    if isinstance(captions, dict) and captions:
+        # sample-quality numbers are only meaningful with their n, reference set and network: caption each
+        parts.append("<ul>" + "".join(f"<li>{html.escape(str(c))}</li>" for c in captions.values()) + "</ul>")
+    for k, v in numbers.items():
+        if k == "captions" or (isinstance(v, (list, dict)) and not v):
+            continue
+        if isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
+            tables.append((k, v))
+        elif isinstance(v, dict) and any(isinstance(e, (list, dict)) for e in v.values()):
+            nested.append((k, v))
+        elif isinstance(v, list) and len(v) > 8:
+            nested.append((k, v))
+        else:
+            scalars.append((k, v))
+    if scalars:
+        def cell(v) -> str:
+            cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+            return f"<td{cls}>{html.escape(_fmt(v))}</td>"
+        rows = "".join(f"<tr><th>{html.escape(k)}</th>{cell(v)}</tr>" for k, v in scalars)
+        parts.append(f"<table>{rows}</table>")
+    for k, rows in tables:
+        parts.append(f"<div class=\"muted\">{html.escape(k)}</div>{_table_html(rows)}")
+    for k, v in nested:
+        text = json.dumps(_jsonable(v), ensure_ascii=False)
+        if len(text) > 4000:
+            text = text[:4000] + " …"
+        parts.append(f"<details><summary>{html.escape(k)} (raw numbers; all in report.json)</summary>"
+                     f"<pre style=\"white-space:pre-wrap;font-size:.8em\">{html.escape(text)}</pre></details>")
+    return "".join(parts)
+
+
+def to_html(report: Report) -> str:
+    """One self-contained HTML page: plotly.js inlined once (no CDN), figures, the sample grid as a base64 PNG,
+    a verdict badge, the rule and the fix for every check."""
+    m = report.model
+    esc = html.escape
+    first_plot = [True]
+
+    def fig_html(fig) -> str:
+        include = first_plot[0]
+        first_plot[0] = False
+        return fig.to_html(full_html=False, include_plotlyjs=include,
+                           config={"displaylogo": False, "responsive": True})
+
+    out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+           f"<title>DDPM diagnostics: {esc(Path(report.checkpoint).name)}</title>",
+           f"<style>{_CSS}</style></head><body>",
+           f"<h1>DDPM diagnostics {_badge(report.overall)}</h1>",
+           f"<div class=\"muted\">{esc(report.checkpoint)} · {esc(report.created)} · "
+           f"{esc(str(report.settings.get('mode')))} mode · {report.seconds:.1f} s</div>"]
+    counts = {v: sum(c.verdict == v for c in report.checks) for v in ("ok", "warn", "fail", "skip")}
+    out.append("<p>" + " ".join(f"{_badge(v)} {counts[v]}" for v in counts) + "</p>")
+    # summary table
+    out.append("<h2>Summary</h2><table><tr><th>Check</th><th>Verdict</th><th>Summary</th><th>Fix</th></tr>")
+    for c in report.checks:
+        out.append(f"<tr><td><a href=\"#{esc(c.key)}\">{esc(c.title)}</a></td><td>{_badge(c.verdict)}</td>"
+                   f"<td>{esc(c.summary)}</td><td>{esc(c.fix) or '—'}</td></tr>")
+    out.append("</table>")
+    # model and samples
+    out.append("<h2>Model</h2>")
+    model_rows = [{"": k, "value": _fmt(v)} for k, v in m.items() if k not in ("train", "class_names")]
+    model_rows.append({"": "class_names", "value": ", ".join(m.get("class_names") or []) or "—"})
+    model_rows.append({"": "training", "value": _fmt(m.get("train") or {})})
+    out.append(_table_html(model_rows))
+    s = report.settings
+    if report.sample_grid_png:
+        b64 = base64.b64encode(report.sample_grid_png).decode("ascii")
+        out.append(f"<h2>Samples</h2><div class=\"muted\">The {min(GRID_IMAGES, int(s.get('n') or 0))} first of the "
+                   f"{esc(str(s.get('n')))} samples every sample-based check uses: {esc(str(s.get('sampler')).upper())}, "
+                   f"{esc(str(s.get('steps')))} steps, seed {esc(str(s.get('seed')))}"
+                   + (", one column per class" if m.get("num_classes") else "") + ".</div>"
+                   f"<div class=\"grid\"><img alt=\"sample grid\" src=\"data:image/png;base64,{b64}\"></div>")
+    # checks
+    for c in report.checks:
+        out.append(f"<div class=\"check\" id=\"{esc(c.key)}\"><h2>{esc(c.title)} {_badge(c.verdict)}</h2>")
+        out.append(f"<p>{esc(c.summary)}</p>")
+        if c.threshold:
+            out.append(f"<div class=\"rule\"><b>Rule:</b> {esc(c.threshold)}</div>")
+        if c.fix:
+            out.append(f"<div class=\"fix\"><b>Fix:</b> {esc(c.fix)}</div>")
+        extra = [f"n = {c.n}"] if c.n is not None else []
+        extra.append(f"{c.seconds:.2f} s")
+        out.append("<div class=\"muted\">" + esc(" · ".join(extra)) + "</div>")
+        if c.notes:
+            out.append("<ul class=\"muted\">" + "".join(f"<li>{esc(nt)}</li>" for nt in c.notes) + "</ul>")
+        for fig in c.figures:
+            out.append(fig_html(fig))
+        if c.numbers:
+            out.append(_numbers_html(c.numbers))
+        out.append("</div>")
+    # settings
+    th = s.get("thresholds") or {}
+    shown = {k: v for k, v in s.items() if k != "thresholds"}
+    out.append("<h2>Settings</h2>" + _table_html([{"setting": k, "value": _fmt(v)} for k, v in shown.items()]))
+    if th:
+        out.append("<details><summary>All thresholds (diagnostics/thresholds.py)</summary>"
+                   + _table_html([{"threshold": k, "value": v} for k, v in th.items()]) + "</details>")
+    out.append("<p class=\"muted\">Written by DDPM Workbench diagnostics; the numbers are in report.json.</p>")
+    out.append("</body></html>")
+    return "\n".join(out)

@@ -1,0 +1,94 @@
+"""Every number that turns a diagnostic measurement into a verdict, in one place.
+
+Each field says where its value comes from: SPEC.md §6 / seed 001 §3.5.3 and exercise 3.5.3 (the
+`debug_model_predictions`, `debug_noise_schedule`, `diagnose_smoothness` and `DDPMSamplingDiagnostics`
+code), or, where the seed is silent or its number was lost in the garbled text, the rationale for the
+value chosen here. Pass a modified copy to the checks to change a rule:
+
+    from dataclasses import replace
+    strict = replace(DEFAULT_THRESHOLDS, projected_seconds_warn=10.0)
+    check_performance(model, diffusion, thresholds=strict)
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # ---- model basics (seed 001 exercise 3.5.3, `_check_model_basics`) -------------------------------------
+    param_mean_warn: float = 1.0           # |mean of all weights| above this: warn (seed: abs(param_mean) > 1.0)
+    param_std_warn: float = 10.0           # std of all weights above this: warn (seed: param_std > 10.0)
+    param_absmax_warn: float = 100.0       # any |weight| above this: warn. Rationale: initialisations and trained
+                                           # U-Net weights are O(1); 100 means a diverging run or a bad edit
+    # ---- schedule (SPEC §6; seed 001 §3.5.3 `debug_noise_schedule`) ---------------------------------------
+    beta0_warn: float = 0.01               # β_0 above this destroys the image too fast at the first step (seed)
+    alphabar_T_warn: float = 0.01          # ᾱ_T above this: x_T is not pure noise, so sampling from N(0, I)
+                                           # starts off the training distribution (seed: alphas_bar[-1] > 0.01)
+    # ---- noise prediction on real noised data (SPEC §6; seed `debug_model_predictions`) -------------------
+    eps_mean_warn: float = 0.5             # |mean ε̂| above this at any t: warn (seed)
+    eps_std_dev_warn: float = 0.5          # |std ε̂ − 1| above this at any t: warn (seed)
+    eps_mse_fail: float = 0.9              # mean MSE(ε̂, ε) over the t > 0 rows at or above this: fail. Rationale:
+                                           # predicting ε̂ = 0 scores exactly 1, so ≥ 0.9 means the network has
+                                           # learnt (almost) nothing; a trained tiny model scores ≈ 0.02–0.1.
+                                           # t = 0 is left out: there ε is 1% of x_t and hard to see even when trained
+    x0_eps_conditioning: float = 0.1       # for the x0 objective, rows where √(1/ᾱ_t − 1) < this are shown but not
+                                           # judged: ε̂ = (x_t/√ᾱ − x̂_0)/√(1/ᾱ − 1) amplifies x̂_0 errors by > 10×
+    # ---- x̂_0 along the sampling trajectory (SPEC §6; seed `analyze_sampling_debug`) -----------------------
+    x0_range_tolerance: float = 0.1        # a pixel counts as "far outside" when |x̂_0| > 1 + this. Rationale: the
+                                           # data's background is exactly −1, so a tiny error puts half the pixels
+                                           # just outside [−1, 1]; the strict fraction is reported too
+    x0_judge_max_t_fraction: float = 0.5   # only captured steps t ≤ this·T are judged. Rationale: at large t
+                                           # x̂_0 = (x_t − √(1−ᾱ)ε̂)/√ᾱ divides by √ᾱ_t (0.006 at t = 999 for
+                                           # linear), so early x̂_0 is far outside even for a good model, and
+                                           # clip_denoised exists for exactly that
+    x0_outside_warn: float = 0.05          # fraction far outside at a judged step above this: warn
+    x0_outside_fail: float = 0.25          # ... above this: fail (a quarter of the pixels of the "clean" image
+                                           # are out of range: the network does not predict images)
+    x0_final_absmax_fail: float = 3.0      # |x̂_0| at the last captured step above this: fail (seed
+                                           # `_check_sampling_quality`: output range outside [−3, 3])
+    # ---- smoothness: Sobel edge energy generated / real (SPEC §6; seed `diagnose_smoothness`) -------------
+    smooth_ratio_warn: float = 0.7         # below: over-smoothed (warn). The seed's number was lost in the text
+                                           # ("warn when it falls well below 1"). Measured on 16×16 digits
+                                           # (already soft: upscaled from 8×8): a Gaussian blur of σ = 1 px gives
+                                           # 0.81, σ = 1.5 px 0.68, σ = 2 px 0.58, real vs other real 1.00; so 0.7
+                                           # flags a blur a viewer clearly sees. Sharper, larger images lose edge
+                                           # energy faster, so the same blur scores lower there
+    smooth_ratio_high_warn: float = 1.3    # above: a third more edges than the data, i.e. leftover noise or
+                                           # speckle (an undertrained model, too few steps); N(0, 1) noise clamped
+                                           # to [−1, 1] scores 1.58 against digits (bounded images cap the ratio)
+    smooth_outlier_frac_warn: float = 0.2  # share of samples whose edge energy lies outside the real images'
+                                           # 1st–99th percentile range above this: warn (as blurred or noisy,
+                                           # whichever side holds more). Rationale: real images score 2% by
+                                           # construction; the mean ratio hides a batch that is part blur, part
+                                           # noise (the 60-step model: ratio 0.96, yet 25% outside)
+    # ---- diversity: generated vs real, same n (SPEC §6; seed `_check_sampling_quality`) --------------------
+    diversity_ratio_fail: float = 0.1      # mean pairwise L2 (or per-pixel std) of the samples below 10% of the
+                                           # real data's: the samples are (nearly) one image, i.e. mode collapse
+    diversity_ratio_warn: float = 0.5      # below half the real data's spread: partial collapse (the seed's own
+                                           # number was lost; low temperature and strong guidance also do this)
+    diversity_ratio_high_warn: float = 1.5  # above: the samples vary more than the data, mostly leftover noise
+                                           # (N(0, 1) noise clamped to [−1, 1] scores 1.76 against digits)
+    diversity_abs_fail: float = 0.02       # with no real data to compare: mean pairwise RMS distance per pixel
+                                           # (images in [−1, 1]) below this is a collapse. Rationale: two real
+                                           # 16×16 digits differ by 0.58 RMS per pixel on average, 0.30 within
+                                           # one class
+    # ---- performance (seed exercise 3.5.3 `_check_performance`; §3.5.3 problem 3) -------------------------
+    projected_seconds_warn: float = 60.0   # projected time of a full T-step DDPM run for one batch above this:
+                                           # warn and suggest DDIM (seed: total_time > 60)
+    # ---- sample quality (SPEC §6; seed exercise 3.6.3) -----------------------------------------------------
+    fid_floor_ratio_warn: float = 3.0      # FID above this multiple of the floor (real held-out vs reference, same
+                                           # n and network) and above fid_abs_ok: warn. Rationale: the floor is
+                                           # the best this n and network can show; FID itself has no unit
+    fid_abs_ok: float = 5.0                # an FID at or below this (digits-cnn units) is never flagged; the
+                                           # floor can be near 0 and 3× a tiny floor is still a good model
+    precision_warn: float = 0.5            # k-NN precision below this: most samples lie off the real manifold
+    recall_warn: float = 0.3               # k-NN recall below this: the samples cover little of the data
+    cond_accuracy_warn: float = 0.8        # conditional accuracy (the feature net recognises the asked class)
+                                           # below this: conditioning is weak (chance is 1/K)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_THRESHOLDS = Thresholds()

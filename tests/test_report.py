@@ -1,0 +1,158 @@
+"""The report end to end on a small real checkpoint (trained once per session), its three renderings, and the
+CLI's handling of bad input."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddpm import CheckpointError, load_checkpoint
+from ddpm.train import TrainConfig, train
+from diagnostics import run_all, run_report, to_json, to_markdown
+from diagnostics.__main__ import main as cli_main
+from diagnostics.checks import CheckResult
+from diagnostics.report import Report, load_real_data
+
+ROOT = Path(__file__).resolve().parents[1]
+ALL_CHECKS = ["model", "schedule", "noise_prediction", "x0_range", "smoothness", "diversity", "sample_quality",
+              "performance"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    """30 steps of an 8×8 digits model with 16 base channels and T=100: a real checkpoint in a few seconds."""
+    out = tmp_path_factory.mktemp("tiny_run")
+    torch.set_num_threads(1)
+    res = train(TrainConfig(steps=30, base_channels=16, image_size=8, T=100, sample_every=0, save_every=0,
+                            batch_size=64, log_every=10, out=str(out), device="cpu"))
+    return Path(res.model)
+
+
+@pytest.fixture(scope="session")
+def quick_report(tiny_ckpt, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    stages = []
+    files = run_report(tiny_ckpt, out, quick=True, n=40, seed=0, callback=lambda s, f: stages.append((s, f)))
+    return files, stages
+
+
+def test_quick_report_writes_all_three_files(quick_report):
+    files, stages = quick_report
+    for p in (files.html_path, files.json_path, files.md_path, files.grid_path):
+        assert p.exists() and p.stat().st_size > 0
+    assert [c.key for c in files.report.checks] == ALL_CHECKS
+    assert files.report.settings["mode"] == "quick" and files.report.settings["sampler"] == "ddim"
+    fractions = [f for _, f in stages]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert {"sampling", "quality", "done"} <= {s for s, _ in stages}
+
+
+def test_html_is_self_contained(quick_report):
+    files, _ = quick_report
+    html = files.html_path.read_text(encoding="utf-8")
+    assert "Plotly.newPlot" in html and len(html) > 1_000_000        # plotly.js inlined, not linked
+    assert html.count("<script type=\"text/javascript\">/**") <= 1 or html.count("plotly.js v") >= 1
+    # nothing is fetched from the network: no external scripts, styles or images (the inlined bundle mentions
+    # map-tile URLs in strings, which are never loaded for these charts)
+    assert not re.search(r"<script[^>]+src=[\"']https?:", html)
+    assert not re.search(r"<link[^>]+href=[\"']https?:", html)
+    assert not re.search(r"<img[^>]+src=[\"']https?:", html)
+    assert "cdn.plot.ly/plotly" not in html.split("</head>")[0]
+    assert "data:image/png;base64," in html
+    for c in files.report.checks:
+        assert f'id="{c.key}"' in html
+    assert "badge" in html and "Rule:" in html
+
+
+def test_json_has_every_check_and_number(quick_report):
+    files, _ = quick_report
+    d = json.loads(files.json_path.read_text(encoding="utf-8"))
+    assert [c["key"] for c in d["checks"]] == ALL_CHECKS
+    assert d["overall"] in ("ok", "warn", "fail")
+    assert d["model"]["T"] == 100 and d["model"]["image_size"] == 8 and d["model"]["parameters"] > 0
+    by_key = {c["key"]: c for c in d["checks"]}
+    assert len(by_key["noise_prediction"]["numbers"]["per_t"]) == 5
+    assert by_key["performance"]["numbers"]["seconds_per_call_batch1"] > 0
+    assert by_key["x0_range"]["numbers"]["per_t"][0]["t"] == 99
+    for c in d["checks"]:
+        assert c["verdict"] in ("ok", "warn", "fail", "skip") and c["summary"] and c["threshold"]
+    # the feature net is for 16×16 digits: an 8×8 model's quality check is skipped with the reason
+    assert by_key["sample_quality"]["verdict"] == "skip"
+    assert "16×16" in by_key["sample_quality"]["summary"] or "feature" in by_key["sample_quality"]["summary"]
+
+
+def test_markdown_is_a_short_table(quick_report):
+    files, _ = quick_report
+    md = files.md_path.read_text(encoding="utf-8")
+    assert md.startswith("# Diagnostics:") and "| Check | Verdict | Summary | Fix |" in md
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "Verdict" not in line]
+    assert len(rows) == len(ALL_CHECKS)
+    assert len(md) < 6000
+
+
+def test_json_is_strict_with_nan():
+    r = Report("x.safetensors", "now", {}, [CheckResult("a", "A", "ok", "s", {"v": float("nan"), "w": [1.0, float("inf")]})],
+               "ok", {"preset": "tiny", "parameters": 1, "channels": 1, "image_size": 8, "num_classes": 0, "step": 0,
+                      "weights": "ema", "data_set": "digits", "schedule": "linear", "T": 10, "objective": "eps"})
+    d = json.loads(to_json(r))
+    assert d["checks"][0]["numbers"] == {"v": None, "w": [1.0, None]}
+    assert "A" in to_markdown(r)
+
+
+def test_missing_data_folder_skips_the_checks_that_need_it(tiny_ckpt, tmp_path):
+    ck = load_checkpoint(tiny_ckpt)
+    ck.meta["data"] = dict(ck.meta["data"], source=str(tmp_path / "gone"), name="gone")
+    real, reason = load_real_data(ck)
+    assert real is None and "gone" in reason
+    results = run_all(ck, None, quick=True, n=12, seed=0, real_reason=reason, figures=False)
+    by_key = {r.key: r for r in results}
+    assert by_key["smoothness"].verdict == "skip" and "gone" in by_key["smoothness"].summary
+    assert by_key["sample_quality"].verdict == "skip"
+    assert by_key["noise_prediction"].verdict != "skip"          # falls back to the model's own samples
+    assert any("no real data" in n for n in by_key["noise_prediction"].notes)
+
+
+def test_loading_errors_propagate_before_any_work(tmp_path):
+    out = tmp_path / "never"
+    with pytest.raises(FileNotFoundError, match="not found"):
+        run_report(tmp_path / "missing.safetensors", out)
+    pickle = tmp_path / "model.pt"
+    pickle.write_bytes(b"PK\x03\x04junk")
+    with pytest.raises(CheckpointError, match="pickle"):
+        run_report(pickle, out)
+    assert not out.exists()
+
+
+def test_cli_bad_checkpoint_exit_code_2(tmp_path, capsys):
+    garbage = tmp_path / "bad.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    assert cli_main(["report", str(garbage), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "bad.safetensors" in err[0]
+
+
+def test_cli_subprocess_missing_checkpoint(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "diagnostics", "report", str(tmp_path / "nope.safetensors"),
+                        "--out", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert p.returncode == 2
+    assert p.stderr.strip().splitlines()[-1].startswith("error: checkpoint") and "not found" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_cli_prints_markdown_and_paths(tiny_ckpt, tmp_path, capsys):
+    rc = cli_main(["report", str(tiny_ckpt), "--out", str(tmp_path / "r"), "--quick", "--n", "12", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| Check | Verdict" in out and str(tmp_path / "r" / "report.html") in out
