@@ -1,0 +1,42 @@
+"""DDPM Workbench: build the gradio app and launch it. Nothing else happens here.
+
+    python app.py                       # http://127.0.0.1:7860
+    python app.py --host 0.0.0.0 --port 8080
+    GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=8080 python app.py
+
+On a Hugging Face Space (SPACE_ID is set) it listens on 0.0.0.0 by default.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")   # gradio would reach the internet at launch
+
+
+def server_address(host: str | None, port: int | None) -> tuple[str, int]:
+    default_host = "0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1"
+    host = host or os.environ.get("GRADIO_SERVER_NAME") or default_host
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    return host, port
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python app.py", description="Launch the DDPM Workbench app.")
+    parser.add_argument("--host", default=None, help="default: GRADIO_SERVER_NAME, else 127.0.0.1 "
+                                                     "(0.0.0.0 on a Hugging Face Space)")
+    parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT, else 7860")
+    args = parser.parse_args(argv)
+    host, port = server_address(args.host, args.port)
+
+    from demo.layout import build_demo, launch_kwargs
+    from demo.limits import CONCURRENCY_LIMIT, QUEUE_MAX_SIZE
+    demo = build_demo()
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
+    demo.launch(server_name=host, server_port=port, show_error=False, footer_links=["api"], **launch_kwargs())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Where the app finds the bundled model and keeps its runs, caches and outputs: the one place to change them.
+
+Environment variables override the defaults (tests point them at temporary folders):
+  DDPM_WORKBENCH_CHECKPOINT   the bundled checkpoint
+  DDPM_WORKBENCH_RUNS         the folder of training runs started from the app
+  DDPM_WORKBENCH_BENCH        the benchmark's quality-vs-steps results
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BUNDLED_CHECKPOINT = ROOT / "checkpoints" / "digits_tiny.safetensors"
+# Used only while the bundled file does not exist yet (a fresh clone that has not trained it).
+DEV_FALLBACK_CHECKPOINTS = (ROOT / "runs" / "bundled" / "model.safetensors",
+                            ROOT / "runs" / "bundled" / "last.safetensors")
+RUNS_DIR = ROOT / "runs" / "app"
+BENCH_QUALITY = ROOT / "bench" / "results" / "quality_vs_steps.json"
+
+
+def bundled_checkpoint() -> Path:
+    env = os.environ.get("DDPM_WORKBENCH_CHECKPOINT")
+    if env:
+        return Path(env)
+    if BUNDLED_CHECKPOINT.exists():
+        return BUNDLED_CHECKPOINT
+    for p in DEV_FALLBACK_CHECKPOINTS:
+        if p.exists():
+            return p
+    return BUNDLED_CHECKPOINT
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("DDPM_WORKBENCH_RUNS") or RUNS_DIR)
+
+
+def cache_dir(kind: str) -> Path:
+    """runs/app/_cache/<kind>: app caches (e.g. quality measurements keyed by checkpoint hash)."""
+    d = runs_dir() / "_cache" / kind
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def bench_quality_file() -> Path:
+    return Path(os.environ.get("DDPM_WORKBENCH_BENCH") or BENCH_QUALITY)
+
+
+def output_root() -> Path:
+    """Per-request output files (grids, .npz, reports) before gradio copies them to its own cache."""
+    d = Path(tempfile.gettempdir()) / "ddpm-workbench-outputs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

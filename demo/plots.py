@@ -1,0 +1,75 @@
+"""Plotly figures for the app: the live loss curve and sample quality against sampling steps."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import plotly.graph_objects as go
+
+_LAYOUT = dict(template="plotly_white", height=340, margin=dict(l=60, r=20, t=40, b=50),
+               legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+QUARTILE_NAMES = ("t in [0, T/4)", "[T/4, T/2)", "[T/2, 3T/4)", "[3T/4, T)")
+
+
+def empty_figure(message: str, title: str = "") -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color="#666"))
+    fig.update_layout(**_LAYOUT, title=title)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def loss_figure(rows: Sequence[dict], title: str = "Training loss") -> go.Figure:
+    """rows: metrics.jsonl entries. The mean loss, and the loss per quarter of the timesteps (dotted):
+    small t (nearly clean images) is where a model keeps improving longest."""
+    rows = [r for r in rows if r.get("loss") is not None]
+    if not rows:
+        return empty_figure("the loss curve appears after the first logged steps", title)
+    steps = [r["step"] for r in rows]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=steps, y=[r["loss"] for r in rows], mode="lines+markers", name="loss",
+                             line=dict(width=2.5, color="#1f77b4"), marker=dict(size=4)))
+    for k, name in enumerate(QUARTILE_NAMES):
+        ys = [(r.get("loss_by_quartile") or [None] * 4)[k] for r in rows]
+        if any(y is not None for y in ys):
+            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines", name=name, line=dict(width=1, dash="dot")))
+    fig.update_layout(**_LAYOUT, title=title, xaxis_title="step", yaxis_title="loss (log scale)")
+    fig.update_yaxes(type="log", dtick="D2")
+    return fig
+
+
+def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs steps",
+                   metric: str = "fid", metric_label: str = "FID (lower is better)") -> go.Figure:
+    """rows: dicts with sampler, steps, eta, fid (and optionally fid_floor, network_calls, seconds, n).
+    One line per sampler setting; the real-vs-real floor as a dashed line."""
+    rows = [r for r in rows if r.get(metric) is not None]
+    if not rows:
+        return empty_figure("no quality measurements for this checkpoint yet", title)
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("sampler") == "ddpm":
+            key = f"DDPM ({r.get('variance') or 'fixed_small'})"
+        else:
+            key = f"DDIM η={float(r.get('eta') or 0):g}"
+        groups.setdefault(key, []).append(r)
+    fig = go.Figure()
+    for key, rs in sorted(groups.items()):
+        rs = sorted(rs, key=lambda r: r["steps"])
+        hover = [f"{key}<br>steps {r['steps']}<br>{metric} {r[metric]:.3g}"
+                 + (f"<br>{r['network_calls']} network calls" if r.get("network_calls") is not None else "")
+                 + (f"<br>{r['seconds']:.1f} s" if r.get("seconds") is not None else "")
+                 + (f"<br>n = {r['n']}" if r.get("n") else "") for r in rs]
+        fig.add_trace(go.Scatter(x=[r["steps"] for r in rs], y=[r[metric] for r in rs], name=key,
+                                 mode="lines+markers", marker=dict(size=9 if key.startswith("DDPM") else 6),
+                                 hovertext=hover, hoverinfo="text"))
+    floors = [r["fid_floor"] for r in rows if r.get("fid_floor") is not None]
+    if floors and metric == "fid":
+        floor = sum(floors) / len(floors)
+        fig.add_hline(y=floor, line_dash="dash", line_color="#888",
+                      annotation_text=f"real-vs-real floor {floor:.3g}", annotation_position="top left")
+    fig.update_layout(**_LAYOUT, title=title, xaxis_title="sampling steps (network calls per image, log scale)",
+                      yaxis_title=metric_label)
+    steps = sorted({r["steps"] for r in rows})
+    fig.update_xaxes(type="log", tickvals=steps, ticktext=[str(s) for s in steps])
+    return fig

@@ -1,0 +1,149 @@
+"""Sample quality against sampling steps for one checkpoint: from the benchmark's results when they cover
+it, else from a quick on-the-spot measurement cached under runs/app/_cache/quality/<sha256>.json, so the
+plot is immediate the next time (the key is the file's hash, so a retrained file is measured afresh).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import torch
+
+from ddpm import LoadedCheckpoint, generate, initial_noise
+
+from . import limits
+from .paths import bench_quality_file, cache_dir
+
+ProgressFn = Callable[[float, str], None]
+
+
+def _rows_of(payload) -> list[dict]:
+    if isinstance(payload, list):
+        return [r for r in payload if isinstance(r, dict)]
+    if isinstance(payload, dict):
+        for key in ("rows", "results", "quality_vs_steps"):
+            if isinstance(payload.get(key), list):
+                return [r for r in payload[key] if isinstance(r, dict)]
+    return []
+
+
+def _checkpoint_ids(d: dict) -> tuple[Optional[str], Optional[str]]:
+    """(sha256 or its prefix, file name) a result says it was measured on, if it says."""
+    sha = d.get("checkpoint_sha256") or d.get("sha256") or d.get("checkpoint_hash")
+    ckpt = d.get("checkpoint")
+    if isinstance(ckpt, dict):
+        sha = sha or ckpt.get("sha256") or ckpt.get("sha256_prefix")
+        ckpt = ckpt.get("path")
+    return (str(sha).lower() if sha else None), (Path(str(ckpt)).name if ckpt else None)
+
+
+def _matches(ids: tuple[Optional[str], Optional[str]], sha: str, path: Path) -> Optional[bool]:
+    ref_sha, ref_name = ids
+    if ref_sha:
+        return sha.startswith(ref_sha) or ref_sha.startswith(sha)
+    if ref_name:
+        return ref_name == path.name
+    return None   # the result does not say
+
+
+def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], str]:
+    """Rows of bench/results/quality_vs_steps.json measured on this checkpoint, and a note saying where
+    they come from (or why there are none). The file keeps one entry per checkpoint under "by_checkpoint",
+    keyed by the SHA-256 prefix, beside the latest run's "checkpoint" and "rows"."""
+    f = bench_quality_file()
+    if not f.exists():
+        return [], f"no benchmark results yet ({f.name} is not there)"
+    try:
+        payload = json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        return [], f"{f.name} could not be read ({e})"
+    rows, entry = [], None
+    if isinstance(payload, dict):
+        for key, e in (payload.get("by_checkpoint") or {}).items():
+            if isinstance(e, dict) and sha.startswith(str(key).lower()):
+                entry, rows = e, _rows_of(e)
+                break
+    if not rows:
+        top = _matches(_checkpoint_ids(payload), sha, path) if isinstance(payload, dict) else None
+        for r in _rows_of(payload):
+            m = _matches(_checkpoint_ids(r), sha, path)
+            m = top if m is None else m
+            if m or (m is None and is_bundled):     # a result that names no checkpoint is the bundled model's
+                rows.append(r)
+        entry = payload if isinstance(payload, dict) else {}
+    if not rows:
+        return [], f"the benchmark results ({f.name}) were measured on other checkpoints"
+    n = sorted({r.get("n") for r in rows if r.get("n")} or ({entry.get("n")} if entry.get("n") else set()))
+    net = entry.get("network") or next((r.get("network_id") or r.get("network") for r in rows
+                                        if r.get("network_id") or r.get("network")), None)
+    quick = " (quick run)" if entry.get("quick") else ""
+    note = (f"from the benchmark{quick} ({f.name}), n = {', '.join(map(str, n)) or '?'} images per setting"
+            + (f"; features: {net}" if net else ""))
+    return rows, note
+
+
+def cached_rows(sha: str) -> Optional[dict]:
+    f = cache_dir("quality") / f"{sha[:32]}.json"
+    try:
+        return json.loads(f.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = None,
+            n: int = limits.QUICK_QUALITY_N, seed: int = 0) -> dict:
+    """Quick quality-vs-steps for one checkpoint, measured like the benchmark but at small n: DDIM at
+    limits.QUICK_QUALITY_STEPS for each of limits.QUICK_QUALITY_ETAS (and DDPM over all T steps when T is
+    small: limits.QUICK_QUALITY_MAX_DDPM_T), every run
+    from the same x_T and balanced labels (class i % K), scored by diagnostics.metrics.sample_quality with
+    the shipped feature network against the data set's training split (held-out split as the floor).
+    Cached by the file's hash. ValueError when the model's data set is not available here."""
+    from diagnostics.features import load_feature_net        # imported here: diagnostics is optional
+    from diagnostics.metrics import sample_quality
+    from ddpm.data import load_dataset
+
+    data = ckpt.meta.get("data") or {}
+    source = str(data.get("source") or data.get("name") or "digits")
+    if source != "digits":
+        raise ValueError(f"the quick measurement compares samples with the model's training data "
+                         f"({data.get('name') or source}); only the built-in 'digits' set is available here, "
+                         "so run `python -m bench.quality_vs_steps --ckpt ...` where that data is")
+    extractor = load_feature_net()
+    frac = extractor.holdout_fraction if extractor.holdout_fraction == extractor.holdout_fraction else 0.2
+    ds = load_dataset("digits", image_size=ckpt.unet_config.image_size, channels=ckpt.unet_config.in_channels)
+    reference, heldout = ds.split(frac, seed=extractor.split_seed if extractor.split_seed is not None else 0)
+    T = ckpt.diffusion_config.T
+    settings = [("ddim", s, eta) for eta in limits.QUICK_QUALITY_ETAS for s in limits.QUICK_QUALITY_STEPS if s < T]
+    if T <= limits.QUICK_QUALITY_MAX_DDPM_T:     # beyond that, DDPM's T steps would take minutes on a CPU
+        settings.append(("ddpm", T, None))
+    total_calls = sum(s for _, s, _ in settings)
+    labels = (torch.arange(n) % ckpt.num_classes).tolist() if ckpt.num_classes else None
+    x_T = initial_noise(n, ckpt.image_shape, seed)
+    rows, done = [], 0
+    started = time.perf_counter()
+    for sampler, steps, eta in settings:
+        label = f"DDIM-{steps} η={eta:g}" if sampler == "ddim" else f"DDPM-{steps}"
+
+        def cb(i, total, done=done, steps=steps, label=label):
+            if progress is not None:
+                progress((done + steps * i / total) / total_calls, label)
+        res = generate(ckpt.model, ckpt.diffusion, sampler=sampler, steps=steps if sampler == "ddim" else None,
+                       eta=eta or 0.0, n=n, labels=labels, seed=seed, x_T=x_T, callback=cb)
+        q = sample_quality(res.images, res.labels, reference, heldout, extractor, k=3, seed=seed)
+        rows.append({"sampler": sampler, "steps": len(res.timesteps), "eta": eta,
+                     "variance": "fixed_small" if sampler == "ddpm" else None, "fid": q.fid,
+                     "fid_floor": q.fid_floor, "conditional_accuracy": q.conditional_accuracy,
+                     "network_calls": res.network_calls, "seconds": res.seconds, "n": q.n_generated,
+                     "network": q.network_id or q.network})
+        done += steps
+    payload = {"checkpoint_sha256": sha, "checkpoint": os.path.basename(ckpt.path), "n": n, "seed": seed,
+               "seconds": time.perf_counter() - started, "reference": q.reference, "network": q.network,
+               "rows": rows}
+    f = cache_dir("quality") / f"{sha[:32]}.json"
+    tmp = f.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, f)
+    return payload

@@ -1,0 +1,198 @@
+"""End to end: `python app.py` on 127.0.0.1 and a free port, every endpoint driven through gradio_client.
+
+The bundled checkpoint is replaced by an untrained tiny U-Net (8×8, T = 100) so DDPM's all-T-steps runs
+take seconds; runs, uploads and gradio's cache go to a temporary folder. The server is stopped at the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+T = 100
+TINY_TRAIN = dict(preset="tiny", schedule="linear", objective="eps", weighting="simple", batch_size=8, lr=1e-3,
+                  label_dropout=0.1, sample_every=50, image_size=8, base_channels=16, T=T)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_tiny_checkpoint(path: Path) -> Path:
+    from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
+    torch.manual_seed(0)
+    model = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=10))
+    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
+                    class_names=[str(i) for i in range(10)], step=0,
+                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
+    return path
+
+
+def start_app(tmp: Path, env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
+    """Start app.py in its own process group; returns (process, url, log path) once it answers."""
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
+               GRADIO_TEMP_DIR=str(tmp / "gradio"), DDPM_WORKBENCH_RUNS=str(tmp / "runs"),
+               DDPM_WORKBENCH_TRAIN_THREADS="1", **env_extra)
+    env.pop("SPACE_ID", None)
+    log = tmp / "app.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                                env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return proc, url, log
+        except OSError:
+            time.sleep(0.5)
+    stop_app(proc, tmp / "runs")
+    raise RuntimeError(f"app.py did not answer within 180 s:\n{log.read_text()}")
+
+
+def stop_app(proc: subprocess.Popen, runs: Path) -> None:
+    """Stop the server, then any training child it left (by the pid its run folder recorded)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    for job in runs.glob("*/job.json") if runs.is_dir() else []:
+        pid = json.loads(job.read_text()).get("pid")
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ddpm.train" in cmdline and str(job.parent).encode() in cmdline:
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    ckpt = write_tiny_checkpoint(tmp / "tiny.safetensors")
+    proc, url, log = start_app(tmp, {"DDPM_WORKBENCH_CHECKPOINT": str(ckpt),
+                                     "DDPM_WORKBENCH_BENCH": str(tmp / "no_bench.json")})
+    yield url, tmp
+    stop_app(proc, tmp / "runs")
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+    return Client(app[0], verbose=False)
+
+
+SAMPLE = dict(checkpoint="bundled", upload=None, classes=[], guidance_scale=1.0, sampler="DDIM", steps=5, eta=0.0,
+              temperature=1.0, noise_temperature=1.0, seed=0, n=4)
+
+
+def test_every_public_endpoint_is_named(client):
+    names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {"/sample", "/compare", "/quality", "/quality_plot", "/diagnose", "/train_start", "/train_status",
+            "/train_stop"} <= names
+
+
+def test_sample(client):
+    grid, info, files, slider, xt, x0 = client.predict(**dict(SAMPLE, classes=["3", "7"], guidance_scale=2.0),
+                                                       api_name="/sample")
+    assert Path(grid).exists() and "5 network calls per image" in info and "classes 3, 7" in info
+    assert [Path(f).suffix for f in files] == [".png", ".npz"]
+    assert Path(xt["value"]).exists() and Path(x0["value"]).exists()
+
+
+def test_compare(client):
+    ddpm, ddim, ddpm_txt, ddim_txt, numbers = client.predict(
+        checkpoint="bundled", upload=None, classes=[], guidance_scale=1.0, steps=5, eta=0.5, seed=1, n=2,
+        api_name="/compare")
+    assert Path(ddpm).exists() and Path(ddim).exists()
+    assert numbers["ddpm"]["network_calls"] == T and numbers["ddim"]["network_calls"] == 5
+    assert f"{T} network calls" in ddpm_txt and "5 network calls" in ddim_txt
+
+
+def test_quality_plot(client):
+    plot, note = client.predict(checkpoint="bundled", upload=None, api_name="/quality_plot")
+    assert "Measure quality now" in note
+
+
+def test_bad_inputs_come_back_as_clear_errors(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    pickle = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(2)}, pickle)
+    with pytest.raises(AppError, match="pickle"):
+        client.predict(**dict(SAMPLE, upload=handle_file(str(pickle))), api_name="/sample")
+    # the sliders' own bounds (the bundled model's T, the image limit) are enforced by gradio itself
+    with pytest.raises(AppError, match=f"greater than maximum value {T}"):
+        client.predict(**dict(SAMPLE, steps=T + 50), api_name="/sample")
+    with pytest.raises(AppError, match="greater than maximum value 64"):
+        client.predict(**dict(SAMPLE, n=65), api_name="/sample")
+    with pytest.raises(AppError, match="whole number"):
+        client.predict(**dict(SAMPLE, n=2.5), api_name="/sample")
+    with pytest.raises(AppError, match="unknown checkpoint 'nope'"):
+        client.predict(**dict(SAMPLE, checkpoint="nope"), api_name="/sample")
+    with pytest.raises(AppError, match="nothing to stop"):
+        client.predict(api_name="/train_stop")
+
+
+def test_ten_simultaneous_sample_requests_all_complete(client):
+    jobs = [client.submit(**dict(SAMPLE, seed=i), api_name="/sample") for i in range(10)]
+    results = [j.result(timeout=600) for j in jobs]
+    assert len(results) == 10 and all(Path(r[0]).exists() for r in results)
+    assert len({Path(r[0]).read_bytes() for r in results}) == 10          # ten different seeds, ten grids
+
+
+def test_diagnose_quick(client):
+    pytest.importorskip("diagnostics.report")
+    summary, page, files = client.predict(checkpoint="bundled", upload=None, mode="quick", seed=0,
+                                          api_name="/diagnose")
+    assert summary.startswith("# Diagnostics") and "<iframe" in page
+    assert sorted(Path(f).suffix for f in files) == [".html", ".json"]
+
+
+def test_training_start_status_refusal_and_stop(client):
+    from gradio_client.exceptions import AppError
+    md, bar, plot, sample, st = client.predict(data="digits", zip_file=None, steps=5000, **TINY_TRAIN,
+                                               api_name="/train_start")
+    run_id = st["run_id"]
+    assert st["state"] in ("starting", "running") and run_id in md
+    with pytest.raises(AppError, match="only one training job runs at a time"):
+        client.predict(data="digits", zip_file=None, steps=20, **TINY_TRAIN, api_name="/train_start")
+    deadline = time.monotonic() + 300
+    while True:                           # a second visitor (a fresh client) sees the same run
+        st = client.predict(api_name="/train_status")[-1]
+        if st["step"] >= 2 or time.monotonic() > deadline:
+            break
+        assert st["state"] in ("starting", "running"), st["message"]
+        time.sleep(1)
+    assert st["run_id"] == run_id and st["step"] >= 2
+    st = client.predict(api_name="/train_stop")[-1]
+    assert st["state"] == "stopping"
+    deadline = time.monotonic() + 300
+    while st["state"] == "stopping" and time.monotonic() < deadline:
+        time.sleep(1)
+        st = client.predict(api_name="/train_status")[-1]
+    assert st["state"] == "stopped" and st["checkpoint"], st
+    # the stopped run's checkpoint is usable from the Sample endpoint at once
+    grid, info, *_ = client.predict(**dict(SAMPLE, checkpoint=run_id), api_name="/sample")
+    assert run_id in info

@@ -1,0 +1,152 @@
+"""A real browser (Debian's Chromium through playwright) on the app with the bundled model: the Sample tab
+shows digits on the first visit, Sample and Compare work by clicking, training starts and stops from the
+page, the diagnostics report renders, and every tab is saved as a screenshot in docs/screenshots/.
+
+Needs /usr/bin/chromium (`apt-get install -y chromium`) and the playwright package; never
+`playwright install` (it downloads browsers).
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from test_app_e2e import start_app, stop_app
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
+
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    from demo.paths import bundled_checkpoint
+    if not bundled_checkpoint().exists():
+        pytest.skip(f"no bundled checkpoint at {bundled_checkpoint()} to show")
+    tmp = tmp_path_factory.mktemp("browser")
+    proc, url, log = start_app(tmp, {})
+    yield url
+    stop_app(proc, tmp / "runs")
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(app_url)
+        yield pg
+        context.close()
+        browser.close()
+
+
+def image_src(page, elem_id: str) -> str:
+    img = page.locator(f"#{elem_id} img").first
+    img.wait_for(state="visible")
+    return img.get_attribute("src") or ""
+
+
+def wait_for_new_image(page, elem_id: str, old: str, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        imgs = page.locator(f"#{elem_id} img")
+        if imgs.count() and (src := imgs.first.get_attribute("src")) and src != old:
+            return src
+        time.sleep(0.5)
+    raise AssertionError(f"#{elem_id} showed no new image within {timeout_s:.0f} s")
+
+
+def set_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def open_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_timeout(800)                     # let plots and images finish their transitions
+    page.screenshot(path=str(SHOTS / name), full_page=True)
+
+
+def test_sample_tab_shows_digits_on_first_visit_and_samples_on_click(page):
+    first = image_src(page, "sample-grid")          # sample_on_load filled it without a click
+    assert first
+    expect = sync_api.expect
+    expect(page.locator("#sample-info")).to_contain_text("16 images", timeout=120_000)
+    expect(page.locator("#sample-info")).to_contain_text("25 network calls per image")
+    set_number(page, "sample-n", 20)
+    page.locator("#sample-button").click()
+    wait_for_new_image(page, "sample-grid", first, 180)
+    expect(page.locator("#sample-info")).to_contain_text("20 images", timeout=60_000)
+    assert page.locator("#sample-xt img").count() and page.locator("#sample-x0 img").count()
+    shot(page, "sample.png")
+
+
+def test_compare_tab_runs_ddpm_beside_ddim(page):
+    open_tab(page, "Compare")
+    set_number(page, "compare-n", 4)
+    page.locator("#compare-button").click()
+    expect = sync_api.expect
+    expect(page.locator("#compare-ddim-info")).to_contain_text("network calls per image", timeout=600_000)
+    assert image_src(page, "compare-ddpm") and image_src(page, "compare-ddim")
+    page.get_by_role("button", name="Measure quality now (quick)").click()
+    expect(page.locator("#quality-plot .js-plotly-plot, #quality-plot .plot-container").first).to_be_visible(
+        timeout=600_000)
+    expect(page.get_by_text(re.compile(r"(from the benchmark|quick measurement on this file)"))).to_be_visible(
+        timeout=600_000)
+    shot(page, "compare.png")
+
+
+def test_train_tab_starts_shows_progress_and_stops(page):
+    open_tab(page, "Train")
+    expect = sync_api.expect
+    set_number(page, "train-steps", 400)
+    set_number(page, "train-batch", 32)
+    set_number(page, "train-sample-every", 50)
+    page.get_by_text("Model size").click()
+    set_number(page, "train-base", 16)
+    set_number(page, "train-T", 200)
+    page.locator("#train-start").click()
+    expect(page.get_by_text(re.compile("Training is (starting|running)"))).to_be_visible(timeout=60_000)
+    image_src(page, "train-sample")                     # the first sample grid, at step 50
+    expect(page.locator("#train-progress")).to_contain_text(re.compile(r"step \d+ / 400"), timeout=60_000)
+    page.get_by_text("Model size").click()              # fold the accordion again for the screenshot
+    shot(page, "train.png")
+    page.locator("#train-stop").click()
+    expect(page.get_by_text("The last run was stopped")).to_be_visible(timeout=300_000)
+
+
+def test_diagnostics_tab_renders_the_report(page):
+    pytest.importorskip("diagnostics.report")
+    open_tab(page, "Diagnostics")
+    page.locator("#diagnose-button").click()
+    expect = sync_api.expect
+    expect(page.locator("#diagnose-summary")).to_contain_text("Diagnostics:", timeout=600_000)
+    frame = page.frame_locator("#diagnose-report iframe")
+    expect(frame.locator("h1").first).to_be_visible(timeout=60_000)
+    shot(page, "diagnostics.png")
+
+
+def test_every_tab_opens_without_errors(page):
+    for name in ("Train", "Sample", "Compare", "Diagnostics"):
+        open_tab(page, name)
+        page.wait_for_timeout(300)
+    assert page.locator(".toast-body.error, .error-message").count() == 0

@@ -1,0 +1,415 @@
+"""The app's handlers, model cache and training-job manager, called directly (no server).
+
+The models here are untrained tiny U-Nets (8×8, base 16, T = 100) written in a few milliseconds: the
+handlers' plumbing does not depend on what the weights have learned. The two training tests run the real
+`python -m ddpm.train` child process for a few steps.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+
+from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
+from demo import checkpoints, handlers, limits
+from demo.jobs import TrainingJobs, TrainRequest
+from demo.model_cache import ModelCache
+
+T = 100
+
+
+def write_tiny_checkpoint(path: Path, step: int = 0, num_classes: int = 10, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    model = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=num_classes))
+    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
+                    class_names=[str(i) for i in range(num_classes)], step=step,
+                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def restore_torch_threads():
+    """The app's cache sets torch's thread count for the whole process; give it back to other tests."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture(autouse=True)
+def app_env(tmp_path, monkeypatch, tiny_ckpt):
+    """Every test gets its own runs folder; the bundled checkpoint is the tiny one; no benchmark file."""
+    monkeypatch.setenv("DDPM_WORKBENCH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(tiny_ckpt))
+    monkeypatch.setenv("DDPM_WORKBENCH_BENCH", str(tmp_path / "no_bench.json"))
+    yield
+    jobs = handlers._JOBS.pop(str((tmp_path / "runs").resolve()), None)
+    if jobs is not None:
+        jobs.shutdown(timeout=60)
+
+
+def error_message(excinfo) -> str:
+    return str(excinfo.value.message)
+
+
+# ------------------------------------------------------------------------------------------------ sample
+def test_sample_returns_a_grid_of_the_right_size_and_downloads():
+    grid, info, files, slider, xt, x0, frames = handlers.sample("bundled", None, [], 1.0, "DDIM", 5, 0.0,
+                                                                1.0, 1.0, 0, 6)
+    # 6 images of 8×8 with 1-pixel padding: 3 per row, 2 rows -> 19 × 28, upscaled by an integer factor
+    scale = grid.shape[1] // 28
+    assert scale >= 2 and grid.shape == (19 * scale, 28 * scale, 3) and grid.dtype == np.uint8
+    assert "5 network calls per image" in info and "**6 images**" in info
+    png, npz = files
+    assert png.endswith(".png") and os.path.getsize(png) > 0
+    with np.load(npz) as z:
+        assert z["images"].shape == (6, 1, 8, 8) and z["x_T"].shape == (6, 1, 8, 8)
+        assert z["labels"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert len(frames["t"]) == 5 and frames["t"][0] > frames["t"][-1]      # 5 DDIM steps, noise first
+    assert slider["maximum"] == 4 and xt["value"].shape == x0["value"].shape
+
+
+def test_sample_classes_guidance_and_ddpm_runs_all_T():
+    grid, info, files, *_ = handlers.sample("bundled", None, ["3", "7"], 2.0, "DDPM", 5, 0.0, 1.0, 1.0, 1, 4)
+    assert f"{T} network calls per image" in info and "classes 3, 7" in info
+    with np.load(files[1]) as z:
+        assert z["labels"].tolist() == [3, 7, 3, 7]
+
+
+def test_same_seed_same_images():
+    a = handlers.sample("bundled", None, [], 1.0, "DDIM", 4, 0.0, 1.0, 1.0, 5, 3)[0]
+    b = handlers.sample("bundled", None, [], 1.0, "DDIM", 4, 0.0, 1.0, 1.0, 5, 3)[0]
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    (dict(classes=["12"]), "not one of this model's 10 classes"),
+    (dict(classes=["seven"]), "not one of this model's 10 classes"),
+    (dict(steps=T + 1), f"more than this model's T = {T}"),
+    (dict(steps=0), "steps must be between 1"),
+    (dict(n=limits.MAX_IMAGES + 1), f"at most {limits.MAX_IMAGES} per request"),
+    (dict(n=2.5), "whole number"),
+    (dict(eta=1.5), "η (eta) must be between 0 and 1"),
+    (dict(sampler="euler"), "sampler must be DDIM or DDPM"),
+    (dict(guidance_scale=limits.MAX_GUIDANCE + 1), "guidance scale must be between 0"),
+    (dict(seed=-1), "seed must be between 0"),
+    (dict(temperature="hot"), "temperature must be a number"),
+    (dict(checkpoint="no-such-run"), "unknown checkpoint 'no-such-run'; choose one of: bundled"),
+])
+def test_bad_sample_inputs_raise_useful_errors(kwargs, expected):
+    args = dict(checkpoint="bundled", upload=None, classes=[], guidance_scale=1.0, sampler="DDIM", steps=5,
+                eta=0.0, temperature=1.0, noise_temperature=1.0, seed=0, n=2)
+    args.update(kwargs)
+    with pytest.raises(gr.Error) as e:
+        handlers.sample(**args)
+    assert expected in error_message(e)
+
+
+def test_bad_checkpoint_uploads_give_the_loaders_message(tmp_path):
+    pickle = tmp_path / "model.pt"
+    torch.save({"weights": torch.zeros(3)}, pickle)
+    with pytest.raises(gr.Error) as e:
+        handlers.sample("bundled", str(pickle), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+    assert "pickle" in error_message(e) and "never opened" in error_message(e)
+
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(gr.Error) as e:
+        handlers.compare("bundled", str(empty), [], 1.0, 5, 0.0, 0, 2)
+    assert "is empty (0 bytes)" in error_message(e)
+
+    with pytest.raises(gr.Error) as e:
+        handlers.sample("bundled", str(tmp_path / "gone.safetensors"), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+    assert "upload it again" in error_message(e)
+
+    text = tmp_path / "notes.safetensors"
+    text.write_text("not a checkpoint at all")
+    with pytest.raises(gr.Error) as e:
+        handlers.sample("bundled", str(text), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+    assert "not a readable safetensors file" in error_message(e)
+
+
+def test_missing_bundled_checkpoint_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(tmp_path / "nothing.safetensors"))
+    with pytest.raises(gr.Error) as e:
+        handlers.sample("bundled", None, [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+    assert "no checkpoint is available yet" in error_message(e)
+
+
+def test_upload_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_UPLOAD_BYTES", 1000)
+    big = tmp_path / "big.safetensors"
+    big.write_bytes(b"x" * 2000)
+    with pytest.raises(gr.Error) as e:
+        handlers.sample("bundled", str(big), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+    assert f"limited to {limits.MAX_UPLOAD_MB} MB" in error_message(e)
+
+
+def test_an_uploaded_checkpoint_samples(tmp_path):
+    up = write_tiny_checkpoint(tmp_path / "mine.safetensors", step=7, num_classes=3, seed=1)
+    _, info, files, *_ = handlers.sample("bundled", str(up), [], 1.0, "DDIM", 3, 0.0, 1.0, 1.0, 0, 3)
+    assert "upload mine.safetensors (step 7" in info
+    assert handlers.class_names(None, str(up)) == ["0", "1", "2"]
+
+
+# ----------------------------------------------------------------------------------------------- compare
+def test_compare_returns_two_images_and_numbers():
+    ddpm, ddim, ddpm_txt, ddim_txt, numbers = handlers.compare("bundled", None, [], 1.0, 5, 0.0, 3, 2)
+    assert ddpm.shape == ddim.shape and ddpm.ndim == 3
+    assert numbers["ddpm"]["network_calls"] == T and numbers["ddim"]["network_calls"] == 5
+    assert numbers["ddpm"]["seconds"] > 0 and numbers["ddim"]["seconds"] > 0
+    assert f"all T = {T} steps" in ddpm_txt and "S = 5" in ddim_txt
+    with pytest.raises(gr.Error) as e:
+        handlers.compare("bundled", None, [], 1.0, 5, 0.0, 3, limits.MAX_COMPARE_IMAGES + 1)
+    assert "DDPM runs all T steps" in error_message(e)
+
+
+def test_compare_is_reproducible_from_the_seed():
+    # both samplers start from the seed's x_T, so the same seed gives the same pair of grids
+    a = handlers.compare("bundled", None, [], 1.0, 5, 0.0, 11, 2)
+    b = handlers.compare("bundled", None, [], 1.0, 5, 0.0, 11, 2)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+# ----------------------------------------------------------------------------------------------- quality
+def test_quality_plot_without_results_offers_a_measurement():
+    fig, note = handlers.quality_plot("bundled", None)
+    assert "Measure quality now" in note and len(fig.data) == 0
+
+
+def test_quality_plot_reads_benchmark_results(tmp_path, monkeypatch, tiny_ckpt):
+    import hashlib
+    sha = hashlib.sha256(tiny_ckpt.read_bytes()).hexdigest()[:16]
+    rows = [{"sampler": "ddim", "steps": s, "eta": 0.0, "variance": None, "fid": 10.0 / s, "fid_floor": 0.1,
+             "network_calls": s, "seconds": s / 100, "n": 300, "network_id": "digits-cnn-64"} for s in (5, 10, 50)]
+    rows.append({"sampler": "ddpm", "steps": T, "eta": None, "variance": "fixed_small", "fid": 0.2,
+                 "fid_floor": 0.1, "network_calls": T, "seconds": 1.0, "n": 300, "network_id": "digits-cnn-64"})
+    other = [dict(r, fid=99.0) for r in rows]
+    # the benchmark's layout: the latest run at the top, every checkpoint's rows under its SHA-256 prefix
+    bench = tmp_path / "quality_vs_steps.json"
+    bench.write_text(json.dumps({
+        "checkpoint": {"path": "elsewhere.safetensors", "sha256": "0123456789abcdef"}, "rows": other,
+        "by_checkpoint": {"0123456789abcdef": {"rows": other, "n": 300},
+                          sha: {"rows": rows, "n": 300, "quick": False, "network": "digits-cnn-64 (sha256 …)"}}}))
+    monkeypatch.setenv("DDPM_WORKBENCH_BENCH", str(bench))
+    fig, note = handlers.quality_plot("bundled", None)
+    assert "from the benchmark" in note and "n = 300" in note
+    assert {tr.name for tr in fig.data} == {"DDIM η=0", "DDPM (fixed_small)"}
+    assert max(max(tr.y) for tr in fig.data) == 2.0                 # this checkpoint's rows, not the other's
+    bench.write_text(json.dumps({"checkpoint": {"path": "elsewhere.safetensors", "sha256": "0123456789abcdef"},
+                                 "rows": other}))
+    fig, note = handlers.quality_plot("bundled", None)
+    assert "measured on other checkpoints" in note and len(fig.data) == 0
+
+
+# --------------------------------------------------------------------------------------------- the cache
+def test_model_cache_loads_once_and_reloads_a_changed_file(tmp_path):
+    path = write_tiny_checkpoint(tmp_path / "m.safetensors", step=1)
+    cache = ModelCache(capacity=2, device="cpu")
+    a = cache.get(path)
+    assert cache.get(path) is a and cache.get(str(path)) is a and cache.loads == 1
+    write_tiny_checkpoint(path, step=2, seed=3)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))   # a later save, even on coarse clocks
+    b = cache.get(path)
+    assert b is not a and b.step == 2 and cache.loads == 2
+    assert len(cache) == 1            # the new entry replaced the old one for that path
+    others = [write_tiny_checkpoint(tmp_path / f"o{i}.safetensors") for i in range(2)]
+    for p in others:
+        cache.get(p)
+    assert len(cache) == 2            # LRU capacity
+
+
+def test_handlers_share_one_cache(tiny_ckpt):
+    from demo.model_cache import get_cache
+    handlers.sample("bundled", None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)
+    loads = get_cache().loads
+    handlers.compare("bundled", None, [], 1.0, 2, 0.0, 0, 1)
+    handlers.sample("bundled", None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)
+    assert get_cache().loads == loads
+
+
+# -------------------------------------------------------------------------------------- training inputs
+def _zip_of_class_folders(path: Path, classes=("a", "b"), per_class=6) -> Path:
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as zf:
+        for c in classes:
+            for i in range(per_class):
+                buf = io.BytesIO()
+                Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(buf, format="PNG")
+                zf.writestr(f"shapes/{c}/{i}.png", buf.getvalue())
+    return path
+
+
+TINY = dict(preset="tiny", schedule="linear", objective="eps", weighting="simple", batch_size=8, lr=1e-3,
+            label_dropout=0.1, sample_every=0, image_size=8, base_channels=16, T=T)
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    (dict(steps=limits.MAX_TRAIN_STEPS + 1), "training steps must be between 1 and 20000"),
+    (dict(lr=0.5), "learning rate must be between"),
+    (dict(batch_size=0), "batch size must be between 1"),
+    (dict(preset="large"), "unknown preset 'large'; choose from tiny, small"),
+    (dict(schedule="zigzag"), "unknown schedule 'zigzag'"),
+    (dict(image_size=12), "unknown image size 12"),
+    (dict(base_channels=20), "multiple of 8"),
+    (dict(sample_every=5), "at least 50 steps"),
+    (dict(T=5), "T (diffusion steps) must be between 10"),
+    (dict(data="mnist"), "data must be 'digits' or 'zip'"),
+    (dict(data="zip"), "choose a .zip of class folders"),
+])
+def test_bad_training_inputs_raise_useful_errors(kwargs, expected):
+    args = dict(TINY, data="digits", zip_file=None, steps=20)
+    args.update(kwargs)
+    with pytest.raises(gr.Error) as e:
+        handlers.train_start(**args)
+    assert expected in error_message(e)
+    assert handlers.get_jobs().status().state == "idle"
+
+
+def test_bad_zip_uploads_are_refused_before_training(tmp_path):
+    not_zip = tmp_path / "data.zip"
+    not_zip.write_text("hello")
+    with pytest.raises(gr.Error) as e:
+        handlers.train_start(data="zip", zip_file=str(not_zip), steps=20, **TINY)
+    assert "is not a .zip file" in error_message(e)
+    flat = tmp_path / "flat.zip"
+    with zipfile.ZipFile(flat, "w") as zf:
+        zf.writestr("readme.txt", "no images")
+    with pytest.raises(gr.Error) as e:
+        handlers.train_start(data="zip", zip_file=str(flat), steps=20, **TINY)
+    assert "holds no PNG/JPEG images inside class folders" in error_message(e)
+
+
+def test_stop_with_nothing_running_says_so():
+    with pytest.raises(gr.Error) as e:
+        handlers.train_stop()
+    assert "nothing to stop" in error_message(e)
+
+
+def test_cli_args_are_the_trainer_flags():
+    args = TrainRequest(steps=20, base_channels=16, image_size=8, T=100).cli_args()
+    flags = dict(zip(args[::2], args[1::2]))
+    assert flags["--steps"] == "20" and flags["--base-channels"] == "16" and flags["--T"] == "100"
+    assert flags["--image-size"] == "8" and flags["--data"] == "digits"
+
+
+# ------------------------------------------------------------------------------- training (child process)
+def test_tiny_training_run_on_an_uploaded_zip_finishes_and_is_listed(tmp_path):
+    upload = _zip_of_class_folders(tmp_path / "upload.zip")
+    status_md, bar, fig, sample_path, st = handlers.train_start(data="zip", zip_file=str(upload), steps=20, **TINY)
+    assert st["state"] in ("starting", "running") and st["run_id"] in status_md
+    run_dir = Path(st["run_dir"])
+    jobs = handlers.get_jobs()
+    final = jobs.wait(timeout=300)
+    assert final.state == "finished", (final.message, (run_dir / "train.log").read_text())
+    assert final.step == 20 and (run_dir / "model.safetensors").exists()
+    assert not (run_dir / "data.zip").exists()            # the uploaded data is not kept after use
+    names = [e.name for e in checkpoints.list_checkpoints()]
+    assert names == ["bundled", final.run_id]
+    # the new checkpoint is usable at once from the other tabs, with the zip's class names
+    assert handlers.class_names(final.run_id) == ["a", "b"]
+    _, info, *_ = handlers.sample(final.run_id, None, ["b"], 1.0, "DDIM", 3, 0.0, 1.0, 1.0, 0, 2)
+    assert f"{final.run_id} (step 20" in info
+    md, bar, fig, sample_path, st = handlers.train_status()
+    assert st["state"] == "finished" and "100%" in bar and len(fig.data) >= 1 and sample_path
+    # the timer's poll updates the dropdowns only when the list changed
+    out = handlers.train_poll(None, None)
+    assert out[5]["choices"][-1][1] == final.run_id
+    again = handlers.train_poll(out[-2], out[-1])
+    assert all(o == gr.skip() for o in again[:8])
+
+
+def test_second_start_is_refused_and_stop_keeps_the_checkpoint():
+    handlers.train_start(data="digits", zip_file=None, steps=5000, **TINY)
+    with pytest.raises(gr.Error) as e:
+        handlers.train_start(data="digits", zip_file=None, steps=20, **TINY)
+    msg = error_message(e)
+    assert "only one training job runs at a time" in msg and "Wait for it to finish or stop it" in msg
+    jobs = handlers.get_jobs()
+    deadline = time.monotonic() + 240
+    while jobs.status().step < 2 and time.monotonic() < deadline:   # let it take a few steps first
+        assert jobs.status().state in ("starting", "running"), jobs.status().message
+        time.sleep(0.3)
+    *_, st = handlers.train_stop()
+    assert st["state"] == "stopping"
+    final = jobs.wait(timeout=240)
+    assert final.state == "stopped", final.message
+    assert 2 <= final.step < 5000
+    assert final.checkpoint and Path(final.checkpoint).exists()
+    assert final.run_id in [e.name for e in checkpoints.list_checkpoints()]
+    handlers.sample(final.run_id, None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)   # and it samples
+
+
+def test_a_crashing_training_run_is_reported_and_the_app_goes_on(tmp_path):
+    bad = tmp_path / "broken.zip"
+    with zipfile.ZipFile(bad, "w") as zf:        # laid out right, but the "images" are not images
+        zf.writestr("a/1.png", b"not a png")
+        zf.writestr("b/1.png", b"not a png either")
+    handlers.train_start(data="zip", zip_file=str(bad), steps=20, **TINY)
+    final = handlers.get_jobs().wait(timeout=240)
+    assert final.state == "failed"
+    assert "none of the images" in final.message and "could be read" in final.message
+    md, bar, fig, sample, st = handlers.train_status()
+    assert "The last run failed" in md and st["state"] == "failed"
+    assert final.run_id not in [e.name for e in checkpoints.list_checkpoints()]
+    handlers.train_start(data="digits", zip_file=None, steps=1, **TINY)   # a new run may start at once
+    assert handlers.get_jobs().wait(timeout=240).state == "finished"
+
+
+def test_a_restarted_app_sees_the_last_run(tmp_path):
+    run = tmp_path / "runs" / "20990101-000000-abcd"
+    run.mkdir(parents=True)
+    (run / "job.json").write_text(json.dumps({"run_id": run.name, "started_at": time.time(), "pid": 999999,
+                                              "request": {"steps": 10}}))
+    (run / "progress.json").write_text(json.dumps({"state": "running", "step": 4, "total": 10}))
+    st = TrainingJobs(tmp_path / "runs").status()
+    assert st.run_id == run.name and st.state == "failed" and st.step == 4
+    assert "ended without finishing" in st.message
+
+
+# ------------------------------------------------------------------------------------------- diagnostics
+def test_diagnose_rejects_bad_mode_and_bad_upload(tmp_path):
+    with pytest.raises(gr.Error) as e:
+        handlers.diagnose("bundled", None, "thorough", 0)
+    assert "mode must be 'quick' or 'full'" in error_message(e)
+    pickle = tmp_path / "evil.pth"
+    torch.save({"x": 1}, pickle)
+    with pytest.raises(gr.Error) as e:
+        handlers.diagnose("bundled", str(pickle), "quick", 0)
+    assert "pickle" in error_message(e)
+
+
+def test_diagnose_quick_report_reads_in_the_page():
+    pytest.importorskip("diagnostics.report")
+    summary, frame, files = handlers.diagnose("bundled", None, "quick", 0)
+    assert summary.startswith("# Diagnostics") and "| Check | Verdict |" in summary
+    assert frame.startswith("<iframe") and "srcdoc=" in frame
+    html_path, json_path = files
+    assert html_path.endswith(".html") and json_path.endswith(".json")
+    assert "checks" in json.loads(Path(json_path).read_text())
+
+
+def test_quick_quality_measurement_is_cached_by_file_hash(monkeypatch):
+    pytest.importorskip("diagnostics.metrics")
+    monkeypatch.setattr(limits, "QUICK_QUALITY_STEPS", (2, 4))
+    fig, note = handlers.measure_quality("bundled", None)
+    assert "quick measurement on this file" in note
+    names = {tr.name for tr in fig.data}
+    assert names == {"DDIM η=0", "DDIM η=1", "DDPM (fixed_small)"}      # T = 100: DDPM joins the quick set
+    t0 = time.perf_counter()
+    fig2, note2 = handlers.quality_plot("bundled", None)                 # from the cache, no sampling
+    assert time.perf_counter() - t0 < 2 and note2 == note and len(fig2.data) == 3
