@@ -14,23 +14,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 BUNDLED_CHECKPOINT = ROOT / "checkpoints" / "digits_tiny.safetensors"
-# Used only while the bundled file does not exist yet (a fresh clone that has not trained it).
-DEV_FALLBACK_CHECKPOINTS = (ROOT / "runs" / "bundled" / "model.safetensors",
-                            ROOT / "runs" / "bundled" / "last.safetensors")
 RUNS_DIR = ROOT / "runs" / "app"
 BENCH_QUALITY = ROOT / "bench" / "results" / "quality_vs_steps.json"
 
 
 def bundled_checkpoint() -> Path:
     env = os.environ.get("DDPM_WORKBENCH_CHECKPOINT")
-    if env:
-        return Path(env)
-    if BUNDLED_CHECKPOINT.exists():
-        return BUNDLED_CHECKPOINT
-    for p in DEV_FALLBACK_CHECKPOINTS:
-        if p.exists():
-            return p
-    return BUNDLED_CHECKPOINT
+    return Path(env) if env else BUNDLED_CHECKPOINT
 
 
 def runs_dir() -> Path:
