@@ -3,21 +3,22 @@
     from diagnostics import run_report
     files = run_report("checkpoints/digits_tiny.safetensors", "reports/tiny", quick=True)
 
-Checks (diagnostics.checks) take tensors, a model and a diffusion and return CheckResult dataclasses; every
-threshold lives in diagnostics.thresholds; figures in diagnostics.plots; rendering in diagnostics.report.
+Checks (diagnostics.checks, a package with one module a concern) take tensors, a model and a diffusion and
+return CheckResult dataclasses; every threshold lives in diagnostics.thresholds; figures in diagnostics.plots;
+rendering in diagnostics.report.
 The feature network and metrics (diagnostics.features, diagnostics.metrics) are imported only when the
 sample-quality check runs. Nothing here imports gradio.
 """
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .checks import (CheckResult, CheckRun, ModeSettings, SampleBatch, check_diversity, check_model_basics,
-                     check_noise_prediction, check_performance, check_sample_quality, check_schedule,
-                     check_smoothness, check_x0_range, draw_samples, edge_energy, mode_settings, run_all,
-                     run_checks, worst_verdict)
+from .checks import (CheckResult, CheckRun, ModeSettings, SampleBatch, check_diversity, check_memorisation,
+                     check_model_basics, check_noise_prediction, check_performance, check_sample_quality,
+                     check_schedule, check_smoothness, check_x0_range, draw_samples, edge_energy, mode_settings,
+                     run_all, run_checks, worst_verdict)
 from .report import Report, ReportFiles, load_real_data, run_report, to_html, to_json, to_markdown
 
 __all__ = [
     "DEFAULT_THRESHOLDS", "Thresholds", "CheckResult", "CheckRun", "ModeSettings", "SampleBatch",
-    "check_diversity", "check_model_basics", "check_noise_prediction", "check_performance",
+    "check_diversity", "check_memorisation", "check_model_basics", "check_noise_prediction", "check_performance",
     "check_sample_quality", "check_schedule", "check_smoothness", "check_x0_range", "draw_samples", "edge_energy",
     "mode_settings", "run_all", "run_checks", "worst_verdict", "Report", "ReportFiles", "load_real_data",
     "run_report", "to_html", "to_json", "to_markdown",

@@ -363,8 +363,20 @@ def _as_batch(images, in_channels: int, image_size: int, who: str) -> tuple[Tens
     return x, note
 
 
+class _Embedder:
+    """features() and probs() of a feature extractor whose embed(images) returns both at once."""
+
+    def features(self, images) -> np.ndarray:
+        """images (N, C, H, W) in [-1, 1] -> (N, D) float64 features (FeatureNet: pre-ReLU penultimate layer)."""
+        return self.embed(images)[0]
+
+    def probs(self, images) -> np.ndarray:
+        """images (N, C, H, W) in [-1, 1] -> (N, K) float64 class probabilities p(y|x)."""
+        return self.embed(images)[1]
+
+
 @dataclass
-class FeatureExtractor:
+class FeatureExtractor(_Embedder):
     """A frozen FeatureNet with its provenance; features() and probs() take images in [-1, 1].
 
     The net is always evaluated in eval mode under torch.no_grad(): every call re-applies .eval(), so a
@@ -414,16 +426,9 @@ class FeatureExtractor:
             return np.zeros((0, self.num_features)), np.zeros((0, self.num_classes))
         return torch.cat(feats).numpy(), torch.cat(probs).numpy()
 
-    def features(self, images) -> np.ndarray:
-        """images (N, C, H, W) in [-1, 1] -> (N, D) float64 pre-ReLU penultimate features."""
-        return self.embed(images)[0]
-
-    def probs(self, images) -> np.ndarray:
-        """images (N, C, H, W) in [-1, 1] -> (N, K) float64 class probabilities p(y|x)."""
-        return self.embed(images)[1]
 
 
-class InceptionExtractor:
+class InceptionExtractor(_Embedder):
     """torchvision's ImageNet Inception-v3 with the FeatureExtractor interface: 2048-d pool features and
     1000-class probabilities of images resized to 299x299 (grey replicated to RGB).
 
@@ -466,12 +471,6 @@ class InceptionExtractor:
                 probs.append(logits.double().softmax(1).cpu())
         self.last_note = "images were resized (bilinear) to 299x299 for Inception-v3"
         return torch.cat(feats).numpy(), torch.cat(probs).numpy()
-
-    def features(self, images) -> np.ndarray:
-        return self.embed(images)[0]
-
-    def probs(self, images) -> np.ndarray:
-        return self.embed(images)[1]
 
 
 def load_inception(device: str | torch.device = "cpu") -> InceptionExtractor:

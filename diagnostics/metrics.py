@@ -19,8 +19,12 @@ networks are different units; see diagnostics/features.py).
   real features inside the generated manifold.
 - Conditional accuracy: fraction of class-conditional samples the feature network classifies as the
   class they were asked for (overall and per class).
-- Real-vs-real floor: the FID that held-out real images get against the same reference at the same n,
-  i.e. what a perfect generator would score; a generated FID is judged against it, not against 0.
+- Real-vs-real floor: the FID that real held-out images (never seen by the diffusion model or the feature
+  network) get against the same reference, at the same n and with the same images per class as the
+  samples, i.e. what a perfect generator would score; a generated FID is judged against it, not against
+  0. It can be approached but, beyond its noise, not beaten. Copying training images does not beat it by
+  much (verbatim training images score about 0.8x the floor on digits, well inside its noise at n=64),
+  so FID cannot detect memorisation; the nearest-neighbour check in diagnostics.checks.memorisation can.
 """
 from __future__ import annotations
 
@@ -193,45 +197,100 @@ def per_class_accuracy(probs, labels) -> dict[int, float]:
 
 
 # ----------------------------------------------------------------------------------------------- floor
+FLOOR_DRAWS = 10             # held-out draws the floor averages over (when n is below the held-out size)
+
+
 @dataclass(frozen=True)
 class FloorResult:
-    fid: float
-    n: int                   # held-out images used (plays the generated set)
+    fid: float               # mean FID over the draws
+    n: int                   # held-out images used per draw (plays the generated set)
     n_requested: int
     n_reference: int         # training-split images used as the reference
-    limited: bool            # True when the held-out split had fewer than n_requested images
+    limited: bool            # True when the held-out split (or one of its classes) had fewer images than asked
+    std: float = 0.0         # spread of the FID over the draws: the noise of one FID at this n (0: one draw)
+    draws: int = 1
+    class_counts: Optional[tuple[int, ...]] = None   # images per class in each draw; None: drawn at random
 
     def describe(self, heldout_name: str = "held-out split") -> str:
         s = f"{heldout_name}, n={self.n}"
+        if self.class_counts is not None:
+            s += " with the samples' class counts"
+        if self.draws > 1:
+            s += f", mean of {self.draws} draws ± {_num(self.std)}"
         if self.limited:
             s += f" (limited by the held-out split size; {self.n_requested} requested)"
         return s
 
 
 def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return x if n >= len(x) else x[np.sort(rng.choice(len(x), size=n, replace=False))]
+    return x[_draw(len(x), n, rng)]
 
 
-def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0,
-                       n_reference: Optional[int] = None) -> FloorResult:
-    """FID of real held-out images against the training split, at the generated sample size n.
+def _draw(size: int, n: int, rng: np.random.Generator, labels: Optional[np.ndarray] = None,
+          class_counts: Optional[np.ndarray] = None) -> np.ndarray:
+    """Sorted indices of n of `size` items drawn at random without replacement (all of them when n >= size);
+    with labels (size,) and class_counts (K,): class_counts[c] items of every class c (all of a class that
+    has fewer)."""
+    if class_counts is None:
+        return np.arange(size) if n >= size else np.sort(rng.choice(size, size=n, replace=False))
+    parts = []
+    for c, want in enumerate(class_counts):
+        members = np.flatnonzero(labels == c)
+        parts.append(members if want >= len(members) else rng.choice(members, size=int(want), replace=False))
+    return np.sort(np.concatenate(parts)).astype(np.int64)
 
-    The held-out split stands in for a perfect generator: n of its features (drawn with a fixed seed;
-    all of them, and `limited` set, when it has fewer than n, so the held-out split limits n) are
-    compared with the training split exactly as the generated samples are: the whole split by default,
-    or the training split subsampled to n_reference with the same seed (n_reference=n gives both sides
-    at n). The same n and the same reference give the same small-n bias, so generated FID minus floor
-    is the part a better model could remove; a generated FID clearly below the floor hints at
-    memorisation of the training split.
+
+def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_reference: Optional[int] = None, *,
+                       heldout_labels=None, class_counts=None, draws: int = 1) -> FloorResult:
+    """FID of n real held-out images against the training split: what a perfect generator scores at n.
+
+    The held-out split stands in for a perfect generator: n of its features are compared with the training
+    split exactly as the generated samples are (the whole split by default, or subsampled to n_reference
+    with the same seed). Same n, same reference, and the same class mix as the samples: the features of
+    a classifier form one cluster per class, so most of an FID at small n is the noise of how many images
+    of each class the set holds. A class-conditional sampler that cycles its labels has (almost) none of
+    that noise, while a random draw of real images has all of it (on 16x16 digits at n=64: 0.6 with the
+    samples' class counts, 2.4 drawn at random). So:
+
+    - class_counts (K,): images per class in the generated set (its asked labels); with heldout_labels
+      (N_held,), every draw takes exactly that many held-out images of each class (n must equal the sum);
+    - None: drawn at random, as an unconditional generator's classes fall.
+
+    A class (or the split) with fewer images than asked gives all it has and sets `limited`: compare the
+    floor with the generated FID at the floor's n and class counts then (sample_quality does). `draws`
+    independent draws are averaged (one when every draw would take the same images); `std` is their spread.
+    A generated FID can approach the floor but, beyond that spread, not go below it.
     """
     tr, ho = _as_2d(train_feats, "train_feats"), _as_2d(heldout_feats, "heldout_feats")
     if n < 2:
         raise ValueError(f"n must be >= 2, got {n}")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    labels = counts = None
+    if class_counts is not None:
+        if heldout_labels is None:
+            raise ValueError("class_counts needs heldout_labels, the class of every held-out image")
+        counts = np.asarray(class_counts, dtype=np.int64).reshape(-1)
+        labels = np.asarray(heldout_labels).astype(np.int64).reshape(-1)
+        if len(labels) != len(ho):
+            raise ValueError(f"{len(labels)} heldout_labels for {len(ho)} held-out feature vectors")
+        if int(counts.sum()) != n or (counts < 0).any():
+            raise ValueError(f"class_counts must be >= 0 and sum to n={n}, got {counts.tolist()}")
+        available = np.bincount(labels[(labels >= 0) & (labels < len(counts))], minlength=len(counts))
+        used = np.minimum(counts, available)
+        limited, n_used = bool((counts > available).any()), int(used.sum())
+        if n_used < 2:
+            raise ValueError(f"the held-out split holds only {n_used} image(s) of the asked classes; need 2")
+        fixed = bool((used == available).all())
+    else:
+        limited, n_used = len(ho) < n, min(n, len(ho))
+        used, fixed = None, n >= len(ho)
     rng = np.random.default_rng(seed)
     ref = tr if n_reference is None else _subsample(tr, n_reference, rng)
-    held = _subsample(ho, n, rng)
-    return FloorResult(fid=fid_from_features(ref, held), n=len(held), n_requested=int(n),
-                       n_reference=len(ref), limited=len(ho) < n)
+    fids = [fid_from_features(ref, ho[_draw(len(ho), n, rng, labels, counts)]) for _ in range(1 if fixed else draws)]
+    return FloorResult(fid=float(np.mean(fids)), n=n_used, n_requested=int(n), n_reference=len(ref),
+                       limited=limited, std=float(np.std(fids)), draws=len(fids),
+                       class_counts=None if used is None else tuple(int(c) for c in used))
 
 
 # ----------------------------------------------------------------------------------------------- result
@@ -262,6 +321,11 @@ class QualityMetrics:
     n_pr: int = 0                              # points per set used for precision/recall
     is_splits: int = 1
     notes: list[str] = field(default_factory=list)
+    fid_matched: Optional[float] = None        # generated FID at the floor's n and class counts: the number to set
+                                               # beside fid_floor (equals fid unless the held-out split limits n)
+    n_floor: int = 0                           # images in each set of the floor comparison
+    fid_floor_std: Optional[float] = None      # spread of the floor over its held-out draws (0: one draw)
+    floor_draws: int = 0                       # held-out draws the floor averages over (0: no floor)
 
     METRICS = ("fid", "fid_floor", "inception_score", "precision", "recall", "precision_recall",
                "conditional_accuracy")
@@ -281,6 +345,8 @@ class QualityMetrics:
         if metric == "fid":
             floor = (f"; real-vs-real floor {_num(self.fid_floor)} ({self.floor_reference})"
                      if self.fid_floor is not None else "; no real-vs-real floor (no held-out split)")
+            if self.fid_matched is not None and self.n_floor < self.n_generated:
+                floor = f"; FID {_num(self.fid_matched)} at the floor's n={self.n_floor}" + floor
             return f"FID {_num(self.fid)} (n={self.n_generated} generated vs {ref} n={self.n_reference}; {feats}{floor})"
         if metric == "fid_floor":
             if self.fid_floor is None:
@@ -304,14 +370,18 @@ class QualityMetrics:
 
 def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=None, k: int = 3,
                    seed: int = 0, is_splits: int = 1, reference_role: str = "training split",
-                   heldout_role: str = "held-out split") -> QualityMetrics:
+                   heldout_role: str = "held-out split", floor_draws: int = FLOOR_DRAWS) -> QualityMetrics:
     """All sample-quality metrics of generated images against a reference ImageDataset.
 
     fake_images (N, C, H, W) in [-1, 1]; fake_labels (N,) class indices or None (unconditional);
     reference: the data set the model was trained on (usually the training split); heldout: real images
     the model never saw, for the real-vs-real floor (None: no floor); extractor: a FeatureExtractor
-    (default: load_feature_net()). FID uses all N generated vs the whole reference; precision/recall use
-    min(N, N_ref) points of each (subsampled with `seed`), as the k-NN radii depend on set size.
+    (default: load_feature_net()). FID uses all N generated vs the whole reference. The floor draws N
+    held-out images with the samples' class counts (at random when unconditional) against the same
+    reference, averaged over floor_draws draws; when the held-out split has fewer, the floor uses what
+    there is and `fid_matched` scores the samples at the floor's n and class counts, so the two numbers to
+    compare always share n, reference and class mix. Precision/recall use min(N, N_ref) points of each
+    (subsampled with `seed`), as the k-NN radii depend on set size.
     """
     if extractor is None:
         from .features import load_feature_net
@@ -324,6 +394,15 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     n, n_ref = len(fake_f), len(ref_f)
     if n < 2:
         raise ValueError(f"need at least 2 generated images for FID, got {n}")
+    labels = None
+    if fake_labels is not None:
+        labels = np.asarray(fake_labels.cpu() if hasattr(fake_labels, "cpu") else fake_labels).reshape(-1)
+        if fake_p.shape[1] != reference.num_classes:
+            raise ValueError(f"the feature network has {fake_p.shape[1]} classes, the reference {reference.num_classes}: "
+                             "conditional accuracy needs a classifier trained on the same classes "
+                             "(python -m diagnostics.features --data <data set>) or pass fake_labels=None")
+        _check_probs_labels(fake_p, labels)
+        labels = labels.astype(np.int64)
     if getattr(extractor, "dataset", None) not in (None, reference.name):
         notes.append(f"the feature network was trained on {extractor.dataset!r}, the reference is "
                      f"{reference.name!r}: its features may not suit these images")
@@ -332,26 +411,29 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
                      "singular and FID is strongly biased upwards; compare only FIDs at the same n")
     fid = fid_from_features(ref_f, fake_f)
 
-    floor = floor_ref = None
+    floor = floor_std = floor_ref = None
+    fid_matched, n_floor, draws = fid, n, 0
     if heldout is not None:
         held_f, _ = extractor.embed(heldout.images)
-        fr = real_vs_real_floor(ref_f, held_f, n=n, seed=seed)
-        floor, floor_ref = fr.fid, fr.describe(f"{heldout.name} {heldout_role}")
+        counts = None if labels is None else np.bincount(labels, minlength=fake_p.shape[1])
+        fr = real_vs_real_floor(ref_f, held_f, n=n, seed=seed, heldout_labels=heldout.labels.cpu().numpy(),
+                                class_counts=counts, draws=floor_draws)
+        floor, floor_std, floor_ref = fr.fid, fr.std, fr.describe(f"{heldout.name} {heldout_role}")
+        n_floor, draws = fr.n, fr.draws
         if fr.limited:
-            notes.append(f"the real-vs-real floor uses n={fr.n} held-out images (all there are), fewer than the "
-                         f"{n} generated: it is biased upwards relative to the generated FID")
+            rng = np.random.default_rng(seed + 1)
+            subsets = [fake_f[_draw(n, fr.n, rng, labels, fr.class_counts)] for _ in range(floor_draws)]
+            fid_matched = float(np.mean([fid_from_features(ref_f, sub) for sub in subsets]))
+            notes.append(f"the held-out split holds fewer images than the {n} generated, so the floor uses n={fr.n}; "
+                         f"the samples are scored at the same n and class counts for the comparison "
+                         f"(FID {_num(fid_matched)}, mean of {floor_draws} draws)")
 
     rng = np.random.default_rng(seed)
     n_pr = min(n, n_ref)
     precision, recall = precision_recall(_subsample(ref_f, n_pr, rng), _subsample(fake_f, n_pr, rng), k=k)
 
     cond = per_class = None
-    if fake_labels is not None:
-        labels = np.asarray(fake_labels.cpu() if hasattr(fake_labels, "cpu") else fake_labels).reshape(-1)
-        if fake_p.shape[1] != reference.num_classes:
-            raise ValueError(f"the feature network has {fake_p.shape[1]} classes, the reference {reference.num_classes}: "
-                             "conditional accuracy needs a classifier trained on the same classes "
-                             "(python -m diagnostics.features --data <data set>) or pass fake_labels=None")
+    if labels is not None:
         cond = conditional_accuracy(fake_p, labels)
         per_class = {reference.class_names[c]: a for c, a in per_class_accuracy(fake_p, labels).items()}
 
@@ -362,4 +444,5 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
         n_generated=n, n_reference=n_ref,
         reference=f"{reference.name} {reference_role} ({n_ref} images, {s}×{s})", floor_reference=floor_ref,
         network=extractor.describe(), k=k, network_id=f"{extractor.name} sha256 {extractor.sha256}…",
-        num_classes=int(fake_p.shape[1]), n_pr=n_pr, is_splits=is_splits, notes=notes)
+        num_classes=int(fake_p.shape[1]), n_pr=n_pr, is_splits=is_splits, notes=notes, fid_matched=fid_matched,
+        n_floor=n_floor, fid_floor_std=floor_std, floor_draws=draws)

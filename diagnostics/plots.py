@@ -60,14 +60,19 @@ def x0_figure(numbers: dict) -> go.Figure:
     return fig
 
 
-def smoothness_figure(numbers: dict) -> go.Figure:
-    h = numbers["histogram"]
-    edges = h["bin_edges"]
+def _histogram_figure(title: str, xtitle: str, histogram: dict, series: dict[str, str]) -> go.Figure:
+    """Overlaid bars of histogram[key] for every key in series (key -> legend name), on shared bin_edges."""
+    edges = histogram["bin_edges"]
     centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    fig = _fig("Per-image Sobel edge energy", "mean gradient magnitude", "images", barmode="overlay")
-    fig.add_trace(go.Bar(x=centers, y=h["real"], name="real", opacity=0.6))
-    fig.add_trace(go.Bar(x=centers, y=h["generated"], name="generated", opacity=0.6))
+    fig = _fig(title, xtitle, "images", barmode="overlay")
+    for key, name in series.items():
+        fig.add_trace(go.Bar(x=centers, y=histogram[key], name=name, opacity=0.6))
     return fig
+
+
+def smoothness_figure(numbers: dict) -> go.Figure:
+    return _histogram_figure("Per-image Sobel edge energy", "mean gradient magnitude", numbers["histogram"],
+                             {"real": "real", "generated": "generated"})
 
 
 def diversity_figure(numbers: dict) -> go.Figure:
@@ -84,6 +89,15 @@ def diversity_figure(numbers: dict) -> go.Figure:
         fig.add_trace(go.Bar(x=stats, y=[numbers["real_pairwise_rms"], numbers["real_pixel_std"]], name="real"))
     fig.add_trace(go.Bar(x=stats, y=[numbers["generated_pairwise_rms"], numbers["generated_pixel_std"]],
                          name="generated"))
+    return fig
+
+
+def memorisation_figure(numbers: dict) -> go.Figure:
+    fig = _histogram_figure("Distance to the nearest training image", "L2 distance (pixels in [-1, 1])",
+                            numbers["histogram"], {"heldout": "real held-out (never trained on)",
+                                                   "generated": "generated"})
+    fig.add_vline(x=numbers["copy_radius"], line_dash="dash", line_color="#c62828",
+                  annotation_text="near-copy radius", annotation_position="top right")
     return fig
 
 
@@ -109,6 +123,7 @@ FIGURES: dict[str, list[Callable[[dict], go.Figure]]] = {
     "x0_range": [x0_figure],
     "smoothness": [smoothness_figure],
     "diversity": [diversity_figure],
+    "memorisation": [memorisation_figure],
     "performance": [steps_figure, memory_figure],
 }
 

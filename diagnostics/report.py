@@ -99,8 +99,10 @@ def model_summary(ck: LoadedCheckpoint) -> dict:
 
 
 def load_real_data(ck: LoadedCheckpoint) -> tuple[Optional[ImageDataset], str]:
-    """The checkpoint's data set, as it was trained on (meta["data"]: source, image_size, channels), or
-    (None, why not). Built-in digits always load; an absent folder or a missing optional dependency does not."""
+    """The checkpoint's whole data set, at the size it was trained at (meta["data"]: source, image_size,
+    channels), or (None, why not); run_checks cuts it as the checkpoint records (split_real_data) into the
+    training split the model learnt from and the held-out split it never saw. Built-in digits always load;
+    an absent folder or a missing optional dependency does not."""
     data = dict(ck.meta.get("data") or {})
     source = data.get("source") or data.get("name")
     if not source:
@@ -143,7 +145,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
     work) or a LoadedCheckpoint. device: cpu | cuda | cuda:N | mps | auto (ValueError if not available).
     quick: DDIM-20, n=64, short timings; full: DDPM over all T steps, n=500.
-    real: the reference data; default: the checkpoint's own data set from its meta["data"].
+    real: the whole real data set, split as the checkpoint records; default: its own from meta["data"].
     callback(stage, fraction) reports progress.
     """
     started = time.perf_counter()

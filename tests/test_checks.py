@@ -11,10 +11,11 @@ import torch.nn.functional as F
 
 from ddpm import DiffusionConfig, GaussianDiffusion, Trajectory, UNet, UNetConfig, make_betas
 from ddpm.data import load_dataset
-from diagnostics.checks import (CheckResult, capture_steps_for, check_diversity, check_model_basics,
-                                check_noise_prediction, check_performance, check_sample_quality, check_schedule,
-                                check_smoothness, check_x0_range, draw_samples, edge_energy, feature_net_mismatch,
-                                mode_settings, scaled_timesteps, worst_verdict)
+from diagnostics.checks import (CheckResult, capture_steps_for, check_diversity, check_memorisation,
+                                check_model_basics, check_noise_prediction, check_performance, check_sample_quality,
+                                check_schedule, check_smoothness, check_x0_range, draw_samples, edge_energy,
+                                feature_net_mismatch, mode_settings, nearest_distances, scaled_timesteps,
+                                split_real_data, worst_verdict)
 from diagnostics.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 
@@ -362,3 +363,58 @@ def test_quality_on_real_images_is_near_its_floor(digits):
     assert r.verdict == "ok", r.summary
     assert r.n == 200 and r.numbers["conditional_accuracy"] > 0.8
     assert "n=200" in r.numbers["captions"]["fid"] and ext.name in r.numbers["captions"]["fid"]
+
+
+def test_quality_warns_on_visibly_noisy_images_at_the_floors_n(digits):
+    # σ = 0.3 pixel noise is plain to see on a digit; it scores FID ≈ 3.9 at n = 359, which the old
+    # fid_abs_ok = 5 let through (measurements in thresholds.py)
+    features = pytest.importorskip("diagnostics.features")
+    if not features.DEFAULT_FEATURE_NET.exists():
+        pytest.skip("no bundled feature network yet")
+    train, held = digits.split(0.2, seed=0)
+    noise = torch.randn(held.images.shape, generator=torch.Generator().manual_seed(0))
+    noisy = (held.images + 0.3 * noise).clamp(-1, 1)
+    r = check_sample_quality(noisy, held.labels, train, held, features.load_feature_net(),
+                             data={"name": "digits", "image_size": 16, "channels": 1})
+    assert r.verdict == "warn" and "its floor" in r.summary, r.summary
+    assert any("real-vs-real floor is the FID of" in n and "never seen" in n for n in r.notes)
+
+
+# ------------------------------------------------------------------------------------------- memorisation
+def test_nearest_distances_find_the_closest_image():
+    pool = torch.zeros(3, 1, 2, 2)
+    pool[1] += 1.0
+    pool[2] -= 1.0
+    d, idx = nearest_distances(torch.full((2, 1, 2, 2), 0.9), pool, chunk=1)
+    assert idx.tolist() == [1, 1] and d.tolist() == pytest.approx([0.2, 0.2])
+
+
+def test_memorisation_flags_a_generator_that_returns_training_images(digits):
+    train, held = digits.split(0.2, seed=0)
+    r = check_memorisation(train.images[:64], train.images, held.images)
+    assert r.verdict == "warn" and "copy" in r.summary and r.fix
+    assert r.numbers["nn_ratio"] == pytest.approx(0.0, abs=1e-6) and r.numbers["frac_near_copies"] == 1.0
+    assert r.numbers["closest"][0]["distance"] == pytest.approx(0.0, abs=1e-6)
+    # copies under a little noise are still copies (σ = 0.1: half the distance a new real image keeps)
+    noisy = (train.images[:64] + 0.1 * torch.randn(64, 1, 16, 16, generator=torch.Generator().manual_seed(0)))
+    assert check_memorisation(noisy.clamp(-1, 1), train.images, held.images).verdict == "warn"
+
+
+def test_memorisation_ok_for_new_real_images_and_skips_without_a_heldout_split(digits):
+    train, held = digits.split(0.2, seed=0)
+    r = check_memorisation(held.images[::2], train.images, held.images[1::2])
+    assert r.verdict == "ok", r.summary
+    assert 0.8 < r.numbers["nn_ratio"] < 1.25 and r.numbers["frac_near_copies"] < 0.05
+    assert r.numbers["heldout_frac_near_copies"] == pytest.approx(0.01, abs=0.01)
+    skipped = check_memorisation(held.images, train.images, None, real_reason="no data here")
+    assert skipped.verdict == "skip" and "no data here" in skipped.summary
+
+
+def test_split_real_data_follows_the_checkpoint(digits):
+    s = split_real_data(digits, {"holdout": 0.2, "split_seed": 0, "num_images": 1438})
+    assert (len(s.reference), len(s.heldout)) == (1438, 359) and not s.heldout_seen and not s.notes
+    old = split_real_data(digits, {"num_images": len(digits)})          # an older checkpoint: trained on all
+    assert old.heldout_seen and "every image" in old.notes[0]
+    assert split_real_data(digits, {"holdout": 0.0}).heldout_seen
+    other = split_real_data(digits, {"holdout": 0.3, "split_seed": 1, "num_images": 1258})
+    assert len(other.heldout) == len(digits) - 1258 and not other.heldout_seen and not other.notes

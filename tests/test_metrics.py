@@ -176,6 +176,65 @@ def test_real_vs_real_floor_states_when_the_heldout_split_limits_n():
     assert fr.fid == real_vs_real_floor(train, held, n=50, seed=0, n_reference=50).fid   # fixed seed
 
 
+def _clustered(rng, labels, between=3.0):
+    """Features of a classifier: one Gaussian cluster per class, far apart (as the digits network's are: 93% of
+    their variance lies between the class means). labels (N,) -> (N, 16)."""
+    centres = np.random.default_rng(123).normal(size=(10, 16)) * between
+    return centres[labels] + rng.normal(size=(len(labels), 16))
+
+
+def test_floor_draws_the_class_mix_of_the_samples():
+    # A conditional sampler cycles its labels, so its set has no class-mix noise. A floor drawn at random has
+    # all of it, and at small n that noise is most of the FID: the floor sat 4× above what real images score
+    # with the samples' class counts, and a generator "beat" real data (the bug this test pins down).
+    rng = np.random.default_rng(0)
+    train_y, held_y = np.repeat(np.arange(10), 140), np.repeat(np.arange(10), 36)
+    train, held = _clustered(rng, train_y), _clustered(rng, held_y)
+    n, counts = 40, np.full(10, 4)
+    perfect = [fid_from_features(train, _clustered(np.random.default_rng(s), np.arange(n) % 10)) for s in range(20)]
+    matched = real_vs_real_floor(train, held, n, seed=0, heldout_labels=held_y, class_counts=counts, draws=20)
+    at_random = real_vs_real_floor(train, held, n, seed=0, draws=20)
+    assert matched.class_counts == (4,) * 10 and matched.n == n and not matched.limited and matched.draws == 20
+    assert abs(np.mean(perfect) - matched.fid) < 2 * matched.std      # a perfect generator scores the floor
+    assert at_random.fid > 2 * matched.fid                            # a random draw does not match the samples
+    with pytest.raises(ValueError, match="sum to n"):
+        real_vs_real_floor(train, held, n + 1, heldout_labels=held_y, class_counts=counts)
+    with pytest.raises(ValueError, match="heldout_labels"):
+        real_vs_real_floor(train, held, n, class_counts=counts)
+    # a class with fewer held-out images than asked: all of them, and the result says so
+    fr = real_vs_real_floor(train, held, 76, heldout_labels=held_y, class_counts=[40] + [4] * 9)
+    assert fr.limited and fr.n == 36 + 36 and fr.class_counts == (36,) + (4,) * 9 and "limited" in fr.describe()
+
+
+def test_heldout_images_as_samples_score_the_floor(digits, extractor):
+    # "generated" = the held-out images themselves: the FID equals the floor's definition at the same n
+    train, held = digits
+    q = sample_quality(held.images, held.labels, train, held, extractor, seed=0)
+    assert q.n_floor == q.n_generated == len(held) and q.floor_draws == 1 and q.fid_floor_std == 0
+    assert q.fid == pytest.approx(q.fid_floor, rel=1e-12) and q.fid_matched == q.fid
+    # at n=64 with cycled labels, as the quick report samples: real images score their floor, within noise
+    # (before the fix: FID 0.6 against a floor of 2.4, so a generator looked 4× better than real data)
+    fids, floors = [], []
+    for seed in range(4):
+        idx = np.concatenate([np.flatnonzero(held.labels.numpy() == c)[seed * 7:seed * 7 + 7] for c in range(10)])
+        idx = idx[np.argsort(np.tile(np.arange(7), 10), kind="stable")][:64]       # classes cycled, 64 images
+        q = sample_quality(held.images[idx], held.labels[idx], train, held, extractor, seed=seed)
+        assert q.n_floor == 64 and q.fid_matched == q.fid
+        fids.append(q.fid)
+        floors.append(q.fid_floor)
+    assert 0.6 < np.mean(fids) / np.mean(floors) < 1.6, (fids, floors)
+
+
+def test_generated_fid_is_compared_at_the_floors_n_when_the_heldout_split_is_small(digits, extractor):
+    train, held = digits
+    fake, labels = train.images[:600], torch.arange(600) % 10          # 60 per class; the held-out split has ~36
+    q = sample_quality(fake, labels, train, held, extractor, seed=0)
+    assert q.n_generated == 600 and q.n_floor == len(held) and q.fid_matched != q.fid
+    assert "limited" in q.floor_reference and f"at the floor's n={len(held)}" in q.label("fid")
+    u = sample_quality(fake, None, train, held, extractor, seed=0)     # unconditional: drawn at random
+    assert u.n_floor == len(held) and "class counts" not in u.floor_reference
+
+
 # ----------------------------------------------------------------------------------------------- end to end
 def test_real_heldout_digits_score_far_better_than_noise(digits, extractor):
     train, held = digits
@@ -198,7 +257,8 @@ def test_sample_quality_on_real_heldout_images(digits, extractor):
     assert 0 < q.fid_floor and q.fid < 3 * q.fid_floor + 1.0        # real images sit near the floor
     assert 8.0 < q.inception_score[0] <= 10.0
     assert q.reference == f"digits training split ({len(train)} images, 16×16)"
-    assert q.floor_reference == "digits held-out split, n=200"
+    assert q.floor_reference.startswith("digits held-out split, n=200 with the samples' class counts, mean of 10 draws")
+    assert q.n_floor == 200 and q.fid_matched == q.fid and q.floor_draws == 10 and q.fid_floor_std > 0
     label = q.label("fid")
     assert label.startswith(f"FID {q.fid:.2f} (n=200 generated vs digits training split n={len(train)}")
     assert extractor.sha256 in label and "real-vs-real floor" in label

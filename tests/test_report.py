@@ -18,7 +18,7 @@ from diagnostics.report import Report, load_real_data
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_CHECKS = ["model", "schedule", "noise_prediction", "x0_range", "smoothness", "diversity", "sample_quality",
-              "performance"]
+              "memorisation", "performance"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -121,6 +121,24 @@ def test_missing_data_folder_skips_the_checks_that_need_it(tiny_ckpt, tmp_path):
     assert by_key["sample_quality"].verdict == "skip"
     assert by_key["noise_prediction"].verdict != "skip"          # falls back to the model's own samples
     assert any("no real data" in n for n in by_key["noise_prediction"].notes)
+
+
+def test_a_generator_that_returns_training_images_is_flagged(tiny_ckpt):
+    from diagnostics.checks import SampleBatch, split_real_data
+    ck = load_checkpoint(tiny_ckpt)
+    real, _ = load_real_data(ck)
+    splits = split_real_data(real, ck.meta["data"])               # as the model was trained: 20% held out
+    assert len(splits.reference) == ck.meta["data"]["num_images"] and not splits.heldout_seen
+    copies = SampleBatch(splits.reference.images[:40], None, None, "ddim", 1, 0.0)
+    by_key = {r.key: r for r in run_all(ck, real, quick=True, samples=copies, figures=False)}
+    assert by_key["memorisation"].verdict == "warn" and by_key["memorisation"].numbers["frac_near_copies"] == 1.0
+    fresh = SampleBatch(splits.heldout.images[:40], None, None, "ddim", 1, 0.0)   # real images it never saw
+    by_key = {r.key: r for r in run_all(ck, real, quick=True, samples=fresh, figures=False)}
+    assert by_key["memorisation"].verdict == "ok"
+    # an older checkpoint trained on every image: the held-out images are training images too
+    ck.meta["data"] = dict(ck.meta["data"], holdout=0.0, num_images=len(real))
+    seen = {r.key: r for r in run_all(ck, real, quick=True, samples=fresh, figures=False)}["memorisation"]
+    assert seen.verdict == "warn" and seen.numbers["heldout_seen"] and any("every image" in n for n in seen.notes)
 
 
 def test_loading_errors_propagate_before_any_work(tmp_path):

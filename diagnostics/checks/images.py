@@ -1,0 +1,188 @@
+"""What the samples look like beside real images: smoothness (Sobel edge energy: blurred or noisy?) and
+diversity (pairwise distance and per-pixel spread: mode collapse?)."""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
+from .result import CheckResult, histograms, nonfinite_samples, skipped, to_float
+
+
+# ------------------------------------------------------------------------------------------- smoothness
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).view(1, 1, 3, 3)
+_SOBEL_Y = _SOBEL_X.transpose(2, 3).contiguous()
+
+
+def edge_energy(images: Tensor) -> Tensor:  # (N,) float32
+    """Per-image mean Sobel gradient magnitude of the grey image (seed `compute_high_freq_energy`).
+
+    images: (N, C, H, W) in [-1, 1]. Borders are padded by replication, not zeros: zero padding would draw an
+    artificial edge around every dark-background image.
+    """
+    grey = images.detach().float().cpu().mean(dim=1, keepdim=True)                # (N, 1, H, W)
+    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    gx, gy = F.conv2d(padded, _SOBEL_X), F.conv2d(padded, _SOBEL_Y)
+    return torch.sqrt(gx ** 2 + gy ** 2).flatten(1).mean(1)
+
+
+def check_smoothness(generated: Tensor, real: Optional[Tensor], bins: int = 20,
+                     thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "") -> CheckResult:
+    """Sobel edge (high-frequency) energy of generated vs real images and their ratio (seed `diagnose_smoothness`).
+
+    generated, real: (N, C, H, W) in [-1, 1], same C, H, W.
+    """
+    th = thresholds
+    key, title = "smoothness", "Smoothness (edge energy)"
+    if real is None or len(real) == 0:
+        return skipped(key, title, f"needs real images to compare with{': ' + real_reason if real_reason else ''}")
+    if tuple(real.shape[1:]) != tuple(generated.shape[1:]):
+        return skipped(key, title, f"real images are {tuple(real.shape[1:])}, samples {tuple(generated.shape[1:])}")
+    if (bad := nonfinite_samples(key, title, generated)) is not None:
+        return bad
+    start = time.perf_counter()
+    e_gen, e_real = edge_energy(generated), edge_energy(real)
+    gen, ref = to_float(e_gen.mean()), to_float(e_real.mean())
+    ratio = gen / ref if ref > 0 else float("inf")
+    q_lo, q_hi = torch.quantile(e_real, 0.01), torch.quantile(e_real, 0.99)
+    frac_noisy, frac_blurred = to_float((e_gen > q_hi).float().mean()), to_float((e_gen < q_lo).float().mean())
+    numbers = {"generated_edge_energy": gen, "real_edge_energy": ref, "ratio": ratio,
+               "frac_noisier_than_real_p99": frac_noisy, "frac_smoother_than_real_p1": frac_blurred,
+               "real_p1": to_float(q_lo), "real_p99": to_float(q_hi),
+               "histogram": histograms(bins, generated=e_gen, real=e_real)}
+    rule = (f"warn if generated/real edge energy < {th.smooth_ratio_warn} (over-smoothed) or > "
+            f"{th.smooth_ratio_high_warn} (noisy), or if more than {th.smooth_outlier_frac_warn:.0%} of the samples "
+            "lie outside the real images' 1st–99th percentile range of edge energy (real data: 2%)")
+    blur_fix = ("Sample with all T steps (or more DDIM steps) and the standard noise temperature 1; check the reverse "
+                "variance (fixed_small vs fixed_large); train longer, since an undertrained model regresses to the "
+                "mean; avoid fp16 during sampling.")
+    noise_fix = "Train longer and sample with the EMA weights; with DDIM use more steps; keep clip_denoised=True."
+    outside = frac_blurred + frac_noisy
+    if ratio < th.smooth_ratio_warn or (outside > th.smooth_outlier_frac_warn and frac_blurred >= frac_noisy):
+        verdict = "warn"
+        summary = (f"Samples are over-smoothed: {ratio:.2f}× the real edge energy ({gen:.3g} vs {ref:.3g}); "
+                   f"{frac_blurred:.0%} are smoother than 99% of real images, {frac_noisy:.0%} noisier.")
+        fix = blur_fix
+    elif ratio > th.smooth_ratio_high_warn or outside > th.smooth_outlier_frac_warn:
+        verdict = "warn"
+        summary = (f"Samples are noisier than the data: {ratio:.2f}× the real edge energy ({gen:.3g} vs {ref:.3g}); "
+                   f"{frac_noisy:.0%} have more edges than 99% of real images (leftover noise or speckle), "
+                   f"{frac_blurred:.0%} fewer than 99%.")
+        fix = noise_fix
+    else:
+        verdict = "ok"
+        summary = (f"Edge energy is {ratio:.2f}× the real data's ({gen:.3g} vs {ref:.3g}): neither blurred nor noisy "
+                   f"({frac_blurred:.0%} below the real 1st percentile, {frac_noisy:.0%} above the 99th).")
+        fix = ""
+    return CheckResult("smoothness", title, verdict, summary, numbers, rule, fix, n=len(generated),
+                       notes=[f"{len(generated)} samples vs {len(real)} real images; Sobel on the channel mean, "
+                              "replicate padding"], seconds=time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------------------------- diversity
+def pairwise_rms_distance(images: Tensor, max_images: int = 1000) -> float:
+    """Mean L2 distance over all pairs of different images, divided by √(C·H·W): an RMS distance per pixel
+    (the seed's `pairwise_l2_distance`, made comparable across image sizes). images: (N, C, H, W)."""
+    x = images.detach().float().cpu().flatten(1)[:max_images]
+    n = len(x)
+    if n < 2:
+        return float("nan")
+    d = torch.cdist(x.double(), x.double())
+    return float(d.sum() / (n * (n - 1))) / math.sqrt(x.shape[1])
+
+
+def pixel_std(images: Tensor) -> float:
+    """Mean over pixels of the std across images (seed `_check_sampling_quality`). images: (N, C, H, W)."""
+    if len(images) < 2:
+        return float("nan")
+    return to_float(images.detach().float().cpu().std(dim=0).mean())
+
+
+def check_diversity(generated: Tensor, real: Optional[Tensor] = None, gen_labels: Optional[Tensor] = None,
+                    real_labels: Optional[Tensor] = None, class_names: Optional[Sequence[str]] = None,
+                    thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "") -> CheckResult:
+    """Mean pairwise L2 (as RMS per pixel) and mean per-pixel std across samples, against the same statistics of
+    real images, overall and per class for a conditional model (mode collapse; seed exercise 3.5.3).
+
+    generated: (N, C, H, W) in [-1, 1]; real: (M, C, H, W) or None; labels (N,), (M,) long or None.
+    """
+    th = thresholds
+    start = time.perf_counter()
+    n = len(generated)
+    if n < 2:
+        return skipped("diversity", "Diversity (mode collapse)", "needs at least 2 samples")
+    if (bad := nonfinite_samples("diversity", "Diversity (mode collapse)", generated)) is not None:
+        return bad
+    gen_pw, gen_std = pairwise_rms_distance(generated), pixel_std(generated)
+    numbers: dict[str, Any] = {"generated_pairwise_rms": gen_pw, "generated_pixel_std": gen_std,
+                               "generated_pairwise_l2": gen_pw * math.sqrt(generated[0].numel())}
+    notes = [f"{n} samples"]
+    per_class = []
+    have_real = real is not None and len(real) >= 2 and tuple(real.shape[1:]) == tuple(generated.shape[1:])
+    if have_real:
+        real_pw, real_std = pairwise_rms_distance(real), pixel_std(real)
+        numbers.update(real_pairwise_rms=real_pw, real_pixel_std=real_std,
+                       pairwise_ratio=gen_pw / real_pw if real_pw > 0 else float("inf"),
+                       pixel_std_ratio=gen_std / real_std if real_std > 0 else float("inf"))
+        notes.append(f"compared with {len(real)} real images")
+        if gen_labels is not None and real_labels is not None:
+            for c in sorted(set(gen_labels.tolist())):
+                g_c, r_c = generated[gen_labels == c], real[real_labels == c][:500]
+                if len(g_c) < 2 or len(r_c) < 2:
+                    continue
+                g_pw, r_pw = pairwise_rms_distance(g_c), pairwise_rms_distance(r_c)
+                per_class.append({"class": class_names[c] if class_names and c < len(class_names) else str(c),
+                                  "n": len(g_c), "generated_pairwise_rms": g_pw, "real_pairwise_rms": r_pw,
+                                  "ratio": g_pw / r_pw if r_pw > 0 else float("inf"),
+                                  "generated_pixel_std": pixel_std(g_c), "real_pixel_std": pixel_std(r_c)})
+            if per_class:
+                numbers["per_class"] = per_class
+                numbers["min_class_ratio"] = min(r["ratio"] for r in per_class)
+    elif real_reason:
+        notes.append(f"no real images to compare with: {real_reason}")
+    if have_real:
+        overall = min(numbers["pairwise_ratio"], numbers["pixel_std_ratio"])
+        low = min([overall] + [r["ratio"] for r in per_class])
+        rule = (f"ratios generated/real (pairwise distance, pixel std; overall and per class): fail < "
+                f"{th.diversity_ratio_fail}, warn < {th.diversity_ratio_warn} or overall pairwise ratio > "
+                f"{th.diversity_ratio_high_warn}")
+    else:
+        overall = low = float("nan")
+        rule = (f"no real data: fail only if the mean pairwise RMS distance per pixel < {th.diversity_abs_fail} "
+                "(all samples alike)")
+    where = ""
+    if per_class and low < overall:
+        worst = min(per_class, key=lambda r: r["ratio"])
+        where = f" (class {worst['class']}: {worst['ratio']:.2f}× the real spread)"
+    collapse_fix = ("Check for mode collapse or overfitting: compare samples from different seeds, sample at "
+                    "temperature 1, lower the guidance scale, and retrain with more data, label dropout or fewer "
+                    "steps if the samples copy training images.")
+    if (have_real and low < th.diversity_ratio_fail) or (not have_real and gen_pw < th.diversity_abs_fail):
+        verdict = "fail"
+        summary = (f"Mode collapse: the samples are nearly identical (pairwise RMS distance {gen_pw:.3g}"
+                   + (f", {overall:.2f}× the real data's overall" if have_real else "") + f"){where}.")
+        fix = collapse_fix
+    elif have_real and low < th.diversity_ratio_warn:
+        verdict = "warn"
+        summary = f"Samples vary less than the real data: {overall:.2f}× overall{where}."
+        fix = collapse_fix
+    elif have_real and numbers["pairwise_ratio"] > th.diversity_ratio_high_warn:
+        verdict = "warn"
+        summary = (f"Samples vary more than the real data ({numbers['pairwise_ratio']:.2f}× the pairwise distance): "
+                   "mostly leftover noise rather than variety.")
+        fix = "Train longer and sample with the EMA weights; see the smoothness and x̂_0 checks."
+    else:
+        verdict = "ok"
+        summary = (f"Samples are as varied as the data: pairwise distance {numbers['pairwise_ratio']:.2f}× and pixel "
+                   f"std {numbers['pixel_std_ratio']:.2f}× the real data's" + (where or "") + "."
+                   if have_real else f"Samples differ from each other (pairwise RMS distance {gen_pw:.3g} per pixel); "
+                   "no real data to compare with.")
+        fix = ""
+    return CheckResult("diversity", "Diversity (mode collapse)", verdict, summary, numbers, rule, fix, n=n,
+                       notes=notes, seconds=time.perf_counter() - start)
+

@@ -1,0 +1,297 @@
+"""Running every check on a checkpoint: quick / full settings, one shared batch of samples, the real data cut
+as the model was trained (training split and held-out split), progress, and the results in report order."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ddpm import GaussianDiffusion, Trajectory, generate
+from ddpm.sampling import DEFAULT_MAX_BATCH
+
+from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
+from .images import check_diversity, check_smoothness
+from .memorisation import check_memorisation
+from .model import check_model_basics, model_config
+from .noise import check_noise_prediction
+from .performance import check_performance
+from .quality import KEY as QUALITY_KEY, TITLE as QUALITY_TITLE, check_sample_quality, load_extractor
+from .result import CheckResult, StageFn, skipped
+from .schedule import TRAJECTORY_FRACTIONS, check_schedule, scaled_timesteps
+from .trajectory import check_x0_range
+
+DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED = 0.2, 0   # the trainer's and the shipped feature network's split
+
+
+@dataclass
+class SampleBatch:
+    """One batch of samples shared by the x̂_0 range, smoothness, diversity, quality and memorisation checks."""
+    images: Tensor                  # (N, C, H, W) in [-1, 1]
+    labels: Optional[Tensor]        # (N,) long, or None for an unconditional model
+    trajectory: Optional[Trajectory]
+    sampler: str
+    steps: int
+    seconds: float
+    clip_denoised: bool = True
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModeSettings:
+    """What quick and full mode do; see `mode_settings`."""
+    quick: bool
+    n: int                          # samples shared by the sample-based checks
+    sampler: str                    # ddim (quick) | ddpm (full)
+    steps: int                      # sampler steps
+    noise_n: int                    # real images per t in the noise-prediction check
+    timing_batch: int               # the "typical batch" of the performance check
+    timing_repeats: int
+    memory_batch_sizes: tuple
+    quality_k: int = 3
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optional[str] = None,
+                  steps: Optional[int] = None) -> ModeSettings:
+    """quick: DDIM with 20 steps, 64 samples, short timings (well under a minute for a tiny 16×16 model on CPU);
+    full: DDPM over all T steps, 500 samples, more timings and batch sizes."""
+    if n is not None and (not isinstance(n, int) or n < 2):
+        raise ValueError(f"n must be an integer >= 2 (got {n!r}): diversity needs at least two samples")
+    sampler = sampler or ("ddim" if quick else "ddpm")
+    if sampler not in ("ddim", "ddpm"):
+        raise ValueError(f"unknown sampler {sampler!r}; choose from ['ddim', 'ddpm']")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive integer (got {steps!r})")
+    if sampler == "ddpm":
+        steps = T
+    else:
+        steps = min(int(steps or (20 if quick else 100)), T)
+    n = n or (64 if quick else 500)
+    if quick:
+        return ModeSettings(True, n, sampler, steps, noise_n=64, timing_batch=min(n, 64), timing_repeats=2,
+                            memory_batch_sizes=(1, 16, 64))
+    return ModeSettings(False, n, sampler, steps, noise_n=256, timing_batch=min(n, DEFAULT_MAX_BATCH),
+                        timing_repeats=5, memory_batch_sizes=(1, 4, 16, 64, 256))
+
+
+def capture_steps_for(timesteps: Sequence[int], T: int) -> list[int]:
+    """The sampler timesteps nearest to 999, 800, 600, 400, 200, 0 (scaled to T), descending, unique."""
+    targets = scaled_timesteps(T, TRAJECTORY_FRACTIONS)
+    chosen = {min(timesteps, key=lambda s: (abs(s - tgt), s)) for tgt in targets}
+    return sorted(chosen, reverse=True)
+
+
+def draw_samples(model, diffusion: GaussianDiffusion, settings: ModeSettings, seed: int = 0,
+                 guidance_scale: float = 1.0, callback: Optional[Callable[[int, int], None]] = None) -> SampleBatch:
+    """Generate settings.n images (classes cycled for a conditional model) with a captured x̂_0 trajectory."""
+    from ddpm import ddim_timesteps
+    cfg = model_config(model)
+    T = diffusion.T
+    ts = list(range(T - 1, -1, -1)) if settings.sampler == "ddpm" else ddim_timesteps(T, settings.steps)
+    labels = list(range(cfg.num_classes)) if getattr(cfg, "num_classes", 0) else None
+    steps = settings.steps if settings.sampler == "ddim" else None
+    res = generate(model, diffusion, sampler=settings.sampler, steps=steps, n=settings.n, labels=labels,
+                   guidance_scale=guidance_scale if labels else 1.0, seed=seed,
+                   capture_steps=capture_steps_for(ts, T), callback=callback)
+    return SampleBatch(res.images, res.labels, res.trajectory, settings.sampler, len(res.timesteps), res.seconds,
+                       bool(res.settings.get("clip_denoised", True)), dict(res.settings))
+
+
+@dataclass
+class RealSplits:
+    """The real data cut as the model was trained."""
+    reference: object                  # ImageDataset: the images the model was trained on (its training split)
+    heldout: Optional[object]          # ImageDataset: real images it never saw; None when none can be held out
+    heldout_seen: bool = False         # the model trained on every image, the held-out split included
+    notes: list[str] = field(default_factory=list)
+    holdout_fraction: float = DEFAULT_HOLDOUT   # the split used: share of every class held out, and its seed
+    split_seed: int = DEFAULT_SPLIT_SEED
+
+
+def split_real_data(real, data_meta: dict) -> RealSplits:
+    """Cut `real`, the checkpoint's whole data set, as the trainer did: meta["data"]["holdout"] of every class
+    with seed meta["data"]["split_seed"]. A checkpoint trained on every image (holdout 0, or an older one that
+    records no hold-out and trained on more images than the training split holds) gets the default split, 20%
+    with seed 0, and heldout_seen=True."""
+    holdout, trained_on = data_meta.get("holdout"), data_meta.get("num_images")
+    fraction = float(holdout) if holdout else DEFAULT_HOLDOUT
+    seed = int(data_meta.get("split_seed", DEFAULT_SPLIT_SEED) or 0)
+    try:
+        reference, heldout = real.split(fraction, seed=seed)
+    except ValueError:                 # too few images per class to hold any out: no floor, no copy baseline
+        return RealSplits(real, None, notes=["too few images per class to hold any out: no held-out split"],
+                          holdout_fraction=fraction, split_seed=seed)
+    seen = holdout == 0 or (holdout is None and trained_on != len(reference))
+    notes = []
+    if seen:
+        notes.append(f"the model was trained on every image, the held-out {fraction:.0%} included (its checkpoint "
+                     + ("says holdout=0" if holdout == 0 else "records no hold-out") + "): no real image is unseen "
+                     "by it; retrain with --holdout 0.2 for an honest floor and copy baseline")
+    elif trained_on is not None and trained_on != len(reference):
+        notes.append(f"the checkpoint was trained on {trained_on} images but its training split holds "
+                     f"{len(reference)} here: the data set may have changed since")
+    return RealSplits(reference, heldout, seen, notes, fraction, seed)
+
+
+class _Progress:
+    """Maps stage work onto one overall fraction; weights are rough shares of the run time."""
+
+    def __init__(self, callback: Optional[StageFn], weights: dict[str, float]):
+        self.callback, self.weights = callback, weights
+        total = sum(weights.values())
+        self.offsets, acc = {}, 0.0
+        for k, w in weights.items():
+            self.offsets[k] = acc / total
+            acc += w
+        self.total = total
+
+    def __call__(self, stage: str, fraction: float = 0.0) -> None:
+        if self.callback is not None and stage == "done":
+            self.callback(stage, 1.0)
+        elif self.callback is not None:
+            f = self.offsets.get(stage, 0.0) + self.weights.get(stage, 0.0) / self.total * min(max(fraction, 0.0), 1.0)
+            self.callback(stage, min(f, 1.0))
+
+
+def _subset(images: Tensor, labels: Optional[Tensor], n: int, seed: int) -> tuple[Tensor, Optional[Tensor]]:
+    if len(images) <= n:
+        return images, labels
+    idx = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    idx = idx.sort().values
+    return images[idx], None if labels is None else labels[idx]
+
+
+@dataclass
+class CheckRun:
+    """What `run_checks` did: the results, the shared sample batch and the settings used."""
+    results: list[CheckResult]
+    samples: SampleBatch
+    settings: ModeSettings
+
+
+def run_all(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: int = 0,
+            callback: Optional[StageFn] = None, **kwargs) -> list[CheckResult]:
+    """Every check on a LoadedCheckpoint -> list of CheckResult (see `run_checks` for the keyword options)."""
+    return run_checks(ck, real, quick, n, seed, callback, **kwargs).results
+
+
+def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: int = 0,
+               callback: Optional[StageFn] = None, *, samples: Optional[SampleBatch] = None,
+               settings: Optional[ModeSettings] = None, feature_net=None, real_reason: str = "",
+               guidance_scale: float = 1.0, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+               figures: bool = True) -> CheckRun:
+    """Every check on a LoadedCheckpoint, sharing one sample batch among x̂_0 range, smoothness, diversity,
+    quality and memorisation (and, without real data, noise prediction).
+
+    real: the checkpoint's whole data set (ImageDataset) or None (checks that need it are skipped, citing
+    real_reason); it is split as the model was trained (see `split_real_data`): quality and memorisation
+    compare the samples with the training split and judge them against the held-out split.
+    callback(stage, fraction): stage is one of "model", "schedule", "noise", "performance", "sampling",
+    "smoothness", "diversity", "quality", "memorisation", "done"; fraction is the overall progress in [0, 1].
+    settings: a ModeSettings (default mode_settings(quick, T, n)); samples: a SampleBatch to reuse.
+    feature_net: a FeatureExtractor, a path, or None for the default file (the check is skipped, with the
+    reason, if it cannot be loaded or does not fit the data).
+    """
+    model, diffusion = ck.model, ck.diffusion
+    settings = settings or mode_settings(quick, diffusion.T, n)
+    th = thresholds
+    weights = {"model": 0.5, "schedule": 0.5, "noise": 3, "performance": 6 if settings.quick else 10,
+               "sampling": 0 if samples is not None else (15 if settings.quick else 60), "smoothness": 0.5,
+               "diversity": 1, "quality": 4, "memorisation": 0.5}
+    progress = _Progress(callback, weights)
+    splits = None if real is None else split_real_data(real, dict(ck.meta.get("data") or {}))
+    results: list[Optional[CheckResult]] = []
+
+    progress("model")
+    results.append(check_model_basics(model, ck.weights, th))
+    progress("schedule")
+    results.append(check_schedule(diffusion, th))
+
+    progress("noise")
+    if real is not None:
+        x_real, y_real = _subset(real.images, real.labels, settings.noise_n, seed)
+        y = None
+        if ck.num_classes:
+            y = y_real if real.num_classes == ck.num_classes else torch.full_like(y_real, ck.num_classes)
+        results.append(check_noise_prediction(model, diffusion, x_real, y, seed=seed,
+                                              source=f"real {real.name} images", thresholds=th))
+    else:
+        results.append(None)          # filled after sampling: the model's own samples stand in for real data
+
+    progress("performance")
+    perf = check_performance(model, diffusion, batch=settings.timing_batch,
+                             memory_batch_sizes=settings.memory_batch_sizes, repeats=settings.timing_repeats,
+                             thresholds=th)
+
+    if samples is None:
+        progress("sampling", 0.0)
+        samples = draw_samples(model, diffusion, settings, seed, guidance_scale,
+                               callback=lambda done, total: progress("sampling", done / max(total, 1)))
+    if results[-1] is None:
+        x_own, y_own = _subset(samples.images, samples.labels, settings.noise_n, seed)
+        r = check_noise_prediction(model, diffusion, x_own, y_own, seed=seed,
+                                   source="generated samples (no real data)", thresholds=th)
+        r.notes.append(f"no real data ({real_reason or 'none given'}): the model's own samples were noised instead")
+        results[-1] = r
+
+    results.append(check_x0_range(samples.trajectory, diffusion.T, samples.sampler, samples.clip_denoised, th))
+    progress("smoothness")
+    real_cmp = real_cmp_labels = None
+    if real is not None:
+        real_cmp, real_cmp_labels = _subset(real.images, real.labels, max(len(samples.images), 2), seed + 1)
+    real_edges = None if real is None else _subset(real.images, None, 5000, seed + 2)[0]   # quantiles need many
+    results.append(check_smoothness(samples.images, real_edges, thresholds=th, real_reason=real_reason))
+    progress("diversity")
+    per_class = bool(real is not None and ck.num_classes and real.num_classes == ck.num_classes)
+    results.append(check_diversity(samples.images, real_cmp, samples.labels if per_class else None,
+                                   real_cmp_labels if per_class else None, ck.class_names, th, real_reason))
+    progress("quality")
+    results.append(_quality(ck, samples, splits, feature_net, settings, seed, real_reason, th))
+    progress("memorisation")
+    results.append(_memorisation(samples, splits, real_reason, th))
+    results.append(perf)
+    progress("done", 1.0)
+    if figures:
+        from ..plots import add_figures
+        for r in results:
+            add_figures(r)
+    return CheckRun(results, samples, settings)
+
+
+def _quality(ck, samples: SampleBatch, splits: Optional[RealSplits], feature_net, settings: ModeSettings, seed: int,
+             real_reason: str, th: Thresholds) -> CheckResult:
+    if splits is None:
+        return skipped(QUALITY_KEY, QUALITY_TITLE,
+                       f"needs the real data set as reference{': ' + real_reason if real_reason else ''}")
+    extractor, why_not = load_extractor(feature_net)
+    if extractor is None:
+        return skipped(QUALITY_KEY, QUALITY_TITLE, why_not)
+    r = check_sample_quality(samples.images, samples.labels, splits.reference, splits.heldout, extractor,
+                             k=settings.quality_k, seed=seed, data=dict(ck.meta.get("data") or {}),
+                             heldout_seen=splits.heldout_seen, thresholds=th)
+    if r.verdict != "skip":
+        r.notes += splits.notes
+        fraction, split_seed = getattr(extractor, "holdout_fraction", None), getattr(extractor, "split_seed", None)
+        if (fraction is not None and split_seed is not None and math.isfinite(fraction)
+                and (fraction, split_seed) != (splits.holdout_fraction, splits.split_seed)):
+            r.notes.append(f"the feature network held out another split ({fraction:.0%}, seed {split_seed}) than "
+                           f"the model ({splits.holdout_fraction:.0%}, seed {splits.split_seed}): some held-out "
+                           "images were in its training data, so the floor may read a little low")
+    return r
+
+
+def _memorisation(samples: SampleBatch, splits: Optional[RealSplits], real_reason: str,
+                  th: Thresholds) -> CheckResult:
+    if splits is None:
+        return check_memorisation(samples.images, None, None, thresholds=th, real_reason=real_reason)
+    r = check_memorisation(samples.images, splits.reference.images,
+                           None if splits.heldout is None else splits.heldout.images,
+                           heldout_seen=splits.heldout_seen, thresholds=th, real_reason=real_reason)
+    if r.verdict != "skip":
+        r.notes += splits.notes
+    return r
