@@ -44,9 +44,9 @@ class UNetConfig:
             raise ValueError(f"image_size {self.image_size} must be divisible by {down} "
                              f"(2^(levels-1) for channel_mult={self.channel_mult}); resize the data or drop a level")
         for m in self.channel_mult:
-            if (self.base_channels * m) % self.groups:
-                raise ValueError(f"channels {self.base_channels * m} not divisible by groups={self.groups}")
             c = self.base_channels * m
+            if c % self.groups:
+                raise ValueError(f"channels {c} not divisible by groups={self.groups}")
             heads = attention_heads(c, self.num_heads)
             if c % heads:  # otherwise the attention reshape fails at the first forward pass
                 raise ValueError(f"channels {c} not divisible by the {heads} attention heads "
@@ -141,7 +141,7 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
         qkv = self.qkv(self.norm(x)).reshape(B, 3, self.num_heads, C // self.num_heads, H * W)
-        q, k, v = qkv.permute(1, 0, 2, 4, 3).unbind(0)                  # each (B, nh, HW, hs)
+        q, k, v = qkv.permute(1, 0, 2, 4, 3).contiguous().unbind(0)     # each (B, nh, HW, hs); contiguous = fast CPU kernel
         h = F.scaled_dot_product_attention(q, k, v)                      # (B, nh, HW, hs)
         h = h.permute(0, 1, 3, 2).reshape(B, C, H, W)
         return x + self.proj(h)
