@@ -19,12 +19,12 @@ from typing import Optional, Sequence
 
 from bench import common
 
-BENCHMARKS = ("train_speed", "sample_speed", "speed", "quality_vs_steps", "recipes")
+BENCHMARKS = ("train_speed", "sample_speed", "speed", "quality_vs_steps", "guidance", "recipes")
 
 
 def _kwargs(name: str, quick: bool, ckpt: Optional[str], device: str, recipe_budget: Optional[float]) -> dict:
     kw = {}
-    if name in ("sample_speed", "quality_vs_steps") and ckpt:
+    if name in ("sample_speed", "quality_vs_steps", "guidance") and ckpt:
         kw["ckpt"] = ckpt
     if name in ("train_speed", "sample_speed", "speed", "recipes"):
         kw["device"] = device

@@ -219,3 +219,21 @@ def test_run_all_summary_and_failures(tiny_ckpt, tmp_path, monkeypatch):
     index = json.loads((tmp_path / "run_all.json").read_text())
     assert [b["name"] for b in index["benchmarks"]] == ["sample_speed", "quality_vs_steps"]
     assert (tmp_path / "sample_speed.json").exists()
+
+
+def test_guidance(tiny_ckpt, tmp_path):
+    from bench import guidance
+    from ddpm import read_metadata
+    from ddpm.diffusion import DiffusionConfig
+    from ddpm.train_classifier import train_classifier
+    clf = tmp_path / "clf.safetensors"
+    train_classifier("digits", 16, DiffusionConfig.from_dict(read_metadata(tiny_ckpt)["diffusion"]), str(clf),
+                     steps=3, batch_size=16, base_channels=8)
+    out = tmp_path / "guidance.json"
+    res = guidance.run(quick=True, ckpt=tiny_ckpt, classifier=str(clf), n=20, steps=3, out_json=str(out))
+    disk = check_envelope(res, "guidance", out)
+    assert [(r["cfg_scale"], r["classifier_scale"]) for r in disk["rows"]] == guidance.QUICK_ROWS
+    for r in disk["rows"]:
+        assert unit(r["conditional_accuracy"]) and r["fid"] >= 0 and positive(r["fid_floor"])
+        assert positive(r["pairwise_distance"]) and r["n"] == 20
+    assert "digits" in disk["reference"] and disk["network"]
