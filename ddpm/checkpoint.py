@@ -122,8 +122,9 @@ def save_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, ema_mode
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"ddpm": json.dumps(meta)}))
 
 
-def read_metadata(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, expected_format: str = FORMAT) -> dict:
-    """The JSON config of a checkpoint, validated as ours, without reading any tensor."""
+def read_metadata(path: str | os.PathLike, max_bytes: Optional[int] = DEFAULT_MAX_BYTES,
+                  expected_format: str = FORMAT) -> dict:
+    """The JSON config of a checkpoint, validated as ours, without reading any tensor. max_bytes=None: no limit."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found; check the path")
@@ -132,11 +133,15 @@ def read_metadata(path: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES, e
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes): the file was not written completely; use another checkpoint")
-    if size > max_bytes:
+    if max_bytes is not None and size > max_bytes:
         raise CheckpointError(f"{path.name} is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit for checkpoints")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+        head = f.read(9)
+    # safetensors starts with its header length (u64, little-endian) then "{"; that length's first byte may
+    # well be 0x80 (any header of 128 mod 256 bytes), so only a file that is not laid out so is a pickle
+    header_len = int.from_bytes(head[:8], "little")
+    laid_out_as_safetensors = len(head) == 9 and head[8:9] == b"{" and 8 + header_len <= size
+    if not laid_out_as_safetensors and (head[:2] == b"PK" or head[:1] == b"\x80"):
         raise CheckpointError(f"{path.name} is a PyTorch pickle (.pt/.pth), not a DDPM Workbench checkpoint; "
                               "pickles can run code, so they are never opened here. Use a .safetensors file "
                               "written by `python -m ddpm.train`.")
@@ -174,9 +179,9 @@ def _read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "ema",
-                    max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedCheckpoint:
+                    max_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> LoadedCheckpoint:
     """Rebuild model and diffusion from a checkpoint alone. weights: "ema" (default; falls back to raw
-    if the file has none) or "raw"."""
+    if the file has none) or "raw". max_bytes: refuse larger files (None: no limit, for trusted local files)."""
     if weights not in ("ema", "raw"):
         raise ValueError(f"weights must be 'ema' or 'raw' (got {weights!r})")
     path = Path(path)
@@ -209,10 +214,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         has_train_state="train_state" in meta)
 
 
-def load_train_state(path: str | os.PathLike) -> dict:
-    """Everything needed to resume: raw and EMA weights, optimizer state, RNG states, extra."""
+def load_train_state(path: str | os.PathLike, max_bytes: Optional[int] = None) -> dict:
+    """Everything needed to resume: raw and EMA weights, optimizer state, RNG states, extra.
+
+    No size limit by default: a resumable file holds weights, EMA and two Adam moments, so a "base" run's
+    is already over the upload limit meant for shared files."""
     path = Path(path)
-    meta = read_metadata(path)
+    meta = read_metadata(path, max_bytes)
     if "train_state" not in meta:
         raise CheckpointError(f"{path.name} holds no training state (it was exported for sharing); "
                               "resume from the run's last.safetensors instead")
@@ -229,12 +237,15 @@ def load_train_state(path: str | os.PathLike) -> dict:
     }
 
 
-def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, keep_raw: bool = False) -> None:
-    """Copy a checkpoint without its training state (and without raw weights unless keep_raw): the file to share."""
+def export_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, keep_raw: bool = False,
+                      max_bytes: Optional[int] = None) -> None:
+    """Copy a checkpoint without its training state (and without raw weights unless keep_raw): the file to share.
+    No size limit by default (the source is a run's own resumable file, see load_train_state)."""
     src = Path(src)
-    meta = read_metadata(src)
+    meta = read_metadata(src, max_bytes)
     meta.pop("train_state", None)
-    tensors = _read_tensors(src, "")
-    keep = ("ema.", "model.") if keep_raw or not any(k.startswith("ema.") for k in tensors) else ("ema.",)
-    tensors = {k: v.contiguous() for k, v in tensors.items() if k.startswith(keep)}
+    # read only the weights to keep: the optimizer moments would double the memory for nothing
+    tensors = {f"ema.{k}": v.contiguous() for k, v in _read_tensors(src, "ema.").items()}
+    if keep_raw or not tensors:
+        tensors.update({f"model.{k}": v.contiguous() for k, v in _read_tensors(src, "model.").items()})
     atomic_write(dst, lambda tmp: save_file(tensors, tmp, metadata={"ddpm": json.dumps(meta)}))

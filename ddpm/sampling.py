@@ -187,6 +187,10 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
     elif tuple(x_T.shape) != (n, *shape):
         raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {(n, *shape)}")
     capture = list(capture_steps) if capture_steps is not None else pick_capture_steps(smp.timesteps, trajectory_frames)
+    missing = [t for t in capture if t not in smp.timesteps]
+    if missing:  # they would never be captured (and used to end in a KeyError)
+        raise ValueError(f"capture_steps {missing[:5]} are not among this sampler's {len(smp.timesteps)} timesteps "
+                         f"({smp.timesteps[0]} … {smp.timesteps[-1]}); choose from them or use trajectory_frames")
     was_training = model.training
     model.eval()
     batch = max_batch // 2 if (y is not None and guidance_scale not in (0.0, 1.0)) else max_batch

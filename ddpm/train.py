@@ -154,6 +154,21 @@ def _check_writable(out: Path) -> None:
                               "choose another --out") from None
 
 
+def _trim_metrics(path: Path, step: int) -> None:
+    """Keep only the log lines up to `step`: a fresh run (step 0) in an old folder must not append to the old
+    loss curve, and a run resumed from an earlier checkpoint must not log the same steps twice."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):  # a line cut short by a killed run
+            pass
+    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
+
+
 def build_model_config(cfg: TrainConfig, data: ImageDataset) -> UNetConfig:
     over = dict(image_size=cfg.image_size if data is None else data.image_size,
                 in_channels=data.channels, dropout=cfg.dropout,
@@ -208,8 +223,8 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
             raise CheckpointError(f"cannot resume from {resume_path}: it was trained with {meta['diffusion']}, "
                                   f"this run asks for {dcfg.to_dict()}")
         model.load_state_dict(state["model"])
-        if ema is not None and state["ema"]:
-            ema.load_state_dict(state["ema"])
+        if ema is not None:  # a run saved without EMA starts its EMA from the resumed weights, not the init
+            ema.load_state_dict(state["ema"] or state["model"])
         opt.load_state_dict(state["optimizer"])
         step = int(meta["step"])
         rng = state["rng"]
@@ -287,6 +302,7 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
 
     if is_main:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        _trim_metrics(out / "metrics.jsonl", step)
         write_progress("running", None)
     model.train()
     try:
