@@ -181,7 +181,7 @@ class GaussianDiffusion:
     def loss_weights(self, t: Tensor, weighting: str = "simple", min_snr_gamma: float = 5.0) -> Tensor:
         """Per-sample weight w(t) of the loss, (B,), for the chosen weighting (SPEC §4):
 
-        simple: 1;  snr: 1/(1+SNR_t);  min_snr: min(SNR_t, γ)/SNR_t;
+        simple: 1;  snr: 1/(1+SNR_t);  min_snr: min(SNR_t, γ)/SNR_t for ε (÷1 for x_0, ÷(SNR_t+1) for v);
         importance: β_t² / (2σ_t² α_t (1−ᾱ_t)) with σ_t² = β̃_t (the ELBO weight of Ho et al. eq. 12),
         normalised to mean 1 over t so the learning rate keeps its meaning. At t = 0 β̃ = 0, so σ_0² := β_0.
         """
@@ -199,7 +199,10 @@ class GaussianDiffusion:
         elif weighting == "min_snr":
             if min_snr_gamma <= 0:
                 raise ValueError(f"min_snr_gamma must be > 0 (got {min_snr_gamma}); the usual value is 5")
-            w = torch.clamp(snr, max=min_snr_gamma) / snr
+            # Hang et al. 2023: the ε-loss weight is min(SNR, γ)/SNR; the same weight on x_0 is reached by
+            # min(SNR, γ) on the x_0 loss and min(SNR, γ)/(SNR + 1) on the v loss (their eq. 9 and §3.3)
+            denom = {"eps": snr, "x0": torch.ones_like(snr), "v": snr + 1.0}[self.objective]
+            w = torch.clamp(snr, max=min_snr_gamma) / denom
         else:
             sigma2 = q["posterior_variance"].clone()
             sigma2[0] = q["betas"][0]

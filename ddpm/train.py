@@ -48,7 +48,7 @@ class TrainConfig:
     T: int = 1000                     # diffusion steps
     objective: str = "eps"            # eps | x0 | v
     loss: str = "mse"                 # mse | l1
-    weighting: str = "simple"         # simple | snr | min_snr | importance
+    weighting: str = "min_snr"        # simple | snr | min_snr | importance (min_snr won bench/recipes.py)
     min_snr_gamma: float = 5.0        # γ of min-SNR weighting
     steps: int = 2000                 # optimizer steps
     batch_size: int = 128             # global batch (split over torchrun processes)

@@ -480,7 +480,7 @@ def _discard_upload(path: Path) -> None:
 
 
 def train_start(data: str = "digits", zip_file: Any = None, preset: str = "tiny", schedule: str = "linear",
-                objective: str = "eps", weighting: str = "simple", steps: int = 2000, batch_size: int = 128,
+                objective: str = "eps", weighting: str = "min_snr", steps: int = 2000, batch_size: int = 128,
                 lr: float = 1e-3, label_dropout: float = 0.1, sample_every: int = 250, image_size: int = 16,
                 base_channels: int = 0, T: int = 1000):
     """Start a training run as a child process; refused while another run trains. Returns the status outputs."""

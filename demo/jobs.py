@@ -47,7 +47,7 @@ class TrainRequest:
     preset: str = "tiny"
     schedule: str = "linear"
     objective: str = "eps"
-    weighting: str = "simple"
+    weighting: str = "min_snr"
     steps: int = 2000
     batch_size: int = 128
     lr: float = 1e-3

@@ -75,7 +75,7 @@ def build_demo() -> gr.Blocks:
                         with gr.Row():
                             t_objective = gr.Dropdown(list(OBJECTIVES), value="eps", label="Objective",
                                                       info="what the network predicts")
-                            t_weighting = gr.Dropdown(list(WEIGHTINGS), value="simple", label="Loss weighting")
+                            t_weighting = gr.Dropdown(list(WEIGHTINGS), value="min_snr", label="Loss weighting")
                         with gr.Row():
                             t_steps = gr.Number(2000, label="Training steps",
                                                 elem_id="train-steps", precision=0, minimum=1,

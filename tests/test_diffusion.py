@@ -292,3 +292,22 @@ def test_training_loss_value_and_weighting():
     d = _diffusion("linear", 20, "x0")
     want = x0.abs().flatten(1).mean(1).numpy()
     np.testing.assert_allclose(d.training_losses(zero, x0, t, None, eps, "l1").numpy(), want, rtol=1e-6)
+
+
+def test_min_snr_weights_the_same_error_equally_for_every_objective():
+    """Hang et al. 2023: min-SNR is one weighting of the x_0 error whatever the network predicts. A prediction
+    that is off by the same ε-error must get the same weighted loss under ε, x_0 and v objectives."""
+    torch.manual_seed(0)
+    x0 = torch.rand(6, 1, 4, 4, dtype=torch.float64) * 2 - 1
+    noise = torch.randn_like(x0)
+    t = torch.tensor([0, 50, 200, 500, 800, 999])
+    eps_error = 0.1 * torch.randn_like(x0)
+    losses = {}
+    for objective in ("eps", "x0", "v"):
+        d = GaussianDiffusion(DiffusionConfig(objective=objective), dtype=torch.float64)
+        x_t = d.q_sample(x0, t, noise)
+        wrong = d.model_output_from_eps(x_t, t, noise + eps_error)    # the same mistake, in this objective's terms
+        model = lambda x, tt, y, out=wrong: out
+        losses[objective] = d.training_losses(model, x0, t, None, noise, weighting="min_snr").double()
+    torch.testing.assert_close(losses["x0"], losses["eps"], rtol=1e-5, atol=1e-12)
+    torch.testing.assert_close(losses["v"], losses["eps"], rtol=1e-5, atol=1e-12)
