@@ -1,6 +1,6 @@
 """DDPM Workbench: build the gradio app and launch it. Nothing else happens here.
 
-    python app.py                       # http://127.0.0.1:7860
+    python app.py                       # http://127.0.0.1:7860, opened in a browser tab on a desktop
     python app.py --host 0.0.0.0 --port 8080
     GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT=8080 python app.py
 
@@ -22,11 +22,20 @@ def server_address(host: str | None, port: int | None) -> tuple[str, int]:
     return host, port
 
 
+def has_display() -> bool:
+    """A desktop to open a browser tab on: macOS, Windows, or X11/Wayland (not a Space, CI or an SSH session)."""
+    if os.environ.get("SPACE_ID") or os.environ.get("CI"):
+        return False
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python app.py", description="Launch the DDPM Workbench app.")
     parser.add_argument("--host", default=None, help="default: GRADIO_SERVER_NAME, else 127.0.0.1 "
                                                      "(0.0.0.0 on a Hugging Face Space)")
     parser.add_argument("--port", type=int, default=None, help="default: GRADIO_SERVER_PORT, else 7860")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="do not open a browser tab (none is opened on a Space or a machine without a display)")
     args = parser.parse_args(argv)
     host, port = server_address(args.host, args.port)
 
@@ -34,7 +43,8 @@ def main(argv=None) -> int:
     from demo.limits import CONCURRENCY_LIMIT, QUEUE_MAX_SIZE
     demo = build_demo()
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=QUEUE_MAX_SIZE)
-    demo.launch(server_name=host, server_port=port, show_error=False, footer_links=["api"], **launch_kwargs())
+    demo.launch(server_name=host, server_port=port, show_error=False, footer_links=["api"],
+                inbrowser=not args.no_browser and has_display(), **launch_kwargs())
     return 0
 
 

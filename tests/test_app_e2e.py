@@ -51,7 +51,7 @@ def start_app(tmp: Path, env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
     env.pop("SPACE_ID", None)
     log = tmp / "app.log"
     with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--no-browser"], cwd=ROOT,
                                 env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 180
