@@ -18,14 +18,6 @@ ENVELOPE = ("benchmark", "quick", "commit", "command", "machine", "date", "durat
 MACHINE = ("cpu", "cores", "torch", "device", "torch_threads")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the test machine is shared: one intra-op thread is much faster than two fighting other processes
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(autouse=True)
 def scratch(tmp_path, monkeypatch):

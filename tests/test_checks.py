@@ -19,14 +19,6 @@ from diagnostics.checks import (CheckResult, capture_steps_for, check_diversity,
 from diagnostics.thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the test machine is shared: one intra-op thread is much faster than two fighting other processes
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def digits():

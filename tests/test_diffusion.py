@@ -9,9 +9,6 @@ import torch
 
 from ddpm.diffusion import LOSSES, OBJECTIVES, WEIGHTINGS, DiffusionConfig, GaussianDiffusion
 
-# The 2 CPU cores are shared with other jobs; under load, OpenMP threads waiting on each other make a small
-# forward pass ~100x slower (measured: 1.7 s vs 0.01 s), so the tests run single-threaded.
-torch.set_num_threads(1)
 
 F64 = torch.float64
 SCHEDULE_CASES = [("linear", 1000), ("cosine", 1000), ("sigmoid", 50), ("quadratic", 10), ("cosine", 2)]

@@ -21,19 +21,11 @@ ALL_CHECKS = ["model", "schedule", "noise_prediction", "x0_range", "smoothness",
               "memorisation", "performance"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory) -> Path:
     """30 steps of an 8×8 digits model with 16 base channels and T=100: a real checkpoint in a few seconds."""
     out = tmp_path_factory.mktemp("tiny_run")
-    torch.set_num_threads(1)
     res = train(TrainConfig(steps=30, base_channels=16, image_size=8, T=100, sample_every=0, save_every=0,
                             batch_size=64, log_every=10, out=str(out), device="cpu"))
     return Path(res.model)

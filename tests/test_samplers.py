@@ -17,9 +17,6 @@ from ddpm.diffusion import DiffusionConfig, GaussianDiffusion
 from ddpm.samplers import DDIMSampler, DDPMSampler, ddim_timesteps, make_sampler
 from ddpm.sampling import sample_loop
 
-# The 2 CPU cores are shared with other jobs; under load, OpenMP threads waiting on each other make a small
-# forward pass ~100x slower (measured: 1.7 s vs 0.01 s), so the tests run single-threaded.
-torch.set_num_threads(1)
 
 F64 = torch.float64
 PREDICTION_TYPE = {"eps": "epsilon", "x0": "sample", "v": "v_prediction"}

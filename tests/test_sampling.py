@@ -8,9 +8,6 @@ from ddpm.samplers import DDIMSampler
 from ddpm.sampling import MAX_SAMPLES, GuidedModel, generate, initial_noise
 from ddpm.unet import UNet, preset_config
 
-# The 2 CPU cores are shared with other jobs; under load, OpenMP threads waiting on each other make a small
-# forward pass ~100x slower (measured: 1.7 s vs 0.01 s), so the tests run single-threaded.
-torch.set_num_threads(1)
 
 T = 50
 NUM_CLASSES = 4

@@ -10,9 +10,6 @@ import torch
 
 from ddpm.schedules import DEFAULT_T, SCHEDULES, custom_betas, make_betas
 
-# The 2 CPU cores are shared with other jobs; under load, OpenMP threads waiting on each other make a small
-# forward pass ~100x slower (measured: 1.7 s vs 0.01 s), so the tests run single-threaded.
-torch.set_num_threads(1)
 
 TS = (2, 10, 1000)
 

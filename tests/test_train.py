@@ -22,9 +22,6 @@ from ddpm.data import load_dataset
 from ddpm.sampling import generate
 from ddpm.train import StopTraining, TrainConfig, main, train
 
-# The 2 CPU cores are shared with other jobs; under load, OpenMP threads waiting on each other make a small
-# forward pass ~100x slower (measured: 1.7 s vs 0.01 s), so the tests run single-threaded.
-torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(data="digits", image_size=8, preset="tiny", base_channels=16, batch_size=32, sample_every=0)

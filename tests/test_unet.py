@@ -6,9 +6,6 @@ import torch
 
 from ddpm.unet import PRESETS, UNet, UNetConfig, count_parameters, preset_config, timestep_embedding
 
-# The 2 CPU cores are shared with other jobs; under load, OpenMP threads waiting on each other make a small
-# forward pass ~100x slower (measured: 1.7 s vs 0.01 s), so the tests run single-threaded.
-torch.set_num_threads(1)
 
 
 def _randomize(model: UNet, seed: int = 0) -> UNet:
