@@ -135,6 +135,15 @@ def finish(payload: dict, started: float) -> dict:
     return payload
 
 
+def finish_and_write(payload: dict, started: float, path: str | os.PathLike, write: bool = True) -> dict:
+    """Stamp the duration and the load average at the end, then (unless write=False) write the JSON and
+    record its path in payload["json"]."""
+    finish(payload, started)
+    if write:
+        payload["json"] = str(write_json(payload, path))
+    return payload
+
+
 def sha256_prefix(path: str | os.PathLike, n: int = 16) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -67,9 +67,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: str = DEFAU
         [[r["cfg_scale"], r["classifier_scale"], r["conditional_accuracy"], r["fid"], r["fid_floor"], r["recall"],
           r["pairwise_distance"], r["seconds"]] for r in rows],
         ["w = 0 is the unconditional model; rows with s > 0 add the noise-aware classifier's gradient"])]
-    common.finish(payload, started)
-    payload["json"] = str(common.write_json(payload, common.results_path(NAME, quick, out_json)))
-    return payload
+    return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -248,10 +248,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
           r["fid_floor"], r["inception_score"], r["precision"], r["recall"], r["conditional_accuracy"],
           r["network_calls"], r["seconds"]] for r in rows],
         notes=notes + ([payload["png_note"]] if payload.get("png_note") else []))]
-    common.finish(payload, started)
-    if write:
-        payload["json"] = str(common.write_json(payload, path))
-    return payload
+    return common.finish_and_write(payload, started, path, write)
 
 
 def main(argv=None) -> int:

@@ -133,10 +133,7 @@ def run(quick: bool = False, budget_seconds: Optional[float] = None, recipes: Op
         [[r["recipe"], r["schedule"], r["objective"], r["weighting"], r["weights"], r["steps_reached"], r["fid"],
           r["fid_floor"], r["conditional_accuracy"], r["precision"], r["recall"]] for r in rows],
         notes=[sentence] + notes)]
-    common.finish(payload, started)
-    if write:
-        payload["json"] = str(common.write_json(payload, common.results_path(NAME, quick, out_json)))
-    return payload
+    return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json), write)
 
 
 def main(argv=None) -> int:

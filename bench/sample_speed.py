@@ -214,10 +214,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[S
               r["forward_ms_2x_batch"], r["guided_over_unguided"], r["guided_over_2x_forward"], r["cfg_ok"]]
              for r in cfg_rows]))
     payload["tables"] = tables
-    common.finish(payload, started)
-    if write:
-        payload["json"] = str(common.write_json(payload, common.results_path(NAME, quick, out_json)))
-    return payload
+    return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json), write)
 
 
 def main(argv=None) -> int:

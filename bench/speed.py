@@ -235,10 +235,7 @@ def run(quick: bool = False, variants: Optional[Sequence[str]] = None, train_bat
                    f"{conv['bf16']:.0f} GFLOP/s: where it beats torch.mm, '% of mm' can exceed 100"]
             + ([] if any(v.startswith("compile") for v in variants) else ["torch.compile skipped (quick mode)"]))]
     payload["tables"] = tables
-    common.finish(payload, started)
-    if write:
-        payload["json"] = str(common.write_json(payload, common.results_path(NAME, quick, out_json)))
-    return payload
+    return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json), write)
 
 
 def main(argv=None) -> int:

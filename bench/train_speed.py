@@ -169,10 +169,7 @@ def run(quick: bool = False, presets: Optional[Sequence[str]] = None, batch: Opt
         notes=[f"fp32 torch.mm 2048² reaches {peak:.0f} GFLOP/s on this device, one 3x3 conv (128 ch, 16x16, "
                f"batch 64) {conv:.0f} GFLOP/s",
                "trainer steps/s: the real ddpm.train.train (log_every=5), tiny and small only"])]
-    common.finish(payload, started)
-    if write:
-        payload["json"] = str(common.write_json(payload, common.results_path(NAME, quick, out_json)))
-    return payload
+    return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json), write)
 
 
 def main(argv=None) -> int:
