@@ -94,6 +94,11 @@ class GaussianDiffusion:
             "snr": ab / (1.0 - ab),
         }
         self.float64 = q                     # the exact values, for diagnostics and tests
+        # Python floats of the same tables for the samplers' hot path (one t for the whole batch)
+        self.scalars = {k: q[k].tolist() for k in ("alphas_cumprod", "sqrt_alphas_cumprod",
+                                                   "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+                                                   "sqrt_recipm1_alphas_cumprod", "posterior_mean_coef1",
+                                                   "posterior_mean_coef2", "posterior_variance", "betas")}
         for name, value in q.items():
             setattr(self, name, value.to(dtype))
         self.dtype = dtype
@@ -162,6 +167,17 @@ class GaussianDiffusion:
         if self.objective == "x0":
             return self.predict_eps_from_xstart(x_t, t, model_out), model_out
         return self.predict_eps_from_v(x_t, t, model_out), self.predict_xstart_from_v(x_t, t, model_out)
+
+    def split_model_output_at(self, model_out: Tensor, x_t: Tensor, t: int) -> tuple[Tensor, Tensor]:
+        """split_model_output for one timestep t shared by the batch, with Python-float coefficients."""
+        c = self.scalars
+        if self.objective == "eps":
+            return model_out, c["sqrt_recip_alphas_cumprod"][t] * x_t - c["sqrt_recipm1_alphas_cumprod"][t] * model_out
+        if self.objective == "x0":
+            eps = (c["sqrt_recip_alphas_cumprod"][t] * x_t - model_out) / c["sqrt_recipm1_alphas_cumprod"][t]
+            return eps, model_out
+        s, s1 = c["sqrt_alphas_cumprod"][t], c["sqrt_one_minus_alphas_cumprod"][t]
+        return s1 * x_t + s * model_out, s * x_t - s1 * model_out
 
     def model_output_from_eps(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """The inverse of split_model_output: express ε in the network's own parameterisation."""

@@ -6,6 +6,7 @@ where t_prev = −1 means "the clean image" (ᾱ_{−1} = 1).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
@@ -59,19 +60,18 @@ class DDPMSampler:
         self.timesteps = list(range(diffusion.T - 1, -1, -1))
 
     def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
-        d = self.diffusion
-        tt = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
+        c = self.diffusion.scalars
         # 1. x̂_0 from the network's output (eq. 15 for ε), clipped to the data range as the official code does
-        _, pred_xstart = d.split_model_output(model_out, x_t, tt)
+        _, pred_xstart = self.diffusion.split_model_output_at(model_out, x_t, t)
         if self.clip_denoised:
             pred_xstart = pred_xstart.clamp(-1, 1)
         # 2. posterior mean μ̃_t(x_t, x̂_0) (eq. 7)
-        mean, _, _ = d.q_posterior_mean_variance(pred_xstart, x_t, tt)
+        mean = c["posterior_mean_coef1"][t] * pred_xstart + c["posterior_mean_coef2"][t] * x_t
         if t == 0 or noise is None:
             return Step(mean, pred_xstart)
         # 3. add σ_t z
-        var = d.posterior_variance[t] if self.variance == "fixed_small" else d.betas[t]
-        return Step(mean + var.to(x_t.dtype).sqrt() * noise, pred_xstart)
+        var = c["posterior_variance"][t] if self.variance == "fixed_small" else c["betas"][t]
+        return Step(mean + math.sqrt(var) * noise, pred_xstart)
 
 
 class DDIMSampler:
@@ -91,30 +91,25 @@ class DDIMSampler:
         self.clip_denoised = clip_denoised
         self.timesteps = ddim_timesteps(diffusion.T, steps, spacing)
 
-    def sigma(self, t: int, t_prev: int) -> Tensor:  # scalar, float64
-        ab = self.diffusion.float64["alphas_cumprod"]
-        a_t = ab[t]
-        a_prev = ab[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
-        return self.eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).sqrt()
+    def sigma(self, t: int, t_prev: int) -> float:
+        ab = self.diffusion.scalars["alphas_cumprod"]
+        a_t, a_prev = ab[t], (ab[t_prev] if t_prev >= 0 else 1.0)
+        return self.eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
 
     def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
-        d = self.diffusion
-        tt = torch.full((x_t.shape[0],), t, device=x_t.device, dtype=torch.long)
-        ab = d.float64["alphas_cumprod"]
-        a_t = ab[t]
-        a_prev = ab[t_prev] if t_prev >= 0 else torch.tensor(1.0, dtype=torch.float64)
+        ab = self.diffusion.scalars["alphas_cumprod"]
+        a_t, a_prev = ab[t], (ab[t_prev] if t_prev >= 0 else 1.0)
         # 1. x̂_0 and ε̂ from the network's output; after clipping x̂_0, ε̂ is recomputed to agree with it
-        eps, pred_xstart = d.split_model_output(model_out, x_t, tt)
+        eps, pred_xstart = self.diffusion.split_model_output_at(model_out, x_t, t)
         if self.clip_denoised:
             pred_xstart = pred_xstart.clamp(-1, 1)
-            eps = (x_t - a_t.sqrt().to(x_t.dtype) * pred_xstart) / (1 - a_t).sqrt().to(x_t.dtype)
+            eps = (x_t - math.sqrt(a_t) * pred_xstart) / math.sqrt(1 - a_t)
         # 2. σ_t (eq. 16) and the direction pointing to x_t (eq. 12)
         sigma = self.sigma(t, t_prev)
-        dir_coef = (1 - a_prev - sigma ** 2).clamp(min=0).sqrt()
-        prev = a_prev.sqrt().to(x_t.dtype) * pred_xstart + dir_coef.to(x_t.dtype) * eps
+        prev = math.sqrt(a_prev) * pred_xstart + math.sqrt(max(0.0, 1 - a_prev - sigma ** 2)) * eps
         # 3. random noise
         if sigma > 0 and noise is not None:
-            prev = prev + sigma.to(x_t.dtype) * noise
+            prev = prev + sigma * noise
         return Step(prev, pred_xstart)
 
 

@@ -200,7 +200,7 @@ def test_ddim_eta1_full_steps_has_ddpm_variance(schedule):
     d = _diffusion(schedule)
     smp = DDIMSampler(d, steps=T, eta=1.0)
     assert smp.timesteps == list(range(T - 1, -1, -1))
-    sigma2 = np.array([smp.sigma(t, t - 1).item() ** 2 for t in range(T)])
+    sigma2 = np.array([smp.sigma(t, t - 1) ** 2 for t in range(T)])
     np.testing.assert_allclose(sigma2, _posterior_variance(schedule), rtol=1e-10, atol=1e-300)
     # and so one DDIM(η=1) step is the DDPM fixed_small step, given the same noise (for a consistent ε̂)
     ddpm = DDPMSampler(d, "fixed_small", clip_denoised=True)
@@ -218,7 +218,7 @@ def test_ddim_sigma_formula():
     for t, tp in [(999, 899), (99, -1), (500, 0)]:
         a_prev = ab[tp] if tp >= 0 else 1.0
         want = 0.5 * math.sqrt((1 - a_prev) / (1 - ab[t]) * (1 - ab[t] / a_prev))   # Song et al. eq. 16
-        assert smp.sigma(t, tp).item() == pytest.approx(want, rel=1e-12)
+        assert smp.sigma(t, tp) == pytest.approx(want, rel=1e-12)
 
 
 def test_ddim_eta0_is_deterministic():
