@@ -299,6 +299,13 @@ def format_table(t: dict) -> str:
     return "\n".join(out)
 
 
+def print_result(payload: dict) -> None:
+    """A benchmark's tables, then where its JSON went."""
+    for t in payload["tables"]:
+        print_table(t)
+    print(f"wrote {payload['json']}")
+
+
 def print_table(t: dict) -> None:
     print(format_table(t), flush=True)
     print(flush=True)

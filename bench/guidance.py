@@ -85,9 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     common.set_threads(a.threads)
     payload = run(a.quick, a.ckpt, a.classifier, a.n, a.steps, a.seed, a.out_json,
                   common.cli_command("bench.guidance", argv))
-    for t in payload["tables"]:
-        common.print_table(t)
-    print(f"wrote {payload['json']}")
+    common.print_result(payload)
     return 0
 
 

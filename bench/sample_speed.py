@@ -234,9 +234,7 @@ def main(argv=None) -> int:
     common.set_threads(a.threads)
     res = run(a.quick, a.ckpt, a.batch_sizes, a.ddim_steps, a.cfg_batch_sizes, a.ddpm_timed_steps, a.repeats,
               a.device, a.out_json, common.cli_command("bench.sample_speed", argv))
-    for t in res["tables"]:
-        common.print_table(t)
-    print(f"wrote {res['json']}")
+    common.print_result(res)
     return 0
 
 

@@ -252,9 +252,7 @@ def main(argv=None) -> int:
     common.set_threads(a.threads)
     res = run(a.quick, a.variants, a.train_batch, a.sample_batch, a.steps, a.device, a.out_json,
               common.cli_command("bench.speed", argv))
-    for t in res["tables"]:
-        common.print_table(t)
-    print(f"wrote {res['json']}")
+    common.print_result(res)
     return 0
 
 

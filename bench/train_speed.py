@@ -188,9 +188,7 @@ def main(argv=None) -> int:
     common.set_threads(a.threads)
     res = run(a.quick, a.presets, a.batch, a.steps, a.warmup, a.device, a.trainer, a.out_json,
               common.cli_command("bench.train_speed", argv))
-    for t in res["tables"]:
-        common.print_table(t)
-    print(f"wrote {res['json']}")
+    common.print_result(res)
     return 0
 
 

@@ -15,3 +15,20 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """The digits at 16×16, split as the trainer and the metrics split them: (train, heldout)."""
+    from ddpm.data import load_dataset
+    return load_dataset("digits", image_size=16).split(holdout_fraction=0.2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def extractor():
+    """The shipped feature network of the sample-quality metrics."""
+    from diagnostics.features import load_feature_net
+    return load_feature_net()

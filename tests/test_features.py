@@ -13,15 +13,6 @@ from diagnostics.features import (DEFAULT_FEATURE_NET, FeatureNet, FeatureNetCon
                                   train_feature_net)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from ddpm.data import load_dataset
-    return load_dataset("digits", image_size=16).split(holdout_fraction=0.2, seed=0)   # (train, heldout)
-
-
-@pytest.fixture(scope="module")
-def extractor():
-    return load_feature_net()
 
 
 def test_shipped_feature_net_loads_in_eval_mode_and_states_its_provenance(extractor):

@@ -12,16 +12,6 @@ from diagnostics.metrics import (QualityMetrics, conditional_accuracy, fid_from_
                                  sample_quality)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from ddpm.data import load_dataset
-    return load_dataset("digits", image_size=16).split(holdout_fraction=0.2, seed=0)   # (train, heldout)
-
-
-@pytest.fixture(scope="module")
-def extractor():
-    from diagnostics.features import load_feature_net
-    return load_feature_net()
 
 
 class _Identity(nn.Module):
