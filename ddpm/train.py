@@ -229,7 +229,7 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
         step = int(meta["step"])
         rng = state["rng"]
         g_data.set_state(rng["data"])
-        torch.set_rng_state(rng["torch"])
+        torch.set_rng_state(rng.get(f"torch{rank}", rng["torch"]))
         if f"noise{rank}" in rng:
             g_noise.set_state(rng[f"noise{rank}"])
         if step >= cfg.steps:
@@ -269,9 +269,15 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
     stopped_early = False
 
     def save(final: bool = False) -> None:
+        """Called on every rank: each rank's own generators are gathered so that a resume is exact everywhere."""
+        own = {f"noise{rank}": g_noise.get_state(), f"torch{rank}": torch.get_rng_state()}
+        if distributed:
+            everyone = [None] * world
+            dist.all_gather_object(everyone, own)
+            own = {k: v for d in everyone for k, v in d.items()}
         if not is_main:
             return
-        rng = {"data": g_data.get_state(), "torch": torch.get_rng_state(), f"noise{rank}": g_noise.get_state()}
+        rng = {"data": g_data.get_state(), "torch": torch.get_rng_state(), **own}
         save_checkpoint(out / "last.safetensors", model=model, ema_model=ema, diffusion_config=dcfg,
                         class_names=data.class_names, step=step, data=meta_data, train=asdict(cfg),
                         train_state={"optimizer": opt.state_dict(), "rng": rng})
@@ -305,10 +311,17 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
         _trim_metrics(out / "metrics.jsonl", step)
         write_progress("running", None)
     model.train()
+    stop_requested = False   # set by a callback raising StopTraining; the loop ends before the next step
     try:
         while step < cfg.steps:
-            if stop_flag.is_set() or (stop_event is not None and stop_event.is_set()):
-                raise StopTraining
+            stop = stop_requested or stop_flag.is_set() or (stop_event is not None and stop_event.is_set())
+            if distributed:  # one rank's stop (a callback, a signal) stops every rank at the same step
+                flag = torch.tensor([float(stop)], device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop = bool(flag.item())
+            if stop:
+                stopped_early = True
+                break
             idx = torch.randint(len(images), (cfg.batch_size,), generator=g_data)[rank * per_rank:(rank + 1) * per_rank]
             x0 = images[idx].to(device, non_blocking=True)
             y = None
@@ -347,7 +360,7 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
             sample_path = None
             if is_main and cfg.sample_every and step % cfg.sample_every == 0 and step < cfg.steps:
                 sample_path = sample_grid()
-            if is_main and cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
+            if cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
                 save()
             if step % cfg.log_every == 0 or step == cfg.steps or sample_path:
                 elapsed = time.perf_counter() - started
@@ -361,9 +374,10 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
                         f.write(json.dumps(asdict(p)) + "\n")
                     write_progress("running", p)
                 if callback is not None:
-                    callback(p)
-    except StopTraining:
-        stopped_early = True
+                    try:
+                        callback(p)
+                    except StopTraining:
+                        stop_requested = True
     finally:
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
@@ -374,8 +388,8 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
         gathered = [torch.zeros_like(flat) for _ in range(world)]
         dist.all_gather(gathered, flat)
         identical = all(torch.equal(gathered[0], g) for g in gathered[1:])
+    save(final=True)
     if is_main:
-        save(final=True)
         final_grid = sample_grid()
         write_progress("stopped" if stopped_early else "finished", None)
         summary = {"step": step, "stopped_early": stopped_early, "replicas_identical": identical,

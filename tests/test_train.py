@@ -254,3 +254,39 @@ def test_torchrun_two_processes(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 4 and summary["replicas_identical"] is True
     assert load_checkpoint(out / "model.safetensors").step == 4
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str, steps: int, stop_at: int, resume: bool) -> None:
+    """One torchrun-like process: the environment torchrun would set, then the ordinary train()."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
+                      WORLD_SIZE=str(world), OMP_NUM_THREADS="1")
+    torch.set_num_threads(1)
+
+    def stop_on_rank0(p):
+        if rank == 0 and stop_at and p.step >= stop_at:   # only rank 0 asks: every rank must still stop
+            raise StopTraining
+    train(_cfg(out, steps=steps, T=50, batch_size=8, log_every=1, save_every=0, device="cpu", seed=3,
+               label_dropout=0.5, dropout=0.1, resume="auto" if resume else ""), callback=stop_on_rank0)
+
+
+def _ddp_run(tmp_path, out, steps, stop_at=0, resume=False):
+    import torch.multiprocessing as mp
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(out), steps, stop_at, resume), nprocs=2, join=True)
+
+
+@pytest.mark.slow
+def test_ddp_stop_on_one_rank_and_exact_resume(tmp_path):
+    """A stop asked by rank 0 alone ends every rank at the same step (no hang), and resuming a 2-process run
+    ends with the same weights as an uninterrupted one: every rank's generators are saved and restored."""
+    _ddp_run(tmp_path, tmp_path / "whole", steps=6)
+    _ddp_run(tmp_path, tmp_path / "split", steps=6, stop_at=3)
+    assert json.loads((tmp_path / "split" / "summary.json").read_text())["step"] == 3
+    assert load_train_state(tmp_path / "split" / "last.safetensors")["rng"].keys() >= {"noise0", "noise1", "torch0", "torch1"}
+    _ddp_run(tmp_path, tmp_path / "split", steps=6, resume=True)
+    whole = load_train_state(tmp_path / "whole" / "last.safetensors")
+    split = load_train_state(tmp_path / "split" / "last.safetensors")
+    assert split["meta"]["step"] == whole["meta"]["step"] == 6
+    for k, v in whole["model"].items():
+        assert torch.equal(v, split["model"][k]), k
+    for k, v in whole["ema"].items():
+        assert torch.equal(v, split["ema"][k]), k
