@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Optional
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open

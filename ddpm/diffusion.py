@@ -6,11 +6,10 @@ t is 0-based: t ∈ [0, T) where t = 0 is the paper's first step.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .schedules import DEFAULT_T, make_betas

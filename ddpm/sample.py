@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from .checkpoint import CheckpointError, load_checkpoint

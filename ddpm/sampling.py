@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion
-from .samplers import DDIMSampler, DDPMSampler, make_sampler
+from .samplers import make_sampler
 
 MAX_SAMPLES = 50_000          # one call never generates more than this
 DEFAULT_MAX_BATCH = 256       # the memory bound: images per forward pass (×2 under classifier-free guidance)

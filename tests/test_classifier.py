@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ddpm import CheckpointError, DiffusionConfig, GaussianDiffusion, UNet, generate, preset_config
-from ddpm.classifier import ClassifierConfig, NoisyClassifier, load_classifier, save_classifier
+from ddpm.classifier import ClassifierConfig, NoisyClassifier, load_classifier
 from ddpm.train_classifier import train_classifier
 
 T = 50

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from ddpm import CheckpointError, load_checkpoint
 from ddpm.train import TrainConfig, train
