@@ -12,9 +12,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
+from .coefficients import OBJECTIVES, CoefficientTable, Prediction, output_from, split_output
 from .schedules import DEFAULT_T, make_betas
-
-OBJECTIVES = ("eps", "x0", "v")
 LOSSES = ("mse", "l1")
 WEIGHTINGS = ("simple", "snr", "min_snr", "importance")
 
@@ -93,11 +92,8 @@ class GaussianDiffusion:
             "snr": ab / (1.0 - ab),
         }
         self.float64 = q                     # the exact values, for diagnostics and tests
-        # Python floats of the same tables for the samplers' hot path (one t for the whole batch)
-        self.scalars = {k: q[k].tolist() for k in ("alphas_cumprod", "sqrt_alphas_cumprod",
-                                                   "sqrt_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
-                                                   "sqrt_recipm1_alphas_cumprod", "posterior_mean_coef1",
-                                                   "posterior_mean_coef2", "posterior_variance", "betas")}
+        # the same values as typed per-t Python floats: what every sampler reads (one t for the whole batch)
+        self.coefficients = CoefficientTable(q)
         for name, value in q.items():
             setattr(self, name, value.to(dtype))
         self.dtype = dtype
@@ -131,66 +127,50 @@ class GaussianDiffusion:
         coef = _extract(self.betas, t, x_t) / _extract(self.sqrt_one_minus_alphas_cumprod, t, x_t)
         return (x_t - coef * eps) / _extract(self.alphas, t, x_t).sqrt()
 
-    # ---- conversions between ε, x_0 and v ---------------------------------------------------
+    # ---- conversions between ε, x_0 and v: all through coefficients.split_output / output_from -------------
+    def alpha_sigma(self, t: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(α_t, σ_t) = (√ᾱ_t, √(1−ᾱ_t)) per sample, shaped to broadcast against x: (B, 1, 1, 1)."""
+        return _extract(self.sqrt_alphas_cumprod, t, x), _extract(self.sqrt_one_minus_alphas_cumprod, t, x)
+
     def predict_xstart_from_eps(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
-        """x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t = √(1/ᾱ_t) x_t − √(1/ᾱ_t − 1) ε."""
-        return (_extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t
-                - _extract(self.sqrt_recipm1_alphas_cumprod, t, x_t) * eps)
+        """x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t  (Ho et al. eq. 15)."""
+        return split_output("eps", eps, x_t, *self.alpha_sigma(t, x_t)).pred_xstart
 
     predict_x0_from_eps = predict_xstart_from_eps
 
     def predict_eps_from_xstart(self, x_t: Tensor, t: Tensor, pred_xstart: Tensor) -> Tensor:
-        """ε = (√(1/ᾱ_t) x_t − x̂_0) / √(1/ᾱ_t − 1)."""
-        return ((_extract(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t - pred_xstart)
-                / _extract(self.sqrt_recipm1_alphas_cumprod, t, x_t))
+        """ε = (x_t − √ᾱ_t x̂_0)/√(1−ᾱ_t)."""
+        return split_output("x0", pred_xstart, x_t, *self.alpha_sigma(t, x_t)).eps
 
     def get_v(self, x_start: Tensor, eps: Tensor, t: Tensor) -> Tensor:
         """v = √ᾱ_t ε − √(1−ᾱ_t) x_0  (Salimans & Ho 2022)."""
-        return (_extract(self.sqrt_alphas_cumprod, t, x_start) * eps
-                - _extract(self.sqrt_one_minus_alphas_cumprod, t, x_start) * x_start)
+        return output_from("v", eps, x_start, *self.alpha_sigma(t, x_start))
 
     def predict_xstart_from_v(self, x_t: Tensor, t: Tensor, v: Tensor) -> Tensor:
         """x_0 = √ᾱ_t x_t − √(1−ᾱ_t) v."""
-        return (_extract(self.sqrt_alphas_cumprod, t, x_t) * x_t
-                - _extract(self.sqrt_one_minus_alphas_cumprod, t, x_t) * v)
+        return split_output("v", v, x_t, *self.alpha_sigma(t, x_t)).pred_xstart
 
     def predict_eps_from_v(self, x_t: Tensor, t: Tensor, v: Tensor) -> Tensor:
         """ε = √(1−ᾱ_t) x_t + √ᾱ_t v."""
-        return (_extract(self.sqrt_one_minus_alphas_cumprod, t, x_t) * x_t
-                + _extract(self.sqrt_alphas_cumprod, t, x_t) * v)
+        return split_output("v", v, x_t, *self.alpha_sigma(t, x_t)).eps
 
-    def split_model_output(self, model_out: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-        """Turn whatever the network predicts (config.objective) into (ε̂, x̂_0)."""
-        if self.objective == "eps":
-            return model_out, self.predict_xstart_from_eps(x_t, t, model_out)
-        if self.objective == "x0":
-            return self.predict_eps_from_xstart(x_t, t, model_out), model_out
-        return self.predict_eps_from_v(x_t, t, model_out), self.predict_xstart_from_v(x_t, t, model_out)
+    def split_model_output(self, model_out: Tensor, x_t: Tensor, t: Tensor) -> Prediction:
+        """Turn whatever the network predicts (config.objective) into (ε̂, x̂_0); t: (B,) long."""
+        return split_output(self.objective, model_out, x_t, *self.alpha_sigma(t, x_t))
 
-    def split_model_output_at(self, model_out: Tensor, x_t: Tensor, t: int) -> tuple[Tensor, Tensor]:
+    def split_model_output_at(self, model_out: Tensor, x_t: Tensor, t: int) -> Prediction:
         """split_model_output for one timestep t shared by the batch, with Python-float coefficients."""
-        c = self.scalars
-        if self.objective == "eps":
-            return model_out, c["sqrt_recip_alphas_cumprod"][t] * x_t - c["sqrt_recipm1_alphas_cumprod"][t] * model_out
-        if self.objective == "x0":
-            eps = (c["sqrt_recip_alphas_cumprod"][t] * x_t - model_out) / c["sqrt_recipm1_alphas_cumprod"][t]
-            return eps, model_out
-        s, s1 = c["sqrt_alphas_cumprod"][t], c["sqrt_one_minus_alphas_cumprod"][t]
-        return s1 * x_t + s * model_out, s * x_t - s1 * model_out
+        return self.coefficients.at(t).split(self.objective, model_out, x_t)
 
     def model_output_from_eps(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """The inverse of split_model_output: express ε in the network's own parameterisation."""
-        if self.objective == "eps":
-            return eps
-        x0 = self.predict_xstart_from_eps(x_t, t, eps)
-        return x0 if self.objective == "x0" else self.get_v(x0, eps, t)
+        alpha, sigma = self.alpha_sigma(t, x_t)
+        x0 = split_output("eps", eps, x_t, alpha, sigma).pred_xstart
+        return output_from(self.objective, eps, x0, alpha, sigma)
 
     def training_target(self, x_start: Tensor, noise: Tensor, t: Tensor) -> Tensor:
-        if self.objective == "eps":
-            return noise
-        if self.objective == "x0":
-            return x_start
-        return self.get_v(x_start, noise, t)
+        """What the network is trained to output: ε, x_0 or v = √ᾱ_t ε − √(1−ᾱ_t) x_0."""
+        return output_from(self.objective, noise, x_start, *self.alpha_sigma(t, x_start))
 
     # ---- loss ---------------------------------------------------------------------------------
     def loss_weights(self, t: Tensor, weighting: str = "simple", min_snr_gamma: float = 5.0) -> Tensor:

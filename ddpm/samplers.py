@@ -60,17 +60,17 @@ class DDPMSampler:
         self.timesteps = list(range(diffusion.T - 1, -1, -1))
 
     def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
-        c = self.diffusion.scalars
+        c = self.diffusion.coefficients.at(t)
         # 1. x̂_0 from the network's output (eq. 15 for ε), clipped to the data range as the official code does
-        _, pred_xstart = self.diffusion.split_model_output_at(model_out, x_t, t)
+        pred_xstart = c.split(self.diffusion.objective, model_out, x_t).pred_xstart
         if self.clip_denoised:
             pred_xstart = pred_xstart.clamp(-1, 1)
         # 2. posterior mean μ̃_t(x_t, x̂_0) (eq. 7)
-        mean = c["posterior_mean_coef1"][t] * pred_xstart + c["posterior_mean_coef2"][t] * x_t
+        mean = c.posterior_mean_coef1 * pred_xstart + c.posterior_mean_coef2 * x_t
         if t == 0 or noise is None:
             return Step(mean, pred_xstart)
         # 3. add σ_t z
-        var = c["posterior_variance"][t] if self.variance == "fixed_small" else c["betas"][t]
+        var = c.posterior_variance if self.variance == "fixed_small" else c.beta
         return Step(mean + math.sqrt(var) * noise, pred_xstart)
 
 
@@ -92,21 +92,20 @@ class DDIMSampler:
         self.timesteps = ddim_timesteps(diffusion.T, steps, spacing)
 
     def sigma(self, t: int, t_prev: int) -> float:
-        ab = self.diffusion.scalars["alphas_cumprod"]
-        a_t, a_prev = ab[t], (ab[t_prev] if t_prev >= 0 else 1.0)
+        table = self.diffusion.coefficients
+        a_t, a_prev = table.at(t).alpha_bar, table.at(t_prev).alpha_bar
         return self.eta * math.sqrt((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev))
 
     def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
-        ab = self.diffusion.scalars["alphas_cumprod"]
-        a_t, a_prev = ab[t], (ab[t_prev] if t_prev >= 0 else 1.0)
+        c, c_prev = self.diffusion.coefficients.at(t), self.diffusion.coefficients.at(t_prev)
         # 1. x̂_0 and ε̂ from the network's output; after clipping x̂_0, ε̂ is recomputed to agree with it
-        eps, pred_xstart = self.diffusion.split_model_output_at(model_out, x_t, t)
+        eps, pred_xstart = c.split(self.diffusion.objective, model_out, x_t)
         if self.clip_denoised:
             pred_xstart = pred_xstart.clamp(-1, 1)
-            eps = (x_t - math.sqrt(a_t) * pred_xstart) / math.sqrt(1 - a_t)
+            eps = c.split("x0", pred_xstart, x_t).eps
         # 2. σ_t (eq. 16) and the direction pointing to x_t (eq. 12)
         sigma = self.sigma(t, t_prev)
-        prev = math.sqrt(a_prev) * pred_xstart + math.sqrt(max(0.0, 1 - a_prev - sigma ** 2)) * eps
+        prev = c_prev.alpha * pred_xstart + math.sqrt(max(0.0, 1 - c_prev.alpha_bar - sigma ** 2)) * eps
         # 3. random noise
         if sigma > 0 and noise is not None:
             prev = prev + sigma * noise

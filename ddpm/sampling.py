@@ -89,8 +89,8 @@ class GuidedModel:
                 log_probs = torch.log_softmax(self.classifier(x_in, t), dim=-1)
                 selected = log_probs[torch.arange(len(y)), y].sum()
                 grad = torch.autograd.grad(selected, x_in)[0]
-            sqrt_1m = d.sqrt_one_minus_alphas_cumprod.to(x_t.device)[t].view(-1, 1, 1, 1).to(x_t.dtype)
-            out = d.model_output_from_eps(x_t, t, eps - self.s * sqrt_1m * grad)
+            _, sigma = d.alpha_sigma(t, x_t)                     # σ_t = √(1−ᾱ_t), (B, 1, 1, 1)
+            out = d.model_output_from_eps(x_t, t, eps - self.s * sigma * grad)
         return out
 
 
