@@ -47,7 +47,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: str = DEFAU
     clf = load_classifier(common.ROOT / classifier if not classifier.startswith("/") else classifier)
     fx = load_feature_net()
     data = load_dataset(ck.meta["data"].get("source", "digits"), image_size=ck.unet_config.image_size)
-    train, held = data.split(ck.meta["data"].get("holdout", 0.2) or 0.2, seed=ck.meta["data"].get("split_seed", 0))
+    train, held = data.split_as_recorded(ck.meta.get("data"))
     labels = list(range(ck.num_classes))
     rows = []
     for w, s in (QUICK_ROWS if quick else FULL_ROWS):

@@ -30,7 +30,7 @@ import torch
 
 from bench import common
 from ddpm.checkpoint import load_checkpoint
-from ddpm.data import load_dataset
+from ddpm.data import load_dataset, recorded_holdout
 from ddpm.sampling import generate, initial_noise
 
 NAME = "quality_vs_steps"
@@ -42,14 +42,13 @@ class Evaluator:
     """Draws samples from a fixed x_T / label set and scores them with diagnostics.metrics.sample_quality."""
 
     def __init__(self, data_source: str = "digits", image_size: int = 16, n: int = 300, seed: int = 0,
-                 extractor=None):
+                 extractor=None, data_meta: Optional[dict] = None):
         from diagnostics.features import load_feature_net
         self.extractor = extractor or load_feature_net()
         ex = self.extractor
-        frac = ex.holdout_fraction if ex.holdout_fraction == ex.holdout_fraction else 0.2   # NaN -> 0.2
         data = load_dataset(data_source, image_size=image_size)
-        # the feature network's own split, so its held-out images are held out for it too
-        self.reference, self.heldout = data.split(frac, seed=ex.split_seed if ex.split_seed is not None else 0)
+        # the split the checkpoint records (data_meta = its meta["data"]), so the floor's images are unseen by it
+        self.reference, self.heldout = data.split_as_recorded(data_meta)
         self.num_classes = data.num_classes
         self.n, self.seed = int(n), int(seed)
         self.labels = torch.arange(self.n) % self.num_classes if self.num_classes else None
@@ -98,17 +97,17 @@ class Evaluator:
 def holdout_note(data_meta: dict, ev: Evaluator) -> str:
     """Whether the floor's held-out images were unseen by the diffusion model (from the checkpoint's data meta)."""
     ex = ev.extractor
-    frac = ex.holdout_fraction if ex.holdout_fraction == ex.holdout_fraction else 0.2
-    seed = ex.split_seed if ex.split_seed is not None else 0
+    frac, seed = ex.holdout_fraction, ex.split_seed
     h = data_meta.get("holdout")
     if not h:
         return ("the checkpoint records no held-out split (trained on every image), so the diffusion model saw the "
                 "'held-out' images: the floor is a real-vs-real reference, not an unseen-data score")
-    if abs(float(h) - frac) < 1e-9 and int(data_meta.get("split_seed", 0)) == int(seed):
+    h, model_seed = recorded_holdout(data_meta)
+    if seed is not None and abs(h - frac) < 1e-9 and model_seed == int(seed):
         return (f"the diffusion model was trained on the training split only (holdout {h:g}, seed {seed}, the feature "
                 "network's split): the floor's held-out images are unseen by both networks")
-    return (f"the model's held-out split (holdout {h}, seed {data_meta.get('split_seed')}) differs from the feature "
-            f"network's ({frac:g}, seed {seed}): some floor images may have been trained on")
+    return (f"the diffusion model's held-out split (holdout {h:g}, seed {model_seed}) is unseen by it, but the "
+            f"feature network held out another ({frac:g}, seed {seed}): some floor images were in its training data")
 
 
 def load_for_eval(ckpt: str):
@@ -203,7 +202,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
     lc, sha = load_for_eval(ckpt)
     data_meta = lc.meta.get("data") or {}
     ev = Evaluator(str(data_meta.get("source") or data_meta.get("name") or "digits"),
-                   image_size=lc.unet_config.image_size, n=n, seed=seed)
+                   image_size=lc.unet_config.image_size, n=n, seed=seed, data_meta=data_meta)
     T = lc.diffusion.T
     ck_info = {"path": str(ckpt), "sha256": sha, "step": lc.step, "weights": lc.weights}
     x_T = ev.x_T(lc.image_shape)

@@ -12,7 +12,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 import numpy as np
 import torch
@@ -24,6 +24,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 MAX_MEMBER_BYTES = 50 * 2**20        # a single zip member larger than this is refused
 MAX_ZIP_MEMBERS = 200_000
 MAX_TOTAL_PIXELS = 1_000_000_000     # decoded + resized pixels over a whole folder / zip
+DEFAULT_HOLDOUT = 0.2               # share of every class held out of training: the metrics' unseen real images
+DEFAULT_SPLIT_SEED = 0              # the seed that picks them (ImageDataset.split)
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 _LAYOUT = ("expected <root>/<class_name>/<image>.png (one subfolder per class holding PNG/JPEG files; "
            "a .zip may wrap them in one top-level folder)")
@@ -55,7 +57,7 @@ class ImageDataset:
         return (f"ImageDataset(name={self.name!r}, n={len(self)}, channels={self.channels}, "
                 f"image_size={self.image_size}, classes={self.num_classes})")
 
-    def split(self, holdout_fraction: float = 0.2, seed: int = 0) -> tuple["ImageDataset", "ImageDataset"]:
+    def split(self, holdout_fraction: float = DEFAULT_HOLDOUT, seed: int = DEFAULT_SPLIT_SEED) -> tuple["ImageDataset", "ImageDataset"]:
         """Deterministic stratified split -> (train, heldout): about holdout_fraction of every class is held
         out (at least one image of each class stays in train). Both keep the original order."""
         if not 0.0 < holdout_fraction < 1.0:
@@ -72,6 +74,30 @@ class ImageDataset:
             raise ValueError(f"holdout_fraction={holdout_fraction} holds out no images of {len(self)}; raise it")
         part = lambda m: ImageDataset(self.images[m], self.labels[m], list(self.class_names), self.name)
         return part(~mask), part(mask)
+
+    def split_as_recorded(self, data_meta: Optional[Mapping] = None) -> tuple["ImageDataset", "ImageDataset"]:
+        """(train, heldout) cut by the rule a checkpoint's data record names (see `recorded_holdout`)."""
+        fraction, seed = recorded_holdout(data_meta)
+        return self.split(fraction, seed=seed)
+
+
+def recorded_holdout(data_meta: Optional[Mapping] = None) -> tuple[float, int]:
+    """(fraction, seed) of the held-out split named by a checkpoint's data record, meta["data"] =
+    {"holdout": fraction, "split_seed": seed, ...} as ddpm.train writes it. A record that names none (an older
+    checkpoint) or holdout 0 (trained on every image) gets the default rule, DEFAULT_HOLDOUT of every class with
+    DEFAULT_SPLIT_SEED, so that it can still be evaluated; whether the model saw those images is the caller's
+    to say (diagnostics.checks.split_real_data does)."""
+    meta = data_meta or {}
+    try:
+        fraction = float(meta.get("holdout") or DEFAULT_HOLDOUT)
+        seed = int(meta.get("split_seed") or DEFAULT_SPLIT_SEED)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"the checkpoint's data record has an unreadable hold-out ({meta.get('holdout')!r}, seed "
+                         f"{meta.get('split_seed')!r}): expected a fraction in (0, 1) and an integer seed") from e
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the checkpoint's data record holds out {fraction!r} of every class; a hold-out must be "
+                         "in (0, 1) (0 = none); retrain, or fix the file's data record")
+    return fraction, seed
 
 
 def _resize(x: Tensor, size: int) -> Tensor:

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .checkpoint import CheckpointError, atomic_write, export_checkpoint, load_train_state, save_checkpoint
-from .data import ImageDataset, load_dataset, save_image_grid
+from .data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid
 from .device import pick_device
 from .diffusion import LOSSES, OBJECTIVES, WEIGHTINGS, DiffusionConfig, GaussianDiffusion
 from .schedules import SCHEDULES
@@ -68,7 +68,7 @@ class TrainConfig:
     out: str = "runs/digits"
     device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
     resume: str = ""                  # "" | "auto" (out/last.safetensors) | a checkpoint path
-    holdout: float = 0.2              # share of each class kept out of training (the metrics' held-out split)
+    holdout: float = DEFAULT_HOLDOUT  # share of each class kept out of training (the metrics' held-out split)
 
     def validate(self) -> None:
         def choice(kind, v, options):
@@ -199,7 +199,7 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
 
     data = load_dataset(cfg.data, image_size=cfg.image_size)
     if cfg.holdout > 0:   # the held-out split (same split as diagnostics' real-vs-real floor) is never trained on
-        data = data.split(cfg.holdout, seed=0)[0]
+        data = data.split(cfg.holdout, seed=DEFAULT_SPLIT_SEED)[0]
     ucfg = build_model_config(cfg, data)
     dcfg = DiffusionConfig(schedule=cfg.schedule, T=cfg.T, objective=cfg.objective)
     diffusion = GaussianDiffusion(dcfg)
@@ -260,7 +260,7 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
     per_rank = cfg.batch_size // world
     null_label = ucfg.num_classes
     meta_data = {"name": data.name, "source": cfg.data, "image_size": data.image_size, "channels": data.channels,
-                 "holdout": cfg.holdout, "split_seed": 0,
+                 "holdout": cfg.holdout, "split_seed": DEFAULT_SPLIT_SEED,
                  "num_images": len(images)}
     started = time.perf_counter()
     start_step = step

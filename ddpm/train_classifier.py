@@ -18,23 +18,25 @@ import torch.nn.functional as F
 
 from .checkpoint import read_metadata
 from .classifier import ClassifierConfig, NoisyClassifier, save_classifier
-from .data import load_dataset
+from .data import load_dataset, recorded_holdout
 from .device import pick_device
 from .diffusion import DiffusionConfig, GaussianDiffusion
 
 
 def train_classifier(data_source: str, image_size: int, diffusion_config: DiffusionConfig, out: str, *,
                      steps: int = 1500, batch_size: int = 128, lr: float = 1e-3, base_channels: int = 32,
-                     seed: int = 0, device: str = "auto",
+                     seed: int = 0, device: str = "auto", data_meta: Optional[dict] = None,
                      callback: Optional[Callable[[int, int, float], None]] = None) -> dict:
     """Cross-entropy on x_t = q_sample(x_0, t) with t uniform in [0, T). Returns accuracy at a few t
-    on the held-out split."""
+    on the held-out split: the diffusion checkpoint's (data_meta = its meta["data"], see
+    ddpm.data.recorded_holdout), so the classifier never trains on the images the metrics hold out."""
     if steps < 1 or batch_size < 1:
         raise ValueError("steps and batch_size must be >= 1")
     data = load_dataset(data_source, image_size=image_size)
     if data.num_classes < 2:
         raise ValueError(f"{data_source!r} has {data.num_classes} class; classifier guidance needs labels")
-    train, held = data.split(0.2, seed=seed)
+    fraction, split_seed = recorded_holdout(data_meta)
+    train, held = data.split(fraction, seed=split_seed)
     dev = pick_device(device)
     diffusion = GaussianDiffusion(diffusion_config)
     torch.manual_seed(seed)
@@ -69,7 +71,8 @@ def train_classifier(data_source: str, image_size: int, diffusion_config: Diffus
             accuracy[str(t_val)] = (model(x_t, tt).argmax(1).cpu() == held.labels).float().mean().item()
     seconds = time.perf_counter() - start
     save_classifier(out, model.cpu(), data.class_names,
-                    {"data": {"source": data_source, "image_size": data.image_size},
+                    {"data": {"source": data_source, "image_size": data.image_size, "holdout": fraction,
+                              "split_seed": split_seed},
                      "heldout_accuracy_by_t": accuracy, "steps": steps, "seed": seed, "seconds": seconds})
     return {"heldout_accuracy_by_t": accuracy, "seconds": seconds, "out": out}
 
@@ -92,7 +95,7 @@ def main(argv=None) -> int:
         source = a.data or meta.get("data", {}).get("source") or meta.get("data", {}).get("name", "digits")
         res = train_classifier(source, meta["model"]["image_size"], DiffusionConfig.from_dict(meta["diffusion"]),
                                a.out, steps=a.steps, batch_size=a.batch_size, lr=a.lr, base_channels=a.base_channels,
-                               seed=a.seed, device=a.device,
+                               seed=a.seed, device=a.device, data_meta=meta.get("data"),
                                callback=lambda s, n, l: print(f"step {s}/{n} loss {l:.4f}", file=sys.stderr))
     except (ValueError, FileNotFoundError, PermissionError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -112,9 +112,8 @@ def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = N
                          f"({data.get('name') or source}); only the built-in 'digits' set is available here, "
                          "so run `python -m bench.quality_vs_steps --ckpt ...` where that data is")
     extractor = load_feature_net()
-    frac = extractor.holdout_fraction if extractor.holdout_fraction == extractor.holdout_fraction else 0.2
     ds = load_dataset("digits", image_size=ckpt.unet_config.image_size, channels=ckpt.unet_config.in_channels)
-    reference, heldout = ds.split(frac, seed=extractor.split_seed if extractor.split_seed is not None else 0)
+    reference, heldout = ds.split_as_recorded(data)     # the split the checkpoint records, unseen by the model
     T = ckpt.diffusion_config.T
     settings = [("ddim", s, eta) for eta in limits.QUICK_QUALITY_ETAS for s in limits.QUICK_QUALITY_STEPS if s < T]
     if T <= limits.QUICK_QUALITY_MAX_DDPM_T:     # beyond that, DDPM's T steps would take minutes on a CPU

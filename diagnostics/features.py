@@ -50,6 +50,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED
+
 FORMAT = "ddpm-workbench-features"
 FORMAT_VERSION = 1
 HEADER_KEY = "ddpm_features"
@@ -391,8 +393,8 @@ class FeatureExtractor(_Embedder):
     in_channels: int
     num_classes: int
     class_names: list[str]
-    holdout_fraction: float = 0.2
-    split_seed: Optional[int] = 0
+    holdout_fraction: float = DEFAULT_HOLDOUT
+    split_seed: Optional[int] = DEFAULT_SPLIT_SEED
     path: Optional[str] = None
     meta: dict = field(default_factory=dict, repr=False)
     batch_size: int = 256
@@ -514,8 +516,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--width", type=int, default=16, help="channels of the first conv block (then 2x, 4x)")
     p.add_argument("--num-features", type=int, default=64, help="dimension D of the feature layer")
     p.add_argument("--max-shift", type=int, default=1, help="random shift augmentation, in pixels")
-    p.add_argument("--holdout-fraction", type=float, default=0.2, help="held-out part of the split")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the stratified split")
+    p.add_argument("--holdout-fraction", type=float, default=DEFAULT_HOLDOUT, help="held-out part of the split")
+    p.add_argument("--split-seed", type=int, default=DEFAULT_SPLIT_SEED, help="seed of the stratified split")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", default="checkpoints/features_digits.safetensors", help="output .safetensors file")
     a = p.parse_args(argv)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ddpm import DiffusionConfig, GaussianDiffusion, Trajectory, UNet, UNetConfig, make_betas
-from ddpm.data import load_dataset
+from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, load_dataset, recorded_holdout
 from diagnostics.checks import (CheckResult, capture_steps_for, check_diversity, check_memorisation,
                                 check_model_basics, check_noise_prediction, check_performance, check_sample_quality,
                                 check_schedule, check_smoothness, check_x0_range, draw_samples, edge_energy,
@@ -400,6 +400,20 @@ def test_memorisation_ok_for_new_real_images_and_skips_without_a_heldout_split(d
     assert r.numbers["heldout_frac_near_copies"] == pytest.approx(0.01, abs=0.01)
     skipped = check_memorisation(held.images, train.images, None, real_reason="no data here")
     assert skipped.verdict == "skip" and "no data here" in skipped.summary
+
+
+def test_one_holdout_rule_read_from_the_checkpoints_record(digits):
+    assert recorded_holdout({"holdout": 0.3, "split_seed": 1, "num_images": 1258}) == (0.3, 1)
+    default = (DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED)                   # older records, or trained on every image
+    assert recorded_holdout(None) == recorded_holdout({}) == recorded_holdout({"holdout": 0.0}) == default
+    for bad in ({"holdout": "abc"}, {"holdout": 1.5}, {"holdout": -0.2}, {"holdout": 0.2, "split_seed": "x"}):
+        with pytest.raises(ValueError, match="hold"):
+            recorded_holdout(bad)
+    train, held = digits.split_as_recorded({"holdout": 0.3, "split_seed": 1})
+    ref_train, ref_held = digits.split(0.3, seed=1)
+    assert torch.equal(train.images, ref_train.images) and torch.equal(held.labels, ref_held.labels)
+    damaged = split_real_data(digits, {"holdout": 1.5})
+    assert damaged.heldout is None and "(0, 1)" in damaged.notes[0]
 
 
 def test_split_real_data_follows_the_checkpoint(digits):

@@ -26,8 +26,15 @@ def model():
 @pytest.fixture(scope="module")
 def trained_classifier(tmp_path_factory, diffusion):
     out = tmp_path_factory.mktemp("clf") / "clf.safetensors"
-    res = train_classifier("digits", 8, diffusion.config, str(out), steps=60, batch_size=64, base_channels=16)
+    res = train_classifier("digits", 8, diffusion.config, str(out), steps=60, batch_size=64, base_channels=16,
+                           data_meta={"holdout": 0.3, "split_seed": 2})   # the diffusion checkpoint's record
     return out, res
+
+
+def test_classifier_holds_out_the_diffusion_checkpoints_split(trained_classifier):
+    path, _ = trained_classifier
+    data = load_classifier(path).meta["data"]
+    assert (data["holdout"], data["split_seed"]) == (0.3, 2)
 
 
 def test_classifier_shapes():

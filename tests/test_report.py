@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ddpm import CheckpointError, load_checkpoint
+from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED
 from ddpm.train import TrainConfig, train
 from diagnostics import run_all, run_report, to_json, to_markdown
 from diagnostics.__main__ import main as cli_main
@@ -120,6 +121,7 @@ def test_a_generator_that_returns_training_images_is_flagged(tiny_ckpt):
     real, _ = load_real_data(ck)
     splits = split_real_data(real, ck.meta["data"])               # as the model was trained: 20% held out
     assert len(splits.reference) == ck.meta["data"]["num_images"] and not splits.heldout_seen
+    assert (ck.meta["data"]["holdout"], ck.meta["data"]["split_seed"]) == (DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED)
     copies = SampleBatch(splits.reference.images[:40], None, None, "ddim", 1, 0.0)
     by_key = {r.key: r for r in run_all(ck, real, quick=True, samples=copies, figures=False)}
     assert by_key["memorisation"].verdict == "warn" and by_key["memorisation"].numbers["frac_near_copies"] == 1.0

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ddpm import GaussianDiffusion, Trajectory, generate
+from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, recorded_holdout
 from ddpm.sampling import DEFAULT_MAX_BATCH
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -22,8 +23,6 @@ from .quality import KEY as QUALITY_KEY, TITLE as QUALITY_TITLE, check_sample_qu
 from .result import CheckResult, StageFn, skipped
 from .schedule import TRAJECTORY_FRACTIONS, check_schedule, scaled_timesteps
 from .trajectory import check_x0_range
-
-DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED = 0.2, 0   # the trainer's and the shipped feature network's split
 
 
 @dataclass
@@ -115,12 +114,14 @@ class RealSplits:
 
 def split_real_data(real, data_meta: dict) -> RealSplits:
     """Cut `real`, the checkpoint's whole data set, as the trainer did: meta["data"]["holdout"] of every class
-    with seed meta["data"]["split_seed"]. A checkpoint trained on every image (holdout 0, or an older one that
-    records no hold-out and trained on more images than the training split holds) gets the default split, 20%
-    with seed 0, and heldout_seen=True."""
+    with seed meta["data"]["split_seed"] (ddpm.data.recorded_holdout). A checkpoint trained on every image
+    (holdout 0, or an older one that records no hold-out and trained on more images than the training split
+    holds) gets the default split and heldout_seen=True."""
     holdout, trained_on = data_meta.get("holdout"), data_meta.get("num_images")
-    fraction = float(holdout) if holdout else DEFAULT_HOLDOUT
-    seed = int(data_meta.get("split_seed", DEFAULT_SPLIT_SEED) or 0)
+    try:
+        fraction, seed = recorded_holdout(data_meta)
+    except ValueError as e:            # a damaged record: say so rather than guess which images were held out
+        return RealSplits(real, None, notes=[f"{e}: no held-out split"])
     try:
         reference, heldout = real.split(fraction, seed=seed)
     except ValueError:                 # too few images per class to hold any out: no floor, no copy baseline
@@ -131,7 +132,7 @@ def split_real_data(real, data_meta: dict) -> RealSplits:
     if seen:
         notes.append(f"the model was trained on every image, the held-out {fraction:.0%} included (its checkpoint "
                      + ("says holdout=0" if holdout == 0 else "records no hold-out") + "): no real image is unseen "
-                     "by it; retrain with --holdout 0.2 for an honest floor and copy baseline")
+                     f"by it; retrain with --holdout {DEFAULT_HOLDOUT:g} for an honest floor and copy baseline")
     elif trained_on is not None and trained_on != len(reference):
         notes.append(f"the checkpoint was trained on {trained_on} images but its training split holds "
                      f"{len(reference)} here: the data set may have changed since")
