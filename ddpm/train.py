@@ -5,12 +5,19 @@ sample grids and checkpoints, exact resume, and DistributedDataParallel under to
     python -m ddpm.train --data digits --preset tiny --steps 2000 --out runs/digits
     torchrun --nproc_per_node=2 -m ddpm.train --data digits --steps 2000 --out runs/digits
 
+One run is a `TrainRun` (its state) going through named phases: `TrainRun.setup` (data, model, optimizer,
+resume), `train_step`, `log_window`, `save`, `sample_grid`, `finish`; `train()` is the short loop over them.
+
 Files written to --out (rank 0 only): last.safetensors (resumable), model.safetensors (EMA weights to
-share), metrics.jsonl (one JSON line per log), progress.json, samples/step_XXXXXX.png, samples/latest.png.
+share), metrics.jsonl (one JSON line per log), progress.json, config.json, summary.json,
+samples/step_XXXXXX.png, samples/latest.png. Every file is replaced atomically (written to a temporary file,
+then renamed) except metrics.jsonl, which is appended to: each line goes out in one write followed by a flush,
+so a killed run can leave at most its last line cut short, and a resume drops that line.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -19,78 +26,24 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from .checkpoint import CheckpointError, atomic_write, export_checkpoint, load_train_state, save_checkpoint
-from .data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid
+from .data import DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid
 from .device import pick_device
-from .diffusion import LOSSES, OBJECTIVES, WEIGHTINGS, DiffusionConfig, GaussianDiffusion
-from .schedules import SCHEDULES
+from .diffusion import DiffusionConfig, GaussianDiffusion
 from .sampling import generate
-from .unet import PRESETS, UNet, UNetConfig, count_parameters, preset_config
+from .train_config import OptionSpec, TrainConfig, add_config_args, config_from_args
+from .unet import UNet, UNetConfig, count_parameters, preset_config
 
-
-@dataclass
-class TrainConfig:
-    data: str = "digits"              # digits | mnist | fashion_mnist | cifar10 | a folder or .zip of class folders
-    image_size: int = 16              # images are resized to this (digits are 8×8 natively)
-    preset: str = "tiny"              # U-Net size: tiny | small | base | large
-    base_channels: int = 0            # 0 = the preset's
-    dropout: float = 0.0              # dropout in residual blocks
-    conditional: bool = True          # class-conditional (with a null label for guidance) or unconditional
-    schedule: str = "linear"          # noise schedule
-    T: int = 1000                     # diffusion steps
-    objective: str = "eps"            # eps | x0 | v
-    loss: str = "mse"                 # mse | l1
-    weighting: str = "min_snr"        # simple | snr | min_snr | importance (min_snr won bench/recipes.py)
-    min_snr_gamma: float = 5.0        # γ of min-SNR weighting
-    steps: int = 2000                 # optimizer steps
-    batch_size: int = 128             # global batch (split over torchrun processes)
-    lr: float = 2e-3                  # peak learning rate
-    weight_decay: float = 0.0         # AdamW weight decay
-    warmup_steps: int = 100           # linear warmup, then cosine decay
-    min_lr_ratio: float = 0.1         # the cosine decays to lr · min_lr_ratio
-    grad_clip: float = 1.0            # max gradient norm (0 = off)
-    ema_decay: float = 0.999          # EMA of the weights (0 = off)
-    label_dropout: float = 0.1        # share of labels replaced by the null label (classifier-free guidance)
-    amp: str = "auto"                 # auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16
-    compile: bool = False             # torch.compile the model
-    seed: int = 0
-    log_every: int = 25
-    sample_every: int = 500           # a sample grid every N steps (0 = only at the end)
-    save_every: int = 500             # a resumable checkpoint every N steps
-    out: str = "runs/digits"
-    device: str = "auto"              # auto | cpu | cuda | cuda:N | mps
-    resume: str = ""                  # "" | "auto" (out/last.safetensors) | a checkpoint path
-    holdout: float = DEFAULT_HOLDOUT  # share of each class kept out of training (the metrics' held-out split)
-
-    def validate(self) -> None:
-        def choice(kind, v, options):
-            if v not in options:
-                raise ValueError(f"unknown {kind} {v!r}; choose from {sorted(options)}")
-        choice("preset", self.preset, PRESETS)
-        choice("schedule", self.schedule, SCHEDULES)
-        choice("objective", self.objective, OBJECTIVES)
-        choice("loss", self.loss, LOSSES)
-        choice("weighting", self.weighting, WEIGHTINGS)
-        choice("amp", self.amp, ("auto", "off", "bf16", "fp16"))
-        for name, lo in (("steps", 1), ("batch_size", 1), ("T", 2), ("log_every", 1), ("image_size", 4)):
-            if getattr(self, name) < lo:
-                raise ValueError(f"{name} must be >= {lo} (got {getattr(self, name)})")
-        if not (0 < self.lr < 1):
-            raise ValueError(f"lr must be in (0, 1) (got {self.lr}); 1e-4..2e-3 is usual")
-        if not (0 <= self.ema_decay < 1):
-            raise ValueError(f"ema_decay must be in [0, 1) (got {self.ema_decay}); 0.999 is usual")
-        if not (0 <= self.holdout < 1):
-            raise ValueError(f"holdout must be in [0, 1) (got {self.holdout}); 0 trains on every image")
-        if not (0 <= self.label_dropout < 1):
-            raise ValueError(f"label_dropout must be in [0, 1) (got {self.label_dropout}); 0.1 is usual")
+__all__ = ["OptionSpec", "StopTraining", "TrainConfig", "TrainProgress", "TrainResult", "TrainRun", "train",
+           "lr_at", "ema_update", "main"]
 
 
 @dataclass
@@ -169,6 +122,18 @@ def _trim_metrics(path: Path, step: int) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
 
 
+def append_line(path: Path, line: str) -> None:
+    """Append one line to an append-only log with a single write and a flush: a killed process leaves at most
+    the last line cut short (never a line interleaved with another); readers skip a line that does not parse."""
+    with open(path, "a") as f:
+        f.write(line + "\n")
+        f.flush()
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
+
+
 def build_model_config(cfg: TrainConfig, data: ImageDataset) -> UNetConfig:
     over = dict(image_size=cfg.image_size if data is None else data.image_size,
                 in_channels=data.channels, dropout=cfg.dropout,
@@ -178,265 +143,328 @@ def build_model_config(cfg: TrainConfig, data: ImageDataset) -> UNetConfig:
     return preset_config(cfg.preset, **over)
 
 
-def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] = None,
-          stop_event: Optional[threading.Event] = None) -> TrainResult:
-    cfg.validate()
-    rank, local_rank, world = _dist_info()
-    distributed = world > 1
-    if distributed and not dist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
-        dist.init_process_group(backend)
-    device = pick_device(cfg.device)
-    if distributed and device.type == "cuda":
-        device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    if cfg.batch_size % world:
-        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes ({world})")
-    out = Path(cfg.out)
-    is_main = rank == 0
-    if is_main:
-        _check_writable(out)
-
-    data = load_dataset(cfg.data, image_size=cfg.image_size)
-    if cfg.holdout > 0:   # the held-out split (same split as diagnostics' real-vs-real floor) is never trained on
-        data = data.split(cfg.holdout, seed=DEFAULT_SPLIT_SEED)[0]
-    ucfg = build_model_config(cfg, data)
-    dcfg = DiffusionConfig(schedule=cfg.schedule, T=cfg.T, objective=cfg.objective)
-    diffusion = GaussianDiffusion(dcfg)
-    torch.manual_seed(cfg.seed)
-    model = UNet(ucfg).to(device)
-    ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    g_data = torch.Generator().manual_seed(cfg.seed)              # batch indices, the same on every rank
-    g_noise = torch.Generator().manual_seed(cfg.seed + 1 + rank)  # t, ε and label dropout, per rank
-    step = 0
-
-    resume_path = (out / "last.safetensors") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
-    if resume_path is not None and (cfg.resume != "auto" or resume_path.exists()):
-        state = load_train_state(resume_path)
-        meta = state["meta"]
-        if meta["model"] != ucfg.to_dict():
-            diff = {k: (meta["model"].get(k), v) for k, v in ucfg.to_dict().items() if meta["model"].get(k) != v}
-            raise CheckpointError(f"cannot resume from {resume_path}: its model differs from this run's "
-                                  f"(checkpoint vs now: {diff}); use the same data, image size and preset")
-        if meta["diffusion"] != dcfg.to_dict():
-            raise CheckpointError(f"cannot resume from {resume_path}: it was trained with {meta['diffusion']}, "
-                                  f"this run asks for {dcfg.to_dict()}")
-        model.load_state_dict(state["model"])
-        if ema is not None:  # a run saved without EMA starts its EMA from the resumed weights, not the init
-            ema.load_state_dict(state["ema"] or state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step = int(meta["step"])
-        rng = state["rng"]
-        g_data.set_state(rng["data"])
-        torch.set_rng_state(rng.get(f"torch{rank}", rng["torch"]))
-        if f"noise{rank}" in rng:
-            g_noise.set_state(rng[f"noise{rank}"])
-        if step >= cfg.steps:
-            raise ValueError(f"the checkpoint is already at step {step} >= --steps {cfg.steps}; "
-                             "raise --steps to train further")
-
-    net: nn.Module = model
-    if cfg.compile:
-        net = torch.compile(model)
-    if distributed:
-        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-    amp_dtype = None
-    if device.type == "cuda" and cfg.amp != "off":
-        amp_dtype = torch.bfloat16 if (cfg.amp == "bf16" or (cfg.amp == "auto" and torch.cuda.is_bf16_supported())) \
-            else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-
-    stop_flag = threading.Event()
-    previous_handlers = {}   # put back when the loop ends, so the caller's Ctrl-C works again
-    if is_main or distributed:
-        def _on_signal(signum, frame):
-            stop_flag.set()
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                previous_handlers[sig] = signal.signal(sig, _on_signal)
-
-    images, labels = data.images, data.labels
-    per_rank = cfg.batch_size // world
-    null_label = ucfg.num_classes
-    meta_data = {"name": data.name, "source": cfg.data, "image_size": data.image_size, "channels": data.channels,
-                 "holdout": cfg.holdout, "split_seed": DEFAULT_SPLIT_SEED,
-                 "num_images": len(images)}
-    started = time.perf_counter()
-    start_step = step
-    window, window_q = [], [[] for _ in range(4)]
-    last_loss = float("nan")
-    stopped_early = False
-
-    def save(final: bool = False) -> None:
-        """Called on every rank: each rank's own generators are gathered so that a resume is exact everywhere."""
-        own = {f"noise{rank}": g_noise.get_state(), f"torch{rank}": torch.get_rng_state()}
-        if distributed:
-            everyone = [None] * world
-            dist.all_gather_object(everyone, own)
-            own = {k: v for d in everyone for k, v in d.items()}
-        if not is_main:
-            return
-        rng = {"data": g_data.get_state(), "torch": torch.get_rng_state(), **own}
-        save_checkpoint(out / "last.safetensors", model=model, ema_model=ema, diffusion_config=dcfg,
-                        class_names=data.class_names, step=step, data=meta_data, train=asdict(cfg),
-                        train_state={"optimizer": opt.state_dict(), "rng": rng})
-        if final:
-            export_checkpoint(out / "last.safetensors", out / "model.safetensors")
-
-    def sample_grid() -> Optional[str]:
-        if not is_main:
-            return None
-        src = ema if ema is not None else model
-        n = 2 * ucfg.num_classes if ucfg.num_classes else 16
-        labels_ = list(range(ucfg.num_classes)) if ucfg.num_classes else None
-        res = generate(src, diffusion, sampler="ddim", steps=min(25, cfg.T), n=n, labels=labels_, seed=cfg.seed)
-        (out / "samples").mkdir(exist_ok=True)
-        path = out / "samples" / f"step_{step:06d}.png"
-        nrow = ucfg.num_classes or None
-        save_image_grid(res.images, path, nrow=nrow, scale=4)
-        atomic_write(out / "samples" / "latest.png", lambda tmp: save_image_grid(res.images, tmp, nrow=nrow, scale=4))
-        return str(path)
-
-    def write_progress(state: str, p: Optional[TrainProgress]) -> None:
-        if not is_main:
-            return
-        info = {"state": state, "step": step, "total": cfg.steps, "pid": os.getpid(), "time": time.time()}
-        if p is not None:
-            info.update(loss=p.loss, lr=p.lr, elapsed=p.elapsed, eta=p.eta)
-        atomic_write(out / "progress.json", lambda tmp: Path(tmp).write_text(json.dumps(info)))
-
-    if is_main:
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        _trim_metrics(out / "metrics.jsonl", step)
-        write_progress("running", None)
-    model.train()
-    stop_requested = False   # set by a callback raising StopTraining; the loop ends before the next step
+@contextlib.contextmanager
+def _stop_on_signals(enabled: bool) -> Iterator[threading.Event]:
+    """SIGTERM / SIGINT set the yielded event (the loop then saves and ends); the caller's handlers are put
+    back afterwards, so its Ctrl-C works again. Only the main thread can install handlers."""
+    flag = threading.Event()
+    previous = {}
+    if enabled and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, frame: flag.set())
     try:
-        while step < cfg.steps:
-            stop = stop_requested or stop_flag.is_set() or (stop_event is not None and stop_event.is_set())
-            if distributed:  # one rank's stop (a callback, a signal) stops every rank at the same step
-                flag = torch.tensor([float(stop)], device=device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stop = bool(flag.item())
-            if stop:
-                stopped_early = True
-                break
-            idx = torch.randint(len(images), (cfg.batch_size,), generator=g_data)[rank * per_rank:(rank + 1) * per_rank]
-            x0 = images[idx].to(device, non_blocking=True)
-            y = None
-            if ucfg.num_classes:
-                y = labels[idx].clone()
-                drop = torch.rand(per_rank, generator=g_noise) < cfg.label_dropout
-                y[drop] = null_label
-                y = y.to(device)
-            t = torch.randint(cfg.T, (per_rank,), generator=g_noise).to(device)
-            noise = torch.randn(x0.shape, generator=g_noise).to(device)
-            lr = lr_at(step, cfg)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                per_sample = diffusion.training_losses(net, x0, t, y, noise, cfg.loss, cfg.weighting, cfg.min_snr_gamma)
-            loss = per_sample.mean()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower --lr "
-                                         f"(now {cfg.lr}) or keep --grad-clip on")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip > 0:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            if ema is not None:
-                ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
-            step += 1
-
-            window.append(loss.item())
-            q = (t * 4 // cfg.T).cpu()
-            for k in range(4):
-                if (q == k).any():
-                    window_q[k].append(per_sample.detach()[q.to(per_sample.device) == k].mean().item())
-            sample_path = None
-            if is_main and cfg.sample_every and step % cfg.sample_every == 0 and step < cfg.steps:
-                sample_path = sample_grid()
-            if cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps:
-                save()
-            if step % cfg.log_every == 0 or step == cfg.steps or sample_path:
-                elapsed = time.perf_counter() - started
-                rate = (step - start_step) / max(elapsed, 1e-9)
-                last_loss = sum(window) / max(1, len(window))
-                p = TrainProgress(step, cfg.steps, last_loss, lr, elapsed, (cfg.steps - step) / max(rate, 1e-9),
-                                  [sum(w) / len(w) if w else None for w in window_q], sample_path)
-                window, window_q = [], [[] for _ in range(4)]
-                if is_main:
-                    with open(out / "metrics.jsonl", "a") as f:
-                        f.write(json.dumps(asdict(p)) + "\n")
-                    write_progress("running", p)
-                if callback is not None:
-                    try:
-                        callback(p)
-                    except StopTraining:
-                        stop_requested = True
+        yield flag
     finally:
-        for sig, handler in previous_handlers.items():
+        for sig, handler in previous.items():
             signal.signal(sig, handler)
 
-    identical = None
-    if distributed:
-        flat = torch.cat([p.detach().flatten().float() for p in model.parameters()])
-        gathered = [torch.zeros_like(flat) for _ in range(world)]
-        dist.all_gather(gathered, flat)
-        identical = all(torch.equal(gathered[0], g) for g in gathered[1:])
-    save(final=True)
-    if is_main:
-        final_grid = sample_grid()
-        write_progress("stopped" if stopped_early else "finished", None)
-        summary = {"step": step, "stopped_early": stopped_early, "replicas_identical": identical,
-                   "seconds": time.perf_counter() - started, "final_grid": final_grid}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    if distributed:
-        dist.barrier()
-        dist.destroy_process_group()
-    return TrainResult(str(out / "last.safetensors"), str(out / "model.safetensors"), step, last_loss,
-                       time.perf_counter() - started, stopped_early, count_parameters(model), identical)
+
+@dataclass
+class LossWindow:
+    """The losses since the last log line: the mean, and the mean per quarter of [0, T)."""
+    losses: list = field(default_factory=list)
+    by_quartile: list = field(default_factory=lambda: [[] for _ in range(4)])
+
+    def add(self, loss: float, per_sample: torch.Tensor, t: torch.Tensor, T: int) -> None:
+        self.losses.append(loss)
+        q = (t * 4 // T).to(per_sample.device)
+        for k in range(4):
+            if (q == k).any():
+                self.by_quartile[k].append(per_sample.detach()[q == k].mean().item())
+
+    def mean(self) -> float:
+        return sum(self.losses) / max(1, len(self.losses))
+
+    def quartile_means(self) -> list:
+        return [sum(w) / len(w) if w else None for w in self.by_quartile]
 
 
-def _field_comments(cls) -> dict[str, str]:
-    """The `# comment` after each field of a dataclass, for --help (argparse prints no default without a help)."""
-    import inspect
-    import re
-    try:
-        source = inspect.getsource(cls)
-    except (OSError, TypeError):
-        return {}
-    field_line = re.compile(r"^\s+(\w+)\s*:[^#\n]*#\s*(.*)$", re.M)   # `name: type = default  # comment`
-    return {m.group(1): m.group(2).strip().replace("%", "%%") for m in field_line.finditer(source)}
+@dataclass
+class TrainRun:
+    """The state of one run. `step` counts optimizer steps done; everything else is set once by setup()."""
+    cfg: TrainConfig
+    rank: int
+    world: int
+    device: torch.device
+    out: Path
+    data: ImageDataset
+    ucfg: UNetConfig
+    dcfg: DiffusionConfig
+    diffusion: GaussianDiffusion
+    model: nn.Module
+    ema: Optional[nn.Module]
+    opt: torch.optim.Optimizer
+    g_data: torch.Generator           # batch indices, the same on every rank
+    g_noise: torch.Generator          # t, ε and label dropout, one per rank
+    step: int = 0
+    net: Optional[nn.Module] = None   # what the step calls: the model, compiled and/or wrapped in DDP
+    amp_dtype: Optional[torch.dtype] = None
+    scaler: Optional[torch.amp.GradScaler] = None
+    started: float = 0.0
+    start_step: int = 0
+    window: LossWindow = field(default_factory=LossWindow)
+    last_loss: float = float("nan")
+    last_lr: float = 0.0
+    stop_requested: bool = False      # set by a callback raising StopTraining; the loop ends before the next step
+    stopped_early: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    # ---- set up / resume ---------------------------------------------------------------------------------
+    @classmethod
+    def setup(cls, cfg: TrainConfig) -> "TrainRun":
+        """Validate, join the process group, load the data (less its held-out split), build the model, EMA and
+        optimizer, resume when asked, and write config.json / a trimmed metrics.jsonl / progress.json."""
+        cfg.validate()
+        rank, local_rank, world = _dist_info()
+        if world > 1 and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and cfg.device in ("auto", "cuda") else "gloo"
+            dist.init_process_group(backend)
+        device = pick_device(cfg.device)
+        if world > 1 and device.type == "cuda":
+            device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(device)
+        if cfg.batch_size % world:
+            raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes ({world})")
+        out = Path(cfg.out)
+        if rank == 0:
+            _check_writable(out)
+
+        data = load_dataset(cfg.data, image_size=cfg.image_size)
+        if cfg.holdout > 0:   # the held-out split (same split as diagnostics' real-vs-real floor) is never trained on
+            data = data.split(cfg.holdout, seed=DEFAULT_SPLIT_SEED)[0]
+        ucfg = build_model_config(cfg, data)
+        dcfg = DiffusionConfig(schedule=cfg.schedule, T=cfg.T, objective=cfg.objective)
+        torch.manual_seed(cfg.seed)
+        model = UNet(ucfg).to(device)
+        ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
+        run = cls(cfg=cfg, rank=rank, world=world, device=device, out=out, data=data, ucfg=ucfg, dcfg=dcfg,
+                  diffusion=GaussianDiffusion(dcfg), model=model, ema=ema,
+                  opt=torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
+                  g_data=torch.Generator().manual_seed(cfg.seed),
+                  g_noise=torch.Generator().manual_seed(cfg.seed + 1 + rank))
+        resume_path = (out / "last.safetensors") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
+        if resume_path is not None and (cfg.resume != "auto" or resume_path.exists()):
+            run.resume(resume_path)
+
+        run.net = model
+        if cfg.compile:
+            run.net = torch.compile(model)
+        if run.distributed:
+            run.net = nn.parallel.DistributedDataParallel(
+                run.net, device_ids=[device.index] if device.type == "cuda" else None)
+        if device.type == "cuda" and cfg.amp != "off":
+            run.amp_dtype = torch.bfloat16 if (cfg.amp == "bf16" or (cfg.amp == "auto" and torch.cuda.is_bf16_supported())) \
+                else torch.float16
+        run.scaler = torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16)
+        if run.is_main:
+            _write_json(out / "config.json", asdict(cfg))
+            _trim_metrics(out / "metrics.jsonl", run.step)
+            run.write_progress("running")
+        run.started = time.perf_counter()
+        run.start_step = run.step
+        return run
+
+    def resume(self, path: Path) -> None:
+        """Load weights, EMA, optimizer, step and every generator from a resumable checkpoint: the run then
+        continues bit for bit as if it had never stopped."""
+        state = load_train_state(path)
+        meta = state["meta"]
+        if meta["model"] != self.ucfg.to_dict():
+            diff = {k: (meta["model"].get(k), v) for k, v in self.ucfg.to_dict().items() if meta["model"].get(k) != v}
+            raise CheckpointError(f"cannot resume from {path}: its model differs from this run's "
+                                  f"(checkpoint vs now: {diff}); use the same data, image size and preset")
+        if meta["diffusion"] != self.dcfg.to_dict():
+            raise CheckpointError(f"cannot resume from {path}: it was trained with {meta['diffusion']}, "
+                                  f"this run asks for {self.dcfg.to_dict()}")
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:  # a run saved without EMA starts its EMA from the resumed weights, not the init
+            self.ema.load_state_dict(state["ema"] or state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(meta["step"])
+        rng = state["rng"]
+        self.g_data.set_state(rng["data"])
+        torch.set_rng_state(rng.get(f"torch{self.rank}", rng["torch"]))
+        if f"noise{self.rank}" in rng:
+            self.g_noise.set_state(rng[f"noise{self.rank}"])
+        if self.step >= self.cfg.steps:
+            raise ValueError(f"the checkpoint is already at step {self.step} >= --steps {self.cfg.steps}; "
+                             "raise --steps to train further")
+
+    # ---- one step ----------------------------------------------------------------------------------------
+    def should_stop(self, *events: Optional[threading.Event]) -> bool:
+        """A stop asked here (callback, signal, stop_event); under torchrun one rank's stop stops every rank
+        at the same step."""
+        stop = self.stop_requested or any(e is not None and e.is_set() for e in events)
+        if self.distributed:
+            flag = torch.tensor([float(stop)], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    def train_step(self) -> None:
+        """One optimizer step on this rank's share of a global batch: x_t = q_sample(x_0, t, ε), the weighted
+        loss, backward, clipping, AdamW, then the EMA; the loss goes into the log window."""
+        cfg, device = self.cfg, self.device
+        per_rank = cfg.batch_size // self.world
+        idx = torch.randint(len(self.data.images), (cfg.batch_size,), generator=self.g_data)
+        idx = idx[self.rank * per_rank:(self.rank + 1) * per_rank]
+        x0 = self.data.images[idx].to(device, non_blocking=True)
+        y = None
+        if self.ucfg.num_classes:
+            y = self.data.labels[idx].clone()
+            y[torch.rand(per_rank, generator=self.g_noise) < cfg.label_dropout] = self.ucfg.num_classes  # null label
+            y = y.to(device)
+        t = torch.randint(cfg.T, (per_rank,), generator=self.g_noise).to(device)
+        noise = torch.randn(x0.shape, generator=self.g_noise).to(device)
+        self.last_lr = lr_at(self.step, cfg)
+        for group in self.opt.param_groups:
+            group["lr"] = self.last_lr
+        with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            per_sample = self.diffusion.training_losses(self.net, x0, t, y, noise, cfg.loss, cfg.weighting,
+                                                        cfg.min_snr_gamma)
+        loss = per_sample.mean()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the loss became {loss.item()} at step {self.step}; lower --lr "
+                                     f"(now {cfg.lr}) or keep --grad-clip on")
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if cfg.grad_clip > 0:
+            self.scaler.unscale_(self.opt)
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        if self.ema is not None:
+            ema_update(self.ema, self.model, min(cfg.ema_decay, (1 + self.step) / (10 + self.step)))
+        self.step += 1
+        self.window.add(loss.item(), per_sample, t.cpu(), cfg.T)
+
+    def due(self, every: int) -> bool:
+        """Whether a periodic grid / checkpoint falls on this step (the final ones are written by finish())."""
+        return bool(every) and self.step % every == 0 and self.step < self.cfg.steps
+
+    # ---- log window --------------------------------------------------------------------------------------
+    def log_window(self, sample_path: Optional[str]) -> TrainProgress:
+        """Close the loss window into a TrainProgress, append it to metrics.jsonl and update progress.json."""
+        cfg = self.cfg
+        elapsed = time.perf_counter() - self.started
+        rate = (self.step - self.start_step) / max(elapsed, 1e-9)
+        self.last_loss = self.window.mean()
+        p = TrainProgress(self.step, cfg.steps, self.last_loss, self.last_lr, elapsed,
+                          (cfg.steps - self.step) / max(rate, 1e-9), self.window.quartile_means(), sample_path)
+        self.window = LossWindow()
+        if self.is_main:
+            append_line(self.out / "metrics.jsonl", json.dumps(asdict(p)))
+            self.write_progress("running", p)
+        return p
+
+    def write_progress(self, state: str, p: Optional[TrainProgress] = None) -> None:
+        info = {"state": state, "step": self.step, "total": self.cfg.steps, "pid": os.getpid(), "time": time.time()}
+        if p is not None:
+            info.update(loss=p.loss, lr=p.lr, elapsed=p.elapsed, eta=p.eta)
+        atomic_write(self.out / "progress.json", lambda tmp: Path(tmp).write_text(json.dumps(info)))
+
+    # ---- save --------------------------------------------------------------------------------------------
+    def save(self, final: bool = False) -> None:
+        """Called on every rank: each rank's own generators are gathered so that a resume is exact everywhere."""
+        own = {f"noise{self.rank}": self.g_noise.get_state(), f"torch{self.rank}": torch.get_rng_state()}
+        if self.distributed:
+            everyone = [None] * self.world
+            dist.all_gather_object(everyone, own)
+            own = {k: v for d in everyone for k, v in d.items()}
+        if not self.is_main:
+            return
+        rng = {"data": self.g_data.get_state(), "torch": torch.get_rng_state(), **own}
+        meta_data = {"name": self.data.name, "source": self.cfg.data, "image_size": self.data.image_size,
+                     "channels": self.data.channels, "holdout": self.cfg.holdout,
+                     "split_seed": DEFAULT_SPLIT_SEED, "num_images": len(self.data.images)}
+        save_checkpoint(self.out / "last.safetensors", model=self.model, ema_model=self.ema,
+                        diffusion_config=self.dcfg, class_names=self.data.class_names, step=self.step,
+                        data=meta_data, train=asdict(self.cfg),
+                        train_state={"optimizer": self.opt.state_dict(), "rng": rng})
+        if final:
+            export_checkpoint(self.out / "last.safetensors", self.out / "model.safetensors")
+
+    # ---- sample grid -------------------------------------------------------------------------------------
+    def sample_grid(self) -> Optional[str]:
+        """A 25-step DDIM grid from the EMA weights (two rows per class), as samples/step_N.png and latest.png."""
+        if not self.is_main:
+            return None
+        k = self.ucfg.num_classes
+        res = generate(self.ema if self.ema is not None else self.model, self.diffusion, sampler="ddim",
+                       steps=min(25, self.cfg.T), n=2 * k if k else 16, labels=list(range(k)) if k else None,
+                       seed=self.cfg.seed)
+        path = self.out / "samples" / f"step_{self.step:06d}.png"
+        for target in (path, self.out / "samples" / "latest.png"):
+            atomic_write(target, lambda tmp: save_image_grid(res.images, tmp, nrow=k or None, scale=4))
+        return str(path)
+
+    # ---- finish ------------------------------------------------------------------------------------------
+    def finish(self) -> TrainResult:
+        """Compare the replicas (torchrun), save the final checkpoint and the shareable export, draw the final
+        grid, write summary.json and leave the process group."""
+        identical = None
+        if self.distributed:
+            flat = torch.cat([p.detach().flatten().float() for p in self.model.parameters()])
+            gathered = [torch.zeros_like(flat) for _ in range(self.world)]
+            dist.all_gather(gathered, flat)
+            identical = all(torch.equal(gathered[0], g) for g in gathered[1:])
+        self.save(final=True)
+        if self.is_main:
+            final_grid = self.sample_grid()
+            self.write_progress("stopped" if self.stopped_early else "finished")
+            _write_json(self.out / "summary.json",
+                        {"step": self.step, "stopped_early": self.stopped_early, "replicas_identical": identical,
+                         "seconds": time.perf_counter() - self.started, "final_grid": final_grid})
+        if self.distributed:
+            dist.barrier()
+            dist.destroy_process_group()
+        return TrainResult(str(self.out / "last.safetensors"), str(self.out / "model.safetensors"), self.step,
+                           self.last_loss, time.perf_counter() - self.started, self.stopped_early,
+                           count_parameters(self.model), identical)
 
 
-def _add_config_args(parser: argparse.ArgumentParser, cls) -> None:
-    comments = _field_comments(cls)
-    for f in fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        help_ = comments.get(f.name, f.name.replace("_", " "))
-        if f.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_)
-        else:
-            typ = {"int": int, "float": float, "str": str}.get(str(f.type), str)
-            parser.add_argument(flag, type=typ, default=f.default, help=help_)
+def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] = None,
+          stop_event: Optional[threading.Event] = None) -> TrainResult:
+    """Train to cfg.steps (or until a callback raises StopTraining, stop_event is set or SIGTERM/SIGINT
+    arrives), then save. `callback` receives a TrainProgress at every log line."""
+    run = TrainRun.setup(cfg)
+    run.model.train()
+    with _stop_on_signals(run.is_main or run.distributed) as signalled:
+        while run.step < cfg.steps:
+            if run.should_stop(signalled, stop_event):
+                run.stopped_early = True
+                break
+            run.train_step()
+            sample_path = run.sample_grid() if run.due(cfg.sample_every) else None
+            if run.due(cfg.save_every):
+                run.save()
+            if run.step % cfg.log_every == 0 or run.step == cfg.steps or sample_path:
+                progress = run.log_window(sample_path)
+                if callback is not None:
+                    try:
+                        callback(progress)
+                    except StopTraining:
+                        run.stop_requested = True
+    return run.finish()
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ddpm.train", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    _add_config_args(parser, TrainConfig)
+    add_config_args(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    quiet = args.__dict__.pop("quiet")
-    cfg = TrainConfig(**vars(args))
+    cfg = config_from_args(args)
     rank = _dist_info()[0]
     bar = None
-    if rank == 0 and not quiet:
+    if rank == 0 and not args.quiet:
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, unit="step")
 

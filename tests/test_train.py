@@ -219,6 +219,41 @@ def test_cli_errors_exit_2(tmp_path, capsys):
     assert "unknown preset 'huge'; choose from ['base', 'large', 'small', 'tiny']" in err
 
 
+def test_options_are_defined_once_with_help_and_limits():
+    specs = TrainConfig.fields()
+    assert [s.name for s in specs] == [f.name for f in fields(TrainConfig)]
+    assert all(s.help for s in specs)
+    assert all(isinstance(s.default, s.type) for s in specs), [(s.name, s.default, s.type) for s in specs]
+    lr = TrainConfig.option_spec("lr")
+    assert (lr.type, lr.default, lr.low, lr.high, lr.low_open, lr.high_open) == (float, 2e-3, 0, 1, True, True)
+    assert TrainConfig.option_spec("preset").choices == ("base", "large", "small", "tiny")
+    assert TrainConfig.option_spec("conditional").type is bool
+    with pytest.raises(KeyError, match="no training option 'nope'"):
+        TrainConfig.option_spec("nope")
+
+
+def test_every_declared_limit_is_enforced(tmp_path):
+    """Each option's limits (from its field metadata) refuse a value just outside them, and accept the edge
+    when it is closed."""
+    checked = 0
+    for spec in TrainConfig.fields():
+        for edge, is_open, outside in ((spec.low, spec.low_open, -1), (spec.high, spec.high_open, +1)):
+            if edge is None:
+                continue
+            step = 1 if spec.type is int else 1e-6
+            bad = edge if is_open else edge + outside * step
+            with pytest.raises(ValueError, match=f"^{spec.name} must be"):
+                TrainConfig(**{spec.name: spec.type(bad)}).validate()
+            if not is_open:
+                TrainConfig(**{spec.name: spec.type(edge)}).validate()
+            checked += 1
+        if spec.choices:
+            with pytest.raises(ValueError, match=f"unknown {spec.name} 'nope'; choose from"):
+                TrainConfig(**{spec.name: "nope"}).validate()
+            checked += 1
+    assert checked >= 20
+
+
 def test_help_lists_options_with_defaults():
     proc = subprocess.run([sys.executable, "-m", "ddpm.train", "--help"], capture_output=True, text=True,
                           cwd=ROOT, env=_subprocess_env(), timeout=120)
@@ -228,6 +263,8 @@ def test_help_lists_options_with_defaults():
         flag = "--" + f.name.replace("_", "-")
         assert flag in text, flag
         assert f"(default: {f.default})" in text, f.name
+    for spec in TrainConfig.fields():      # each option's help text comes from its field's metadata
+        assert f"{spec.flag} " in text and " ".join(spec.help.split()) in text, spec.name
     assert "--T T diffusion steps (default: 1000)" in text
     assert "--preset PRESET U-Net size: tiny | small | base | large (default: tiny)" in text
     assert "--quiet" in text
