@@ -1,13 +1,15 @@
 """Plotly figures drawn from a CheckResult's numbers (never from tensors), so a report re-rendered from its
-JSON gets the same figures. `add_figures(result)` attaches the figures that belong to a check.
+JSON gets the same figures. `draw_figures(result)` draws the figures that belong to a check; the report calls
+it when it renders, so running the checks draws nothing and a result is never changed by drawing it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 import plotly.graph_objects as go
 
-from .checks import CheckResult
+from .checks.result import CheckResult
 
 HEIGHT = 340
 _LAYOUT = dict(height=HEIGHT, margin=dict(l=60, r=20, t=50, b=50), template="plotly_white",
@@ -128,13 +130,21 @@ FIGURES: dict[str, list[Callable[[dict], go.Figure]]] = {
 }
 
 
-def add_figures(result: CheckResult) -> CheckResult:
-    """Attach the figures for this check (none for a skipped one); a figure that fails to draw is left out."""
+@dataclass
+class CheckFigures:
+    """The figures of one check, and the ones that could not be drawn from its numbers (with why)."""
+    figures: list[go.Figure] = field(default_factory=list)
+    not_drawn: list[str] = field(default_factory=list)
+
+
+def draw_figures(result: CheckResult) -> CheckFigures:
+    """The figures for this check (none for a skipped one); a figure that fails to draw is left out and named."""
+    out = CheckFigures()
     if result.verdict == "skip":
-        return result
+        return out
     for make in FIGURES.get(result.key, []):
         try:
-            result.figures.append(make(result.numbers))
+            out.figures.append(make(result.numbers))
         except (KeyError, TypeError, ValueError) as e:
-            result.notes.append(f"figure {make.__name__} not drawn: {e}")
-    return result
+            out.not_drawn.append(f"figure {make.__name__} not drawn: {e}")
+    return out

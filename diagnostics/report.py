@@ -29,7 +29,9 @@ from ddpm import PRESETS, LoadedCheckpoint, count_parameters, load_checkpoint, p
 from ddpm.checkpoint import DEFAULT_MAX_BYTES, atomic_write
 from ddpm.data import ImageDataset, load_dataset, make_grid
 
-from .checks import CheckResult, StageFn, mode_settings, run_checks, worst_verdict
+from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
+from .checks.runner import mode_settings, run_checks
+from .plots import draw_figures
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 GRID_IMAGES = 100          # samples shown in the report's grid
@@ -42,7 +44,7 @@ class Report:
     created: str                      # ISO 8601, UTC
     settings: dict                    # mode, n, sampler, steps, seed, device, versions, thresholds
     checks: list[CheckResult]
-    overall: str                      # the worst verdict of the checks (skips ignored)
+    overall: str                      # the worst verdict of the checks (skips ignored: see overall_summary)
     model: dict                       # preset, sizes, parameters, step, data set, schedule, objective
     seconds: float = 0.0              # wall time of the whole report
     sample_grid_png: Optional[bytes] = field(default=None, repr=False)   # the shared samples, as a PNG
@@ -53,8 +55,14 @@ class Report:
                 return c
         raise KeyError(f"no check {key!r}; the report has {[c.key for c in self.checks]}")
 
+    @property
+    def overall_summary(self) -> str:
+        """The overall verdict naming the skipped checks, e.g. "ok, 2 of 9 checks skipped: Sample quality, …"."""
+        return overall_summary(self.checks)
+
     def as_dict(self) -> dict:
         return {"checkpoint": self.checkpoint, "created": self.created, "overall": self.overall,
+                "overall_summary": self.overall_summary,
                 "seconds": self.seconds, "model": self.model, "settings": self.settings,
                 "counts": {v: sum(c.verdict == v for c in self.checks) for v in ("ok", "warn", "fail", "skip")},
                 "checks": [c.as_dict() for c in self.checks]}
@@ -237,13 +245,21 @@ def _md_cell(s: str) -> str:
 VERDICT_ICONS = {"ok": "✅ ok", "warn": "⚠️ warn", "fail": "❌ fail", "skip": "⏭️ skip"}
 
 
+def _skipped_clause(report: Report) -> str:
+    """", 2 of 9 checks skipped: Sample quality, Memorisation" (or "" when every check ran): the overall
+    summary after its verdict, so a report that skipped checks never reads as a plain "ok"."""
+    text = report.overall_summary
+    return text[len(report.overall):] if text.startswith(report.overall) else f" ({text})"
+
+
 def to_markdown(report: Report) -> str:
     """A short summary: the overall verdict, the model in one line and a table of checks with their fixes."""
     m = report.model
     lines = [
         f"# Diagnostics: {Path(report.checkpoint).name}",
         "",
-        f"**Overall: {VERDICT_ICONS[report.overall]}** — {report.created}, {report.settings.get('mode')} mode "
+        f"**Overall: {VERDICT_ICONS[report.overall]}{_skipped_clause(report)}** — {report.created}, "
+        f"{report.settings.get('mode')} mode "
         f"({report.settings.get('sampler')}, {report.settings.get('steps')} steps, n={report.settings.get('n')}, "
         f"seed {report.settings.get('seed')}), {report.seconds:.0f} s",
         "",
@@ -352,6 +368,7 @@ def to_html(report: Report) -> str:
            f"<title>DDPM diagnostics: {esc(Path(report.checkpoint).name)}</title>",
            f"<style>{_CSS}</style></head><body>",
            f"<h1>DDPM diagnostics {_badge(report.overall)}</h1>",
+           f"<p><b>Overall: {esc(report.overall_summary)}</b></p>",
            f"<div class=\"muted\">{esc(report.checkpoint)} · {esc(report.created)} · "
            f"{esc(str(report.settings.get('mode')))} mode · {report.seconds:.1f} s</div>"]
     counts = {v: sum(c.verdict == v for c in report.checks) for v in ("ok", "warn", "fail", "skip")}
@@ -387,9 +404,11 @@ def to_html(report: Report) -> str:
         extra = [f"n = {c.n}"] if c.n is not None else []
         extra.append(f"{c.seconds:.2f} s")
         out.append("<div class=\"muted\">" + esc(" · ".join(extra)) + "</div>")
-        if c.notes:
-            out.append("<ul class=\"muted\">" + "".join(f"<li>{esc(nt)}</li>" for nt in c.notes) + "</ul>")
-        for fig in c.figures:
+        drawn = draw_figures(c)
+        notes = c.notes + drawn.not_drawn
+        if notes:
+            out.append("<ul class=\"muted\">" + "".join(f"<li>{esc(nt)}</li>" for nt in notes) + "</ul>")
+        for fig in drawn.figures:
             out.append(fig_html(fig))
         if c.numbers:
             out.append(_numbers_html(c.numbers))

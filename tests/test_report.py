@@ -91,6 +91,24 @@ def test_markdown_is_a_short_table(quick_report):
     rows = [line for line in md.splitlines() if line.startswith("| ") and "Verdict" not in line]
     assert len(rows) == len(ALL_CHECKS)
     assert len(md) < 6000
+    # the 8×8 model's quality check is skipped: the overall line names it instead of reading as a plain verdict
+    skipped = [c.title for c in files.report.checks if c.verdict == "skip"]
+    assert any(t.startswith("Sample quality") for t in skipped)
+    assert f"{len(skipped)} of {len(ALL_CHECKS)} checks skipped: {', '.join(skipped)}" in md.splitlines()[2]
+    assert files.report.overall_summary in files.html_path.read_text(encoding="utf-8")
+
+
+def test_overall_names_skipped_checks_and_figures_are_drawn_at_render_time():
+    from diagnostics.checks import overall_summary
+    from diagnostics.plots import draw_figures
+    ok, skip = CheckResult("a", "A", "ok", "s"), CheckResult("b", "B", "skip", "why")
+    assert overall_summary([ok, ok]) == "ok"
+    assert overall_summary([ok, skip]) == "ok, 1 of 2 checks skipped: B"
+    assert overall_summary([CheckResult("c", "C", "warn", "s"), skip]).startswith("warn, 1 of 2")
+    assert overall_summary([skip, skip]) == "skip: all 2 checks were skipped"
+    broken = CheckResult("schedule", "Noise schedule", "ok", "s", numbers={})     # no numbers to draw from
+    drawn = draw_figures(broken)
+    assert drawn.figures == [] and "snr_figure" in drawn.not_drawn[0] and broken.notes == []   # result unchanged
 
 
 def test_json_is_strict_with_nan():
@@ -107,7 +125,7 @@ def test_missing_data_folder_skips_the_checks_that_need_it(tiny_ckpt, tmp_path):
     ck.meta["data"] = dict(ck.meta["data"], source=str(tmp_path / "gone"), name="gone")
     real, reason = load_real_data(ck)
     assert real is None and "gone" in reason
-    results = run_all(ck, None, quick=True, n=12, seed=0, real_reason=reason, figures=False)
+    results = run_all(ck, None, quick=True, n=12, seed=0, real_reason=reason)
     by_key = {r.key: r for r in results}
     assert by_key["smoothness"].verdict == "skip" and "gone" in by_key["smoothness"].summary
     assert by_key["sample_quality"].verdict == "skip"
@@ -123,14 +141,14 @@ def test_a_generator_that_returns_training_images_is_flagged(tiny_ckpt):
     assert len(splits.reference) == ck.meta["data"]["num_images"] and not splits.heldout_seen
     assert (ck.meta["data"]["holdout"], ck.meta["data"]["split_seed"]) == (DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED)
     copies = SampleBatch(splits.reference.images[:40], None, None, "ddim", 1, 0.0)
-    by_key = {r.key: r for r in run_all(ck, real, quick=True, samples=copies, figures=False)}
+    by_key = {r.key: r for r in run_all(ck, real, quick=True, samples=copies)}
     assert by_key["memorisation"].verdict == "warn" and by_key["memorisation"].numbers["frac_near_copies"] == 1.0
     fresh = SampleBatch(splits.heldout.images[:40], None, None, "ddim", 1, 0.0)   # real images it never saw
-    by_key = {r.key: r for r in run_all(ck, real, quick=True, samples=fresh, figures=False)}
+    by_key = {r.key: r for r in run_all(ck, real, quick=True, samples=fresh)}
     assert by_key["memorisation"].verdict == "ok"
     # an older checkpoint trained on every image: the held-out images are training images too
     ck.meta["data"] = dict(ck.meta["data"], holdout=0.0, num_images=len(real))
-    seen = {r.key: r for r in run_all(ck, real, quick=True, samples=fresh, figures=False)}["memorisation"]
+    seen = {r.key: r for r in run_all(ck, real, quick=True, samples=fresh)}["memorisation"]
     assert seen.verdict == "warn" and seen.numbers["heldout_seen"] and any("every image" in n for n in seen.notes)
 
 
@@ -167,3 +185,52 @@ def test_cli_prints_markdown_and_paths(tiny_ckpt, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "| Check | Verdict" in out and str(tmp_path / "r" / "report.html") in out
+
+
+def _diagnostics_import_graph() -> dict[str, set[str]]:
+    """module -> the diagnostics modules it imports, lazily inside functions included (read with ast). Importing
+    a.b.c also runs a and a.b; a module's own packages are already running when it executes, so they are no edge."""
+    import ast
+    pkg = ROOT / "diagnostics"
+    mods = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in pkg.rglob("*.py")}
+    graph = {}
+    for name, path in mods.items():
+        own_pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            found = []
+            if isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(own_pkg.split(".")[:len(own_pkg.split(".")) - node.level + 1] + ([base] if base else []))
+                found = [base] + [f"{base}.{a.name}" for a in node.names]
+            for t in found:
+                for i in range(1, t.count(".") + 2):        # the module and every package above it
+                    prefix = ".".join(t.split(".")[:i])
+                    if prefix in mods and prefix != name and prefix not in ancestors:
+                        targets.add(prefix)
+        graph[name] = targets
+    return graph
+
+
+def test_no_import_circle_in_diagnostics():
+    graph = _diagnostics_import_graph()
+    assert "diagnostics.checks" in graph["diagnostics.plots"]          # the graph sees package imports
+    state, cycles = {}, []
+
+    def visit(m, path):
+        state[m] = "open"
+        for t in sorted(graph[m]):
+            if state.get(t) == "open":
+                cycles.append(path[path.index(t):] + [t])
+            elif t not in state:
+                visit(t, path + [t])
+        state[m] = "done"
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [m])
+    assert not cycles, " ; ".join(" -> ".join(c) for c in cycles)

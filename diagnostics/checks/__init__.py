@@ -30,14 +30,14 @@ from .model import check_model_basics
 from .noise import check_noise_prediction
 from .performance import check_performance, forward_memory_bytes, time_network_call
 from .quality import check_sample_quality, feature_net_mismatch
-from .result import SEVERITY, VERDICTS, CheckResult, StageFn, worst_verdict
+from .result import SEVERITY, VERDICTS, CheckResult, StageFn, overall_summary, worst_verdict
 from .runner import (CheckRun, ModeSettings, RealSplits, SampleBatch, capture_steps_for, draw_samples,
                      mode_settings, run_all, run_checks, split_real_data)
 from .schedule import QUARTER_FRACTIONS, TRAJECTORY_FRACTIONS, check_schedule, scaled_timesteps
 from .trajectory import check_x0_range
 
 __all__ = [
-    "VERDICTS", "SEVERITY", "StageFn", "CheckResult", "worst_verdict", "check_model_basics", "check_schedule",
+    "VERDICTS", "SEVERITY", "StageFn", "CheckResult", "worst_verdict", "overall_summary", "check_model_basics", "check_schedule",
     "scaled_timesteps", "QUARTER_FRACTIONS", "TRAJECTORY_FRACTIONS", "check_noise_prediction", "check_x0_range",
     "edge_energy", "check_smoothness", "pairwise_rms_distance", "pixel_std", "check_diversity",
     "time_network_call", "forward_memory_bytes", "check_performance", "feature_net_mismatch",

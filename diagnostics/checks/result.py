@@ -23,7 +23,6 @@ class CheckResult:
     numbers: dict[str, Any] = field(default_factory=dict)   # scalars, lists, and tables (lists of dicts)
     threshold: str = ""           # the rule that decided the verdict, in words
     fix: str = ""                 # what to do, in plain words; "" when ok
-    figures: list = field(default_factory=list)               # plotly figures (added by plots.add_figures)
     n: Optional[int] = None       # images the numbers are computed on, where that applies
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0          # time the check took
@@ -33,8 +32,8 @@ class CheckResult:
             raise ValueError(f"verdict must be one of {VERDICTS} (got {self.verdict!r})")
 
     def as_dict(self) -> dict:
-        """Everything but the figures (they are drawn from the numbers)."""
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "figures"}
+        """Every field (figures are not stored: diagnostics.plots draws them from the numbers when rendering)."""
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
 
 
 def worst_verdict(verdicts: Sequence[str]) -> str:
@@ -43,6 +42,18 @@ def worst_verdict(verdicts: Sequence[str]) -> str:
     if not judged:
         return "skip" if verdicts else "ok"
     return max(judged, key=lambda v: SEVERITY[v])
+
+
+def overall_summary(results: Sequence[CheckResult]) -> str:
+    """The worst verdict in words, naming the checks that did not run: a skipped check neither passes nor fails,
+    so "ok" over a report that skipped some reads "ok, 2 of 9 checks skipped: Sample quality, Memorisation"."""
+    verdict = worst_verdict([r.verdict for r in results])
+    skipped_titles = [r.title for r in results if r.verdict == "skip"]
+    if not skipped_titles:
+        return verdict
+    if verdict == "skip":
+        return f"skip: all {len(results)} checks were skipped"
+    return f"{verdict}, {len(skipped_titles)} of {len(results)} checks skipped: {', '.join(skipped_titles)}"
 
 
 @dataclass

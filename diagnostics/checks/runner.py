@@ -184,8 +184,7 @@ def run_all(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: i
 def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: int = 0,
                callback: Optional[StageFn] = None, *, samples: Optional[SampleBatch] = None,
                settings: Optional[ModeSettings] = None, feature_net=None, real_reason: str = "",
-               guidance_scale: float = 1.0, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-               figures: bool = True) -> CheckRun:
+               guidance_scale: float = 1.0, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckRun:
     """Every check on a LoadedCheckpoint, sharing one sample batch among x̂_0 range, smoothness, diversity,
     quality and memorisation (and, without real data, noise prediction).
 
@@ -257,10 +256,6 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     results.append(_memorisation(samples, splits, real_reason, th))
     results.append(perf)
     progress("done", 1.0)
-    if figures:
-        from ..plots import add_figures
-        for r in results:
-            add_figures(r)
     return CheckRun(results, samples, settings)
 
 
