@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from bench import common
+from bench.recipes import DEFAULT_BUDGET_SECONDS
 
 BENCHMARKS = ("train_speed", "sample_speed", "speed", "quality_vs_steps", "guidance", "recipes")
 
@@ -115,7 +116,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip", nargs="+", choices=BENCHMARKS, default=[])
     p.add_argument("--ckpt", help="checkpoint for sample_speed and quality_vs_steps (default: the bundled model)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--recipe-budget", type=float, help="seconds per recipe (default 240; quick 20)")
+    p.add_argument("--recipe-budget", type=float, help=f"seconds per recipe (default {DEFAULT_BUDGET_SECONDS:g}; quick 20)")
     common.add_threads_arg(p)
     p.add_argument("--out-dir", help="default bench/results (quick: bench/results/quick)")
     a = p.parse_args(argv)

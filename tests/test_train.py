@@ -71,6 +71,8 @@ def test_loss_goes_down(trained):
     assert (out / "samples" / "latest.png").is_file() and (out / "config.json").is_file()
     assert json.loads((out / "progress.json").read_text())["state"] == "finished"
     assert json.loads((out / "summary.json").read_text())["step"] == 200
+    # files are replaced by renaming a temporary file: none may be left behind
+    assert not [p.name for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
 @pytest.mark.slow
