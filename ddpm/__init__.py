@@ -5,7 +5,7 @@ from .diffusion import DiffusionConfig, GaussianDiffusion, LOSSES, OBJECTIVES, W
 from .unet import PRESETS, UNet, UNetConfig, count_parameters, preset_config
 from .checkpoint import (CheckpointError, LoadedCheckpoint, export_checkpoint, load_checkpoint,
                          read_metadata, save_checkpoint)
-from .samplers import DDIMSampler, DDPMSampler, ddim_timesteps, make_sampler
+from .samplers import SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverPP, UniPC, ddim_timesteps, make_sampler
 from .sampling import SampleResult, Trajectory, generate, initial_noise
 from .device import pick_device
 
@@ -13,5 +13,5 @@ __all__ = [
     "SCHEDULES", "make_betas", "DiffusionConfig", "GaussianDiffusion", "LOSSES", "OBJECTIVES", "WEIGHTINGS",
     "PRESETS", "UNet", "UNetConfig", "count_parameters", "preset_config", "CheckpointError", "LoadedCheckpoint",
     "export_checkpoint", "load_checkpoint", "read_metadata", "save_checkpoint", "DDIMSampler", "DDPMSampler",
-    "ddim_timesteps", "make_sampler", "SampleResult", "Trajectory", "generate", "initial_noise", "pick_device",
+    "DPMSolverPP", "UniPC", "SAMPLERS", "ddim_timesteps", "make_sampler", "SampleResult", "Trajectory", "generate", "initial_noise", "pick_device",
 ]

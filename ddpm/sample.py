@@ -2,6 +2,7 @@
 
     python -m ddpm.sample --ckpt checkpoints/digits_tiny.safetensors --sampler ddim --steps 50 --eta 0 \
         --labels 3,3,7 --guidance 2 --n 64 --seed 0 --out grid.png [--trajectory traj.gif]
+    python -m ddpm.sample --sampler dpmpp_2m --steps 10 --labels all --n 20      # or unipc, dpmpp_2m_sde
 
 Writes the grid (PNG), the raw samples beside it (grid.npz: images in [-1, 1], labels, x_T, settings),
 and with --trajectory an image strip (.png: rows x_t and x̂_0) or an animation (.gif).
@@ -20,6 +21,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .classifier import load_classifier
 from .data import make_grid, save_image_grid
 from .device import pick_device
+from .samplers import DEFAULT_STEPS, SAMPLERS
 from .sampling import Trajectory, generate
 
 
@@ -66,46 +68,73 @@ def save_trajectory(traj: Trajectory, path: Path, nrow: int, scale: int = 4) -> 
         strip.save(path)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's options; every one shows its default in --help."""
     p = argparse.ArgumentParser(prog="python -m ddpm.sample", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--ckpt", default="checkpoints/digits_tiny.safetensors")
-    p.add_argument("--weights", default="ema", choices=["ema", "raw"])
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps S (default 50); DDPM always runs all T")
+    p.add_argument("--ckpt", default="checkpoints/digits_tiny.safetensors", help="the checkpoint to sample from")
+    p.add_argument("--weights", default="ema", choices=["ema", "raw"], help="EMA or raw weights")
+    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS),
+                   help="ddpm (all T steps), ddim, dpmpp_2m (DPM-Solver++(2M)), dpmpp_2m_sde, unipc (UniPC bh2)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"network calls S (None: {DEFAULT_STEPS}); DDPM always runs all T")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η in [0, 1]")
-    p.add_argument("--spacing", default="trailing", choices=["trailing", "linspace", "leading"])
-    p.add_argument("--variance", default="fixed_small", choices=["fixed_small", "fixed_large"])
+    p.add_argument("--spacing", default=None, choices=["trailing", "linspace", "leading"],
+                   help="timestep spacing (None: trailing for ddim, linspace of S+1 points for the solvers; "
+                        "the solvers take linspace or trailing)")
+    p.add_argument("--order", type=int, default=2, choices=[1, 2], help="solver order of dpmpp_2m / unipc")
+    p.add_argument("--karras", action="store_true", help="Karras σ spacing for dpmpp_2m / unipc")
+    p.add_argument("--variance", default="fixed_small", choices=["fixed_small", "fixed_large"],
+                   help="DDPM's reverse variance: β̃_t or β_t")
     p.add_argument("--no-clip", action="store_true", help="do not clamp x̂_0 to [-1, 1]")
     p.add_argument("--labels", default="", help="comma-separated classes (indices or names), cycled over n; "
                                                  "'all' for every class; empty = unconditional")
     p.add_argument("--guidance", type=float, default=1.0,
                    help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 stronger")
     p.add_argument("--classifier", default="", help="a classifier from `python -m ddpm.train_classifier`")
-    p.add_argument("--classifier-scale", type=float, default=0.0)
-    p.add_argument("--n", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classifier-scale", type=float, default=0.0, help="classifier guidance scale s")
+    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--seed", type=int, default=0, help="seed of x_T and of the step noise")
     p.add_argument("--temperature", type=float, default=1.0, help="scale of the initial noise x_T")
     p.add_argument("--noise-temperature", type=float, default=1.0, help="scale of the per-step noise")
     p.add_argument("--max-batch", type=int, default=256, help="images per forward pass (the memory bound)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--out", default="samples.png")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--out", default="samples.png", help="the grid image; the .npz is written beside it")
     p.add_argument("--trajectory", default="", help="also write the trajectory (.png strip or .gif)")
     p.add_argument("--frames", type=int, default=10, help="trajectory frames")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None) -> int:
+    p = build_parser()
     a = p.parse_args(argv)
+    bars = []     # the bar lives in the CLI (drawn from the first step on); generate() only reports (done, total)
+
+    def progress(done: int, total: int) -> None:
+        if a.quiet:
+            return
+        if not bars:
+            from tqdm import tqdm
+            bars.append(tqdm(total=total, unit="step", file=sys.stderr, desc=a.sampler))
+        bars[0].n = done
+        bars[0].refresh()
     try:
         dev = pick_device(a.device)
         ck = load_checkpoint(a.ckpt, device=dev, weights=a.weights)
         labels = parse_labels(a.labels, ck.class_names)
         clf = load_classifier(a.classifier, dev) if a.classifier else None
         res = generate(ck.model, ck.diffusion, sampler=a.sampler, steps=a.steps, eta=a.eta, variance=a.variance,
-                       spacing=a.spacing, clip_denoised=not a.no_clip, n=a.n, labels=labels,
-                       guidance_scale=a.guidance, classifier=clf, classifier_scale=a.classifier_scale, seed=a.seed,
-                       temperature=a.temperature, noise_temperature=a.noise_temperature,
-                       trajectory_frames=a.frames if a.trajectory else 0, max_batch=a.max_batch)
+                       spacing=a.spacing, clip_denoised=not a.no_clip, order=a.order, karras=a.karras, n=a.n,
+                       labels=labels, guidance_scale=a.guidance, classifier=clf, classifier_scale=a.classifier_scale,
+                       seed=a.seed, temperature=a.temperature, noise_temperature=a.noise_temperature,
+                       trajectory_frames=a.frames if a.trajectory else 0, max_batch=a.max_batch, callback=progress)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        for bar in bars:
+            bar.close()
     out = Path(a.out)
     nrow = len(set(labels)) if labels and len(set(labels)) <= 16 else None
     save_image_grid(res.images, out, nrow=nrow, scale=4)

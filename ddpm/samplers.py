@@ -1,48 +1,26 @@
 """Reverse-process samplers. Each holds only the math of one step; `ddpm.sampling` owns the loop.
 
-Shared interface: `sampler.timesteps` (descending ints) and
-`sampler.step(model_out, t, t_prev, x_t, noise) -> Step(prev_sample, pred_xstart)`,
-where t_prev = −1 means "the clean image" (ᾱ_{−1} = 1).
+Shared interface: `sampler.timesteps` (descending ints), `sampler.reset()` (before each loop; multistep solvers
+forget their earlier predictions) and `sampler.step(model_out, t, t_prev, x_t, noise) -> Step(prev_sample,
+pred_xstart)`, where t_prev = −1 means "the clean image" (ᾱ_{−1} = 1).
+
+DDPM and DDIM are here; the multistep ODE solvers (DPM-Solver++(2M), UniPC) in `ddpm.solvers`.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion
+from .solvers import DPMSolverPP, UniPC
+from .steps import SPACINGS, Step, ddim_timesteps
+
+__all__ = ["SAMPLERS", "SPACINGS", "VARIANCES", "DDIMSampler", "DDPMSampler", "DPMSolverPP", "Step", "UniPC",
+           "ddim_timesteps", "make_sampler"]
 
 VARIANCES = ("fixed_small", "fixed_large")
-SPACINGS = ("trailing", "linspace", "leading")
-
-
-@dataclass
-class Step:
-    prev_sample: Tensor    # x_{t_prev}: (B, C, H, W)
-    pred_xstart: Tensor    # x̂_0 used for this step (clipped if clip_denoised)
-
-
-def ddim_timesteps(T: int, steps: int, spacing: str = "trailing") -> list[int]:
-    """S descending timesteps out of [0, T).
-
-    trailing: round(T − k·T/S) − 1, starts at T−1 (Lin et al. 2023; the default);
-    linspace: round(linspace(T−1, 0, S)), starts at T−1 and ends at 0;
-    leading:  k·(T//S), starts at T − T//S (the DDIM paper's code; 50 of 1000 starts at 980).
-    """
-    if spacing not in SPACINGS:
-        raise ValueError(f"unknown spacing {spacing!r}; choose from {list(SPACINGS)}")
-    if not isinstance(steps, int) or not 1 <= steps <= T:
-        raise ValueError(f"steps must be an integer in [1, T={T}] (got {steps!r})")
-    if spacing == "trailing":
-        ts = [round(T - k * T / steps) - 1 for k in range(steps)]
-    elif spacing == "linspace":
-        ts = torch.linspace(T - 1, 0, steps, dtype=torch.float64).round().long().tolist()
-    else:
-        ts = [k * (T // steps) for k in range(steps)][::-1]
-    return [int(t) for t in ts]
 
 
 class DDPMSampler:
@@ -58,6 +36,9 @@ class DDPMSampler:
         self.variance = variance
         self.clip_denoised = clip_denoised
         self.timesteps = list(range(diffusion.T - 1, -1, -1))
+
+    def reset(self) -> None:
+        """One-step sampler: nothing to forget between loops."""
 
     def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
         c = self.diffusion.coefficients.at(t)
@@ -91,6 +72,9 @@ class DDIMSampler:
         self.clip_denoised = clip_denoised
         self.timesteps = ddim_timesteps(diffusion.T, steps, spacing)
 
+    def reset(self) -> None:
+        """One-step sampler: nothing to forget between loops."""
+
     def sigma(self, t: int, t_prev: int) -> float:
         table = self.diffusion.coefficients
         a_t, a_prev = table.at(t).alpha_bar, table.at(t_prev).alpha_bar
@@ -112,14 +96,28 @@ class DDIMSampler:
         return Step(prev, pred_xstart)
 
 
+SAMPLERS = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "unipc")
+DEFAULT_STEPS = 50            # DDIM's and the solvers' S when none is given (DDPM always runs T)
+
+
 def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int] = None, eta: float = 0.0,
-                 variance: str = "fixed_small", spacing: str = "trailing", clip_denoised: bool = True):
-    """'ddpm' (all T steps; `steps` must be None or T) or 'ddim' (S = steps, default 50)."""
+                 variance: str = "fixed_small", spacing: Optional[str] = None, clip_denoised: bool = True,
+                 order: int = 2, karras: bool = False):
+    """A sampler by name (SAMPLERS): 'ddpm' (all T steps; `steps` must be None or T), 'ddim' (S = steps),
+    'dpmpp_2m' / 'dpmpp_2m_sde' / 'unipc' (S = steps network calls, solver `order` 1 or 2, optional Karras σ).
+
+    spacing None is each sampler's default: 'trailing' for DDIM, 'linspace' (S+1 points) for the solvers.
+    """
     if name == "ddpm":
         if steps not in (None, diffusion.T):
             raise ValueError(f"DDPM runs all T={diffusion.T} steps; for fewer steps use the 'ddim' sampler "
-                             f"(with eta=1 it is DDPM-like)")
+                             f"(with eta=1 it is DDPM-like) or one of the solvers {list(SAMPLERS[2:])}")
         return DDPMSampler(diffusion, variance, clip_denoised)
+    steps = DEFAULT_STEPS if steps is None else steps
     if name == "ddim":
-        return DDIMSampler(diffusion, 50 if steps is None else steps, eta, spacing, clip_denoised)
-    raise ValueError(f"unknown sampler {name!r}; choose from ['ddim', 'ddpm']")
+        return DDIMSampler(diffusion, steps, eta, spacing or "trailing", clip_denoised)
+    if name in ("dpmpp_2m", "dpmpp_2m_sde"):
+        return DPMSolverPP(diffusion, steps, order, spacing, karras, clip_denoised, sde=name == "dpmpp_2m_sde")
+    if name == "unipc":
+        return UniPC(diffusion, steps, order, spacing, karras, clip_denoised)
+    raise ValueError(f"unknown sampler {name!r}; choose from {sorted(SAMPLERS)}")

@@ -102,6 +102,7 @@ def sample_loop(model_fn: Callable[[Tensor, Tensor], Tensor], sampler, x_T: Tens
     (x_t, x̂_0). Step noise is drawn on the CPU from `generator` so results do not depend on the device."""
     x = x_T
     ts = sampler.timesteps
+    sampler.reset()                       # multistep solvers start without memory of an earlier loop
     total = progress_total or len(ts)
     frames = {}
     capture = set(capture)
@@ -149,12 +150,16 @@ def _parse_labels(labels, n: int, num_classes: int) -> Optional[Tensor]:
 
 
 def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", steps: Optional[int] = None,
-             eta: float = 0.0, variance: str = "fixed_small", spacing: str = "trailing", clip_denoised: bool = True,
+             eta: float = 0.0, variance: str = "fixed_small", spacing: Optional[str] = None, clip_denoised: bool = True,
+             order: int = 2, karras: bool = False,
              n: int = 16, labels=None, guidance_scale: float = 1.0, classifier=None, classifier_scale: float = 0.0,
              seed: int = 0, temperature: float = 1.0, noise_temperature: float = 1.0, x_T: Optional[Tensor] = None,
              trajectory_frames: int = 0, capture_steps: Optional[Sequence[int]] = None,
              max_batch: int = DEFAULT_MAX_BATCH, callback: Optional[ProgressFn] = None) -> SampleResult:
     """Generate n images. labels: None (unconditional), or class indices cycled over n.
+
+    sampler: one of ddpm.samplers.SAMPLERS ('ddpm', 'ddim', 'dpmpp_2m', 'dpmpp_2m_sde', 'unipc'); steps is the number
+    of network calls (DDPM: always T); spacing None is the sampler's default; order and karras are the solvers'.
 
     The same seed gives the same x_T for every sampler (so DDPM and DDIM can be compared from the very same
     noise) and the same images on the same device. Images are produced in batches of at most max_batch.
@@ -178,7 +183,7 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
         raise ValueError("classifier_scale was set but no classifier was given "
                          "(train one with `python -m ddpm.train_classifier`)")
     smp = make_sampler(sampler, diffusion, steps=steps, eta=eta, variance=variance, spacing=spacing,
-                       clip_denoised=clip_denoised)
+                       clip_denoised=clip_denoised, order=order, karras=karras)
     cfg = model.config
     device = next(model.parameters()).device
     shape = (cfg.in_channels, cfg.image_size, cfg.image_size)
@@ -218,8 +223,10 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
     traj = None
     if frames_x:
         traj = Trajectory(list(capture), torch.cat(frames_x, 1), torch.cat(frames_x0, 1))
+    solver = sampler in ("dpmpp_2m", "dpmpp_2m_sde", "unipc")
     settings = dict(sampler=sampler, steps=len(smp.timesteps), eta=eta if sampler == "ddim" else None,
-                    variance=variance if sampler == "ddpm" else None, spacing=spacing if sampler == "ddim" else None,
+                    variance=variance if sampler == "ddpm" else None, spacing=getattr(smp, "spacing", None),
+                    order=smp.order if solver else None, karras=smp.karras if solver else None,
                     clip_denoised=clip_denoised, guidance_scale=guidance_scale, classifier_scale=classifier_scale,
                     seed=seed, temperature=temperature, noise_temperature=noise_temperature, n=n)
     return SampleResult(torch.cat(images), None if y is None else y.cpu(), x_T.cpu(), list(smp.timesteps), calls,

@@ -20,7 +20,12 @@ def diffusion():
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=10)).eval()
+    m = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=10))
+    with torch.no_grad():   # the U-Net's zero-initialised output layer would make ε̂ = 0 for every input
+        for p in m.parameters():
+            if p.dim() > 1 and not p.any():
+                p.normal_(0, 0.05)
+    return m.eval()
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +79,13 @@ def test_classifier_guidance_moves_eps_by_the_scaled_gradient(trained_classifier
     xg = x.clone().requires_grad_(True)
     grad = torch.autograd.grad(torch.log_softmax(clf(xg, t), -1)[torch.arange(3), y].sum(), xg)[0]
     with torch.no_grad():
-        expected = model(x, t, y) - s * diffusion.sqrt_one_minus_alphas_cumprod[20] * grad
+        eps = model(x, t, y)
+        expected = eps - s * diffusion.sqrt_one_minus_alphas_cumprod[20] * grad
+    assert eps.abs().mean() > 0.05 and grad.abs().mean() > 1e-4     # both terms of the sum are really there
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    # the guidance term has to be subtracted from this ε̂, not added, nor applied to a zero ε̂
+    assert not torch.allclose(out, eps + s * diffusion.sqrt_one_minus_alphas_cumprod[20] * grad, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(out, -s * diffusion.sqrt_one_minus_alphas_cumprod[20] * grad, rtol=1e-5, atol=1e-6)
 
 
 def test_mismatched_classifier_is_refused(model, diffusion, tmp_path):
