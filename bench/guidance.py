@@ -5,8 +5,9 @@ scale s, for the bundled model and its noise-aware classifier.
     python -m bench.guidance --quick    # n=40, fewer rows
 
 Each row: conditional accuracy (the shipped feature network recognises the asked class), FID against the
-digits training split with the real-vs-real floor, mean pairwise distance of the samples (diversity), and
-wall time. w = 0 runs the model unconditionally (the null label), so the classifier rows show classifier
+digits training split with the real-vs-real floor of the same class mix (class-matched where the labels steer
+the samples, a random class mix for the unguided row), mean pairwise distance of the samples (diversity), and
+wall time. The sampling and scoring are diagnostics.sweep's. w = 0 runs the model unconditionally (the null label), so the classifier rows show classifier
 guidance alone steering an unconditional model, as in Dhariwal & Nichol (2021).
 """
 from __future__ import annotations
@@ -19,14 +20,17 @@ from typing import Optional, Sequence
 import torch
 
 from bench import common
-from ddpm import generate, load_checkpoint
+from ddpm import load_checkpoint
 from ddpm.classifier import load_classifier
-from ddpm.data import load_dataset
+from diagnostics.sweep import QualitySweep, SweepSetting
 
 NAME = "guidance"
 DEFAULT_CLASSIFIER = "checkpoints/digits_tiny_classifier.safetensors"
 FULL_ROWS = [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (4.0, 0.0), (0.0, 1.0), (0.0, 3.0), (0.0, 10.0), (1.0, 3.0)]
 QUICK_ROWS = [(0.0, 0.0), (1.0, 0.0), (0.0, 3.0)]
+FLOOR_NOTE = ("each row's floor matches its class mix: the held-out images with the samples' class counts where the "
+              "labels steer the samples (w > 0 or s > 0), drawn at random for the unguided row (w = 0, s = 0), "
+              "whose classes fall as an unconditional model's do (diagnostics.sweep.QualitySweep.conditioned)")
 
 
 def mean_pairwise_distance(images: torch.Tensor) -> float:
@@ -38,35 +42,33 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
 
 def run(quick: bool = False, ckpt: Optional[str] = None, classifier: str = DEFAULT_CLASSIFIER, n: Optional[int] = None,
         steps: int = 25, seed: int = 0, out_json: Optional[str] = None, command: Optional[str] = None) -> dict:
-    from diagnostics.features import load_feature_net
-    from diagnostics.metrics import sample_quality
     started = time.perf_counter()
     ckpt = ckpt or common.default_checkpoint()
     n = n or (40 if quick else 200)
     ck = load_checkpoint(ckpt)
     clf = load_classifier(common.ROOT / classifier if not classifier.startswith("/") else classifier)
-    fx = load_feature_net()
-    data = load_dataset(ck.meta["data"].get("source", "digits"), image_size=ck.unet_config.image_size)
-    train, held = data.split_as_recorded(ck.meta.get("data"))
-    labels = list(range(ck.num_classes))
+    sweep = QualitySweep(ck, n=n, seed=seed, classifier=clf)
     rows = []
     for w, s in (QUICK_ROWS if quick else FULL_ROWS):
-        res = generate(ck.model, ck.diffusion, sampler="ddim", steps=steps, n=n, labels=labels, guidance_scale=w,
-                       classifier=clf if s else None, classifier_scale=s, seed=seed)
-        q = sample_quality(res.images, res.labels, train, held, fx, seed=seed)
-        rows.append({"cfg_scale": w, "classifier_scale": s, "conditional_accuracy": q.conditional_accuracy,
-                     "fid": q.fid, "fid_floor": q.fid_floor, "precision": q.precision, "recall": q.recall,
-                     "pairwise_distance": mean_pairwise_distance(res.images), "seconds": res.seconds,
+        setting = SweepSetting("ddim", steps, {"eta": 0.0, "guidance_scale": w, "classifier_scale": s})
+        res = sweep.sample(setting)
+        r = sweep.score(setting, res)
+        rows.append({"cfg_scale": w, "classifier_scale": s, "conditional_accuracy": r.conditional_accuracy,
+                     "fid": r.fid, "fid_floor": r.fid_floor, "fid_floor_std": r.fid_floor_std,
+                     "floor_classes": r.floor_classes, "precision": r.precision, "recall": r.recall,
+                     "pairwise_distance": mean_pairwise_distance(res.images), "seconds": r.seconds,
                      "n": n, "sampler": f"DDIM-{steps}, eta 0"})
     payload = common.envelope(NAME, quick, command, "cpu")
-    payload.update(checkpoint=ckpt, classifier=str(classifier), network=fx.describe(),
-                   reference=f"{data.name} training split ({len(train)} images)", rows=rows)
+    payload.update(checkpoint=ckpt, classifier=str(classifier), network=sweep.extractor.describe(),
+                   reference=f"{sweep.reference.name} training split ({len(sweep.reference)} images)",
+                   notes=sweep.notes + [FLOOR_NOTE], rows=rows)
     payload["tables"] = [common.table(
-        f"Guidance on {payload['reference']}: DDIM-{steps}, n={n} per row, features {fx.name}",
-        ["cfg w", "classifier s", "cond. accuracy", "FID", "FID floor", "recall", "pairwise RMS", "seconds"],
-        [[r["cfg_scale"], r["classifier_scale"], r["conditional_accuracy"], r["fid"], r["fid_floor"], r["recall"],
-          r["pairwise_distance"], r["seconds"]] for r in rows],
-        ["w = 0 is the unconditional model; rows with s > 0 add the noise-aware classifier's gradient"])]
+        f"Guidance on {payload['reference']}: DDIM-{steps}, n={n} per row, features {sweep.extractor.name}",
+        ["cfg w", "classifier s", "cond. accuracy", "FID", "FID floor", "floor ±", "floor classes", "recall",
+         "pairwise RMS", "seconds"],
+        [[r["cfg_scale"], r["classifier_scale"], r["conditional_accuracy"], r["fid"], r["fid_floor"],
+          r["fid_floor_std"], r["floor_classes"], r["recall"], r["pairwise_distance"], r["seconds"]] for r in rows],
+        ["w = 0 is the unconditional model; rows with s > 0 add the noise-aware classifier's gradient", FLOOR_NOTE])]
     return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json))
 
 

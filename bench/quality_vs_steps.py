@@ -6,15 +6,17 @@ DDPM over all T steps (σ² = β̃ "fixed_small" and β "fixed_large") and DDIM 
     python -m bench.quality_vs_steps [--ckpt checkpoints/digits_tiny.safetensors] [--n 300]
     python -m bench.quality_vs_steps --quick     # n=64, DDIM S ∈ {10, 50} × η ∈ {0, 1}, no DDPM
 
-Every row starts from the SAME x_T (drawn once from --seed) with the same balanced labels (class i % K for
-image i) and the same per-step noise generator, so rows differ only by the sampler. Metrics come from the
-shipped feature network (diagnostics.features) against the data set's training split, with the held-out
-split as the real-vs-real floor at the same n. Digits' held-out split has ~360 images, so n above that makes
-the floor use fewer images than the generated set (the JSON says so in "notes").
+The sweep itself is diagnostics.sweep (the app's quick measurement runs the same one): every row starts
+from the SAME x_T (drawn once from --seed) with the same balanced labels (class i % K for image i) and the
+same per-step noise generator, so rows differ only by the sampler. Metrics come from the shipped feature
+network (diagnostics.features) against the training split the checkpoint records, with its held-out split as
+the real-vs-real floor at the same n and class mix. Digits' held-out split has ~360 images, so n above that
+makes the floor use fewer images than the generated set (the JSON says so in "notes").
 
 Results: bench/results/quality_vs_steps.json (read by the app's Compare tab; "by_checkpoint" is keyed by the
 checkpoint's SHA-256 prefix and keeps the entries of other checkpoints from earlier runs), plus a
-self-contained plotly HTML figure of FID against steps per η, and a PNG when kaleido or matplotlib exists.
+self-contained plotly HTML figure of FID against network calls per image, one line per sampler setting, and
+a PNG when kaleido or matplotlib exists.
 """
 from __future__ import annotations
 
@@ -26,88 +28,13 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-import torch
-
 from bench import common
 from ddpm.checkpoint import load_checkpoint
-from ddpm.data import load_dataset, recorded_holdout
-from ddpm.sampling import generate, initial_noise
+from diagnostics.sweep import QualitySweep, SweepSetting
 
 NAME = "quality_vs_steps"
 FULL_STEPS, FULL_ETAS = (10, 20, 50, 100, None), (0.0, 0.5, 1.0)     # None = T
 QUICK_STEPS, QUICK_ETAS = (10, 50), (0.0, 1.0)
-
-
-class Evaluator:
-    """Draws samples from a fixed x_T / label set and scores them with diagnostics.metrics.sample_quality."""
-
-    def __init__(self, data_source: str = "digits", image_size: int = 16, n: int = 300, seed: int = 0,
-                 extractor=None, data_meta: Optional[dict] = None):
-        from diagnostics.features import load_feature_net
-        self.extractor = extractor or load_feature_net()
-        ex = self.extractor
-        data = load_dataset(data_source, image_size=image_size)
-        # the split the checkpoint records (data_meta = its meta["data"]), so the floor's images are unseen by it
-        self.reference, self.heldout = data.split_as_recorded(data_meta)
-        self.num_classes = data.num_classes
-        self.n, self.seed = int(n), int(seed)
-        self.labels = torch.arange(self.n) % self.num_classes if self.num_classes else None
-        self.notes = []
-        if self.n > len(self.heldout):
-            self.notes.append(f"n={self.n} exceeds the held-out split ({len(self.heldout)} images): the real-vs-real "
-                              f"floor uses all {len(self.heldout)} and is biased upwards relative to the generated FID")
-        else:
-            self.notes.append(f"the held-out split has {len(self.heldout)} images, which caps the floor's n "
-                              f"(n={self.n} here, so the floor is at the same n)")
-        if self.num_classes and self.n % self.num_classes:
-            self.notes.append(f"labels are i % {self.num_classes}; n={self.n} is not a multiple of "
-                              f"{self.num_classes}, so the first {self.n % self.num_classes} classes get one more")
-        if self.n < ex.num_features:
-            self.notes.append(f"n={self.n} is below the feature dimension {ex.num_features}: FID is strongly "
-                              "biased upwards; compare FIDs only at the same n")
-
-    def x_T(self, shape) -> torch.Tensor:
-        return initial_noise(self.n, shape, self.seed)
-
-    def score(self, images: torch.Tensor) -> dict:
-        from diagnostics.metrics import sample_quality
-        q = sample_quality(images, self.labels, self.reference, self.heldout, self.extractor, k=3, seed=self.seed)
-        return {"fid": q.fid, "fid_floor": q.fid_floor, "inception_score": q.inception_score[0],
-                "precision": q.precision, "recall": q.recall, "conditional_accuracy": q.conditional_accuracy,
-                "n": q.n_generated, "reference": q.reference, "floor_reference": q.floor_reference,
-                "network": q.network, "network_id": q.network_id, "metric_notes": q.notes}
-
-    def sample_and_score(self, model, diffusion, sampler: str, steps: Optional[int], eta: float = 0.0,
-                         variance: str = "fixed_small", guidance_scale: float = 1.0, max_batch: int = 512) -> dict:
-        cfg = model.config
-        x_T = self.x_T((cfg.in_channels, cfg.image_size, cfg.image_size))
-        labels = self.labels if cfg.num_classes else None
-        res = generate(model, diffusion, sampler=sampler, steps=steps, eta=eta, variance=variance, n=self.n,
-                       labels=labels, guidance_scale=guidance_scale if labels is not None else 1.0, seed=self.seed,
-                       x_T=x_T, max_batch=max_batch)
-        row = {"sampler": sampler, "steps": len(res.timesteps), "eta": eta if sampler == "ddim" else None,
-               "variance": variance if sampler == "ddpm" else None, "guidance_scale": guidance_scale}
-        t0 = time.perf_counter()
-        row.update(self.score(res.images))
-        row.update(network_calls=res.network_calls, seconds=res.seconds,
-                   images_per_s=self.n / res.seconds, metric_seconds=time.perf_counter() - t0)
-        return row
-
-
-def holdout_note(data_meta: dict, ev: Evaluator) -> str:
-    """Whether the floor's held-out images were unseen by the diffusion model (from the checkpoint's data meta)."""
-    ex = ev.extractor
-    frac, seed = ex.holdout_fraction, ex.split_seed
-    h = data_meta.get("holdout")
-    if not h:
-        return ("the checkpoint records no held-out split (trained on every image), so the diffusion model saw the "
-                "'held-out' images: the floor is a real-vs-real reference, not an unseen-data score")
-    h, model_seed = recorded_holdout(data_meta)
-    if seed is not None and abs(h - frac) < 1e-9 and model_seed == int(seed):
-        return (f"the diffusion model was trained on the training split only (holdout {h:g}, seed {seed}, the feature "
-                "network's split): the floor's held-out images are unseen by both networks")
-    return (f"the diffusion model's held-out split (holdout {h:g}, seed {model_seed}) is unseen by it, but the "
-            f"feature network held out another ({frac:g}, seed {seed}): some floor images were in its training data")
 
 
 def load_for_eval(ckpt: str):
@@ -121,41 +48,44 @@ def load_for_eval(ckpt: str):
 
 
 def plan_rows(T: int, quick: bool, steps: Optional[Sequence[int]], etas: Optional[Sequence[float]],
-              ddpm: Optional[bool]) -> list[tuple]:
+              ddpm: Optional[bool], guidance_scale: float = 1.0) -> list[SweepSetting]:
+    """The benchmark's settings: DDPM over all T steps (both variances) unless off, then DDIM per (S, η)."""
     steps = list(steps or (QUICK_STEPS if quick else FULL_STEPS))
     etas = list(etas if etas is not None else (QUICK_ETAS if quick else FULL_ETAS))
     ddpm = (not quick) if ddpm is None else ddpm
+    guidance = {} if guidance_scale == 1.0 else {"guidance_scale": guidance_scale}
     rows = []
     if ddpm:
-        rows += [("ddpm", None, None, "fixed_small"), ("ddpm", None, None, "fixed_large")]
+        rows += [SweepSetting("ddpm", None, {"variance": v, **guidance}) for v in ("fixed_small", "fixed_large")]
     seen = set()
     for s in steps:
         s = T if s is None else min(int(s), T)
         for e in etas:
             if (s, e) not in seen:
                 seen.add((s, e))
-                rows.append(("ddim", s, float(e), None))
+                rows.append(SweepSetting("ddim", s, {"eta": float(e), **guidance}))
     return rows
 
 
-def write_figure(rows: list[dict], T: int, floor: Optional[float], title: str, html_path: Path) -> dict:
-    """plotly HTML (self-contained) of FID against steps, one line per η, DDPM points at T; a PNG when a
-    renderer exists (kaleido, else matplotlib)."""
+def write_figure(rows: list[dict], floor: Optional[float], title: str, html_path: Path) -> dict:
+    """plotly HTML (self-contained) of FID against network calls per image, one line per series (sampler and
+    its options, e.g. "DDIM η=0"), a single setting as a marker; a PNG when a renderer exists (kaleido, else
+    matplotlib)."""
     out = {"figure_html": None, "figure_png": None, "png_note": None}
     import plotly.graph_objects as go
-    fig = go.Figure()
-    etas = sorted({r["eta"] for r in rows if r["sampler"] == "ddim"})
-    for e in etas:
-        rs = sorted((r for r in rows if r["sampler"] == "ddim" and r["eta"] == e), key=lambda r: r["steps"])
-        fig.add_trace(go.Scatter(x=[r["steps"] for r in rs], y=[r["fid"] for r in rs], mode="lines+markers",
-                                 name=f"DDIM η={e:g}"))
+    series: dict[str, list[dict]] = {}
     for r in rows:
-        if r["sampler"] == "ddpm":
-            fig.add_trace(go.Scatter(x=[r["steps"]], y=[r["fid"]], mode="markers", marker_symbol="diamond",
-                                     marker_size=11, name=f"DDPM {r['variance']}"))
+        series.setdefault(r["series"], []).append(r)
+    series = {k: sorted(v, key=lambda r: r["network_calls"]) for k, v in series.items()}
+    fig = go.Figure()
+    for name, rs in series.items():
+        fig.add_trace(go.Scatter(x=[r["network_calls"] for r in rs], y=[r["fid"] for r in rs], name=name,
+                                 mode="lines+markers" if len(rs) > 1 else "markers",
+                                 marker_symbol="circle" if len(rs) > 1 else "diamond",
+                                 marker_size=7 if len(rs) > 1 else 11))
     if floor is not None:
         fig.add_hline(y=floor, line_dash="dot", annotation_text=f"real-vs-real floor {floor:.2f}")
-    fig.update_layout(title=title, xaxis_title="sampling steps S (network calls per image)", yaxis_title="FID",
+    fig.update_layout(title=title, xaxis_title="network calls per image (log scale)", yaxis_title="FID",
                       template="plotly_white", legend_title="sampler")
     fig.update_xaxes(type="log")
     html_path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,16 +104,13 @@ def write_figure(rows: list[dict], T: int, floor: Optional[float], title: str, h
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         f, ax = plt.subplots(figsize=(6, 4))
-        for e in etas:
-            rs = sorted((r for r in rows if r["sampler"] == "ddim" and r["eta"] == e), key=lambda r: r["steps"])
-            ax.plot([r["steps"] for r in rs], [r["fid"] for r in rs], "o-", label=f"DDIM η={e:g}")
-        for r in rows:
-            if r["sampler"] == "ddpm":
-                ax.plot([r["steps"]], [r["fid"]], "D", label=f"DDPM {r['variance']}")
+        for name, rs in series.items():
+            ax.plot([r["network_calls"] for r in rs], [r["fid"] for r in rs], "o-" if len(rs) > 1 else "D",
+                    label=name)
         if floor is not None:
             ax.axhline(floor, ls=":", c="grey", label="real-vs-real floor")
-        ax.set_xscale("log"); ax.set_xlabel("sampling steps"); ax.set_ylabel("FID"); ax.legend(); ax.set_title(title)
-        f.tight_layout(); f.savefig(png, dpi=120); plt.close(f)
+        ax.set_xscale("log"); ax.set_xlabel("network calls per image"); ax.set_ylabel("FID"); ax.legend()
+        ax.set_title(title); f.tight_layout(); f.savefig(png, dpi=120); plt.close(f)
         out["figure_png"] = str(png)
     except ImportError:
         out["png_note"] = (f"no PNG: kaleido is not usable ({kaleido_err[:80]}) and matplotlib is not installed; "
@@ -200,32 +127,31 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
     n = n or (64 if quick else 300)
     payload = common.envelope(NAME, quick, command, "cpu")
     lc, sha = load_for_eval(ckpt)
-    data_meta = lc.meta.get("data") or {}
-    ev = Evaluator(str(data_meta.get("source") or data_meta.get("name") or "digits"),
-                   image_size=lc.unet_config.image_size, n=n, seed=seed, data_meta=data_meta)
+    sweep = QualitySweep(lc, n=n, seed=seed, max_batch=max_batch)
     T = lc.diffusion.T
     ck_info = {"path": str(ckpt), "sha256": sha, "step": lc.step, "weights": lc.weights}
-    x_T = ev.x_T(lc.image_shape)
+    settings = plan_rows(T, quick, steps, etas, ddpm, guidance_scale)
+
     rows = []
-    for sampler, s, eta, variance in plan_rows(T, quick, steps, etas, ddpm):
-        common.log(f"[quality_vs_steps] {sampler} S={s or T} eta={eta} variance={variance} (n={n})")
-        r = ev.sample_and_score(lc.model, lc.diffusion, sampler, s, eta or 0.0, variance or "fixed_small",
-                                guidance_scale, max_batch)
+    for setting in settings:
+        common.log(f"[quality_vs_steps] {setting.series}, S={setting.steps or T} (n={n})")
+        r = sweep.row(setting).as_dict()
         r["checkpoint"] = ck_info
-        r["label"] = (f"DDPM-{r['steps']} {variance}" if sampler == "ddpm" else f"DDIM-{r['steps']} η={eta:g}")
         rows.append(r)
-        common.log(f"  FID {r['fid']:.2f} (floor {r['fid_floor']:.2f}), cond. acc {r['conditional_accuracy']}, "
-                   f"{r['seconds']:.1f}s")
+        floor = "no floor" if r["fid_floor"] is None else f"floor {r['fid_floor']:.2f} ± {r['fid_floor_std']:.2f}"
+        common.log(f"  FID {r['fid']:.2f} ({floor}), cond. acc {r['conditional_accuracy']}, "
+                   f"{r['network_calls']} calls, {r['seconds']:.1f}s")
     floor = rows[0]["fid_floor"] if rows else None
     path = common.results_path(NAME, quick, out_json)
-    notes = list(ev.notes) + [holdout_note(data_meta, ev)]
+    notes = list(sweep.notes)
     payload.update(
         checkpoint=ck_info, n=n, seed=seed, T=T, guidance_scale=guidance_scale,
-        labels=f"balanced: image i gets class i % {ev.num_classes}",
-        x_T_sha256=hashlib.sha256(x_T.numpy().tobytes()).hexdigest()[:16],
+        labels=f"balanced: image i gets class i % {sweep.num_classes}" if sweep.num_classes else "unconditional",
+        x_T_sha256=hashlib.sha256(sweep.x_T.numpy().tobytes()).hexdigest()[:16],
         same_x_T_for_every_row=True,
         reference=rows[0]["reference"] if rows else None, network=rows[0]["network"] if rows else None,
-        fid_floor=floor, floor_n=min(n, len(ev.heldout)), heldout_size=len(ev.heldout), notes=notes, rows=rows)
+        fid_floor=floor, floor_n=rows[0]["n_floor"] if rows else None,
+        heldout_size=len(sweep.heldout) if sweep.heldout is not None else 0, notes=notes, rows=rows)
     # keep other checkpoints' entries from an earlier file (the Compare tab reads them by SHA prefix)
     by = {}
     if write and path.exists():
@@ -237,15 +163,14 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
                "fid_floor": floor, "reference": payload["reference"], "network": payload["network"], "rows": rows}
     payload["by_checkpoint"] = by
     if figure and rows:
-        payload.update(write_figure(rows, T, floor, f"FID vs sampling steps — {Path(ckpt).name} ({sha}), n={n}",
+        payload.update(write_figure(rows, floor, f"FID vs network calls — {Path(ckpt).name} ({sha}), n={n}",
                                     path.with_suffix(".html")))
     payload["tables"] = [common.table(
         f"Quality vs sampling steps: {Path(ckpt).name} (sha256 {sha}, step {lc.step}), n={n}{' [quick]' if quick else ''}",
-        ["sampler", "S", "eta", "variance", "FID", "floor", "IS", "precision", "recall", "cond. acc",
-         "net calls", "seconds"],
-        [[r["sampler"], r["steps"], None if r["eta"] is None else f"{r['eta']:g}", r["variance"], r["fid"],
-          r["fid_floor"], r["inception_score"], r["precision"], r["recall"], r["conditional_accuracy"],
-          r["network_calls"], r["seconds"]] for r in rows],
+        ["setting", "S", "net calls", "FID", "floor", "floor ±", "IS", "precision", "recall", "cond. acc",
+         "seconds"],
+        [[r["series"], r["steps"], r["network_calls"], r["fid"], r["fid_floor"], r["fid_floor_std"],
+          r["inception_score"], r["precision"], r["recall"], r["conditional_accuracy"], r["seconds"]] for r in rows],
         notes=notes + ([payload["png_note"]] if payload.get("png_note") else []))]
     return common.finish_and_write(payload, started, path, write)
 

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from bench import common
-from bench.quality_vs_steps import Evaluator, holdout_note
-from ddpm.checkpoint import load_checkpoint, read_metadata
+from ddpm.checkpoint import load_checkpoint
 from ddpm.train import StopTraining, TrainConfig, train
+from diagnostics.features import load_feature_net
+from diagnostics.sweep import QualitySweep, SweepSetting
 
 NAME = "recipes"
 DEFAULT_BUDGET_SECONDS = 150.0   # training-loop seconds per recipe: the README table was measured at this budget
@@ -72,7 +73,9 @@ def run(quick: bool = False, budget_seconds: Optional[float] = None, recipes: Op
     work = Path(work_dir) if work_dir else common.SCRATCH_DIR / ("recipes_quick" if quick else "recipes")
     dev = common.resolve_device(device)
     payload = common.envelope(NAME, quick, command, dev)
-    ev = Evaluator("digits", image_size=16, n=n, seed=seed)
+    extractor = load_feature_net()
+    evaluation = SweepSetting("ddim", eval_steps, {"eta": eval_eta})
+    sweep_notes: list[str] = []
 
     runs, rows = [], []
     for name in names:
@@ -92,7 +95,9 @@ def run(quick: bool = False, budget_seconds: Optional[float] = None, recipes: Op
         common.log(f"[recipes] {name}: {res.step} steps in {loop_s:.1f}s, loss {res.final_loss:.4f}")
         for weights in ("ema", "raw"):
             lc = load_checkpoint(res.checkpoint, weights=weights, max_bytes=None)
-            r = ev.sample_and_score(lc.model, lc.diffusion, "ddim", eval_steps, eval_eta)
+            sweep = QualitySweep(lc, n=n, seed=seed, feature_net=extractor)   # same x_T and labels for every run
+            sweep_notes = sweep_notes or sweep.notes
+            r = sweep.row(evaluation).as_dict()
             r.update(recipe=name, weights=lc.weights, steps_reached=res.step, train_loop_seconds=loop_s, **factors)
             rows.append(r)
             common.log(f"[recipes]   {weights}: FID {r['fid']:.2f} (floor {r['fid_floor']:.2f}), "
@@ -113,8 +118,7 @@ def run(quick: bool = False, budget_seconds: Optional[float] = None, recipes: Op
                 f"{best['fid']:.2f} vs floor {best['fid_floor']:.2f}, conditional accuracy "
                 f"{best['conditional_accuracy']:.3f}; by conditional accuracy: {best_acc['recipe']} "
                 f"({best_acc['weights']}, {best_acc['conditional_accuracy']:.3f})")
-    first = read_metadata(runs[0]["checkpoint"], max_bytes=None) if runs else None
-    notes = list(ev.notes) + ([holdout_note(first.get("data") or {}, ev)] if first else []) + [
+    notes = list(sweep_notes) + [
         f"one seed ({seed}) per recipe and one x_T for every evaluation: FID gaps of the order of the spread between "
         "EMA and raw weights of one run are within noise; repeat with other --seed values before concluding",
         f"evaluation: DDIM-{eval_steps} eta={eval_eta:g}, n={n}, labels i % K, guidance scale 1"]

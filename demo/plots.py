@@ -41,26 +41,29 @@ def loss_figure(rows: Sequence[dict], title: str = "Training loss") -> go.Figure
 
 def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs steps",
                    metric: str = "fid", metric_label: str = "FID (lower is better)") -> go.Figure:
-    """rows: dicts with sampler, steps, eta, fid (and optionally fid_floor, network_calls, seconds, n).
-    One line per sampler setting; the real-vs-real floor as a dashed line."""
+    """rows: diagnostics.sweep rows (series, network_calls, steps, fid, ...; older files: sampler, steps, eta).
+    One line per sampler setting over network calls per image; the real-vs-real floor as a dashed line."""
     rows = [r for r in rows if r.get(metric) is not None]
     if not rows:
         return empty_figure("no quality measurements for this checkpoint yet", title)
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        if r.get("sampler") == "ddpm":
+        if r.get("series"):
+            key = r["series"]
+        elif r.get("sampler") == "ddpm":
             key = f"DDPM ({r.get('variance') or 'fixed_small'})"
         else:
             key = f"DDIM η={float(r.get('eta') or 0):g}"
         groups.setdefault(key, []).append(r)
+    calls = lambda r: r.get("network_calls") or r["steps"]
     fig = go.Figure()
     for key, rs in sorted(groups.items()):
-        rs = sorted(rs, key=lambda r: r["steps"])
+        rs = sorted(rs, key=calls)
         hover = [f"{key}<br>steps {r['steps']}<br>{metric} {r[metric]:.3g}"
                  + (f"<br>{r['network_calls']} network calls" if r.get("network_calls") is not None else "")
                  + (f"<br>{r['seconds']:.1f} s" if r.get("seconds") is not None else "")
                  + (f"<br>n = {r['n']}" if r.get("n") else "") for r in rs]
-        fig.add_trace(go.Scatter(x=[r["steps"] for r in rs], y=[r[metric] for r in rs], name=key,
+        fig.add_trace(go.Scatter(x=[calls(r) for r in rs], y=[r[metric] for r in rs], name=key,
                                  mode="lines+markers", marker=dict(size=9 if key.startswith("DDPM") else 6),
                                  hovertext=hover, hoverinfo="text"))
     floors = [r["fid_floor"] for r in rows if r.get("fid_floor") is not None]
@@ -68,8 +71,8 @@ def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs steps",
         floor = sum(floors) / len(floors)
         fig.add_hline(y=floor, line_dash="dash", line_color="#888",
                       annotation_text=f"real-vs-real floor {floor:.3g}", annotation_position="top left")
-    fig.update_layout(**_LAYOUT, title=title, xaxis_title="sampling steps (network calls per image, log scale)",
+    fig.update_layout(**_LAYOUT, title=title, xaxis_title="network calls per image (log scale)",
                       yaxis_title=metric_label)
-    steps = sorted({r["steps"] for r in rows})
-    fig.update_xaxes(type="log", tickvals=steps, ticktext=[str(s) for s in steps])
+    ticks = sorted({calls(r) for r in rows})
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(s) for s in ticks])
     return fig

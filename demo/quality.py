@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-import torch
-
-from ddpm import LoadedCheckpoint, generate, initial_noise
+from ddpm import LoadedCheckpoint
 
 from . import limits
 from .paths import bench_quality_file, cache_dir
@@ -95,15 +93,11 @@ def cached_rows(sha: str) -> Optional[dict]:
 
 def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = None,
             n: int = limits.QUICK_QUALITY_N, seed: int = 0) -> dict:
-    """Quick quality-vs-steps for one checkpoint, measured like the benchmark but at small n: DDIM at
-    limits.QUICK_QUALITY_STEPS for each of limits.QUICK_QUALITY_ETAS (and DDPM over all T steps when T is
-    small: limits.QUICK_QUALITY_MAX_DDPM_T), every run
-    from the same x_T and balanced labels (class i % K), scored by diagnostics.metrics.sample_quality with
-    the shipped feature network against the data set's training split (held-out split as the floor).
-    Cached by the file's hash. ValueError when the model's data set is not available here."""
-    from diagnostics.features import load_feature_net        # imported here: diagnostics is optional
-    from diagnostics.metrics import sample_quality
-    from ddpm.data import load_dataset
+    """Quick quality-vs-steps for one checkpoint: diagnostics.sweep (the benchmark's sweep) at small n, DDIM at
+    limits.QUICK_QUALITY_STEPS for each of limits.QUICK_QUALITY_ETAS, and DDPM over all T steps when T is small
+    (limits.QUICK_QUALITY_MAX_DDPM_T). Cached by the file's hash. ValueError (with what to do) when the model's
+    data set is not available here or the sweep refuses the checkpoint, as the report's quality check would."""
+    from diagnostics.sweep import QualitySweep, SweepSetting      # imported here: diagnostics is optional
 
     data = ckpt.meta.get("data") or {}
     source = str(data.get("source") or data.get("name") or "digits")
@@ -111,36 +105,17 @@ def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = N
         raise ValueError(f"the quick measurement compares samples with the model's training data "
                          f"({data.get('name') or source}); only the built-in 'digits' set is available here, "
                          "so run `python -m bench.quality_vs_steps --ckpt ...` where that data is")
-    extractor = load_feature_net()
-    ds = load_dataset("digits", image_size=ckpt.unet_config.image_size, channels=ckpt.unet_config.in_channels)
-    reference, heldout = ds.split_as_recorded(data)     # the split the checkpoint records, unseen by the model
-    T = ckpt.diffusion_config.T
-    settings = [("ddim", s, eta) for eta in limits.QUICK_QUALITY_ETAS for s in limits.QUICK_QUALITY_STEPS if s < T]
-    if T <= limits.QUICK_QUALITY_MAX_DDPM_T:     # beyond that, DDPM's T steps would take minutes on a CPU
-        settings.append(("ddpm", T, None))
-    total_calls = sum(s for _, s, _ in settings)
-    labels = (torch.arange(n) % ckpt.num_classes).tolist() if ckpt.num_classes else None
-    x_T = initial_noise(n, ckpt.image_shape, seed)
-    rows, done = [], 0
     started = time.perf_counter()
-    for sampler, steps, eta in settings:
-        label = f"DDIM-{steps} η={eta:g}" if sampler == "ddim" else f"DDPM-{steps}"
-
-        def cb(i, total, done=done, steps=steps, label=label):
-            if progress is not None:
-                progress((done + steps * i / total) / total_calls, label)
-        res = generate(ckpt.model, ckpt.diffusion, sampler=sampler, steps=steps if sampler == "ddim" else None,
-                       eta=eta or 0.0, n=n, labels=labels, seed=seed, x_T=x_T, callback=cb)
-        q = sample_quality(res.images, res.labels, reference, heldout, extractor, k=3, seed=seed)
-        rows.append({"sampler": sampler, "steps": len(res.timesteps), "eta": eta,
-                     "variance": "fixed_small" if sampler == "ddpm" else None, "fid": q.fid,
-                     "fid_floor": q.fid_floor, "conditional_accuracy": q.conditional_accuracy,
-                     "network_calls": res.network_calls, "seconds": res.seconds, "n": q.n_generated,
-                     "network": q.network_id or q.network})
-        done += steps
+    sweep = QualitySweep(ckpt, n=n, seed=seed)
+    T = ckpt.diffusion_config.T
+    settings = [SweepSetting("ddim", s, {"eta": eta}) for eta in limits.QUICK_QUALITY_ETAS
+                for s in limits.QUICK_QUALITY_STEPS if s < T]
+    if T <= limits.QUICK_QUALITY_MAX_DDPM_T:     # beyond that, DDPM's T steps would take minutes on a CPU
+        settings.append(SweepSetting("ddpm", None, {"variance": "fixed_small"}))
+    rows = [r.as_dict() for r in sweep.run(settings, progress)]
     payload = {"checkpoint_sha256": sha, "checkpoint": os.path.basename(ckpt.path), "n": n, "seed": seed,
-               "seconds": time.perf_counter() - started, "reference": q.reference, "network": q.network,
-               "rows": rows}
+               "seconds": time.perf_counter() - started, "reference": rows[0]["reference"],
+               "network": rows[0]["network"], "notes": sweep.notes, "rows": rows}
     f = cache_dir("quality") / f"{sha[:32]}.json"
     tmp = f.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))

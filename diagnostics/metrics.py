@@ -370,7 +370,8 @@ class QualityMetrics:
 
 def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=None, k: int = 3,
                    seed: int = 0, is_splits: int = 1, reference_role: str = "training split",
-                   heldout_role: str = "held-out split", floor_draws: int = FLOOR_DRAWS) -> QualityMetrics:
+                   heldout_role: str = "held-out split", floor_draws: int = FLOOR_DRAWS,
+                   conditional_floor: bool = True) -> QualityMetrics:
     """All sample-quality metrics of generated images against a reference ImageDataset.
 
     fake_images (N, C, H, W) in [-1, 1]; fake_labels (N,) class indices or None (unconditional);
@@ -381,7 +382,9 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     reference, averaged over floor_draws draws; when the held-out split has fewer, the floor uses what
     there is and `fid_matched` scores the samples at the floor's n and class counts, so the two numbers to
     compare always share n, reference and class mix. Precision/recall use min(N, N_ref) points of each
-    (subsampled with `seed`), as the k-NN radii depend on set size.
+    (subsampled with `seed`), as the k-NN radii depend on set size. conditional_floor=False draws the floor at
+    random even with labels: for samples their labels did not steer (guidance scale 0, the null label), whose
+    classes fall as an unconditional model's do; conditional accuracy is still reported against the labels.
     """
     if extractor is None:
         from .features import load_feature_net
@@ -415,7 +418,7 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     fid_matched, n_floor, draws = fid, n, 0
     if heldout is not None:
         held_f, _ = extractor.embed(heldout.images)
-        counts = None if labels is None else np.bincount(labels, minlength=fake_p.shape[1])
+        counts = None if labels is None or not conditional_floor else np.bincount(labels, minlength=fake_p.shape[1])
         fr = real_vs_real_floor(ref_f, held_f, n=n, seed=seed, heldout_labels=heldout.labels.cpu().numpy(),
                                 class_counts=counts, draws=floor_draws)
         floor, floor_std, floor_ref = fr.fid, fr.std, fr.describe(f"{heldout.name} {heldout_role}")

@@ -225,6 +225,8 @@ def test_guidance(tiny_ckpt, tmp_path):
     res = guidance.run(quick=True, ckpt=tiny_ckpt, classifier=str(clf), n=20, steps=3, out_json=str(out))
     disk = check_envelope(res, "guidance", out)
     assert [(r["cfg_scale"], r["classifier_scale"]) for r in disk["rows"]] == guidance.QUICK_ROWS
+    # each row's floor matches its class mix: random for the unguided row, the samples' class counts otherwise
+    assert [r["floor_classes"] for r in disk["rows"]] == ["random", "matched", "matched"]
     for r in disk["rows"]:
         assert unit(r["conditional_accuracy"]) and r["fid"] >= 0 and positive(r["fid_floor"])
         assert positive(r["pairwise_distance"]) and r["n"] == 20

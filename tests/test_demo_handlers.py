@@ -26,12 +26,13 @@ from demo.model_cache import ModelCache
 T = 100
 
 
-def write_tiny_checkpoint(path: Path, step: int = 0, num_classes: int = 10, seed: int = 0) -> Path:
+def write_tiny_checkpoint(path: Path, step: int = 0, num_classes: int = 10, seed: int = 0,
+                          image_size: int = 8) -> Path:
     torch.manual_seed(seed)
-    model = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=num_classes))
+    model = UNet(preset_config("tiny", image_size=image_size, base_channels=16, num_classes=num_classes))
     save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
                     class_names=[str(i) for i in range(num_classes)], step=step,
-                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
+                    data={"name": "digits", "source": "digits", "image_size": image_size, "channels": 1})
     return path
 
 
@@ -403,9 +404,13 @@ def test_diagnose_quick_report_reads_in_the_page():
     assert "checks" in json.loads(Path(json_path).read_text())
 
 
-def test_quick_quality_measurement_is_cached_by_file_hash(monkeypatch):
-    pytest.importorskip("diagnostics.metrics")
+def test_quick_quality_measurement_is_cached_by_file_hash(monkeypatch, tmp_path):
     monkeypatch.setattr(limits, "QUICK_QUALITY_STEPS", (2, 4))
+    with pytest.raises(gr.Error, match="16×16"):              # the 8×8 model: refused as the report refuses it
+        handlers.measure_quality("bundled", None)
+    # 16×16, the feature network's size (the shipped features are for 16×16 digits)
+    monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(write_tiny_checkpoint(tmp_path / "m16.safetensors",
+                                                                               image_size=16)))
     fig, note = handlers.measure_quality("bundled", None)
     assert "quick measurement on this file" in note
     names = {tr.name for tr in fig.data}
