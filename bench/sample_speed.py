@@ -1,14 +1,17 @@
-"""Sampling speed: images/s for DDPM (all T steps) and DDIM S ∈ {10, 20, 50, 100} at batch sizes
-{1, 16, 64, 256}; the share of loop time spent outside the network; the cost of classifier-free guidance.
+"""Sampling speed: images/s for DDPM (all T steps), DDIM S ∈ {10, 20, 50, 100} and the multistep solvers
+(DPM-Solver++(2M), UniPC) at S ∈ {10, 20}, at batch sizes {1, 16, 64, 256}; the share of the time of a
+generate() call spent outside the network; the cost of classifier-free guidance.
 
     python -m bench.sample_speed [--ckpt checkpoints/digits_tiny.safetensors]
     python -m bench.sample_speed --quick
 
-The timed loop is ddpm.sampling.sample_loop with a GuidedModel — exactly what ddpm.generate runs per batch.
-The network is timed separately by forward hooks on the U-Net, so "outside the network" is everything else
-in the loop: the sampler's step math, the per-step noise draw, the guidance combination (target < 5 %).
-Long runs (DDPM's 1000 steps at large batches) time the first k steps and extrapolate to all T; the row says
-so in "extrapolated_from_steps" (null when every step was timed).
+What is timed is one ddpm.generate() call, where users call it (n = batch, one batch): argument checks, the
+sampler's construction, x_T, the loop, guidance, and the copy of the images back. The network is timed
+separately by forward hooks on the U-Net, so "outside the network" is everything else a user waits for: the
+sampler's step math, the per-step noise draw, the guidance combination, generate()'s own work (target < 5 %).
+Long runs (DDPM's 1000 steps at large batches) are stopped after the first k steps through generate()'s
+progress callback and extrapolated to all T; the row says so in "extrapolated_from_steps" (null when every
+step was timed).
 Guidance: one guided step (doubled batch 2B through the network, then out_∅ + w (out_y − out_∅)) against an
 unguided forward pass at batch 2B — the target is a ratio ≤ 1.05, i.e. guidance costs one doubled-batch
 forward per step plus at most the 5 % loop overhead.
@@ -27,10 +30,12 @@ from bench import common
 from ddpm.checkpoint import load_checkpoint
 from ddpm.diffusion import DiffusionConfig, GaussianDiffusion
 from ddpm.samplers import make_sampler
-from ddpm.sampling import GuidedModel, initial_noise, sample_loop
+from ddpm.sampling import generate
 from ddpm.unet import UNet, count_parameters, preset_config
 
 NAME = "sample_speed"
+SOLVERS = ("dpmpp_2m", "unipc")
+LABELS = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)", "unipc": "UniPC"}
 OVERHEAD_TARGET = 0.05
 CFG_TARGET = 1.05
 GUIDANCE_SCALE = 3.0
@@ -73,24 +78,37 @@ def load_model(ckpt: Optional[str], device: torch.device):
                                                          "note": f"{ckpt} not found: random-init tiny preset"}
 
 
-def timed_loop(model, diffusion, timer: NetTimer, sampler: str, steps: Optional[int], batch: int,
-               device: torch.device, timed_steps: Optional[int] = None, guidance: float = 1.0, eta: float = 0.0):
-    """One sample_loop run; returns (loop seconds, network seconds, steps run, total steps of the sampler)."""
-    smp = make_sampler(sampler, diffusion, steps=steps, eta=eta)
-    total = len(smp.timesteps)
-    if timed_steps is not None and timed_steps < total:
-        smp.timesteps = smp.timesteps[:timed_steps]
+class _Enough(Exception):
+    """Raised from generate()'s progress callback to stop a long run after the steps that are timed."""
+
+
+def timed_generate(model, diffusion, timer: NetTimer, sampler: str, steps: Optional[int], batch: int,
+                   device: torch.device, timed_steps: Optional[int] = None, guidance: float = 1.0, eta: float = 0.0):
+    """One ddpm.generate() call for `batch` images in one batch, as a user makes it; returns (seconds, network
+    seconds, steps run, total steps of the sampler). With timed_steps, generate() is stopped (through its progress
+    callback, its documented way to cancel) after that many steps."""
+    total = len(make_sampler(sampler, diffusion, steps=steps, eta=eta).timesteps)
     cfg = model.config
-    x_T = initial_noise(batch, (cfg.in_channels, cfg.image_size, cfg.image_size), seed=0).to(device)
-    labels = (torch.arange(batch) % cfg.num_classes).to(device) if cfg.num_classes else None
-    fn = GuidedModel(model, diffusion, labels, guidance)
-    g = torch.Generator().manual_seed(1)
+    labels = [i % cfg.num_classes for i in range(batch)] if cfg.num_classes else None
+    guided = labels is not None and guidance not in (0.0, 1.0)
+    done = [0]
+
+    def progress(k: int, _total: int) -> None:
+        done[0] = k
+        if timed_steps is not None and k >= timed_steps:
+            raise _Enough
+
     timer.reset()
     common.sync(device)
     t0 = time.perf_counter()
-    sample_loop(fn, smp, x_T, g)
+    try:
+        generate(model, diffusion, sampler=sampler, steps=steps, eta=eta, n=batch, labels=labels,
+                 guidance_scale=guidance if labels is not None else 1.0, seed=0,
+                 max_batch=2 * batch if guided else batch, callback=progress)
+    except _Enough:
+        pass
     common.sync(device)
-    return time.perf_counter() - t0, timer.seconds, len(smp.timesteps), total
+    return time.perf_counter() - t0, timer.seconds, done[0], total
 
 
 def forward_seconds(model, batch: int, device: torch.device, repeats: int) -> float:
@@ -104,6 +122,7 @@ def forward_seconds(model, batch: int, device: torch.device, repeats: int) -> fl
 
 def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[Sequence[int]] = None,
         ddim_steps: Optional[Sequence[int]] = None, cfg_batch_sizes: Optional[Sequence[int]] = None,
+        solver_steps: Optional[Sequence[int]] = None,
         ddpm_timed_steps: Optional[int] = None, repeats: Optional[int] = None, device: str = "auto",
         out_json: Optional[str] = None, command: Optional[str] = None, write: bool = True) -> dict:
     started = time.perf_counter()
@@ -111,6 +130,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[S
     ckpt = ckpt or common.default_checkpoint()
     batch_sizes = list(batch_sizes or ([1, 16] if quick else [1, 16, 64, 256]))
     ddim_steps = list(ddim_steps or ([10, 20] if quick else [10, 20, 50, 100]))
+    solver_steps = list(solver_steps if solver_steps is not None else ([10] if quick else [10, 20]))
     cfg_batch_sizes = list(cfg_batch_sizes or ([16] if quick else [1, 16, 64]))
     repeats = repeats or (1 if quick else 2)
     payload = common.envelope(NAME, quick, command, dev)
@@ -120,10 +140,11 @@ def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[S
     # warm up allocator / kernels once per batch size
     for b in sorted(set(batch_sizes) | set(cfg_batch_sizes) | {2 * b for b in cfg_batch_sizes}):
         with torch.no_grad():
-            timed_loop(model, diffusion, timer, "ddim", 2, b, dev)
+            timed_generate(model, diffusion, timer, "ddim", 2, b, dev)
 
     rows = []
-    samplers = [("ddpm", None)] + [("ddim", s) for s in ddim_steps if s <= T]
+    samplers = ([("ddpm", None)] + [("ddim", s) for s in ddim_steps if s <= T]
+                + [(name, s) for name in SOLVERS for s in solver_steps if s < T])
     for b in batch_sizes:
         for name, s in samplers:
             timed = None
@@ -132,10 +153,10 @@ def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[S
             runs = []
             for _ in range(repeats):
                 with torch.no_grad():
-                    runs.append(timed_loop(model, diffusion, timer, name, s, b, dev, timed_steps=timed))
+                    runs.append(timed_generate(model, diffusion, timer, name, s, b, dev, timed_steps=timed))
             loop_s, net_s, ran, total = sorted(runs, key=lambda r: r[0])[len(runs) // 2]  # the median run
             per_step = loop_s / ran
-            label = f"DDPM-{total}" if name == "ddpm" else f"DDIM-{total}"
+            label = f"{LABELS[name]}-{total}"
             row = {"sampler": name, "label": label, "steps": total, "batch_size": b,
                    "extrapolated_from_steps": ran if ran < total else None,
                    "seconds": per_step * total, "seconds_measured": loop_s,
@@ -156,8 +177,8 @@ def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[S
         if not model.config.num_classes:
             break
         with torch.no_grad():
-            un = sorted([timed_loop(model, diffusion, timer, "ddim", s_cfg, b, dev) for _ in range(repeats)])[repeats // 2]
-            gu = sorted([timed_loop(model, diffusion, timer, "ddim", s_cfg, b, dev, guidance=GUIDANCE_SCALE)
+            un = sorted([timed_generate(model, diffusion, timer, "ddim", s_cfg, b, dev) for _ in range(repeats)])[repeats // 2]
+            gu = sorted([timed_generate(model, diffusion, timer, "ddim", s_cfg, b, dev, guidance=GUIDANCE_SCALE)
                          for _ in range(repeats)])[repeats // 2]
         fwd2 = forward_seconds(model, 2 * b, dev, repeats=max(3, 2 * repeats))
         fwd1 = forward_seconds(model, b, dev, repeats=max(3, 2 * repeats))
@@ -175,7 +196,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[S
     worst = max(rows, key=lambda r: r["outside_network_share"])
     payload.update(
         model={"parameters": count_parameters(model), "config": model.config.to_dict(), **source}, T=T,
-        method="ddpm.sampling.sample_loop + GuidedModel per batch (what generate() runs), torch.no_grad; "
+        method="one ddpm.generate() call per cell (n = batch size, one batch), where users call it; "
                "network time from forward hooks on the U-Net; seconds/images_per_s are for all the sampler's steps "
                "(extrapolated linearly from the timed steps where extrapolated_from_steps is set); median of repeats",
         overhead_target=OVERHEAD_TARGET, cfg_target=CFG_TARGET, rows=rows, cfg=cfg_rows,
@@ -200,7 +221,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, batch_sizes: Optional[S
                f"share of loop time outside the network: worst {100 * worst['outside_network_share']:.1f}% "
                f"({worst['label']}, batch {worst['batch_size']}); target < {100 * OVERHEAD_TARGET:.0f}%"])
     t2 = common.table(
-        "Share of sampling-loop time outside the network (target < 5%)",
+        "Share of a generate() call's time outside the network (target < 5%)",
         ["sampler"] + [f"batch {b}" for b in batch_sizes],
         [[lab] + [f"{100 * cell[(lab, b)]['outside_network_share']:.1f}% "
                   f"({cell[(lab, b)]['outside_network_ms_per_step']:.2f} ms)" for b in batch_sizes] for lab in labels])
@@ -223,6 +244,7 @@ def main(argv=None) -> int:
     p.add_argument("--ckpt", default=common.default_checkpoint(), help="model to time (default: %(default)s)")
     p.add_argument("--batch-sizes", type=int, nargs="+")
     p.add_argument("--ddim-steps", type=int, nargs="+")
+    p.add_argument("--solver-steps", type=int, nargs="+", help="S of dpmpp_2m and unipc (default 10 20; quick 10)")
     p.add_argument("--cfg-batch-sizes", type=int, nargs="+")
     p.add_argument("--ddpm-timed-steps", type=int, help="time this many DDPM steps and extrapolate to T "
                    "(default: all T at batch <= 16, 100 above; quick: 20)")
@@ -232,8 +254,8 @@ def main(argv=None) -> int:
     p.add_argument("--out-json")
     a = p.parse_args(argv)
     common.set_threads(a.threads)
-    res = run(a.quick, a.ckpt, a.batch_sizes, a.ddim_steps, a.cfg_batch_sizes, a.ddpm_timed_steps, a.repeats,
-              a.device, a.out_json, common.cli_command("bench.sample_speed", argv))
+    res = run(a.quick, a.ckpt, a.batch_sizes, a.ddim_steps, a.cfg_batch_sizes, a.solver_steps, a.ddpm_timed_steps,
+              a.repeats, a.device, a.out_json, common.cli_command("bench.sample_speed", argv))
     common.print_result(res)
     return 0
 

@@ -99,11 +99,12 @@ def test_sample_speed(tiny_ckpt, tmp_path):
     from bench import sample_speed
     out = tmp_path / "sample_speed.json"
     res = sample_speed.run(quick=True, ckpt=tiny_ckpt, batch_sizes=[1, 3], ddim_steps=[2, 4], cfg_batch_sizes=[2],
-                           ddpm_timed_steps=3, out_json=str(out))
+                           solver_steps=[3], ddpm_timed_steps=3, out_json=str(out))
     check_envelope(res, "sample_speed", out)
     assert res["T"] == 50 and res["model"]["checkpoint"] == tiny_ckpt
     assert {(r["label"], r["batch_size"]) for r in res["rows"]} == {
-        (lab, b) for lab in ("DDPM-50", "DDIM-2", "DDIM-4") for b in (1, 3)}
+        (lab, b) for lab in ("DDPM-50", "DDIM-2", "DDIM-4", "DPM-Solver++(2M)-3", "UniPC-3") for b in (1, 3)}
+    assert "generate()" in res["method"]          # timed where users call it, not inside sample_loop
     for r in res["rows"]:
         assert r["extrapolated_from_steps"] == (3 if r["sampler"] == "ddpm" else None)
         for k in ("seconds", "images_per_s", "ms_per_step", "network_ms_per_step"):
