@@ -1,4 +1,6 @@
-"""The checkpoints the tabs offer: the bundled model, then every finished or stopped run under runs/app/.
+"""The checkpoints the tabs offer: the bundled model, then the runs under runs/app/ this app instance may use
+(its own ended runs, a failed one included when it saved a checkpoint, and other instances' finished or
+stopped runs; see demo/runs.listed_runs).
 
 Widgets and API callers name a checkpoint ("bundled" or a run id), never a server path, so a request can
 only open files the app itself lists (or a file the caller uploaded).
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from .jobs import DONE_STATES, read_json, run_checkpoint, run_state
+from .runs import checkpoint_step, listed_runs
 from .paths import bundled_checkpoint, runs_dir
 
 BUNDLED = "bundled"
@@ -27,20 +29,11 @@ def list_checkpoints() -> list[CheckpointEntry]:
     bundled = bundled_checkpoint()
     if bundled.exists():
         entries.append(CheckpointEntry(BUNDLED, f"bundled: {bundled.name}", bundled))
-    root = runs_dir()
     runs = []
-    if root.is_dir():
-        for d in root.iterdir():
-            if not d.is_dir() or d.name.startswith(("_", ".")):
-                continue
-            state = run_state(d)
-            ckpt = run_checkpoint(d)
-            if state in DONE_STATES and ckpt is not None:
-                progress = read_json(d / "progress.json") or {}
-                job = read_json(d / "job.json") or {}
-                data = (job.get("request") or {}).get("data", "")
-                label = f"run {d.name} ({state} at step {progress.get('step', '?')}" + (f", {data})" if data else ")")
-                runs.append(CheckpointEntry(d.name, label, ckpt))
+    for r in listed_runs(runs_dir()):
+        saved = f"; checkpoint from step {checkpoint_step(r.checkpoint)}" if r.state == "failed" else ""
+        label = f"run {r.run_id} ({r.state} at step {r.step}{saved}" + (f", {r.data})" if r.data else ")")
+        runs.append(CheckpointEntry(r.run_id, label, r.checkpoint))
     entries += sorted(runs, key=lambda e: e.name, reverse=True)   # run ids start with the time: newest first
     return entries
 

@@ -6,10 +6,17 @@ out-of-memory kill or a Stop never takes the app down. Everything about a run li
 last.safetensors, model.safetensors, train.log), not in a browser session: a page refresh, a second
 visitor or a restarted app (which adopts a still-running child) all see the same run.
 
+Each app instance has an id (DDPM_WORKBENCH_INSTANCE; app.py sets it from its port), written into every run's
+job.json: two apps on one checkout never show, adopt, stop or resume each other's runs, and each lists as
+checkpoints only its own ended runs and the other's finished or stopped ones. A run that died (killed, out of
+memory) keeps its last checkpoint listed, and any stopped or failed run of this instance can be resumed
+(`python -m ddpm.train --resume auto` in the same folder).
+
     jobs = TrainingJobs(Path("runs/app"))
     jobs.start(TrainRequest(steps=500))
     jobs.status()          # JobStatus(state="running", step=120, total=500, ...)
     jobs.stop()            # SIGTERM: the trainer saves last.safetensors + model.safetensors and exits
+    jobs.resume(run_id)    # the same settings, from the run's last.safetensors
 """
 from __future__ import annotations
 
@@ -27,9 +34,11 @@ from pathlib import Path
 from typing import Optional
 
 from .paths import ROOT
+from .runs import (DONE_STATES, UPLOADED, RunInfo, _pid_runs_trainer, checkpoint_step,  # noqa: F401
+                   instance_id, list_runs, listed_runs, read_json, read_metrics, read_run, run_checkpoint, run_state)
 
 ACTIVE_STATES = ("starting", "running", "stopping")
-DONE_STATES = ("finished", "stopped")
+RESUMED = "--- resumed"             # the line a resume writes into train.log; a failure's reason is read after it
 
 
 class JobBusyError(RuntimeError):
@@ -38,6 +47,10 @@ class JobBusyError(RuntimeError):
 
 class NoJobRunningError(RuntimeError):
     """A Stop with nothing to stop."""
+
+
+class CannotResumeError(RuntimeError):
+    """A Resume of a run that is not ours, not ended, already complete, or unknown."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,11 @@ class JobStatus:
         return self.state in ACTIVE_STATES
 
     def to_dict(self) -> dict:
+        """What the page and the API show: file names, never server paths."""
         d = asdict(self)
+        d.pop("run_dir")
+        d["checkpoint"] = Path(self.checkpoint).name if self.checkpoint else None
+        d["sample_path"] = Path(self.sample_path).name if self.sample_path else None
         d["started"] = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at))
                         if self.started_at else None)
         return d
@@ -118,58 +135,6 @@ class _Job:
         return self.proc.poll() if self.proc is not None else None
 
 
-def _pid_runs_trainer(pid: int, run_dir: Path) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return False
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.exists():                         # guard against a recycled pid
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
-            return False
-        return b"ddpm.train" in args and str(run_dir).encode() in args
-    return True
-
-
-def read_json(path: Path) -> Optional[dict]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """metrics.jsonl rows (step, loss, lr, elapsed, eta, loss_by_quartile, sample_path); a half-written
-    last line is skipped."""
-    rows = []
-    try:
-        with open(Path(run_dir) / "metrics.jsonl") as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    continue
-    except OSError:
-        pass
-    return rows
-
-
-def run_checkpoint(run_dir: Path) -> Optional[Path]:
-    """The file to sample from: the exported EMA model.safetensors, else the resumable last.safetensors."""
-    for name in ("model.safetensors", "last.safetensors"):
-        if (run_dir / name).exists():
-            return run_dir / name
-    return None
-
-
-def run_state(run_dir: Path) -> Optional[str]:
-    """The trainer's own word on a run that is no longer ours to watch: finished | stopped | running | None."""
-    progress = read_json(run_dir / "progress.json")
-    return progress.get("state") if progress else None
-
-
 def training_threads() -> int:
     """CPU threads for the trainer: all cores but one, so the app keeps a core to answer requests
     (DDPM_WORKBENCH_TRAIN_THREADS overrides)."""
@@ -182,8 +147,10 @@ def new_run_id() -> str:
 
 
 class TrainingJobs:
-    def __init__(self, runs_dir: str | os.PathLike, python: str = sys.executable, cwd: Path = ROOT):
+    def __init__(self, runs_dir: str | os.PathLike, python: str = sys.executable, cwd: Path = ROOT,
+                 instance: Optional[str] = None):
         self.runs_dir = Path(runs_dir)
+        self.instance = instance or instance_id()
         self.python = python
         self.cwd = Path(cwd)
         self._lock = threading.RLock()
@@ -195,39 +162,94 @@ class TrainingJobs:
         """Start a run; `upload` (a .zip) is copied into the run folder and deleted once the trainer has
         read it. Raises JobBusyError while another run trains."""
         with self._lock:
-            current = self._current()
-            if current is not None and current.alive():
-                st = self.status()
-                raise JobBusyError(
-                    f"run {current.run_id} (started {_clock(current.started_at)}) is training "
-                    f"(step {st.step:,}/{st.total:,}); only one training job runs at a time. "
-                    "Wait for it to finish or stop it first.")
+            self._refuse_if_busy()
             run_id = new_run_id()
             run_dir = (self.runs_dir / run_id).resolve()
             run_dir.mkdir(parents=True)
-            data_copy = None
-            if upload is not None:
-                data_copy = run_dir / "data.zip"
-                shutil.copyfile(upload, data_copy)
-                request = TrainRequest(**{**asdict(request), "data": str(data_copy)})
-            cmd = [self.python, "-m", "ddpm.train", *request.cli_args(), "--out", str(run_dir), "--quiet"]
-            threads = str(training_threads())
-            env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
-                       PYTHONPATH=os.pathsep.join(filter(None, [str(self.cwd), os.environ.get("PYTHONPATH")])))
-            started = time.time()
-            with open(run_dir / "train.log", "wb") as log:
-                proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-            request_dict = asdict(request)
-            if upload is not None:
-                request_dict["data"] = "uploaded .zip"
-            (run_dir / "job.json").write_text(json.dumps(
-                {"run_id": run_id, "started_at": started, "pid": proc.pid, "request": request_dict,
-                 "command": cmd}, indent=2))
-            job = _Job(run_id, run_dir, started, proc.pid, request_dict, proc, data_copy=data_copy)
-            self._job = job
-            threading.Thread(target=self._watch, args=(job,), daemon=True, name=f"train-{run_id}").start()
+            self._spawn(run_id, run_dir, request, upload, started=time.time())
             return self.status()
+
+    def resume(self, run_id: str, upload: Optional[str | os.PathLike] = None) -> JobStatus:
+        """Go on training a stopped or failed run of this instance from its last.safetensors, with its own
+        settings, in its own folder (`--resume auto`). A run on an uploaded .zip needs that .zip again
+        (`upload`): the app deletes uploaded data once the trainer has read it."""
+        with self._lock:
+            self._refuse_if_busy()
+            run = self.resumable_run(run_id)
+            info = read_json(run.run_dir / "job.json") or {}
+            request = {k: v for k, v in (info.get("request") or {}).items() if k in TrainRequest.__dataclass_fields__}
+            if request.get("data") == UPLOADED and upload is None:
+                raise CannotResumeError(f"run {run_id} trained on an uploaded .zip, which the app deletes once "
+                                        "read; upload the same .zip again to resume it")
+            try:
+                req = TrainRequest(**{**request, "data": request.get("data") if upload is None else "digits"})
+            except TypeError as e:
+                raise CannotResumeError(f"run {run_id}'s settings cannot be read back ({e}); start a new run") from None
+            last = run.run_dir / "last.safetensors"
+            self._spawn(run.run_id, run.run_dir.resolve(), req, upload, started=float(info.get("started_at", time.time())),
+                        resume_from=max(0, checkpoint_step(last)) if last.exists() else 0)
+            return self.status()
+
+    def resumable_run(self, run_id: str) -> RunInfo:
+        """The run `run_id` if this instance may resume it, else CannotResumeError saying why."""
+        name = str(run_id or "").strip()
+        run = read_run(self.runs_dir / name) if name and "/" not in name and not name.startswith(".") else None
+        if run is None or not run.owned_by(self.instance):
+            mine = ", ".join(r.run_id for r in self.resumable_runs()) or "none"
+            raise CannotResumeError(f"there is no run {name!r} of this app to resume; resumable runs: {mine}")
+        if not run.resumable:
+            why = ("it is still training" if run.state == "running" else
+                   f"it already reached its {run.total:,} steps" if run.step >= run.total else f"it is {run.state}")
+            raise CannotResumeError(f"run {name} cannot be resumed: {why}")
+        return run
+
+    def resumable_runs(self) -> list[RunInfo]:
+        """This instance's stopped or failed runs that have steps left, newest first."""
+        return [r for r in list_runs(self.runs_dir) if r.owned_by(self.instance) and r.resumable]
+
+    def _refuse_if_busy(self) -> None:
+        current = self._current()
+        if current is not None and current.alive():
+            st = self.status()
+            raise JobBusyError(
+                f"run {current.run_id} (started {_clock(current.started_at)}) is training "
+                f"(step {st.step:,}/{st.total:,}); only one training job runs at a time. "
+                "Wait for it to finish or stop it first.")
+
+    def _spawn(self, run_id: str, run_dir: Path, request: TrainRequest, upload: Optional[str | os.PathLike],
+               started: float, resume_from: Optional[int] = None) -> None:
+        data_copy = None
+        if upload is not None:
+            data_copy = run_dir / "data.zip"
+            shutil.copyfile(upload, data_copy)
+            request = TrainRequest(**{**asdict(request), "data": str(data_copy)})
+        cmd = [self.python, "-m", "ddpm.train", *request.cli_args(), "--out", str(run_dir), "--quiet"]
+        if resume_from is not None:
+            cmd += ["--resume", "auto"]
+        threads = str(training_threads())
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(self.cwd), os.environ.get("PYTHONPATH")])))
+        if resume_from is not None:
+            (run_dir / "progress.json").unlink(missing_ok=True)   # "starting" until the trainer writes its own
+        with open(run_dir / "train.log", "ab") as log:
+            if resume_from is not None:
+                log.write(f"{RESUMED} from step {resume_from} at {_clock(time.time())}\n".encode())
+                log.flush()
+            proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        request_dict = asdict(request)
+        if upload is not None:
+            request_dict["data"] = UPLOADED
+        job_info = {"run_id": run_id, "instance": self.instance, "started_at": started, "pid": proc.pid,
+                    "request": request_dict, "command": cmd}
+        if resume_from is not None:
+            job_info.update(resumed_at=time.time(), resumed_from_step=resume_from)
+        tmp = run_dir / ".job.json.tmp"
+        tmp.write_text(json.dumps(job_info, indent=2))
+        os.replace(tmp, run_dir / "job.json")
+        job = _Job(run_id, run_dir, started, proc.pid, request_dict, proc, data_copy=data_copy)
+        self._job = job
+        threading.Thread(target=self._watch, args=(job,), daemon=True, name=f"train-{run_id}").start()
 
     def stop(self) -> JobStatus:
         """Ask the running trainer to stop (SIGTERM): it saves its checkpoint and exits as "stopped"."""
@@ -309,12 +331,15 @@ class TrainingJobs:
         return self._job
 
     def _latest_on_disk(self) -> Optional[_Job]:
-        """After an app restart: the newest run folder, adopted if its trainer is still running."""
+        """After an app restart: this instance's newest run folder, adopted if its trainer is still running.
+        Another instance's runs are never adopted (nor shown, nor stopped)."""
         if not self.runs_dir.is_dir():
             return None
         best = None
         for d in self.runs_dir.iterdir():
             info = read_json(d / "job.json") if d.is_dir() and not d.name.startswith(("_", ".")) else None
+            if info and info.get("instance") not in (None, self.instance):
+                continue
             if info and (best is None or info.get("started_at", 0) > best[1].get("started_at", 0)):
                 best = (d, info)
         if best is None:
@@ -366,7 +391,8 @@ class TrainingJobs:
     def _failure_reason(job: _Job, ckpt: Optional[Path]) -> str:
         lines = []
         try:
-            lines = (job.run_dir / "train.log").read_text(errors="replace").strip().splitlines()
+            text = (job.run_dir / "train.log").read_text(errors="replace")
+            lines = text.rsplit(RESUMED, 1)[-1].strip().splitlines()[1 if RESUMED in text else 0:]
         except OSError:
             pass
         errors = [ln for ln in lines if ln.startswith("error:")]
@@ -375,7 +401,9 @@ class TrainingJobs:
         if not reason:
             reason = ("the training process ended without finishing (the app restarted or it was killed)"
                       if code is None else f"the training process exited with code {code}")
-        kept = f"; its last checkpoint ({ckpt.name}) is kept in {job.run_dir}" if ckpt else ""
+        reason = reason.replace(str(job.run_dir), f"‹run {job.run_id}›").replace(str(ROOT), ".")  # no server paths
+        kept = (f"; its last checkpoint ({ckpt.name}) is listed in every tab as run {job.run_id}, and Resume "
+                "goes on from it" if ckpt else "; it saved no checkpoint, so Resume starts it again from step 0")
         return f"training failed: {reason}{kept}"
 
 

@@ -5,6 +5,26 @@ much wider, limits.
 """
 from __future__ import annotations
 
+import math
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+
+def _env_number(name: str, default: float) -> float:
+    """A limit the host may change through the environment (a positive number), else the default."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number; set it to a positive number or unset it") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}={raw!r} must be a positive number; unset it for the default {default:g}")
+    return value
+
+
 # The queue: requests that run at once (more wait their turn); on a 2-core CPU Space each gets one core
 CONCURRENCY_LIMIT = 2
 QUEUE_MAX_SIZE = 64
@@ -17,6 +37,15 @@ MAX_TEMPERATURE = 2.0            # x_T and step-noise temperatures in [0, MAX_TE
 MAX_SEED = 2**31 - 1
 TRAJECTORY_FRAMES = 10           # x_t / x̂_0 frames kept for the "how a sample forms" slider
 DEFAULT_SAMPLE = dict(sampler="DDIM", steps=25, eta=0.0, n=16, seed=0, guidance=1.0, temperature=1.0)
+
+# The work one request may do (Sample, Compare, the quick quality measurement, Diagnostics), checked before
+# it starts: network calls per image × images × the model's cost per image (its FLOPs at its pixel count).
+# The bundled 16×16 model costs 0.12 GFLOP per image per call, so 8 TFLOP is DDPM over all 1,000 steps for 64
+# images: ~50 s on an idle 2-core CPU (ENVIRONMENT.md: ~75 ms per call on 100 images), minutes on a busy one.
+WORK_LIMIT_TFLOP = 8.0           # DDPM_WORKBENCH_WORK_TFLOP overrides
+MAX_NETWORK_CALLS = 5_000        # sequential network calls per request, whatever the batch (DDPM_WORKBENCH_MAX_CALLS)
+MODEL_CACHE_MB = 512             # loaded models kept in memory: parameters + buffers + schedule tables
+#                                  (DDPM_WORKBENCH_MODEL_CACHE_MB); a model larger than this is refused
 
 # Uploads
 MAX_UPLOAD_MB = 50               # a checkpoint or a training .zip
@@ -67,3 +96,87 @@ def train_info() -> dict[str, str]:
         "sample_every": f"a new sample grid every N steps (0 = only at the end, else at least {MIN_SAMPLE_EVERY})",
         "label_dropout": "share of labels replaced by the null label, for classifier-free guidance (0–0.5)",
     }
+
+
+def work_limit_flop() -> float:
+    return _env_number("DDPM_WORKBENCH_WORK_TFLOP", WORK_LIMIT_TFLOP) * 1e12
+
+
+def max_network_calls() -> int:
+    return int(_env_number("DDPM_WORKBENCH_MAX_CALLS", MAX_NETWORK_CALLS))
+
+
+def model_cache_bytes() -> int:
+    return int(_env_number("DDPM_WORKBENCH_MODEL_CACHE_MB", MODEL_CACHE_MB) * 2**20)
+
+
+# ------------------------------------------------------------------------------------------- work budget
+class WorkLimitError(ValueError):
+    """A request over the work budget; the message says what it would cost and what to lower."""
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One sampling run inside a request: `network_calls` sequential calls, each on `images` images."""
+    label: str                     # "DDPM, 1,000 steps"
+    network_calls: int             # calls per image (the sampler's steps)
+    images: int
+    batch_factor: int = 1          # 2 when classifier-free guidance doubles every batch
+
+    @property
+    def image_calls(self) -> int:
+        return self.network_calls * self.images * self.batch_factor
+
+
+@dataclass(frozen=True)
+class Work:
+    """work = Σ network calls × images × FLOPs per image-call (the model's cost at its H×W pixels)."""
+    passes: tuple[Pass, ...]
+    flop_per_image: float          # one network call on one image
+    image_size: int
+
+    @property
+    def network_calls(self) -> int:
+        return sum(p.network_calls for p in self.passes)
+
+    @property
+    def image_calls(self) -> int:
+        return sum(p.image_calls for p in self.passes)
+
+    @property
+    def flop(self) -> float:
+        return self.image_calls * self.flop_per_image
+
+    def describe(self) -> str:
+        parts = [f"{p.label}: {p.network_calls:,} network calls × {p.images:,} images"
+                 + (" × 2 (guidance doubles the batch)" if p.batch_factor > 1 else "") for p in self.passes]
+        return (f"{' + '.join(parts)}, at {_flop(self.flop_per_image)} per {self.image_size}×{self.image_size} "
+                f"image per call = {_flop(self.flop)}")
+
+
+def _flop(x: float) -> str:
+    for unit, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
+        if x >= scale:
+            return f"{x / scale:.3g} {unit}"
+    return f"{x:.3g} FLOP"
+
+
+def check_work(passes: Sequence[Pass], flop_per_image: float, image_size: int, lower: str) -> Work:
+    """Refuse a request before it starts when its work is over the budget (WorkLimitError saying what it
+    would cost, the limit, and `lower`: which of the request's settings to lower); returns the Work."""
+    work = Work(tuple(passes), float(flop_per_image), int(image_size))
+    calls, max_calls = work.network_calls, max_network_calls()
+    if calls > max_calls:
+        raise WorkLimitError(f"this request needs {calls:,} network calls in a row ({work.describe()}); this server "
+                             f"runs at most {max_calls:,} per request. {lower}")
+    limit = work_limit_flop()
+    if work.flop > limit:
+        raise WorkLimitError(f"this request is too much work for this server: {work.describe()}, over the "
+                             f"{_flop(limit)} a request may use here. {lower}")
+    return work
+
+
+def max_images_within(passes: Sequence[Pass], flop_per_image: float) -> int:
+    """How many images (same settings otherwise) fit the budget: the number to suggest in a refusal."""
+    per_image = sum(p.network_calls * p.batch_factor for p in passes) * flop_per_image
+    return int(work_limit_flop() // per_image) if per_image > 0 else 0

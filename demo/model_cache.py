@@ -1,21 +1,35 @@
-"""The one model cache every tab shares: an LRU of a few loaded checkpoints.
+"""The one model cache every tab shares: loaded checkpoints, least recently used first out, bounded in bytes.
 
-An entry is keyed by the file's resolved path, modification time and size, so a checkpoint is read
-from disk once, and a file that changes (a run that saved again, a retrained model at the same path)
+    bytes(entry) = parameters + buffers + the schedule's tables (float64 and float32 copies of each (T,)
+                   table, and the Python floats the samplers read)
+
+A file's size is estimated from its header (the architecture built on the "meta" device, which allocates
+nothing, and T) before any weight or table is allocated, so a model that could never fit is refused at once,
+with a message; the loaded entry is measured again exactly. An entry is keyed by the file's resolved path,
+modification time and size, so a checkpoint is read once, and a file that changes (a run that saved again)
 is loaded afresh and replaces the old entry for that path. Models go to the GPU when there is one.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
-from ddpm import LoadedCheckpoint, load_checkpoint, pick_device
+import torch
+
+from ddpm import (CheckpointError, DiffusionConfig, GaussianDiffusion, LoadedCheckpoint, UNet, UNetConfig,
+                  load_checkpoint, pick_device, read_metadata)
+
+from . import limits
 
 CacheKey = tuple[str, int, int]   # (resolved path, mtime_ns, size)
+MAX_RES_BLOCKS = 64               # levels × blocks per level: deeper configs are refused before they are built
 
 
 def file_key(path: str | os.PathLike) -> CacheKey:
@@ -24,33 +38,161 @@ def file_key(path: str | os.PathLike) -> CacheKey:
     return (str(p), st.st_mtime_ns, st.st_size)
 
 
+class ModelTooLargeError(CheckpointError):
+    """A model that needs more memory than the whole cache may hold."""
+
+
+# ------------------------------------------------------------------------------------------------ sizes
+def module_bytes(model: torch.nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
+def diffusion_bytes(d: GaussianDiffusion) -> int:
+    """Every (T,) tensor the diffusion holds (float64 and float32) plus its lists of Python floats."""
+    tensors = [*d.float64.values(), *(v for v in vars(d).values() if torch.is_tensor(v))]
+    floats = sum(sys.getsizeof(v) + sys.getsizeof(0.5) * len(v) for v in d.scalars.values())
+    return sum(t.numel() * t.element_size() for t in tensors) + floats
+
+
+@lru_cache(maxsize=1)
+def _table_bytes_line() -> tuple[int, int]:
+    small, large = (diffusion_bytes(GaussianDiffusion(DiffusionConfig(T=T))) for T in (100, 1000))
+    per_step = (large - small) // 900
+    return small - 100 * per_step, per_step
+
+
+def table_bytes(T: int) -> int:
+    """Memory of the schedule tables for T steps: every table is (T,), so a + b·T, measured at T = 100 and 1000."""
+    fixed, per_step = _table_bytes_line()
+    return fixed + per_step * T
+
+
+@dataclass(frozen=True)
+class Size:
+    weights: int                  # parameters + buffers
+    tables: int                   # schedule tables
+    T: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.tables
+
+    def describe(self) -> str:
+        return (f"{_mb(self.total)} in memory (parameters and buffers {_mb(self.weights)}, schedule tables for "
+                f"T = {self.T:,}: {_mb(self.tables)})")
+
+
+def _mb(b: float) -> str:
+    return f"{b / 2**20:,.1f} MB" if b < 2**30 else f"{b / 2**30:,.1f} GB"
+
+
+def estimate_size(path: str | os.PathLike, max_file_bytes: Optional[int] = None) -> Size:
+    """The memory a checkpoint will take once loaded, from its header alone (no weight is read, nothing
+    is allocated). CheckpointError for a header that does not describe a buildable model."""
+    path = Path(path)
+    meta = read_metadata(path, max_file_bytes)
+    model, diffusion = meta.get("model"), meta.get("diffusion")
+    if not isinstance(model, dict) or not isinstance(diffusion, dict):
+        raise CheckpointError(f"{path.name}: its header has no model/diffusion config; use a checkpoint written "
+                              "by `python -m ddpm.train`")
+    betas = diffusion.get("betas")
+    T = len(betas) if isinstance(betas, list) else diffusion.get("T")
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        raise CheckpointError(f"{path.name}: its diffusion config has T = {T!r}; T must be a whole number of "
+                              "steps >= 1")
+    try:
+        cfg = UNetConfig.from_dict(model)
+        depth = len(cfg.channel_mult) * cfg.num_res_blocks
+        if depth > MAX_RES_BLOCKS:
+            raise ModelTooLargeError(f"{path.name}: its U-Net has {depth:,} residual blocks "
+                                     f"({len(cfg.channel_mult)} levels × {cfg.num_res_blocks}); this app loads at "
+                                     f"most {MAX_RES_BLOCKS}. Use a shallower model")
+        with torch.device("meta"):
+            weights = module_bytes(UNet(cfg))
+    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{path.name}: its model config does not build ({e}); the file is damaged or "
+                              "was edited") from None
+    return Size(weights, table_bytes(T), T)
+
+
+def measured_size(ckpt: LoadedCheckpoint) -> Size:
+    return Size(module_bytes(ckpt.model), diffusion_bytes(ckpt.diffusion), ckpt.diffusion_config.T)
+
+
+def flop_per_image(ckpt: LoadedCheckpoint) -> float:
+    """FLOPs of one network call on one image (counted by torch's FlopCounterMode on a batch of one)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    device = next(ckpt.model.parameters()).device
+    x = torch.zeros((1, *ckpt.image_shape), device=device)
+    t = torch.full((1,), ckpt.diffusion_config.T - 1, dtype=torch.long, device=device)
+    y = torch.zeros(1, dtype=torch.long, device=device) if ckpt.num_classes else None
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        ckpt.model(x, t, y)
+    return float(max(1, counter.get_total_flops()))
+
+
+# ------------------------------------------------------------------------------------------------ cache
+@dataclass
+class _Entry:
+    ckpt: LoadedCheckpoint
+    size: Size
+    flop_per_image: float
+
+
 class ModelCache:
-    def __init__(self, capacity: int = 4, device: Optional[str] = None):
-        self.capacity = capacity
+    def __init__(self, max_bytes: Optional[int] = None, device: Optional[str] = None):
+        self.max_bytes = int(max_bytes) if max_bytes is not None else limits.model_cache_bytes()
         self.device = str(pick_device(device or "auto"))
-        self._entries: OrderedDict[CacheKey, LoadedCheckpoint] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._hashes: dict[CacheKey, str] = {}
         self._lock = threading.Lock()
         self.loads = 0            # how many times a file was actually read (for tests and the status line)
 
+    @property
+    def bytes(self) -> int:
+        return sum(e.size.total for e in self._entries.values())
+
     def get(self, path: str | os.PathLike, max_bytes: Optional[int] = None) -> LoadedCheckpoint:
-        """The loaded checkpoint at `path`; raises FileNotFoundError or ddpm.CheckpointError."""
+        """The loaded checkpoint at `path` (max_bytes: the file-size limit, for uploads); raises
+        FileNotFoundError, or ddpm.CheckpointError (ModelTooLargeError for a model over the cache's budget)."""
         key = file_key(path)
         with self._lock:      # one load at a time: ten requests for a new file load it once
             if key in self._entries:
                 self._entries.move_to_end(key)
-                return self._entries[key]
+                return self._entries[key].ckpt
+            self._refuse_if_too_large(estimate_size(key[0], max_bytes), Path(key[0]).name)
             kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
             ckpt = load_checkpoint(key[0], self.device, **kwargs)
             self.loads += 1
+            size = measured_size(ckpt)
+            self._refuse_if_too_large(size, Path(key[0]).name)
             for old in [k for k in self._entries if k[0] == key[0]]:   # the same file, changed since
-                del self._entries[old]
-                self._hashes.pop(old, None)
-            self._entries[key] = ckpt
-            while len(self._entries) > self.capacity:
-                old, _ = self._entries.popitem(last=False)
-                self._hashes.pop(old, None)
+                self._drop(old)
+            self._entries[key] = _Entry(ckpt, size, flop_per_image(ckpt))
+            while self.bytes > self.max_bytes and len(self._entries) > 1:
+                self._drop(next(iter(self._entries)))
             return ckpt
+
+    def flop_per_image(self, ckpt: LoadedCheckpoint) -> float:
+        """FLOPs of one network call on one image of a model this cache returned (counted once, at load)."""
+        with self._lock:
+            for e in self._entries.values():
+                if e.ckpt is ckpt:
+                    return e.flop_per_image
+        return flop_per_image(ckpt)              # evicted since: count it again
+
+    def _refuse_if_too_large(self, size: Size, name: str) -> None:
+        if size.total > self.max_bytes:
+            raise ModelTooLargeError(
+                f"{name} needs {size.describe()}; this server keeps at most {_mb(self.max_bytes)} of models "
+                "loaded, so it cannot open it. Use a smaller model (fewer channels, levels or classes, or a "
+                "smaller T), or run it with `python -m ddpm.sample` on your own machine")
+
+    def _drop(self, key: CacheKey) -> None:
+        self._entries.pop(key, None)
+        self._hashes.pop(key, None)
 
     def sha256(self, path: str | os.PathLike) -> str:
         """SHA-256 of the file's bytes, computed once per (path, mtime, size)."""
@@ -90,15 +232,13 @@ def inference_threads() -> int:
     env = os.environ.get("DDPM_WORKBENCH_TORCH_THREADS")
     if env:
         return max(1, int(env))
-    from .limits import CONCURRENCY_LIMIT
-    return max(1, (os.cpu_count() or 1) // CONCURRENCY_LIMIT)
+    return max(1, (os.cpu_count() or 1) // limits.CONCURRENCY_LIMIT)
 
 
 def get_cache() -> ModelCache:
     """The process-wide cache the handlers use (created on first use, which also sets torch's threads)."""
     global _CACHE
     if _CACHE is None:
-        import torch
         torch.set_num_threads(inference_threads())
         _CACHE = ModelCache()
     return _CACHE

@@ -1,0 +1,85 @@
+"""What keeps one request from costing the server more than it may: work stops when its client goes away, and
+every refused or abandoned request leaves one line in the server log (never a traceback).
+
+gradio 6.31 marks a running event dead (`event.alive = False`) when its client's event stream closes (a tab
+closed, a dropped connection, a killed client), and drops it from the queue's active jobs on `/cancel` (what
+`gradio_client`'s `job.cancel()` sends); a queued event is simply removed. But a plain function already
+running keeps running (and keeps its concurrency slot) until it returns. So the sampling loop's progress
+callback asks `client_gone()` at every network call and raises `ClientGone`, which ends the work within one
+network call.
+
+    callback = watch(progress_callback)    # raises ClientGone once the request's client has gone
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable, Optional
+
+log = logging.getLogger("ddpm_workbench")
+
+
+class ClientGone(Exception):
+    """The client of the running request disconnected or cancelled it: stop the work."""
+
+
+def _current_event():
+    """(queue, event id) of the request this thread runs, or (None, None) outside a gradio queue."""
+    try:
+        from gradio.context import LocalContext
+    except ImportError:          # pragma: no cover - gradio is a dependency of demo/
+        return None, None
+    blocks = LocalContext.blocks.get(None)
+    event_id = LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None) if blocks is not None else None
+    return (queue, event_id) if queue is not None and event_id else (None, None)
+
+
+def client_gone() -> bool:
+    """True once the client of the request running in this thread has disconnected or cancelled it.
+    False outside a gradio request (a handler called directly, a test, the Python API)."""
+    queue, event_id = _current_event()
+    if queue is None:
+        return False
+    for job in list(getattr(queue, "active_jobs", None) or []):
+        for event in job or []:
+            if getattr(event, "_id", None) == event_id:
+                return not getattr(event, "alive", True)
+    return True                  # no longer among the active jobs: /cancel took it off
+
+
+def watch(callback: Optional[Callable[[int, int], None]] = None) -> Callable[[int, int], None]:
+    """A generate()-style (done, total) callback that first raises ClientGone if the client has gone, then
+    calls `callback` (e.g. the gr.Progress update)."""
+    def cb(done: int, total: int) -> None:
+        if client_gone():
+            raise ClientGone(f"{done:,} of {total:,} network calls")
+        if callback is not None:
+            callback(done, total)
+    return cb
+
+
+# ------------------------------------------------------------------------------------------------ log
+def one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def log_refused(api: str, message: str) -> None:
+    log.info("refused %s: %s", api, one_line(message))
+
+
+def log_cancelled(api: str, where: str) -> None:
+    log.info("stopped %s after %s: the client went away", api, where)
+
+
+def configure_logging(stream=None) -> None:
+    """app.py: the workbench's own log lines (refusals, cancellations) to stderr, one line each."""
+    if any(getattr(h, "_ddpm_workbench", False) for h in log.handlers):
+        return
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    handler._ddpm_workbench = True
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False

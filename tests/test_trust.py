@@ -1,0 +1,259 @@
+"""Safe to host publicly: the model cache is bounded in bytes, each request has a work budget checked before
+it starts, work stops when the client goes away, bad requests leave one log line (no traceback), and two app
+instances on one checkout keep to their own training runs, which can be resumed after a stop or a crash.
+
+The models here are untrained tiny U-Nets (8×8, base 16): the limits do not depend on what the weights learned.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ddpm import CheckpointError, DiffusionConfig, UNet, preset_config, save_checkpoint
+from demo import limits
+from demo.jobs import CannotResumeError, NoJobRunningError, TrainingJobs, TrainRequest
+from demo.model_cache import ModelCache, ModelTooLargeError, estimate_size, measured_size, table_bytes
+from demo.runs import listed_runs, read_metrics, read_run
+
+T = 100
+
+
+def write_tiny(path: Path, T: int = T, seed: int = 0, num_classes: int = 10) -> Path:
+    torch.manual_seed(seed)
+    model = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=num_classes))
+    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
+                    class_names=[str(i) for i in range(num_classes)], step=0,
+                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
+    return path
+
+
+def edit_header(src: Path, dst: Path, edit) -> Path:
+    """A copy of a checkpoint with its JSON config edited (the tensors unchanged), as a hostile user would."""
+    with safe_open(str(src), framework="pt") as f:
+        meta = json.loads(f.metadata()["ddpm"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    edit(meta)
+    save_file(tensors, str(dst), metadata={"ddpm": json.dumps(meta)})
+    return dst
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+# --------------------------------------------------------------------------------------------- the cache
+def test_size_is_estimated_from_the_header_exactly(tmp_path):
+    ckpt_path = write_tiny(tmp_path / "m.safetensors")
+    est = estimate_size(ckpt_path)
+    loaded = ModelCache(max_bytes=2**30, device="cpu").get(ckpt_path)
+    assert est == measured_size(loaded)
+    # the parameters in float32 are the bulk; the tables are 14 (T,) tensors in float64 and float32 + floats
+    params = sum(p.numel() for p in loaded.model.parameters())
+    assert est.weights >= 4 * params and est.tables == table_bytes(T) > 14 * 12 * T
+
+
+def test_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used(tmp_path):
+    paths = [write_tiny(tmp_path / f"m{i}.safetensors", seed=i) for i in range(3)]
+    one = estimate_size(paths[0]).total
+    cache = ModelCache(max_bytes=int(2.5 * one), device="cpu")
+    a = cache.get(paths[0])
+    cache.get(paths[1])
+    assert cache.get(paths[0]) is a                  # 0 is now the most recently used
+    cache.get(paths[2])                               # a third does not fit: 1 goes
+    assert len(cache) == 2 and cache.bytes <= cache.max_bytes
+    loads = cache.loads
+    assert cache.get(paths[0]) is a and cache.loads == loads
+    cache.get(paths[1])
+    assert cache.loads == loads + 1                   # 1 was evicted, so it is read again
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda m: m["diffusion"].update(T=10**9), "schedule tables for T = 1,000,000,000"),
+    (lambda m: m["model"].update(base_channels=4096), "parameters and buffers"),
+    (lambda m: m["model"].update(num_classes=15_000_000), "parameters and buffers"),
+])
+def test_a_model_larger_than_the_cache_is_refused_before_anything_is_allocated(tmp_path, edit, words):
+    src = write_tiny(tmp_path / "m.safetensors")
+    bad = edit_header(src, tmp_path / "edited.safetensors", edit)
+    cache = ModelCache(max_bytes=64 * 2**20, device="cpu")
+    before, t0 = rss_mb(), time.perf_counter()
+    with pytest.raises(ModelTooLargeError) as e:
+        cache.get(bad)
+    seconds, grown = time.perf_counter() - t0, rss_mb() - before
+    msg = str(e.value)
+    assert words in msg and "keeps at most 64.0 MB" in msg and "Use a smaller model" in msg
+    assert str(tmp_path) not in msg                   # the file's name, never its server path
+    assert cache.loads == 0 and len(cache) == 0
+    assert seconds < 2 and grown < 200, (seconds, grown)
+
+
+def test_a_header_that_does_not_build_is_a_checkpoint_error(tmp_path):
+    src = write_tiny(tmp_path / "m.safetensors")
+    for i, edit in enumerate([lambda m: m["diffusion"].update(T="abc"), lambda m: m["model"].update(groups=0),
+                              lambda m: m["model"].update(num_res_blocks=10_000), lambda m: m.pop("model")]):
+        bad = edit_header(src, tmp_path / f"bad{i}.safetensors", edit)
+        with pytest.raises(CheckpointError) as e:
+            ModelCache(device="cpu").get(bad)
+        assert f"bad{i}.safetensors" in str(e.value) and str(tmp_path) not in str(e.value)
+
+
+def test_the_cache_counts_the_flops_of_one_network_call(tmp_path):
+    cache = ModelCache(device="cpu")
+    small = cache.get(write_tiny(tmp_path / "s.safetensors"))
+    wide_model = UNet(preset_config("tiny", image_size=8, base_channels=32, num_classes=10))
+    save_checkpoint(tmp_path / "w.safetensors", model=wide_model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
+                    class_names=[str(i) for i in range(10)], step=0)
+    wide = cache.get(tmp_path / "w.safetensors")
+    # twice the channels: about four times the convolution FLOPs
+    assert 3.0 < cache.flop_per_image(wide) / cache.flop_per_image(small) < 4.5
+
+
+# --------------------------------------------------------------------------------------------- the budget
+def test_work_budget_refuses_before_the_work_and_says_what_to_lower(monkeypatch):
+    monkeypatch.setenv("DDPM_WORKBENCH_WORK_TFLOP", "1")
+    ddpm = limits.Pass("DDPM, 1,000 steps", 1000, 64)
+    with pytest.raises(limits.WorkLimitError) as e:
+        limits.check_work([ddpm], flop_per_image=123e6, image_size=16, lower="Lower the number of images.")
+    msg = str(e.value)
+    assert "1,000 network calls × 64 images" in msg and "7.87 TFLOP" in msg and "over the 1 TFLOP" in msg
+    assert msg.endswith("Lower the number of images.")
+    assert limits.max_images_within([limits.Pass("DDPM", 1000, 1)], 123e6) == 8       # 8 × 0.123 TFLOP ≤ 1
+    ok = limits.check_work([limits.Pass("DDIM", 25, 64)], 123e6, 16, "")
+    assert ok.image_calls == 25 * 64 and ok.flop == pytest.approx(25 * 64 * 123e6)
+    # guidance doubles the batch: counted twice
+    assert limits.Pass("DDIM", 10, 4, batch_factor=2).image_calls == 80
+
+
+def test_sequential_network_calls_are_bounded_whatever_the_batch():
+    with pytest.raises(limits.WorkLimitError) as e:
+        limits.check_work([limits.Pass("DDPM, 100,000 steps", 100_000, 1)], 1e6, 8, "Use DDIM with fewer steps.")
+    assert "100,000 network calls in a row" in str(e.value) and f"at most {limits.MAX_NETWORK_CALLS:,}" in str(e.value)
+
+
+def test_a_bad_limit_in_the_environment_says_what_to_set(monkeypatch):
+    monkeypatch.setenv("DDPM_WORKBENCH_MODEL_CACHE_MB", "lots")
+    with pytest.raises(ValueError, match="DDPM_WORKBENCH_MODEL_CACHE_MB='lots' is not a number"):
+        limits.model_cache_bytes()
+
+
+# ------------------------------------------------------------------------------ two instances, one checkout
+def fake_run(runs: Path, run_id: str, instance: str, state: str, step: int = 4, total: int = 10,
+             checkpoint: Path | None = None, pid: int = 999_999) -> Path:
+    """A run folder as the trainer and the job manager leave it (state None: the trainer never said it ended)."""
+    d = runs / run_id
+    d.mkdir(parents=True)
+    (d / "job.json").write_text(json.dumps({"run_id": run_id, "instance": instance, "started_at": time.time(),
+                                            "pid": pid, "request": {"steps": total, "data": "digits"}}))
+    (d / "progress.json").write_text(json.dumps({"state": state or "running", "step": step, "total": total}))
+    if checkpoint is not None:
+        (d / "last.safetensors").write_bytes(checkpoint.read_bytes())
+    return d
+
+
+@pytest.fixture
+def sleeper_for(tmp_path):
+    """A process whose command line looks like a trainer's for a given run folder (a run still training)."""
+    procs = []
+
+    def start(run_dir: Path) -> int:
+        p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "ddpm.train", str(run_dir.resolve())])
+        procs.append(p)
+        return p.pid
+    yield start
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
+def test_two_instances_never_see_adopt_or_stop_each_others_runs(tmp_path, sleeper_for):
+    runs = tmp_path / "runs"
+    ckpt = write_tiny(tmp_path / "m.safetensors")
+    a_failed = fake_run(runs, "20990101-000001-aaaa", "A", None, checkpoint=ckpt)          # killed, saved once
+    a_finished = fake_run(runs, "20990101-000002-aaaa", "A", "finished", 10, 10, checkpoint=ckpt)
+    running_id = "20990101-000004-aaaa"
+    a_running = fake_run(runs, running_id, "A", None, checkpoint=ckpt, pid=sleeper_for(runs / running_id))
+    assert read_run(a_running).state == "running" and read_run(a_failed).state == "failed"
+
+    b = TrainingJobs(runs, instance="B")
+    assert b.status().state == "idle"                      # A's running run is not B's to show...
+    with pytest.raises(NoJobRunningError):
+        b.stop()                                           # ...nor to stop
+    with pytest.raises(CannotResumeError, match="no run '20990101-000001-aaaa' of this app"):
+        b.resume(a_failed.name)                            # ...nor to take over
+    assert [r.run_id for r in listed_runs(runs, "B")] == [a_finished.name]        # only A's finished run
+
+    a = TrainingJobs(runs, instance="A")
+    assert a.status().run_id == a_running.name and a.status().state == "running"  # A adopts its own
+    assert [r.run_id for r in listed_runs(runs, "A")] == [a_finished.name, a_failed.name]
+    assert [r.run_id for r in a.resumable_runs()] == [a_failed.name]
+    with pytest.raises(CannotResumeError, match="already reached its 10 steps"):
+        a.resumable_run(a_finished.name)
+    with pytest.raises(CannotResumeError, match="still training"):
+        a.resumable_run(a_running.name)
+
+
+def test_status_shown_to_users_names_files_not_server_paths(tmp_path):
+    runs = tmp_path / "runs"
+    fake_run(runs, "20990101-000001-aaaa", "A", "stopped", checkpoint=write_tiny(tmp_path / "m.safetensors"))
+    st = TrainingJobs(runs, instance="A").status()
+    shown = json.dumps(st.to_dict()) + st.message
+    assert st.state == "stopped" and st.to_dict()["checkpoint"] == "last.safetensors"
+    assert str(tmp_path) not in shown
+
+
+# ------------------------------------------------------------------------- resume after a stop and a crash
+TINY = dict(preset="tiny", schedule="linear", objective="eps", weighting="simple", batch_size=8, lr=1e-3,
+            label_dropout=0.1, sample_every=0, image_size=8, base_channels=16, T=T)
+
+
+def wait_for_step(jobs: TrainingJobs, step: int, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while jobs.status().step < step:
+        st = jobs.status()
+        assert st.active and time.monotonic() < deadline, st.message
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_stopped_then_killed_run_stays_listed_and_resumes_to_the_end(tmp_path, monkeypatch):
+    monkeypatch.setenv("DDPM_WORKBENCH_TRAIN_THREADS", "1")
+    runs = tmp_path / "runs"
+    jobs = TrainingJobs(runs, instance="A")
+    total = 40
+    jobs.start(TrainRequest(steps=total, **TINY))
+    wait_for_step(jobs, 2)
+    jobs.stop()
+    stopped = jobs.wait(240)
+    assert stopped.state == "stopped" and 2 <= stopped.step < total, stopped.message
+    first_stop = stopped.step
+
+    jobs.resume(stopped.run_id)                        # from the Train tab: same settings, same folder
+    wait_for_step(jobs, first_stop + 1)
+    os.kill(jobs._job.pid, signal.SIGKILL)             # as the out-of-memory killer would
+    dead = jobs.wait(60)
+    assert dead.state == "failed" and "Resume goes on from it" in dead.message, dead.message
+    assert str(tmp_path) not in dead.message
+    run = read_run(runs / dead.run_id)
+    assert run.resumable and run.checkpoint is not None               # its last checkpoint is kept...
+    assert dead.run_id in [r.run_id for r in listed_runs(runs, "A")]  # ...and offered in every tab
+    assert dead.run_id not in [r.run_id for r in listed_runs(runs, "B")]
+
+    jobs.resume(dead.run_id)
+    final = jobs.wait(300)
+    assert final.state == "finished" and final.step == total, final.message
+    steps = [r["step"] for r in read_metrics(runs / dead.run_id)]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))   # one curve, no step logged twice
+    log = (runs / dead.run_id / "train.log").read_text()
+    assert f"--- resumed from step {first_stop} " in log and log.count("--- resumed") == 2
