@@ -1,7 +1,7 @@
 """The one model cache every tab shares: loaded checkpoints, least recently used first out, bounded in bytes.
 
     bytes(entry) = parameters + buffers + the schedule's tables (float64 and float32 copies of each (T,)
-                   table, and the Python floats the samplers read)
+                   table, and the per-step Python coefficients the samplers read)
 
 A file's size is estimated from its header (the architecture built on the "meta" device, which allocates
 nothing, and T) before any weight or table is allocated, so a model that could never fit is refused at once,
@@ -15,6 +15,7 @@ import hashlib
 import os
 import sys
 import threading
+import types
 from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,11 +48,34 @@ def module_bytes(model: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
 
 
+def deep_bytes(obj) -> int:
+    """Memory held by an object graph: each tensor's storage once, plus every Python object reached through
+    attributes, dicts, lists and tuples (classes, functions and modules are not followed)."""
+    seen, storages, total, stack = set(), set(), 0, [obj]
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, (type, types.ModuleType, types.FunctionType, types.MethodType)):
+            continue
+        seen.add(id(o))
+        if torch.is_tensor(o):
+            st = o.untyped_storage()
+            if st.data_ptr() not in storages:
+                storages.add(st.data_ptr())
+                total += st.nbytes()
+            continue
+        total += sys.getsizeof(o)
+        if isinstance(o, dict):
+            stack += [*o.keys(), *o.values()]
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            stack += list(o)
+        elif hasattr(o, "__dict__"):
+            stack.append(vars(o))
+    return total
+
+
 def diffusion_bytes(d: GaussianDiffusion) -> int:
-    """Every (T,) tensor the diffusion holds (float64 and float32) plus its lists of Python floats."""
-    tensors = [*d.float64.values(), *(v for v in vars(d).values() if torch.is_tensor(v))]
-    floats = sum(sys.getsizeof(v) + sys.getsizeof(0.5) * len(v) for v in d.scalars.values())
-    return sum(t.numel() * t.element_size() for t in tensors) + floats
+    """The schedule's tables: (T,) tensors in float64 and float32 and the per-step Python coefficients."""
+    return deep_bytes(d)
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,7 @@ import torch
 from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
 from demo import checkpoints, handlers, limits
 from demo.jobs import TrainingJobs, TrainRequest
-from demo.model_cache import ModelCache
+from demo.model_cache import ModelCache, estimate_size
 
 T = 100
 
@@ -218,7 +218,8 @@ def test_quality_plot_reads_benchmark_results(tmp_path, monkeypatch, tiny_ckpt):
 # --------------------------------------------------------------------------------------------- the cache
 def test_model_cache_loads_once_and_reloads_a_changed_file(tmp_path):
     path = write_tiny_checkpoint(tmp_path / "m.safetensors", step=1)
-    cache = ModelCache(capacity=2, device="cpu")
+    size = estimate_size(path).total
+    cache = ModelCache(max_bytes=int(2.5 * size), device="cpu")
     a = cache.get(path)
     assert cache.get(path) is a and cache.get(str(path)) is a and cache.loads == 1
     write_tiny_checkpoint(path, step=2, seed=3)
@@ -230,7 +231,7 @@ def test_model_cache_loads_once_and_reloads_a_changed_file(tmp_path):
     others = [write_tiny_checkpoint(tmp_path / f"o{i}.safetensors") for i in range(2)]
     for p in others:
         cache.get(p)
-    assert len(cache) == 2            # LRU capacity
+    assert len(cache) == 2            # bounded in bytes: two of these fit
 
 
 def test_handlers_share_one_cache(tiny_ckpt):
@@ -313,8 +314,8 @@ def test_tiny_training_run_on_an_uploaded_zip_finishes_and_is_listed(tmp_path):
     upload = _zip_of_class_folders(tmp_path / "upload.zip")
     status_md, bar, fig, sample_path, st = handlers.train_start(data="zip", zip_file=str(upload), steps=20, **TINY)
     assert st["state"] in ("starting", "running") and st["run_id"] in status_md
-    run_dir = Path(st["run_dir"])
     jobs = handlers.get_jobs()
+    run_dir = Path(jobs.status().run_dir)
     final = jobs.wait(timeout=300)
     assert final.state == "finished", (final.message, (run_dir / "train.log").read_text())
     assert final.step == 20 and (run_dir / "model.safetensors").exists()
