@@ -1,5 +1,6 @@
 """Checkpoints: one safetensors file holding the weights (EMA and raw), the full config, and optionally
-the optimizer and RNG state needed to resume a run exactly.
+the optimizer and RNG state needed to resume a run exactly. `load_checkpoint` also takes what another
+format module reads (a diffusers pipeline folder, its .zip, a Hub id: `ddpm.formats.diffusers`).
 
 Loading never unpickles anything: safetensors is a JSON header plus raw tensor bytes. Writing is
 atomic (temporary file in the same folder, fsync, rename), so a crash or a full disk never leaves a
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,6 +19,9 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .formats.base import CheckpointError, LoadedCheckpoint
+from .formats.limits import LIMITS, check_diffusion_dict, check_int, check_shapes, check_unet_dict, header_shapes, \
+    unet_shapes
 from .unet import UNet, UNetConfig
 
 FORMAT = "ddpm-workbench"
@@ -26,33 +29,6 @@ FORMAT_VERSION = 1
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024   # refuse larger uploads before reading them
 _UMASK = os.umask(0o022)                 # read the process umask once (os.umask can only read by setting)
 os.umask(_UMASK)
-
-
-class CheckpointError(ValueError):
-    """A file that cannot be used as a checkpoint; the message says why and what to do."""
-
-
-@dataclass
-class LoadedCheckpoint:
-    model: UNet                      # in eval mode, EMA weights unless weights="raw"
-    diffusion: GaussianDiffusion
-    unet_config: UNetConfig
-    diffusion_config: DiffusionConfig
-    class_names: list[str]
-    step: int
-    meta: dict                       # the whole JSON config saved with the weights (data, train, metrics)
-    path: str
-    weights: str                     # "ema" or "raw"
-    has_train_state: bool = False
-
-    @property
-    def num_classes(self) -> int:
-        return self.unet_config.num_classes
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        c = self.unet_config
-        return (c.in_channels, c.image_size, c.image_size)
 
 
 def atomic_write(path: str | os.PathLike, write_fn) -> None:
@@ -180,37 +156,48 @@ def _read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "ema",
                     max_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> LoadedCheckpoint:
-    """Rebuild model and diffusion from a checkpoint alone. weights: "ema" (default; falls back to raw
-    if the file has none) or "raw". max_bytes: refuse larger files (None: no limit, for trusted local files)."""
+    """Rebuild model and diffusion from a checkpoint alone. weights: "ema" (default; falls back to raw if the
+    file has none) or "raw". max_bytes: refuse larger files (None: no limit, for trusted local files).
+
+    Every config field is range-checked (`ddpm.formats.limits`) and the tensor shapes the file declares are
+    compared with the config before any module or table is allocated."""
     if weights not in ("ema", "raw"):
         raise ValueError(f"weights must be 'ema' or 'raw' (got {weights!r})")
     path = Path(path)
     meta = read_metadata(path, max_bytes)
+    name = path.name
+    unet_config = check_unet_dict(meta.get("model"), name)
+    diffusion_config = check_diffusion_dict(meta.get("diffusion"), name)
+    step = check_int(name, "step", meta.get("step", 0), 0, 10**12)
+    class_names = meta.get("class_names") or []
+    if not isinstance(class_names, list) or len(class_names) > LIMITS.max_classes:
+        raise CheckpointError(f"{name}: its config does not build: class_names is not a list of at most "
+                              f"{LIMITS.max_classes:,} names; the file was edited or is damaged")
     try:
-        unet_config = UNetConfig.from_dict(meta["model"])
-        diffusion_config = DiffusionConfig.from_dict(meta["diffusion"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{path.name}: its model/diffusion config does not build ({e})") from None
-    state = _read_tensors(path, "ema." if weights == "ema" else "model.")
-    used = weights
-    if not state and weights == "ema":
-        state, used = _read_tensors(path, "model."), "raw"
-    if not state:
-        raise CheckpointError(f"{path.name} holds no {weights} weights; try weights='ema'")
+        declared = header_shapes(str(path))
+    except Exception as e:
+        raise CheckpointError(f"{name}: reading the tensor header failed ({e}); the file is truncated or damaged") from None
+    prefix = "ema." if weights == "ema" and any(k.startswith("ema.") for k in declared) else "model."
+    used = "ema" if prefix == "ema." else "raw"
+    found = {k[len(prefix):]: v for k, v in declared.items() if k.startswith(prefix)}
+    if not found:
+        raise CheckpointError(f"{name} holds no {weights} weights; try weights='ema'")
+    check_shapes(unet_shapes(unet_config), found, name)
+    state = _read_tensors(path, prefix)
     model = UNet(unet_config)
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         first = str(e).splitlines()[0:3]
-        raise CheckpointError(f"{path.name}: the weights do not fit the saved architecture ({' '.join(first)}); "
+        raise CheckpointError(f"{name}: the weights do not fit the saved architecture ({' '.join(first)}); "
                               "the file is damaged or was edited") from None
-    class_names = list(meta.get("class_names") or [])
+    class_names = [str(c) for c in class_names]
     if unet_config.num_classes and len(class_names) != unet_config.num_classes:
         class_names = [str(i) for i in range(unet_config.num_classes)]
     return LoadedCheckpoint(
         model=model.to(device).eval(), diffusion=GaussianDiffusion(diffusion_config),
         unet_config=unet_config, diffusion_config=diffusion_config, class_names=class_names,
-        step=int(meta.get("step", 0)), meta=meta, path=str(path), weights=used,
+        step=step, meta=meta, path=str(path), weights=used,
         has_train_state="train_state" in meta)
 
 

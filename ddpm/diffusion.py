@@ -52,6 +52,16 @@ class DiffusionConfig:
         return cls(**d)
 
 
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """How the samplers treat this model unless the caller says otherwise. Ours: the values below; a diffusers
+    model: its scheduler config (timestep_spacing, clip_sample / clip_sample_range, variance_type)."""
+    spacing: str = "trailing"         # DDIM timestep spacing: trailing | linspace | leading
+    clip_denoised: bool = True        # clamp x̂_0 to [-clip_range, clip_range] before the posterior mean
+    clip_range: float = 1.0           # the data range of x_0
+    variance: str = "fixed_small"     # DDPM reverse variance: fixed_small (β̃_t) | fixed_large (β_t)
+
+
 def _extract(arr: Tensor, t: Tensor, x: Tensor) -> Tensor:
     """arr[t] reshaped to broadcast against x: (T,) , (B,) -> (B, 1, 1, 1)."""
     out = arr.to(device=t.device)[t].to(x.dtype)
@@ -64,8 +74,10 @@ class GaussianDiffusion:
     Every tensor attribute is (T,). Pass dtype=torch.float64 to test the equations exactly.
     """
 
-    def __init__(self, config: DiffusionConfig = DiffusionConfig(), dtype: torch.dtype = torch.float32):
+    def __init__(self, config: DiffusionConfig = DiffusionConfig(), dtype: torch.dtype = torch.float32,
+                 sampling_defaults: SamplingDefaults = SamplingDefaults()):
         self.config = config
+        self.sampling_defaults = sampling_defaults
         self.T = config.T
         self.objective = config.objective
         kw = {"betas": config.betas} if config.schedule == "custom" else {}

@@ -29,12 +29,14 @@ class DDPMSampler:
 
     name = "ddpm"
 
-    def __init__(self, diffusion: GaussianDiffusion, variance: str = "fixed_small", clip_denoised: bool = True):
+    def __init__(self, diffusion: GaussianDiffusion, variance: str = "fixed_small", clip_denoised: bool = True,
+                 clip_range: float = 1.0):
         if variance not in VARIANCES:
             raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
         self.diffusion = diffusion
         self.variance = variance
         self.clip_denoised = clip_denoised
+        self.clip_range = float(clip_range)
         self.timesteps = list(range(diffusion.T - 1, -1, -1))
 
     def reset(self) -> None:
@@ -45,7 +47,7 @@ class DDPMSampler:
         # 1. x̂_0 from the network's output (eq. 15 for ε), clipped to the data range as the official code does
         pred_xstart = c.split(self.diffusion.objective, model_out, x_t).pred_xstart
         if self.clip_denoised:
-            pred_xstart = pred_xstart.clamp(-1, 1)
+            pred_xstart = pred_xstart.clamp(-self.clip_range, self.clip_range)
         # 2. posterior mean μ̃_t(x_t, x̂_0) (eq. 7)
         mean = c.posterior_mean_coef1 * pred_xstart + c.posterior_mean_coef2 * x_t
         if t == 0 or noise is None:
@@ -63,13 +65,14 @@ class DDIMSampler:
     name = "ddim"
 
     def __init__(self, diffusion: GaussianDiffusion, steps: int = 50, eta: float = 0.0,
-                 spacing: str = "trailing", clip_denoised: bool = True):
+                 spacing: str = "trailing", clip_denoised: bool = True, clip_range: float = 1.0):
         if not 0.0 <= float(eta) <= 1.0:
             raise ValueError(f"eta must be in [0, 1] (got {eta}); 0 is deterministic DDIM, 1 is DDPM-like")
         self.diffusion = diffusion
         self.eta = float(eta)
         self.spacing = spacing
         self.clip_denoised = clip_denoised
+        self.clip_range = float(clip_range)
         self.timesteps = ddim_timesteps(diffusion.T, steps, spacing)
 
     def reset(self) -> None:
@@ -85,7 +88,7 @@ class DDIMSampler:
         # 1. x̂_0 and ε̂ from the network's output; after clipping x̂_0, ε̂ is recomputed to agree with it
         eps, pred_xstart = c.split(self.diffusion.objective, model_out, x_t)
         if self.clip_denoised:
-            pred_xstart = pred_xstart.clamp(-1, 1)
+            pred_xstart = pred_xstart.clamp(-self.clip_range, self.clip_range)
             eps = c.split("x0", pred_xstart, x_t).eps
         # 2. σ_t (eq. 16) and the direction pointing to x_t (eq. 12)
         sigma = self.sigma(t, t_prev)
@@ -101,21 +104,26 @@ DEFAULT_STEPS = 50            # DDIM's and the solvers' S when none is given (DD
 
 
 def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int] = None, eta: float = 0.0,
-                 variance: str = "fixed_small", spacing: Optional[str] = None, clip_denoised: bool = True,
-                 order: int = 2, karras: bool = False):
+                 variance: Optional[str] = None, spacing: Optional[str] = None,
+                 clip_denoised: Optional[bool] = None, order: int = 2, karras: bool = False):
     """A sampler by name (SAMPLERS): 'ddpm' (all T steps; `steps` must be None or T), 'ddim' (S = steps),
     'dpmpp_2m' / 'dpmpp_2m_sde' / 'unipc' (S = steps network calls, solver `order` 1 or 2, optional Karras σ).
 
-    spacing None is each sampler's default: 'trailing' for DDIM, 'linspace' (S+1 points) for the solvers.
+    variance / clip_denoised / DDIM's spacing left at None are the model's own (diffusion.sampling_defaults:
+    fixed_small, clipped to [-1, 1], 'trailing' for our models; a diffusers model's scheduler config).
+    The solvers' spacing None is their own default, 'linspace' (S+1 points).
     """
+    d = diffusion.sampling_defaults
+    variance = d.variance if variance is None else variance
+    clip_denoised = d.clip_denoised if clip_denoised is None else clip_denoised
     if name == "ddpm":
         if steps not in (None, diffusion.T):
             raise ValueError(f"DDPM runs all T={diffusion.T} steps; for fewer steps use the 'ddim' sampler "
                              f"(with eta=1 it is DDPM-like) or one of the solvers {list(SAMPLERS[2:])}")
-        return DDPMSampler(diffusion, variance, clip_denoised)
+        return DDPMSampler(diffusion, variance, clip_denoised, d.clip_range)
     steps = DEFAULT_STEPS if steps is None else steps
     if name == "ddim":
-        return DDIMSampler(diffusion, steps, eta, spacing or "trailing", clip_denoised)
+        return DDIMSampler(diffusion, steps, eta, spacing or d.spacing, clip_denoised, d.clip_range)
     if name in ("dpmpp_2m", "dpmpp_2m_sde"):
         return DPMSolverPP(diffusion, steps, order, spacing, karras, clip_denoised, sde=name == "dpmpp_2m_sde")
     if name == "unipc":

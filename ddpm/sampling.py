@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from .diffusion import GaussianDiffusion
+from .formats.base import guidance_unavailable
 from .samplers import make_sampler
 
 MAX_SAMPLES = 50_000          # one call never generates more than this
@@ -150,8 +151,8 @@ def _parse_labels(labels, n: int, num_classes: int) -> Optional[Tensor]:
 
 
 def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", steps: Optional[int] = None,
-             eta: float = 0.0, variance: str = "fixed_small", spacing: Optional[str] = None, clip_denoised: bool = True,
-             order: int = 2, karras: bool = False,
+             eta: float = 0.0, variance: Optional[str] = None, spacing: Optional[str] = None,
+             clip_denoised: Optional[bool] = None, order: int = 2, karras: bool = False,
              n: int = 16, labels=None, guidance_scale: float = 1.0, classifier=None, classifier_scale: float = 0.0,
              seed: int = 0, temperature: float = 1.0, noise_temperature: float = 1.0, x_T: Optional[Tensor] = None,
              trajectory_frames: int = 0, capture_steps: Optional[Sequence[int]] = None,
@@ -163,6 +164,7 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
 
     The same seed gives the same x_T for every sampler (so DDPM and DDIM can be compared from the very same
     noise) and the same images on the same device. Images are produced in batches of at most max_batch.
+    variance / spacing / clip_denoised left at None take the model's defaults (diffusion.sampling_defaults).
     """
     if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be an integer in [1, {MAX_SAMPLES}] (got {n!r})")
@@ -175,6 +177,8 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
     if guidance_scale != 1.0 and y is None:
         raise ValueError("guidance needs class labels" if num_classes else
                          "this model is unconditional: classifier-free guidance needs a class-conditional model")
+    if guidance_scale != 1.0 and not getattr(model.config, "has_null_class", True):
+        raise ValueError(f"guidance_scale must be 1 for this model: {guidance_unavailable(model)}")
     if classifier is not None:
         if y is None:
             raise ValueError("classifier guidance needs class labels")
@@ -225,9 +229,9 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
         traj = Trajectory(list(capture), torch.cat(frames_x, 1), torch.cat(frames_x0, 1))
     solver = sampler in ("dpmpp_2m", "dpmpp_2m_sde", "unipc")
     settings = dict(sampler=sampler, steps=len(smp.timesteps), eta=eta if sampler == "ddim" else None,
-                    variance=variance if sampler == "ddpm" else None, spacing=getattr(smp, "spacing", None),
+                    variance=smp.variance if sampler == "ddpm" else None, spacing=getattr(smp, "spacing", None),
                     order=smp.order if solver else None, karras=smp.karras if solver else None,
-                    clip_denoised=clip_denoised, guidance_scale=guidance_scale, classifier_scale=classifier_scale,
+                    clip_denoised=smp.clip_denoised, guidance_scale=guidance_scale, classifier_scale=classifier_scale,
                     seed=seed, temperature=temperature, noise_temperature=noise_temperature, n=n)
     return SampleResult(torch.cat(images), None if y is None else y.cpu(), x_T.cpu(), list(smp.timesteps), calls,
                         time.perf_counter() - start, traj, settings)

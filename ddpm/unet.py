@@ -60,6 +60,11 @@ class UNetConfig:
     def conditional(self) -> bool:
         return self.num_classes > 0
 
+    @property
+    def has_null_class(self) -> bool:
+        """Our conditional U-Net always has the extra null label (index num_classes) for guidance."""
+        return self.conditional
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["channel_mult"] = list(self.channel_mult)

@@ -1,0 +1,73 @@
+"""What every checkpoint format returns and raises: `LoadedCheckpoint` and `CheckpointError`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from torch import nn
+
+from ..diffusion import DiffusionConfig, GaussianDiffusion, SamplingDefaults
+
+
+class CheckpointError(ValueError):
+    """A file that cannot be used as a checkpoint; the message says why and what to do."""
+
+
+@dataclass
+class LoadedCheckpoint:
+    model: nn.Module                 # in eval mode, callable as model(x_t, t, y); EMA weights unless weights="raw"
+    diffusion: GaussianDiffusion     # carries the model's sampling defaults (diffusion.sampling_defaults)
+    unet_config: Any                 # ddpm.UNetConfig, or DiffusersUNetConfig for a diffusers UNet2DModel
+    diffusion_config: DiffusionConfig
+    class_names: list[str]
+    step: int
+    meta: dict                       # the whole JSON config saved with the weights (data, train, metrics)
+    path: str
+    weights: str                     # "ema" or "raw"
+    has_train_state: bool = False
+    source: str = "ddpm-workbench"   # where it came from: "ddpm-workbench" or e.g. "diffusers DDPMPipeline folder"
+
+    @property
+    def num_classes(self) -> int:
+        return self.unet_config.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c = self.unet_config
+        return (c.in_channels, c.image_size, c.image_size)
+
+    @property
+    def sampling_defaults(self) -> SamplingDefaults:
+        """Spacing, clipping and variance the samplers use for this model unless the caller overrides them."""
+        return self.diffusion.sampling_defaults
+
+    @property
+    def guidance_unavailable(self) -> Optional[str]:
+        """None when classifier-free guidance works on this model, else why not (for the UI and the API)."""
+        return guidance_unavailable(self.model)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the loaded checkpoint holds: parameters and buffers plus the diffusion's tables."""
+        return module_bytes(self.model) + diffusion_bytes(self.diffusion_config.T)
+
+
+def guidance_unavailable(model: nn.Module) -> Optional[str]:
+    """Classifier-free guidance needs a class-conditional model with a null ("no class") label."""
+    cfg = getattr(model, "config", None)
+    if not getattr(cfg, "num_classes", 0):
+        return "this model is unconditional: classifier-free guidance needs a class-conditional model"
+    if not getattr(cfg, "has_null_class", True):
+        return (f"this model's {cfg.num_classes} class embeddings are all real classes (no null label, as a model "
+                "trained without label dropout has): classifier-free guidance needs an unconditional pass, so "
+                "only w = 1 (plain conditional sampling) is possible")
+    return None
+
+
+def module_bytes(model: nn.Module) -> int:
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
+def diffusion_bytes(T: int) -> int:
+    """GaussianDiffusion's tables for T steps: 14 float64 + 14 float32 tensors and 9 lists of Python floats."""
+    return int(T) * (14 * 8 + 14 * 4 + 9 * 32)
