@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from ddpm import CheckpointError, load_checkpoint
+from ddpm.formats.base import diffusion_bytes
 from ddpm.formats.limits import LIMITS, estimate_bytes, header_shapes
 
 BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "digits_tiny.safetensors"
@@ -119,9 +120,18 @@ def test_limits_admit_every_preset_and_the_bundled_model(tmp_path):
 
 
 def test_estimated_bytes_match_the_loaded_model():
-    """estimate_bytes (from the header, before loading) is what LoadedCheckpoint.nbytes measures after."""
+    """estimate_bytes (from the header, before loading) is what LoadedCheckpoint.nbytes counts after: the
+    parameters and buffers, plus the diffusion tables, whose size per step is measured here against the RSS."""
     ck = load_checkpoint(BUNDLED)
     shapes = {k: s for k, (s, _) in header_shapes(str(BUNDLED), "ema.").items()}
     assert estimate_bytes(shapes, ck.diffusion_config.T) == ck.nbytes
-    params = sum(p.numel() for p in ck.model.parameters()) + sum(b.numel() for b in ck.model.buffers())
-    assert ck.nbytes == params * 4 + ck.diffusion_config.T * (14 * 8 + 14 * 4 + 9 * 32)
+    weights = sum(t.numel() * t.element_size() for t in [*ck.model.parameters(), *ck.model.buffers()])
+    assert ck.nbytes - weights == diffusion_bytes(ck.diffusion_config.T)
+    import gc
+    from ddpm import DiffusionConfig, GaussianDiffusion
+    gc.collect()
+    before = rss_bytes()
+    held = [GaussianDiffusion(DiffusionConfig(T=20_000)) for _ in range(5)]
+    gc.collect()
+    per_table = (rss_bytes() - before) / len(held)
+    assert 0.5 < per_table / diffusion_bytes(20_000) < 1.5, per_table
