@@ -39,6 +39,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     host, port = server_address(args.host, args.port)
 
+    # this instance's training runs are its own (another app on this checkout neither lists nor stops them);
+    # keyed by the port, so a restarted app adopts the run it left training
+    os.environ.setdefault("DDPM_WORKBENCH_INSTANCE", f"app-{port}")
+    from demo.guard import configure_logging
+    configure_logging()                  # one line per refused or abandoned request, no traceback
     from demo.layout import build_demo, launch_kwargs
     from demo.limits import CONCURRENCY_LIMIT, QUEUE_MAX_SIZE
     demo = build_demo()

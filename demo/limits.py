@@ -26,7 +26,7 @@ def _env_number(name: str, default: float) -> float:
 
 
 # The queue: requests that run at once (more wait their turn); on a 2-core CPU Space each gets one core
-CONCURRENCY_LIMIT = 2
+CONCURRENCY_LIMIT = int(_env_number("DDPM_WORKBENCH_CONCURRENCY", 2))
 QUEUE_MAX_SIZE = 64
 
 # Sampling (Sample and Compare tabs)

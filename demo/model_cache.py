@@ -1,11 +1,10 @@
 """The one model cache every tab shares: loaded checkpoints, least recently used first out, bounded in bytes.
 
-    bytes(entry) = parameters + buffers + the schedule's tables (float64 and float32 copies of each (T,)
-                   table, and the per-step Python coefficients the samplers read)
+    bytes(entry) = parameters + buffers + the schedule's tables   (LoadedCheckpoint.nbytes)
 
-A file's size is estimated from its header (the architecture built on the "meta" device, which allocates
-nothing, and T) before any weight or table is allocated, so a model that could never fit is refused at once,
-with a message; the loaded entry is measured again exactly. An entry is keyed by the file's resolved path,
+A file's size is estimated from its header (ddpm.formats.limits.estimate_bytes: the range-checked config's
+shapes, built on the "meta" device, which allocates nothing, and T) before any weight or table is allocated,
+so a model that could never fit is refused at once, with a message; the loaded entry is measured again. An entry is keyed by the file's resolved path,
 modification time and size, so a checkpoint is read once, and a file that changes (a run that saved again)
 is loaded afresh and replaces the old entry for that path. Models go to the GPU when there is one.
 """
@@ -13,24 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import threading
-import types
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from ddpm import (CheckpointError, DiffusionConfig, GaussianDiffusion, LoadedCheckpoint, UNet, UNetConfig,
-                  load_checkpoint, pick_device, read_metadata)
+from ddpm import CheckpointError, LoadedCheckpoint, load_checkpoint, pick_device, read_metadata
+from ddpm.formats.base import diffusion_bytes
+from ddpm.formats.limits import check_diffusion_dict, check_unet_dict, estimate_bytes, unet_shapes
 
 from . import limits
 
 CacheKey = tuple[str, int, int]   # (resolved path, mtime_ns, size)
-MAX_RES_BLOCKS = 64               # levels × blocks per level: deeper configs are refused before they are built
 
 
 def file_key(path: str | os.PathLike) -> CacheKey:
@@ -44,105 +40,39 @@ class ModelTooLargeError(CheckpointError):
 
 
 # ------------------------------------------------------------------------------------------------ sizes
-def module_bytes(model: torch.nn.Module) -> int:
-    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
-
-
-def deep_bytes(obj) -> int:
-    """Memory held by an object graph: each tensor's storage once, plus every Python object reached through
-    attributes, dicts, lists and tuples (classes, functions and modules are not followed)."""
-    seen, storages, total, stack = set(), set(), 0, [obj]
-    while stack:
-        o = stack.pop()
-        if id(o) in seen or isinstance(o, (type, types.ModuleType, types.FunctionType, types.MethodType)):
-            continue
-        seen.add(id(o))
-        if torch.is_tensor(o):
-            st = o.untyped_storage()
-            if st.data_ptr() not in storages:
-                storages.add(st.data_ptr())
-                total += st.nbytes()
-            continue
-        total += sys.getsizeof(o)
-        if isinstance(o, dict):
-            stack += [*o.keys(), *o.values()]
-        elif isinstance(o, (list, tuple, set, frozenset)):
-            stack += list(o)
-        elif hasattr(o, "__dict__"):
-            stack.append(vars(o))
-    return total
-
-
-def diffusion_bytes(d: GaussianDiffusion) -> int:
-    """The schedule's tables: (T,) tensors in float64 and float32 and the per-step Python coefficients."""
-    return deep_bytes(d)
-
-
-@lru_cache(maxsize=1)
-def _table_bytes_line() -> tuple[int, int]:
-    small, large = (diffusion_bytes(GaussianDiffusion(DiffusionConfig(T=T))) for T in (100, 1000))
-    per_step = (large - small) // 900
-    return small - 100 * per_step, per_step
-
-
-def table_bytes(T: int) -> int:
-    """Memory of the schedule tables for T steps: every table is (T,), so a + b·T, measured at T = 100 and 1000."""
-    fixed, per_step = _table_bytes_line()
-    return fixed + per_step * T
-
-
 @dataclass(frozen=True)
 class Size:
-    weights: int                  # parameters + buffers
-    tables: int                   # schedule tables
+    total: int                    # parameters + buffers + schedule tables
     T: int
 
     @property
-    def total(self) -> int:
-        return self.weights + self.tables
+    def tables(self) -> int:
+        return diffusion_bytes(self.T)
 
     def describe(self) -> str:
-        return (f"{_mb(self.total)} in memory (parameters and buffers {_mb(self.weights)}, schedule tables for "
-                f"T = {self.T:,}: {_mb(self.tables)})")
+        return (f"{_mb(self.total)} in memory (parameters and buffers {_mb(self.total - self.tables)}, schedule "
+                f"tables for T = {self.T:,}: {_mb(self.tables)})")
 
 
 def _mb(b: float) -> str:
     return f"{b / 2**20:,.1f} MB" if b < 2**30 else f"{b / 2**30:,.1f} GB"
 
 
-def estimate_size(path: str | os.PathLike, max_file_bytes: Optional[int] = None) -> Size:
-    """The memory a checkpoint will take once loaded, from its header alone (no weight is read, nothing
-    is allocated). CheckpointError for a header that does not describe a buildable model."""
+def estimate_size(path: str | os.PathLike, max_file_bytes: Optional[int] = None) -> Optional[Size]:
+    """The memory a checkpoint file will take once loaded, from its header alone (the config range-checked,
+    the architecture's shapes built on the meta device: nothing is allocated); None for a folder (another
+    format), which is measured once loaded. CheckpointError for a header that does not describe a model."""
     path = Path(path)
+    if path.is_dir():
+        return None
     meta = read_metadata(path, max_file_bytes)
-    model, diffusion = meta.get("model"), meta.get("diffusion")
-    if not isinstance(model, dict) or not isinstance(diffusion, dict):
-        raise CheckpointError(f"{path.name}: its header has no model/diffusion config; use a checkpoint written "
-                              "by `python -m ddpm.train`")
-    betas = diffusion.get("betas")
-    T = len(betas) if isinstance(betas, list) else diffusion.get("T")
-    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
-        raise CheckpointError(f"{path.name}: its diffusion config has T = {T!r}; T must be a whole number of "
-                              "steps >= 1")
-    try:
-        cfg = UNetConfig.from_dict(model)
-        depth = len(cfg.channel_mult) * cfg.num_res_blocks
-        if depth > MAX_RES_BLOCKS:
-            raise ModelTooLargeError(f"{path.name}: its U-Net has {depth:,} residual blocks "
-                                     f"({len(cfg.channel_mult)} levels × {cfg.num_res_blocks}); this app loads at "
-                                     f"most {MAX_RES_BLOCKS}. Use a shallower model")
-        with torch.device("meta"):
-            weights = module_bytes(UNet(cfg))
-    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError) as e:
-        if isinstance(e, CheckpointError):
-            raise
-        raise CheckpointError(f"{path.name}: its model config does not build ({e}); the file is damaged or "
-                              "was edited") from None
-    return Size(weights, table_bytes(T), T)
+    unet = check_unet_dict(meta.get("model"), path.name)
+    T = check_diffusion_dict(meta.get("diffusion"), path.name).T
+    return Size(estimate_bytes(unet_shapes(unet), T), T)
 
 
 def measured_size(ckpt: LoadedCheckpoint) -> Size:
-    return Size(module_bytes(ckpt.model), diffusion_bytes(ckpt.diffusion), ckpt.diffusion_config.T)
+    return Size(ckpt.nbytes, ckpt.diffusion_config.T)
 
 
 def flop_per_image(ckpt: LoadedCheckpoint) -> float:
@@ -186,7 +116,9 @@ class ModelCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key].ckpt
-            self._refuse_if_too_large(estimate_size(key[0], max_bytes), Path(key[0]).name)
+            estimate = estimate_size(key[0], max_bytes)
+            if estimate is not None:
+                self._refuse_if_too_large(estimate, Path(key[0]).name)
             kwargs = {} if max_bytes is None else {"max_bytes": max_bytes}
             ckpt = load_checkpoint(key[0], self.device, **kwargs)
             self.loads += 1

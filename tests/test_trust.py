@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 from ddpm import CheckpointError, DiffusionConfig, UNet, preset_config, save_checkpoint
 from demo import limits
 from demo.jobs import CannotResumeError, NoJobRunningError, TrainingJobs, TrainRequest
-from demo.model_cache import ModelCache, ModelTooLargeError, estimate_size, measured_size, table_bytes
+from demo.model_cache import ModelCache, ModelTooLargeError, estimate_size, measured_size
 from demo.runs import listed_runs, read_metrics, read_run
 
 T = 100
@@ -57,13 +57,9 @@ def rss_mb() -> float:
 def test_size_is_estimated_from_the_header_before_loading(tmp_path):
     ckpt_path = write_tiny(tmp_path / "m.safetensors")
     est = estimate_size(ckpt_path)
-    got = measured_size(ModelCache(max_bytes=2**30, device="cpu").get(ckpt_path))
-    params = sum(p.numel() for p in UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=10))
-                 .parameters())
-    assert est.weights == got.weights >= 4 * params               # exact: the same modules, built on "meta"
-    # the tables: 14 (T,) tensors in float64 and float32, and per-step Python floats; scaled from T = 100, 1000
-    assert est.tables == table_bytes(T) and abs(est.tables - got.tables) <= 0.01 * got.tables
-    assert got.tables > 14 * 12 * T
+    loaded = ModelCache(max_bytes=2**30, device="cpu").get(ckpt_path)
+    params = sum(p.numel() for p in loaded.model.parameters())
+    assert est == measured_size(loaded) and est.total == loaded.nbytes >= 4 * params + est.tables
 
 
 def test_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used(tmp_path):
@@ -81,34 +77,32 @@ def test_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used(tmp_path):
     assert cache.loads == loads + 1                   # 1 was evicted, so it is read again
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda m: m["diffusion"].update(T=10**9), "schedule tables for T = 1,000,000,000"),
-    (lambda m: m["model"].update(base_channels=4096), "parameters and buffers"),
-    (lambda m: m["model"].update(num_classes=15_000_000), "parameters and buffers"),
+# within the file format's own limits (ddpm.formats.limits), but more than this cache may hold
+@pytest.mark.parametrize("edit, budget_mb, words", [
+    (lambda m: m["diffusion"].update(T=20_000), 8, "schedule tables for T = 20,000"),
+    (lambda m: m["model"].update(base_channels=512), 64, "parameters and buffers"),
 ])
-def test_a_model_larger_than_the_cache_is_refused_before_anything_is_allocated(tmp_path, edit, words):
+def test_a_model_larger_than_the_cache_is_refused_before_anything_is_allocated(tmp_path, edit, budget_mb, words):
     src = write_tiny(tmp_path / "m.safetensors")
     bad = edit_header(src, tmp_path / "edited.safetensors", edit)
-    cache = ModelCache(max_bytes=64 * 2**20, device="cpu")
+    cache = ModelCache(max_bytes=budget_mb * 2**20, device="cpu")
     before, t0 = rss_mb(), time.perf_counter()
     with pytest.raises(ModelTooLargeError) as e:
         cache.get(bad)
     seconds, grown = time.perf_counter() - t0, rss_mb() - before
     msg = str(e.value)
-    assert words in msg and "keeps at most 64.0 MB" in msg and "Use a smaller model" in msg
+    assert words in msg and f"keeps at most {budget_mb:.1f} MB" in msg and "Use a smaller model" in msg
     assert str(tmp_path) not in msg                   # the file's name, never its server path
     assert cache.loads == 0 and len(cache) == 0
     assert seconds < 2 and grown < 200, (seconds, grown)
 
 
-def test_a_header_that_does_not_build_is_a_checkpoint_error(tmp_path):
-    src = write_tiny(tmp_path / "m.safetensors")
-    for i, edit in enumerate([lambda m: m["diffusion"].update(T="abc"), lambda m: m["model"].update(groups=0),
-                              lambda m: m["model"].update(num_res_blocks=10_000), lambda m: m.pop("model")]):
-        bad = edit_header(src, tmp_path / f"bad{i}.safetensors", edit)
-        with pytest.raises(CheckpointError) as e:
-            ModelCache(device="cpu").get(bad)
-        assert f"bad{i}.safetensors" in str(e.value) and str(tmp_path) not in str(e.value)
+def test_a_header_that_does_not_build_is_a_checkpoint_error_naming_the_file(tmp_path):
+    bad = edit_header(write_tiny(tmp_path / "m.safetensors"), tmp_path / "bad.safetensors",
+                      lambda m: m["diffusion"].update(T="abc"))
+    with pytest.raises(CheckpointError) as e:
+        ModelCache(device="cpu").get(bad)
+    assert "bad.safetensors" in str(e.value) and str(tmp_path) not in str(e.value)
 
 
 def test_the_cache_counts_the_flops_of_one_network_call(tmp_path):
