@@ -5,6 +5,10 @@ DDPM over all T steps (σ² = β̃ "fixed_small" and β "fixed_large") and DDIM 
 
     python -m bench.quality_vs_steps [--ckpt checkpoints/digits_tiny.safetensors] [--n 300]
     python -m bench.quality_vs_steps --quick     # n=64, DDIM S ∈ {10, 50} × η ∈ {0, 1}, no DDPM
+    python -m bench.quality_vs_steps --solvers dpmpp_2m unipc --solver-calls 5 10 15 20 50 [--karras]
+
+Multistep solvers (DPM-Solver++(2M), UniPC; issue 11) add one row per number of network calls (default
+5, 10, 15, 20, 50; none with a bare --solvers).
 
 The sweep itself is diagnostics.sweep (the app's quick measurement runs the same one): every row starts
 from the SAME x_T (drawn once from --seed) with the same balanced labels (class i % K for image i) and the
@@ -35,6 +39,8 @@ from diagnostics.sweep import QualitySweep, SweepSetting
 NAME = "quality_vs_steps"
 FULL_STEPS, FULL_ETAS = (10, 20, 50, 100, None), (0.0, 0.5, 1.0)     # None = T
 QUICK_STEPS, QUICK_ETAS = (10, 50), (0.0, 1.0)
+FULL_SOLVERS, FULL_SOLVER_CALLS = ("dpmpp_2m", "unipc"), (5, 10, 15, 20, 50)   # issue 11's rows
+QUICK_SOLVERS, QUICK_SOLVER_CALLS = ("dpmpp_2m", "unipc"), (10,)
 
 
 def load_for_eval(ckpt: str):
@@ -48,15 +54,18 @@ def load_for_eval(ckpt: str):
 
 
 def plan_rows(T: int, quick: bool, steps: Optional[Sequence[int]], etas: Optional[Sequence[float]],
-              ddpm: Optional[bool], guidance_scale: float = 1.0) -> list[SweepSetting]:
-    """The benchmark's settings: DDPM over all T steps (both variances) unless off, then DDIM per (S, η)."""
+              ddpm: Optional[bool], guidance_scale: float = 1.0, solvers: Optional[Sequence[str]] = None,
+              solver_calls: Optional[Sequence[int]] = None, karras: bool = False,
+              ddpm_variances: Sequence[str] = ("fixed_small", "fixed_large")) -> list[SweepSetting]:
+    """The benchmark's settings: DDPM over all T steps (both variances) unless off, then DDIM per (S, η), then
+    each multistep solver (dpmpp_2m, unipc, ...) per number of network calls (with Karras σ too if asked)."""
     steps = list(steps or (QUICK_STEPS if quick else FULL_STEPS))
     etas = list(etas if etas is not None else (QUICK_ETAS if quick else FULL_ETAS))
     ddpm = (not quick) if ddpm is None else ddpm
     guidance = {} if guidance_scale == 1.0 else {"guidance_scale": guidance_scale}
     rows = []
     if ddpm:
-        rows += [SweepSetting("ddpm", None, {"variance": v, **guidance}) for v in ("fixed_small", "fixed_large")]
+        rows += [SweepSetting("ddpm", None, {"variance": v, **guidance}) for v in ddpm_variances]
     seen = set()
     for s in steps:
         s = T if s is None else min(int(s), T)
@@ -64,6 +73,13 @@ def plan_rows(T: int, quick: bool, steps: Optional[Sequence[int]], etas: Optiona
             if (s, e) not in seen:
                 seen.add((s, e))
                 rows.append(SweepSetting("ddim", s, {"eta": float(e), **guidance}))
+    solvers = list(solvers if solvers is not None else (QUICK_SOLVERS if quick else FULL_SOLVERS))
+    calls = sorted({min(int(c), T - 1) for c in (solver_calls or (QUICK_SOLVER_CALLS if quick else FULL_SOLVER_CALLS))})
+    for name in solvers:
+        for c in calls:
+            rows.append(SweepSetting(name, c, dict(guidance)))
+            if karras:
+                rows.append(SweepSetting(name, c, {"karras": True, **guidance}))
     return rows
 
 
@@ -121,7 +137,9 @@ def write_figure(rows: list[dict], floor: Optional[float], title: str, html_path
 def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None, seed: int = 0,
         steps: Optional[Sequence[int]] = None, etas: Optional[Sequence[float]] = None, ddpm: Optional[bool] = None,
         guidance_scale: float = 1.0, max_batch: int = 512, figure: bool = True, out_json: Optional[str] = None,
-        command: Optional[str] = None, write: bool = True) -> dict:
+        command: Optional[str] = None, write: bool = True, solvers: Optional[Sequence[str]] = None,
+        solver_calls: Optional[Sequence[int]] = None, karras: bool = False,
+        ddpm_variances: Sequence[str] = ("fixed_small", "fixed_large")) -> dict:
     started = time.perf_counter()
     ckpt = ckpt or common.default_checkpoint()
     n = n or (64 if quick else 300)
@@ -130,7 +148,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
     sweep = QualitySweep(lc, n=n, seed=seed, max_batch=max_batch)
     T = lc.diffusion.T
     ck_info = {"path": str(ckpt), "sha256": sha, "step": lc.step, "weights": lc.weights}
-    settings = plan_rows(T, quick, steps, etas, ddpm, guidance_scale)
+    settings = plan_rows(T, quick, steps, etas, ddpm, guidance_scale, solvers, solver_calls, karras, ddpm_variances)
 
     rows = []
     for setting in settings:
@@ -185,6 +203,13 @@ def main(argv=None) -> int:
     p.add_argument("--etas", type=float, nargs="+", help="DDIM etas (default 0 0.5 1)")
     p.add_argument("--ddpm", action=argparse.BooleanOptionalAction, default=None,
                    help="include DDPM over all T steps (default: on; off in quick)")
+    p.add_argument("--solvers", nargs="*", choices=["dpmpp_2m", "dpmpp_2m_sde", "unipc"],
+                   help="multistep solvers to add rows for (default: dpmpp_2m unipc; none: --solvers with no name)")
+    p.add_argument("--solver-calls", type=int, nargs="+", help="network calls per solver row (default 5 10 15 20 50; "
+                                                                "quick 10)")
+    p.add_argument("--karras", action="store_true", help="also a Karras-σ row per solver and number of calls")
+    p.add_argument("--ddpm-variances", nargs="+", default=["fixed_small", "fixed_large"],
+                   choices=["fixed_small", "fixed_large"], help="DDPM rows' reverse variances")
     p.add_argument("--guidance-scale", type=float, default=1.0)
     p.add_argument("--max-batch", type=int, default=512, help="images per forward pass")
     common.add_threads_arg(p)
@@ -192,7 +217,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     common.set_threads(a.threads)
     res = run(a.quick, a.ckpt, a.n, a.seed, a.steps, a.etas, a.ddpm, a.guidance_scale, a.max_batch, True,
-              a.out_json, common.cli_command("bench.quality_vs_steps", argv))
+              a.out_json, common.cli_command("bench.quality_vs_steps", argv), solvers=a.solvers,
+              solver_calls=a.solver_calls, karras=a.karras, ddpm_variances=a.ddpm_variances)
     for t in res["tables"]:
         common.print_table(t)
     print(f"wrote {res['json']}" + (f" and {res['figure_html']}" if res.get("figure_html") else ""))

@@ -125,7 +125,8 @@ def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int
     if name == "ddim":
         return DDIMSampler(diffusion, steps, eta, spacing or d.spacing, clip_denoised, d.clip_range)
     if name in ("dpmpp_2m", "dpmpp_2m_sde"):
-        return DPMSolverPP(diffusion, steps, order, spacing, karras, clip_denoised, sde=name == "dpmpp_2m_sde")
+        return DPMSolverPP(diffusion, steps, order, spacing, karras, clip_denoised, d.clip_range,
+                           sde=name == "dpmpp_2m_sde")
     if name == "unipc":
-        return UniPC(diffusion, steps, order, spacing, karras, clip_denoised)
+        return UniPC(diffusion, steps, order, spacing, karras, clip_denoised, d.clip_range)
     raise ValueError(f"unknown sampler {name!r}; choose from {sorted(SAMPLERS)}")

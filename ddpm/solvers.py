@@ -47,7 +47,7 @@ class MultistepSolver:
     name = "multistep"
 
     def __init__(self, diffusion: GaussianDiffusion, steps: int = 20, order: int = 2, spacing: Optional[str] = None,
-                 karras: bool = False, clip_denoised: bool = False):
+                 karras: bool = False, clip_denoised: bool = False, clip_range: float = 1.0):
         if order not in SOLVER_ORDERS:
             raise ValueError(f"order must be one of {list(SOLVER_ORDERS)} for {self.name} (got {order!r})")
         sched = solver_schedule(diffusion.coefficients, steps, spacing or "linspace", karras)
@@ -59,6 +59,7 @@ class MultistepSolver:
         self.spacing = None if karras else (spacing or "linspace")
         self.karras = bool(karras)
         self.clip_denoised = clip_denoised
+        self.clip_range = float(clip_range)
         self.timesteps = sched.timesteps
         self.levels = sched.levels             # S + 1: levels[i] for timesteps[i], levels[S] the clean image
         self.reset()
@@ -78,10 +79,11 @@ class MultistepSolver:
         return i
 
     def _data_prediction(self, model_out: Tensor, x: Tensor, level: NoiseLevel) -> Tensor:
-        """m_i = x̂_0 at the solver's own noise level, clamped to [−1, 1] if clip_denoised (static thresholding,
-        Saharia et al. 2022, recommended for pixel-space models by Lu et al. 2022b §4)."""
+        """m_i = x̂_0 at the solver's own noise level, clamped to the data range [−r, r] (r = clip_range, 1 for
+        our models) if clip_denoised: static thresholding (Saharia et al. 2022), as Lu et al. 2022b §4 recommend
+        for pixel-space models; diffusers' thresholding with sample_max_value = r does the same."""
         x0 = split_output(self.diffusion.objective, model_out, x, level.alpha, level.sigma).pred_xstart
-        return x0.clamp(-1, 1) if self.clip_denoised else x0
+        return x0.clamp(-self.clip_range, self.clip_range) if self.clip_denoised else x0
 
     def _second_order(self, i: int) -> bool:
         """Order 2 needs one earlier prediction (not at i = 0) and is lowered to 1 at the final step to σ = 0."""
@@ -116,10 +118,10 @@ class DPMSolverPP(MultistepSolver):
     name = "dpmpp_2m"
 
     def __init__(self, diffusion: GaussianDiffusion, steps: int = 20, order: int = 2, spacing: Optional[str] = None,
-                 karras: bool = False, clip_denoised: bool = False, sde: bool = False):
+                 karras: bool = False, clip_denoised: bool = False, clip_range: float = 1.0, sde: bool = False):
         self.sde = bool(sde)
         self.name = "dpmpp_2m_sde" if sde else "dpmpp_2m"
-        super().__init__(diffusion, steps, order, spacing, karras, clip_denoised)
+        super().__init__(diffusion, steps, order, spacing, karras, clip_denoised, clip_range)
 
     def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
         i = self._position(t)

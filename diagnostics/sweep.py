@@ -30,7 +30,8 @@ from .checks.quality import feature_net_mismatch, load_extractor
 from .checks.runner import RealSplits, split_real_data
 
 ProgressFn = Callable[[float, str], None]     # (fraction of the whole sweep done in [0, 1], current setting)
-DISPLAY = {"ddpm": "DDPM", "ddim": "DDIM"}
+DISPLAY = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)", "dpmpp_2m_sde": "SDE-DPM-Solver++(2M)",
+           "unipc": "UniPC"}
 
 
 class SweepRefused(ValueError):

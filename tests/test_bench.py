@@ -145,12 +145,16 @@ def test_quality_vs_steps(tiny_ckpt, tmp_path):
     out = tmp_path / "quality_vs_steps.json"
     out.write_text(json.dumps({"by_checkpoint": {"0123456789abcdef": {"rows": [], "note": "an earlier checkpoint"}}}))
     res = quality_vs_steps.run(quick=True, ckpt=tiny_ckpt, n=64, steps=[2, 5], etas=[0.0, 1.0], ddpm=True,
-                               out_json=str(out))
+                               out_json=str(out), solvers=["dpmpp_2m", "unipc"], solver_calls=[3])
     disk = check_envelope(res, "quality_vs_steps", out)
     rows = disk["rows"]
     assert [(r["sampler"], r["steps"], r["eta"], r["variance"]) for r in rows] == [
         ("ddpm", 50, None, "fixed_small"), ("ddpm", 50, None, "fixed_large"),
-        ("ddim", 2, 0.0, None), ("ddim", 2, 1.0, None), ("ddim", 5, 0.0, None), ("ddim", 5, 1.0, None)]
+        ("ddim", 2, 0.0, None), ("ddim", 2, 1.0, None), ("ddim", 5, 0.0, None), ("ddim", 5, 1.0, None),
+        ("dpmpp_2m", 3, None, None), ("unipc", 3, None, None)]
+    assert [r["series"] for r in rows[-2:]] == ["DPM-Solver++(2M)", "UniPC"]
+    assert quality_vs_steps.plan_rows(1000, False, None, None, False, solvers=["unipc"], karras=True)[-1].options == \
+        {"karras": True}
     sha = res["checkpoint"]["sha256"]
     assert sha == common.sha256_prefix(tiny_ckpt)
     for r in rows:

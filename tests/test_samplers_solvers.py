@@ -302,3 +302,16 @@ def test_ddim_steps_at_the_loops_t_prev_match_reference(eta, steps):
         got = smp.inner.step(out, t, t_prev, x, z if t_prev >= 0 else None).prev_sample
         # η = 0: diffusers' float32 cast of the sample (module docstring), relative to |x| which grows to ~100 here
         torch.testing.assert_close(got, want, rtol=1e-6 if eta == 0.0 else 0, atol=1e-6 if eta == 0.0 else 1e-9)
+
+
+def test_clipping_uses_the_models_data_range():
+    d = _diffusion("linear", "eps")
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0), dtype=F64) * 3
+    out = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1), dtype=F64)
+    t = DPMSolverPP(d, 5).timesteps[0]
+    raw = DPMSolverPP(d, 5).step(out, t, -1, x, None).pred_xstart
+    assert raw.abs().max() > 2                                  # x̂_0 at t = 999 leaves any small range
+    for r in (1.0, 2.0):
+        for cls in (DPMSolverPP, UniPC):
+            got = cls(d, 5, clip_denoised=True, clip_range=r).step(out, t, -1, x, None).pred_xstart
+            torch.testing.assert_close(got, raw.clamp(-r, r), rtol=0, atol=0)
