@@ -156,7 +156,8 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
         r = sweep.row(setting).as_dict()
         r["checkpoint"] = ck_info
         rows.append(r)
-        floor = "no floor" if r["fid_floor"] is None else f"floor {r['fid_floor']:.2f} ± {r['fid_floor_std']:.2f}"
+        spread = "" if r["fid_floor_std"] is None else f" ± {r['fid_floor_std']:.2f}"
+        floor = "no floor" if r["fid_floor"] is None else f"floor {r['fid_floor']:.2f}{spread}"
         common.log(f"  FID {r['fid']:.2f} ({floor}), cond. acc {r['conditional_accuracy']}, "
                    f"{r['network_calls']} calls, {r['seconds']:.1f}s")
     floor = rows[0]["fid_floor"] if rows else None

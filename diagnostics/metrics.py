@@ -25,6 +25,10 @@ networks are different units; see diagnostics/features.py).
   0. It can be approached but, beyond its noise, not beaten. Copying training images does not beat it by
   much (verbatim training images score about 0.8x the floor on digits, well inside its noise at n=64),
   so FID cannot detect memorisation; the nearest-neighbour check in diagnostics.checks.memorisation can.
+  Its ± is the spread across independent sets of unseen images (diagnostics.fid.floor_uncertainty, from
+  disjoint subsets of the held-out split), not the spread of overlapping draws.
+
+FID and the floor are computed in diagnostics.fid and re-exported here.
 """
 from __future__ import annotations
 
@@ -33,72 +37,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 import numpy as np
-from scipy import linalg
 from scipy.special import xlogy
+
+from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, _as_2d, _draw, _num, _subsample, fid_from_features,
+                  floor_uncertainty, frechet_distance, gaussian_stats, real_vs_real_floor)
 
 __all__ = [
     "frechet_distance", "gaussian_stats", "fid_from_features", "inception_score", "precision_recall",
-    "conditional_accuracy", "per_class_accuracy", "FloorResult", "real_vs_real_floor", "QualityMetrics",
-    "sample_quality",
+    "conditional_accuracy", "per_class_accuracy", "FloorResult", "FloorUncertainty", "floor_uncertainty",
+    "real_vs_real_floor", "QualityMetrics", "sample_quality",
 ]
-
-
-# ----------------------------------------------------------------------------------------------- FID
-def _as_2d(x, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN/Inf; drop the samples that produced them (diverged sampler?)")
-    return a
-
-
-def gaussian_stats(feats) -> tuple[np.ndarray, np.ndarray]:
-    """(N, D) features -> (mu (D,), Sigma (D, D)), Sigma unbiased (divides by N - 1)."""
-    f = _as_2d(feats, "features")
-    if len(f) < 2:
-        raise ValueError(f"need at least 2 feature vectors to estimate a covariance, got {len(f)}")
-    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2):
-
-        d^2 = ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^{1/2})
-
-    As in pytorch-fid: (sigma1 sigma2)^{1/2} by scipy.linalg.sqrtm; when it is not finite (singular
-    covariances, e.g. fewer samples than feature dimensions) eps * I is added to both covariances;
-    imaginary parts from round-off are dropped when small, else ValueError.
-    """
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
-    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
-    d = mu1.shape[0]
-    if mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
-        raise ValueError(f"shape mismatch: mu1 {mu1.shape}, mu2 {mu2.shape}, sigma1 {sigma1.shape}, "
-                         f"sigma2 {sigma2.shape}; both Gaussians need the same dimension D")
-    diff = mu1 - mu2                                                   # (D,)
-    covmean = linalg.sqrtm(sigma1 @ sigma2)                            # (D, D), maybe complex
-    if not np.isfinite(covmean).all() or (np.iscomplexobj(covmean)
-                                          and not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3)):
-        offset = np.eye(d) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        max_imag = float(np.max(np.abs(np.diagonal(covmean).imag)))
-        if max_imag > 1e-3:
-            raise ValueError(f"sqrtm(sigma1 sigma2) has imaginary diagonal parts up to {max_imag:.3g}: the "
-                             "covariances are badly conditioned; use more samples (n well above D)")
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
-
-
-def fid_from_features(a, b, eps: float = 1e-6) -> float:
-    """FID between two feature sets a (N1, D) and b (N2, D); see frechet_distance."""
-    a, b = _as_2d(a, "a"), _as_2d(b, "b")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature dimensions differ ({a.shape[1]} vs {b.shape[1]}); use the same feature network")
-    mu1, s1 = gaussian_stats(a)
-    mu2, s2 = gaussian_stats(b)
-    return frechet_distance(mu1, s1, mu2, s2, eps=eps)
 
 
 # ----------------------------------------------------------------------------------------------- IS
@@ -196,110 +144,7 @@ def per_class_accuracy(probs, labels) -> dict[int, float]:
     return {int(c): float((pred[y == c] == c).mean()) for c in np.unique(y)}
 
 
-# ----------------------------------------------------------------------------------------------- floor
-FLOOR_DRAWS = 10             # held-out draws the floor averages over (when n is below the held-out size)
-
-
-@dataclass(frozen=True)
-class FloorResult:
-    fid: float               # mean FID over the draws
-    n: int                   # held-out images used per draw (plays the generated set)
-    n_requested: int
-    n_reference: int         # training-split images used as the reference
-    limited: bool            # True when the held-out split (or one of its classes) had fewer images than asked
-    std: float = 0.0         # spread of the FID over the draws: the noise of one FID at this n (0: one draw)
-    draws: int = 1
-    class_counts: Optional[tuple[int, ...]] = None   # images per class in each draw; None: drawn at random
-
-    def describe(self, heldout_name: str = "held-out split") -> str:
-        s = f"{heldout_name}, n={self.n}"
-        if self.class_counts is not None:
-            s += " with the samples' class counts"
-        if self.draws > 1:
-            s += f", mean of {self.draws} draws ± {_num(self.std)}"
-        if self.limited:
-            s += f" (limited by the held-out split size; {self.n_requested} requested)"
-        return s
-
-
-def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return x[_draw(len(x), n, rng)]
-
-
-def _draw(size: int, n: int, rng: np.random.Generator, labels: Optional[np.ndarray] = None,
-          class_counts: Optional[np.ndarray] = None) -> np.ndarray:
-    """Sorted indices of n of `size` items drawn at random without replacement (all of them when n >= size);
-    with labels (size,) and class_counts (K,): class_counts[c] items of every class c (all of a class that
-    has fewer)."""
-    if class_counts is None:
-        return np.arange(size) if n >= size else np.sort(rng.choice(size, size=n, replace=False))
-    parts = []
-    for c, want in enumerate(class_counts):
-        members = np.flatnonzero(labels == c)
-        parts.append(members if want >= len(members) else rng.choice(members, size=int(want), replace=False))
-    return np.sort(np.concatenate(parts)).astype(np.int64)
-
-
-def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_reference: Optional[int] = None, *,
-                       heldout_labels=None, class_counts=None, draws: int = 1) -> FloorResult:
-    """FID of n real held-out images against the training split: what a perfect generator scores at n.
-
-    The held-out split stands in for a perfect generator: n of its features are compared with the training
-    split exactly as the generated samples are (the whole split by default, or subsampled to n_reference
-    with the same seed). Same n, same reference, and the same class mix as the samples: the features of
-    a classifier form one cluster per class, so most of an FID at small n is the noise of how many images
-    of each class the set holds. A class-conditional sampler that cycles its labels has (almost) none of
-    that noise, while a random draw of real images has all of it (on 16x16 digits at n=64: 0.6 with the
-    samples' class counts, 2.4 drawn at random). So:
-
-    - class_counts (K,): images per class in the generated set (its asked labels); with heldout_labels
-      (N_held,), every draw takes exactly that many held-out images of each class (n must equal the sum);
-    - None: drawn at random, as an unconditional generator's classes fall.
-
-    A class (or the split) with fewer images than asked gives all it has and sets `limited`: compare the
-    floor with the generated FID at the floor's n and class counts then (sample_quality does). `draws`
-    independent draws are averaged (one when every draw would take the same images); `std` is their spread.
-    A generated FID can approach the floor but, beyond that spread, not go below it.
-    """
-    tr, ho = _as_2d(train_feats, "train_feats"), _as_2d(heldout_feats, "heldout_feats")
-    if n < 2:
-        raise ValueError(f"n must be >= 2, got {n}")
-    if draws < 1:
-        raise ValueError(f"draws must be >= 1, got {draws}")
-    labels = counts = None
-    if class_counts is not None:
-        if heldout_labels is None:
-            raise ValueError("class_counts needs heldout_labels, the class of every held-out image")
-        counts = np.asarray(class_counts, dtype=np.int64).reshape(-1)
-        labels = np.asarray(heldout_labels).astype(np.int64).reshape(-1)
-        if len(labels) != len(ho):
-            raise ValueError(f"{len(labels)} heldout_labels for {len(ho)} held-out feature vectors")
-        if int(counts.sum()) != n or (counts < 0).any():
-            raise ValueError(f"class_counts must be >= 0 and sum to n={n}, got {counts.tolist()}")
-        available = np.bincount(labels[(labels >= 0) & (labels < len(counts))], minlength=len(counts))
-        used = np.minimum(counts, available)
-        limited, n_used = bool((counts > available).any()), int(used.sum())
-        if n_used < 2:
-            raise ValueError(f"the held-out split holds only {n_used} image(s) of the asked classes; need 2")
-        fixed = bool((used == available).all())
-    else:
-        limited, n_used = len(ho) < n, min(n, len(ho))
-        used, fixed = None, n >= len(ho)
-    rng = np.random.default_rng(seed)
-    ref = tr if n_reference is None else _subsample(tr, n_reference, rng)
-    fids = [fid_from_features(ref, ho[_draw(len(ho), n, rng, labels, counts)]) for _ in range(1 if fixed else draws)]
-    return FloorResult(fid=float(np.mean(fids)), n=n_used, n_requested=int(n), n_reference=len(ref),
-                       limited=limited, std=float(np.std(fids)), draws=len(fids),
-                       class_counts=None if used is None else tuple(int(c) for c in used))
-
-
 # ----------------------------------------------------------------------------------------------- result
-def _num(x: float) -> str:
-    """FID-like numbers: 2 decimals below 10 (the small feature network gives FIDs well below 1 for real
-    images), 1 decimal above."""
-    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
-
-
 @dataclass
 class QualityMetrics:
     """Sample-quality numbers with everything needed to read them: n, reference set, feature network."""
@@ -324,7 +169,8 @@ class QualityMetrics:
     fid_matched: Optional[float] = None        # generated FID at the floor's n and class counts: the number to set
                                                # beside fid_floor (equals fid unless the held-out split limits n)
     n_floor: int = 0                           # images in each set of the floor comparison
-    fid_floor_std: Optional[float] = None      # spread of the floor over its held-out draws (0: one draw)
+    fid_floor_std: Optional[float] = None      # the floor's sigma across independent draws (fid.floor_uncertainty);
+                                               # None: no floor, or not estimable at this n
     floor_draws: int = 0                       # held-out draws the floor averages over (0: no floor)
 
     METRICS = ("fid", "fid_floor", "inception_score", "precision", "recall", "precision_recall",

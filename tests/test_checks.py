@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from ddpm import DiffusionConfig, GaussianDiffusion, Trajectory, UNet, UNetConfig, make_betas
 from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, load_dataset, recorded_holdout
+from diagnostics import features
 from diagnostics.checks import (CheckResult, capture_steps_for, check_diversity, check_memorisation,
                                 check_model_basics, check_noise_prediction, check_performance, check_sample_quality,
                                 check_schedule, check_smoothness, check_x0_range, draw_samples, edge_energy,
@@ -344,9 +345,6 @@ def test_quality_skips_when_the_feature_net_does_not_fit(digits):
 
 
 def test_quality_on_real_images_is_near_its_floor(digits):
-    features = pytest.importorskip("diagnostics.features")
-    if not features.DEFAULT_FEATURE_NET.exists():
-        pytest.skip("no bundled feature network yet")
     ext = features.load_feature_net()
     train, held = digits.split(0.2, seed=0)
     fake, fake_labels = held.images[:200], held.labels[:200]
@@ -355,20 +353,23 @@ def test_quality_on_real_images_is_near_its_floor(digits):
     assert r.verdict == "ok", r.summary
     assert r.n == 200 and r.numbers["conditional_accuracy"] > 0.8
     assert "n=200" in r.numbers["captions"]["fid"] and ext.name in r.numbers["captions"]["fid"]
+    # unseen real images are "at the floor": within 2σ of it, σ its spread across independent draws
+    sigma = r.numbers["fid_floor_std"]
+    assert sigma > 0 and any(n.startswith("at the floor: FID") for n in r.notes), r.notes
+    assert abs(r.numbers["fid_matched"] - r.numbers["fid_floor"]) <= 2 * sigma
 
 
 def test_quality_warns_on_visibly_noisy_images_at_the_floors_n(digits):
     # σ = 0.3 pixel noise is plain to see on a digit; it scores FID ≈ 3.9 at n = 359, which the old
     # fid_abs_ok = 5 let through (measurements in thresholds.py)
-    features = pytest.importorskip("diagnostics.features")
-    if not features.DEFAULT_FEATURE_NET.exists():
-        pytest.skip("no bundled feature network yet")
     train, held = digits.split(0.2, seed=0)
     noise = torch.randn(held.images.shape, generator=torch.Generator().manual_seed(0))
     noisy = (held.images + 0.3 * noise).clamp(-1, 1)
     r = check_sample_quality(noisy, held.labels, train, held, features.load_feature_net(),
                              data={"name": "digits", "image_size": 16, "channels": 1})
     assert r.verdict == "warn" and "its floor" in r.summary, r.summary
+    assert r.numbers["fid_matched"] > r.numbers["fid_floor"] + 2 * r.numbers["fid_floor_std"]   # beyond its noise
+    assert not any(n.startswith("at the floor") for n in r.notes)
     assert any("real-vs-real floor is the FID of" in n and "never seen" in n for n in r.notes)
 
 

@@ -86,14 +86,16 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
         return skipped(KEY, TITLE, f"the metrics could not be computed: {e}")
     numbers = q.as_dict()
     numbers["captions"] = {metric: q.label(metric) for metric in CAPTIONED}
-    fid, floor, floor_std = _finite(q.fid), _finite(q.fid_floor), _finite(q.fid_floor_std) or 0.0
+    fid, floor, floor_std = _finite(q.fid), _finite(q.fid_floor), _finite(q.fid_floor_std)   # σ: None = unknown
     matched = _finite(q.fid_matched)             # the generated FID at the floor's n and class counts
     prec, rec, acc = _finite(q.precision), _finite(q.recall), _finite(q.conditional_accuracy)
     limited = q.n_floor < q.n_generated
     at_n = f" at n={q.n_floor}" if limited else ""
 
+    # "at the floor" means within 2σ of it, σ the floor's spread across independent draws (fid.floor_uncertainty)
+    beyond_noise = floor is not None and matched is not None and (floor_std is None or matched > floor + 2 * floor_std)
     found = Findings()
-    if matched is not None and floor is not None and matched > max(th.fid_abs_ok, th.fid_floor_ratio_warn * floor):
+    if beyond_noise and matched > max(th.fid_abs_ok, th.fid_floor_ratio_warn * floor):
         found.add("warn", f"FID{at_n} {matched:.2f} is {matched / max(floor, 1e-9):.1f}× its floor {floor:.2f}",
                   "train longer and sample with the EMA weights (and all T steps, or more DDIM steps)")
     if prec is not None and prec < th.precision_warn:
@@ -107,15 +109,15 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
         found.add("warn", f"conditional accuracy {acc:.0%} < {th.cond_accuracy_warn:.0%}",
                   "weak conditioning: raise the classifier-free guidance scale (2–3), or train longer with "
                   "label dropout ≈ 0.1")
-    rule = (f"warn if FID (at the floor's n and class counts) > {th.fid_floor_ratio_warn:g}× the real-vs-real floor "
-            f"and > {th.fid_abs_ok:g}, precision < {th.precision_warn}, recall < {th.recall_warn} or conditional "
-            f"accuracy < {th.cond_accuracy_warn:.0%}")
+    rule = (f"warn if FID (at the floor's n and class counts) > {th.fid_floor_ratio_warn:g}× the real-vs-real floor, "
+            f"> the floor + 2σ (σ: its spread across independent draws) and > {th.fid_abs_ok:g}, precision < "
+            f"{th.precision_warn}, recall < {th.recall_warn} or conditional accuracy < {th.cond_accuracy_warn:.0%}")
 
     parts = []
     if fid is not None:
         text = f"FID {fid:.2f}"
         if floor is not None:
-            spread = f" ± {floor_std:.2f}" if floor_std else ""
+            spread = f" ± {floor_std:.2f}" if floor_std is not None else " (± not estimable at this n)"
             text += (f" ({matched:.2f} at n={q.n_floor}; floor {floor:.2f}{spread} at n={q.n_floor})" if limited
                      else f" (floor {floor:.2f}{spread} at the same n)")
         parts.append(text)
@@ -133,6 +135,12 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
     else:
         summary, fix = head + ".", ""
     notes = [f"feature network: {q.network}", floor_note(q, labels is not None, heldout_seen)]
+    if matched is not None and floor is not None and floor_std is not None and abs(matched - floor) <= 2 * floor_std:
+        notes.append(f"at the floor: FID {matched:.2f} lies within 2σ ({2 * floor_std:.2f}) of the floor {floor:.2f}, "
+                     "so at this n the samples cannot be told from unseen real images")
+    elif matched is not None and floor is not None and floor_std is None:
+        notes.append("the floor's spread across independent draws cannot be estimated at this n (too few held-out "
+                     "images), so no FID here is called 'at the floor'")
     if matched is not None and floor is not None and floor_std and matched < floor - 2 * floor_std:
         notes.append(f"the samples score {floor - matched:.2f} below the floor, more than twice its spread: usually "
                      "chance at small n; whether they copy training images is the memorisation check's question")
@@ -148,10 +156,12 @@ def floor_note(q, conditional: bool, heldout_seen: bool = False) -> str:
                 "small n, so compare them only at the same n")
     drawn = ("with as many images of each class as the samples were asked for" if conditional
              else "at random, as an unconditional model's classes fall")
-    spread = f", mean ± spread over {q.floor_draws} draws" if q.floor_draws > 1 else ""
+    spread = f", mean of {q.floor_draws} draws" if q.floor_draws > 1 else ""
     note = (f"the real-vs-real floor is the FID of {q.n_floor} real held-out images against the same reference "
             f"(drawn {drawn}{spread}): what a perfect generator scores at this n. FID is biased upwards at small n, "
-            "so the floor, not 0, is the target")
+            "so the floor, not 0, is the target. Its ± is its spread across independent sets of unseen images, "
+            "estimated from disjoint held-out subsets (scaled by √(m/n) from halves of m when the split holds "
+            "fewer than 2n), not the spread of overlapping draws")
     if heldout_seen:
         return note + (". This model was trained on the held-out images too, so they are not unseen data for it: an "
                        "FID at or below the floor shows that the samples match the training data, not that the "

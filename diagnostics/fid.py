@@ -1,0 +1,285 @@
+"""FID and its real-vs-real floor, with the floor's uncertainty across independent draws.
+
+- FID (Heusel et al. 2017): fit Gaussians N(mu_r, Sigma_r), N(mu_g, Sigma_g) to the two feature sets,
+
+      FID = ||mu_r - mu_g||^2 + Tr(Sigma_r + Sigma_g - 2 (Sigma_r Sigma_g)^{1/2})
+
+  Covariances are unbiased (ddof = 1), as in pytorch-fid and torchmetrics.
+- Real-vs-real floor: FID(n real held-out images, reference), what a perfect generator scores at n.
+- Its uncertainty sigma_n: the spread of that FID across *independent* sets of n unseen images, estimated
+  from disjoint subsets of the held-out split (see `floor_uncertainty`). Overlapping draws from a split
+  barely larger than n share almost all their images and would report a spread near 0.
+
+diagnostics.metrics re-exports everything here.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy import linalg
+
+# ----------------------------------------------------------------------------------------------- FID
+def _as_2d(x, name: str) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN/Inf; drop the samples that produced them (diverged sampler?)")
+    return a
+
+
+def gaussian_stats(feats) -> tuple[np.ndarray, np.ndarray]:
+    """(N, D) features -> (mu (D,), Sigma (D, D)), Sigma unbiased (divides by N - 1)."""
+    f = _as_2d(feats, "features")
+    if len(f) < 2:
+        raise ValueError(f"need at least 2 feature vectors to estimate a covariance, got {len(f)}")
+    return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2):
+
+        d^2 = ||mu1 - mu2||^2 + Tr(sigma1) + Tr(sigma2) - 2 Tr((sigma1 sigma2)^{1/2})
+
+    As in pytorch-fid: (sigma1 sigma2)^{1/2} by scipy.linalg.sqrtm; when it is not finite (singular
+    covariances, e.g. fewer samples than feature dimensions) eps * I is added to both covariances;
+    imaginary parts from round-off are dropped when small, else ValueError.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
+        raise ValueError(f"shape mismatch: mu1 {mu1.shape}, mu2 {mu2.shape}, sigma1 {sigma1.shape}, "
+                         f"sigma2 {sigma2.shape}; both Gaussians need the same dimension D")
+    diff = mu1 - mu2                                                   # (D,)
+    covmean = linalg.sqrtm(sigma1 @ sigma2)                            # (D, D), maybe complex
+    if not np.isfinite(covmean).all() or (np.iscomplexobj(covmean)
+                                          and not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3)):
+        offset = np.eye(d) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        max_imag = float(np.max(np.abs(np.diagonal(covmean).imag)))
+        if max_imag > 1e-3:
+            raise ValueError(f"sqrtm(sigma1 sigma2) has imaginary diagonal parts up to {max_imag:.3g}: the "
+                             "covariances are badly conditioned; use more samples (n well above D)")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+def fid_from_features(a, b, eps: float = 1e-6) -> float:
+    """FID between two feature sets a (N1, D) and b (N2, D); see frechet_distance."""
+    a, b = _as_2d(a, "a"), _as_2d(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature dimensions differ ({a.shape[1]} vs {b.shape[1]}); use the same feature network")
+    mu1, s1 = gaussian_stats(a)
+    mu2, s2 = gaussian_stats(b)
+    return frechet_distance(mu1, s1, mu2, s2, eps=eps)
+
+
+# ----------------------------------------------------------------------------------------------- floor
+FLOOR_DRAWS = 10             # held-out draws the floor averages over (when n is below the held-out size)
+
+
+def _num(x: float) -> str:
+    """FID-like numbers: 2 decimals below 10 (the small feature network gives FIDs well below 1 for real
+    images), 1 decimal above."""
+    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+
+
+@dataclass(frozen=True)
+class FloorUncertainty:
+    """sigma_n of the floor across independent draws of n unseen images, and how it was estimated."""
+    std: Optional[float]     # None: cannot be estimated (fewer than 2 images per disjoint subset)
+    subset_n: int            # images in each disjoint subset
+    subsets: int             # disjoint subsets per partition (k)
+    partitions: int          # random partitions pooled
+    scaled: bool             # True: subsets smaller than n, sigma scaled by sqrt(subset_n / n)
+
+    def describe(self) -> str:
+        if self.std is None:
+            return "its uncertainty cannot be estimated at this n (the held-out split holds too few images)"
+        how = (f"{self.subsets} disjoint held-out subsets of {self.subset_n}" if not self.scaled else
+               f"2 disjoint held-out subsets of {self.subset_n}, scaled by √({self.subset_n}/n)")
+        return f"± {_num(self.std)}: the spread across independent draws, estimated from {how}"
+
+
+def random_class_counts(n: int, available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Images per class of a set of n drawn as an unconditional model's classes fall: Multinomial(n, p) with p
+    the held-out split's class shares, each class capped at what it holds and the shortfall drawn from the
+    classes with room (so the set has exactly n <= available.sum())."""
+    available = np.asarray(available, dtype=np.int64)
+    take = np.minimum(rng.multinomial(n, available / available.sum()), available)
+    while take.sum() < n:
+        room = available - take
+        take += np.minimum(rng.multinomial(n - int(take.sum()), room / room.sum()), room)
+    return take
+
+
+def _disjoint(size: int, k: int, m: int, rng: np.random.Generator, labels: Optional[np.ndarray] = None,
+              counts: Optional[list[np.ndarray]] = None) -> list[np.ndarray]:
+    """k disjoint index sets of `size` items: m at random each, or with labels, counts[i][c] of class c in set i
+    (fewer when the class runs out)."""
+    if counts is None:
+        perm = rng.permutation(size)
+        return [np.sort(perm[i * m:(i + 1) * m]) for i in range(k)]
+    parts: list[list[np.ndarray]] = [[] for _ in range(k)]
+    for c in range(len(counts[0])):
+        members, start = rng.permutation(np.flatnonzero(labels == c)), 0
+        for i in range(k):
+            parts[i].append(members[start:start + int(counts[i][c])])
+            start += int(counts[i][c])
+    return [np.sort(np.concatenate(p)).astype(np.int64) for p in parts]
+
+
+def floor_uncertainty(ref: np.ndarray, heldout: np.ndarray, n: int, rng: np.random.Generator,
+                      labels: Optional[np.ndarray] = None, used: Optional[np.ndarray] = None,
+                      partitions: int = FLOOR_DRAWS) -> FloorUncertainty:
+    """sigma_n = std over independent sets S of n unseen images of FID(S, reference), from disjoint subsets.
+
+    Within a class the held-out images are an i.i.d. sample, so disjoint subsets are independent draws and the
+    sample variance (ddof = 1) of their FIDs is an unbiased estimate of sigma_m^2 at their size m; it is pooled
+    over `partitions` random partitions. The class mix is drawn as the floor draws it: used (K,) images per
+    class in every set (class-matched floor); with labels but no `used`, Multinomial class counts per set
+    (random class mix, `random_class_counts`); with neither, uniformly at random.
+    - When the split holds k >= 2 disjoint sets of n, m = n: no assumption.
+    - Otherwise 2 disjoint subsets of m < n (class-matched: the counts halved; random mix: m = N/3, so that two
+      multinomial sets fit) give sigma_m, reported as sigma_n ~ sigma_m * sqrt(m/n): FID's noise falls
+      between 1/sqrt(n) (its cross term with the fixed reference's own error) and 1/n (its quadratic terms),
+      so this scaling errs on the large side.
+    - With fewer than 2 images per subset: std None, cannot be estimated.
+    """
+    N = len(heldout)
+    if used is not None:                                           # class-matched
+        available = np.bincount(labels[(labels >= 0) & (labels < len(used))], minlength=len(used))
+        asked = used > 0
+        k = int(np.min(available[asked] // used[asked])) if asked.any() else 0
+        sub_counts = used if k >= 2 else used // 2
+        k, m = max(k, 2), int(sub_counts.sum())
+        counts_for = lambda: [sub_counts] * k
+    elif labels is not None:                                       # random class mix, as unconditional samples
+        available = np.bincount(labels[labels >= 0])
+        m = n if N >= 3 * n else N // 3
+        k = max(2, N // (3 * m // 2)) if m == n else 2
+        counts_for = lambda: [random_class_counts(m, available, rng) for _ in range(k)]
+    else:
+        k = N // n
+        m = n if k >= 2 else N // 2
+        k, counts_for = max(k, 2), (lambda: None)
+    if m < 2:
+        return FloorUncertainty(None, int(m), k, 0, m < n)
+    variances = []
+    for _ in range(partitions):
+        fids = [fid_from_features(ref, heldout[idx]) for idx in _disjoint(N, k, m, rng, labels, counts_for())]
+        variances.append(np.var(fids, ddof=1))
+    std = math.sqrt(float(np.mean(variances))) * (math.sqrt(m / n) if m < n else 1.0)
+    return FloorUncertainty(std, int(m), k, partitions, m < n)
+
+
+@dataclass(frozen=True)
+class FloorResult:
+    fid: float               # mean FID over the draws
+    n: int                   # held-out images used per draw (plays the generated set)
+    n_requested: int
+    n_reference: int         # training-split images used as the reference
+    limited: bool            # True when the held-out split (or one of its classes) had fewer images than asked
+    std: Optional[float] = None   # sigma_n across independent draws (floor_uncertainty); None: not estimable
+    draws: int = 1
+    class_counts: Optional[tuple[int, ...]] = None   # images per class in each draw; None: drawn at random
+    uncertainty: Optional[FloorUncertainty] = None   # how std was estimated
+
+    def describe(self, heldout_name: str = "held-out split") -> str:
+        s = f"{heldout_name}, n={self.n}"
+        if self.class_counts is not None:
+            s += " with the samples' class counts"
+        if self.draws > 1:
+            s += f", mean of {self.draws} draws"
+        if self.uncertainty is not None:
+            s += "; " + self.uncertainty.describe()
+        if self.limited:
+            s += f" (limited by the held-out split size; {self.n_requested} requested)"
+        return s
+
+
+def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return x[_draw(len(x), n, rng)]
+
+
+def _draw(size: int, n: int, rng: np.random.Generator, labels: Optional[np.ndarray] = None,
+          class_counts: Optional[np.ndarray] = None) -> np.ndarray:
+    """Sorted indices of n of `size` items drawn at random without replacement (all of them when n >= size);
+    with labels (size,) and class_counts (K,): class_counts[c] items of every class c (all of a class that
+    has fewer)."""
+    if class_counts is None:
+        return np.arange(size) if n >= size else np.sort(rng.choice(size, size=n, replace=False))
+    parts = []
+    for c, want in enumerate(class_counts):
+        members = np.flatnonzero(labels == c)
+        parts.append(members if want >= len(members) else rng.choice(members, size=int(want), replace=False))
+    return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_reference: Optional[int] = None, *,
+                       heldout_labels=None, class_counts=None, draws: int = 1) -> FloorResult:
+    """FID of n real held-out images against the training split: what a perfect generator scores at n.
+
+    The held-out split stands in for a perfect generator: n of its features are compared with the training
+    split exactly as the generated samples are (the whole split by default, or subsampled to n_reference
+    with the same seed). Same n, same reference, and the same class mix as the samples: the features of
+    a classifier form one cluster per class, so most of an FID at small n is the noise of how many images
+    of each class the set holds. A class-conditional sampler that cycles its labels has (almost) none of
+    that noise, while a random draw of real images has all of it (on 16x16 digits at n=64: 0.6 with the
+    samples' class counts, 2.4 drawn at random). So:
+
+    - class_counts (K,): images per class in the generated set (its asked labels); with heldout_labels
+      (N_held,), every draw takes exactly that many held-out images of each class (n must equal the sum);
+    - None: drawn at random, as an unconditional generator's classes fall: with heldout_labels, each draw's
+      class counts are Multinomial(n, the split's class shares) (`random_class_counts`), as independent
+      samples of an unconditional model would hold; near n = N_held that mix cannot be drawn without
+      repeating images, and the draws approach the split's own class counts.
+
+    A class (or the split) with fewer images than asked gives all it has and sets `limited`: compare the
+    floor with the generated FID at the floor's n and class counts then (sample_quality does). `draws`
+    draws are averaged (one when every draw would take the same images); they may overlap, so their spread
+    is not the floor's noise: `std` is sigma_n across independent draws (floor_uncertainty), None when it
+    cannot be estimated. A generated FID can approach the floor but, beyond that, not go below it.
+    """
+    tr, ho = _as_2d(train_feats, "train_feats"), _as_2d(heldout_feats, "heldout_feats")
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    labels = counts = None
+    if class_counts is not None:
+        if heldout_labels is None:
+            raise ValueError("class_counts needs heldout_labels, the class of every held-out image")
+        counts = np.asarray(class_counts, dtype=np.int64).reshape(-1)
+        labels = np.asarray(heldout_labels).astype(np.int64).reshape(-1)
+        if len(labels) != len(ho):
+            raise ValueError(f"{len(labels)} heldout_labels for {len(ho)} held-out feature vectors")
+        if int(counts.sum()) != n or (counts < 0).any():
+            raise ValueError(f"class_counts must be >= 0 and sum to n={n}, got {counts.tolist()}")
+        available = np.bincount(labels[(labels >= 0) & (labels < len(counts))], minlength=len(counts))
+        used = np.minimum(counts, available)
+        limited, n_used = bool((counts > available).any()), int(used.sum())
+        if n_used < 2:
+            raise ValueError(f"the held-out split holds only {n_used} image(s) of the asked classes; need 2")
+        fixed = bool((used == available).all())
+    else:
+        limited, n_used = len(ho) < n, min(n, len(ho))
+        used, fixed = None, n >= len(ho)
+        if heldout_labels is not None:                     # a random class mix: Multinomial counts per draw
+            labels = np.asarray(heldout_labels).astype(np.int64).reshape(-1)
+            if len(labels) != len(ho):
+                raise ValueError(f"{len(labels)} heldout_labels for {len(ho)} held-out feature vectors")
+    rng = np.random.default_rng(seed)
+    ref = tr if n_reference is None else _subsample(tr, n_reference, rng)
+    mix = (lambda: counts) if labels is None or counts is not None else (
+        lambda: random_class_counts(n_used, np.bincount(labels[labels >= 0]), rng))
+    fids = [fid_from_features(ref, ho[_draw(len(ho), n, rng, labels, mix())]) for _ in range(1 if fixed else draws)]
+    unc = floor_uncertainty(ref, ho, n_used, rng, labels, used, partitions=FLOOR_DRAWS)
+    return FloorResult(fid=float(np.mean(fids)), n=n_used, n_requested=int(n), n_reference=len(ref),
+                       limited=limited, std=unc.std, draws=len(fids),
+                       class_counts=None if used is None else tuple(int(c) for c in used), uncertainty=unc)
