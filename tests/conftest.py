@@ -1,5 +1,12 @@
+import contextlib
+import json
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,3 +39,126 @@ def extractor():
     """The shipped feature network of the sample-quality metrics."""
     from diagnostics.features import load_feature_net
     return load_feature_net()
+
+
+# ------------------------------------------------------------------------------------- tiny networks
+def _randomize_unet(model, seed: int = 0):
+    """A fresh U-Net's zero-initialised output convs (the last layer, and each residual / attention block's
+    output) make it output 0 whatever its input; give those weights small random values so a test can see
+    that the inputs matter. Returns the model in eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 1 and not p.any():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    return model.eval()
+
+
+def _random_unet(num_classes: int = 0, seed: int = 0, image_size: int = 8, base_channels: int = 16):
+    """The tiny preset at 8×8, base 16 (a few ms to build), with every weight random and non-zero."""
+    from ddpm.unet import UNet, preset_config
+    torch.manual_seed(seed)
+    model = UNet(preset_config("tiny", image_size=image_size, base_channels=base_channels, num_classes=num_classes))
+    return _randomize_unet(model, seed)
+
+
+@pytest.fixture(scope="session")
+def randomize_unet():
+    """randomize_unet(model, seed=0): the model with its zero-initialised weights made random (eval mode)."""
+    return _randomize_unet
+
+
+@pytest.fixture(scope="session")
+def random_unet():
+    """random_unet(num_classes=0, seed=0, image_size=8, base_channels=16): a tiny U-Net whose output depends
+    on its inputs (no zero output layer)."""
+    return _random_unet
+
+
+def _write_tiny_checkpoint(path: Path, step: int = 0, num_classes: int = 10, seed: int = 0, T: int = 100,
+                           image_size: int = 8) -> Path:
+    """An untrained tiny U-Net (8×8 unless asked, base 16) saved as a digits checkpoint: what the app's tests load in
+    place of the bundled model, so DDPM's all-T-steps runs take seconds. The app's plumbing does not
+    depend on what the weights have learned."""
+    from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
+    torch.manual_seed(seed)
+    model = UNet(preset_config("tiny", image_size=image_size, base_channels=16, num_classes=num_classes))
+    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
+                    class_names=[str(i) for i in range(num_classes)], step=step,
+                    data={"name": "digits", "source": "digits", "image_size": image_size, "channels": 1})
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def write_tiny_checkpoint():
+    """write_tiny_checkpoint(path, step=0, num_classes=10, seed=0, T=100, image_size=8) -> path."""
+    return _write_tiny_checkpoint
+
+
+# ------------------------------------------------------------------------------------------ the app
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_app(tmp: Path, env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
+    """Start app.py in its own process group; returns (process, url, log path) once it answers."""
+    port = _free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
+               GRADIO_TEMP_DIR=str(tmp / "gradio"), DDPM_WORKBENCH_RUNS=str(tmp / "runs"),
+               DDPM_WORKBENCH_TRAIN_THREADS="1", **env_extra)
+    env.pop("SPACE_ID", None)
+    log = tmp / "app.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port),
+                                 "--no-browser"], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return proc, url, log
+        except OSError:
+            time.sleep(0.5)
+    _stop_app(proc, tmp / "runs")
+    raise RuntimeError(f"app.py did not answer within 180 s:\n{log.read_text()}")
+
+
+def _stop_app(proc: subprocess.Popen, runs: Path) -> None:
+    """Stop the server, then any training child it left (by the pid its run folder recorded)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    for job in runs.glob("*/job.json") if runs.is_dir() else []:
+        pid = json.loads(job.read_text()).get("pid")
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ddpm.train" in cmdline and str(job.parent).encode() in cmdline:
+            os.kill(pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _running_app(tmp: Path, env_extra: dict):
+    proc, url, _ = _start_app(tmp, env_extra)
+    try:
+        yield url
+    finally:
+        _stop_app(proc, tmp / "runs")
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """`with app_server(tmp, env) as url:` `python app.py` on 127.0.0.1 and a free port, its runs and
+    gradio's files under tmp, stopped (with any training child it left) when the block ends."""
+    return _running_app

@@ -5,14 +5,7 @@ take seconds; runs, uploads and gradio's cache go to a temporary folder. The ser
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,81 +13,18 @@ import torch
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 T = 100
 TINY_TRAIN = dict(preset="tiny", schedule="linear", objective="eps", weighting="simple", batch_size=8, lr=1e-3,
                   label_dropout=0.1, sample_every=50, image_size=8, base_channels=16, T=T)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_tiny_checkpoint(path: Path) -> Path:
-    from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
-    torch.manual_seed(0)
-    model = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=10))
-    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
-                    class_names=[str(i) for i in range(10)], step=0,
-                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
-    return path
-
-
-def start_app(tmp: Path, env_extra: dict) -> tuple[subprocess.Popen, str, Path]:
-    """Start app.py in its own process group; returns (process, url, log path) once it answers."""
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
-               GRADIO_TEMP_DIR=str(tmp / "gradio"), DDPM_WORKBENCH_RUNS=str(tmp / "runs"),
-               DDPM_WORKBENCH_TRAIN_THREADS="1", **env_extra)
-    env.pop("SPACE_ID", None)
-    log = tmp / "app.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), "--no-browser"], cwd=ROOT,
-                                env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status == 200:
-                    return proc, url, log
-        except OSError:
-            time.sleep(0.5)
-    stop_app(proc, tmp / "runs")
-    raise RuntimeError(f"app.py did not answer within 180 s:\n{log.read_text()}")
-
-
-def stop_app(proc: subprocess.Popen, runs: Path) -> None:
-    """Stop the server, then any training child it left (by the pid its run folder recorded)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    for job in runs.glob("*/job.json") if runs.is_dir() else []:
-        pid = json.loads(job.read_text()).get("pid")
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"ddpm.train" in cmdline and str(job.parent).encode() in cmdline:
-            os.kill(pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, write_tiny_checkpoint, app_server):
     tmp = tmp_path_factory.mktemp("app")
-    ckpt = write_tiny_checkpoint(tmp / "tiny.safetensors")
-    proc, url, log = start_app(tmp, {"DDPM_WORKBENCH_CHECKPOINT": str(ckpt),
-                                     "DDPM_WORKBENCH_BENCH": str(tmp / "no_bench.json")})
-    yield url, tmp
-    stop_app(proc, tmp / "runs")
+    ckpt = write_tiny_checkpoint(tmp / "tiny.safetensors", T=T)
+    with app_server(tmp, {"DDPM_WORKBENCH_CHECKPOINT": str(ckpt),
+                          "DDPM_WORKBENCH_BENCH": str(tmp / "no_bench.json")}) as url:
+        yield url, tmp
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +93,6 @@ def test_ten_simultaneous_sample_requests_all_complete(client):
 
 
 def test_diagnose_quick(client):
-    pytest.importorskip("diagnostics.report")
     summary, page, files = client.predict(checkpoint="bundled", upload=None, mode="quick", seed=0,
                                           api_name="/diagnose")
     assert summary.startswith("# Diagnostics") and "<iframe" in page

@@ -13,25 +13,14 @@ import ddpm.checkpoint as ckpt_mod
 from ddpm.checkpoint import (CheckpointError, export_checkpoint, load_checkpoint, load_train_state, read_metadata,
                              save_checkpoint)
 from ddpm.diffusion import DiffusionConfig
-from ddpm.unet import UNet, preset_config
 
 
 CLASSES = ["zero", "one", "two"]
 
 
-def _model(seed):
-    torch.manual_seed(seed)
-    m = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=3))
-    with torch.no_grad():   # the zero-initialised output layers would make every model output 0
-        for p in m.parameters():
-            if p.dim() > 1 and not p.any():
-                p.normal_(0, 0.05)
-    return m.eval()
-
-
 @pytest.fixture(scope="module")
-def models():
-    return _model(0), _model(1)     # (raw, EMA): different weights, so a mix-up shows
+def models(random_unet):
+    return random_unet(3, seed=0), random_unet(3, seed=1)     # (raw, EMA): different weights, so a mix-up shows
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +84,7 @@ def test_without_ema_falls_back_to_raw(tmp_path, models, inputs):
         load_checkpoint(path, weights="best")
 
 
-def test_train_state_round_trip(tmp_path, models):
+def test_train_state_round_trip(tmp_path, models, random_unet):
     raw = models[0]
     opt = torch.optim.AdamW(raw.parameters(), lr=1e-3)
     raw.train()
@@ -110,7 +99,7 @@ def test_train_state_round_trip(tmp_path, models):
     st = load_train_state(path)
     assert st["extra"] == {"epoch": 3} and st["meta"]["step"] == 42
     assert torch.equal(st["rng"]["data"], rng["data"]) and torch.equal(st["rng"]["torch"], rng["torch"])
-    opt2 = torch.optim.AdamW(_model(5).parameters(), lr=1e-3)
+    opt2 = torch.optim.AdamW(random_unet(3, seed=5).parameters(), lr=1e-3)
     opt2.load_state_dict(st["optimizer"])
     s1, s2 = opt.state_dict(), opt2.state_dict()
     assert s1["param_groups"][0]["lr"] == s2["param_groups"][0]["lr"]

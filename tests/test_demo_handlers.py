@@ -6,6 +6,7 @@ handlers' plumbing does not depend on what the weights have learned. The two tra
 """
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -18,22 +19,12 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
-from demo import checkpoints, handlers, limits
+from demo import checkpoints, common, limits
 from demo.jobs import TrainingJobs, TrainRequest
 from demo.model_cache import ModelCache, estimate_size
+from demo.tabs import compare, diagnose, sample, train
 
-T = 100
-
-
-def write_tiny_checkpoint(path: Path, step: int = 0, num_classes: int = 10, seed: int = 0,
-                          image_size: int = 8) -> Path:
-    torch.manual_seed(seed)
-    model = UNet(preset_config("tiny", image_size=image_size, base_channels=16, num_classes=num_classes))
-    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
-                    class_names=[str(i) for i in range(num_classes)], step=step,
-                    data={"name": "digits", "source": "digits", "image_size": image_size, "channels": 1})
-    return path
+T = 100     # the tiny checkpoints' T (conftest's write_tiny_checkpoint)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -45,7 +36,7 @@ def restore_torch_threads():
 
 
 @pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory) -> Path:
+def tiny_ckpt(tmp_path_factory, write_tiny_checkpoint) -> Path:
     return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
 
 
@@ -56,7 +47,7 @@ def app_env(tmp_path, monkeypatch, tiny_ckpt):
     monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(tiny_ckpt))
     monkeypatch.setenv("DDPM_WORKBENCH_BENCH", str(tmp_path / "no_bench.json"))
     yield
-    jobs = handlers._JOBS.pop(str((tmp_path / "runs").resolve()), None)
+    jobs = train._JOBS.pop(str((tmp_path / "runs").resolve()), None)
     if jobs is not None:
         jobs.shutdown(timeout=60)
 
@@ -65,10 +56,14 @@ def error_message(excinfo) -> str:
     return str(excinfo.value.message)
 
 
+def plot_and_note(view: compare.QualityView):
+    return view.plot, view.note
+
+
 # ------------------------------------------------------------------------------------------------ sample
 def test_sample_returns_a_grid_of_the_right_size_and_downloads():
-    grid, info, files, slider, xt, x0, frames = handlers.sample("bundled", None, [], 1.0, "DDIM", 5, 0.0,
-                                                                1.0, 1.0, 0, 6)
+    v = sample.sample("bundled", None, [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 6)
+    grid, info, files, frames = v.grid, v.info, v.files, v.frames
     # 6 images of 8×8 with 1-pixel padding: 3 per row, 2 rows -> 19 × 28, upscaled by an integer factor
     scale = grid.shape[1] // 28
     assert scale >= 2 and grid.shape == (19 * scale, 28 * scale, 3) and grid.dtype == np.uint8
@@ -79,19 +74,39 @@ def test_sample_returns_a_grid_of_the_right_size_and_downloads():
         assert z["images"].shape == (6, 1, 8, 8) and z["x_T"].shape == (6, 1, 8, 8)
         assert z["labels"].tolist() == [0, 1, 2, 3, 4, 5]
     assert len(frames["t"]) == 5 and frames["t"][0] > frames["t"][-1]      # 5 DDIM steps, noise first
-    assert slider["maximum"] == 4 and xt["value"].shape == x0["value"].shape
+    assert v.frame["maximum"] == 4 and v.frame["value"] == 2 and v.xt["value"].shape == v.x0["value"].shape
+    assert "t = " in v.xt["label"] and "t = " in v.x0["label"]
+
+
+def test_the_opening_view_has_its_trajectory_frames_every_time():
+    # the first visitor computes it, later visitors get the cached run: both see x_t and x̂_0 filled
+    first, second = sample.sample_on_load(), sample.sample_on_load()
+    for v in (first, second):
+        assert v.grid is not None and "**16 images**" in v.info
+        assert v.xt["value"] is not None and v.x0["value"] is not None and v.xt["value"].ndim == 3
+        assert len(v.frames["t"]) == min(limits.TRAJECTORY_FRAMES, limits.DEFAULT_SAMPLE["steps"])
+    assert first.files == second.files
+
+
+def test_bind_returns_outputs_by_component():
+    with gr.Blocks():
+        a, b, c = gr.Markdown(), gr.Image(), gr.Image()
+    event = common.bind(sample.show_frame, dict(xt=a, x0=[b, c]))
+    assert event(None) == {a: gr.update(value=None), b: gr.update(value=None), c: gr.update(value=None)}
+    assert list(inspect.signature(common.bind(sample.sample, {})).parameters)[:2] == ["checkpoint", "upload"]
 
 
 def test_sample_classes_guidance_and_ddpm_runs_all_T():
-    grid, info, files, *_ = handlers.sample("bundled", None, ["3", "7"], 2.0, "DDPM", 5, 0.0, 1.0, 1.0, 1, 4)
+    v = sample.sample("bundled", None, ["3", "7"], 2.0, "DDPM", 5, 0.0, 1.0, 1.0, 1, 4)
+    info, files = v.info, v.files
     assert f"{T} network calls per image" in info and "classes 3, 7" in info
     with np.load(files[1]) as z:
         assert z["labels"].tolist() == [3, 7, 3, 7]
 
 
 def test_same_seed_same_images():
-    a = handlers.sample("bundled", None, [], 1.0, "DDIM", 4, 0.0, 1.0, 1.0, 5, 3)[0]
-    b = handlers.sample("bundled", None, [], 1.0, "DDIM", 4, 0.0, 1.0, 1.0, 5, 3)[0]
+    a = sample.sample("bundled", None, [], 1.0, "DDIM", 4, 0.0, 1.0, 1.0, 5, 3).grid
+    b = sample.sample("bundled", None, [], 1.0, "DDIM", 4, 0.0, 1.0, 1.0, 5, 3).grid
     assert np.array_equal(a, b)
 
 
@@ -114,7 +129,7 @@ def test_bad_sample_inputs_raise_useful_errors(kwargs, expected):
                 eta=0.0, temperature=1.0, noise_temperature=1.0, seed=0, n=2)
     args.update(kwargs)
     with pytest.raises(gr.Error) as e:
-        handlers.sample(**args)
+        sample.sample(**args)
     assert expected in error_message(e)
 
 
@@ -122,30 +137,30 @@ def test_bad_checkpoint_uploads_give_the_loaders_message(tmp_path):
     pickle = tmp_path / "model.pt"
     torch.save({"weights": torch.zeros(3)}, pickle)
     with pytest.raises(gr.Error) as e:
-        handlers.sample("bundled", str(pickle), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+        sample.sample("bundled", str(pickle), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
     assert "pickle" in error_message(e) and "never opened" in error_message(e)
 
     empty = tmp_path / "empty.safetensors"
     empty.write_bytes(b"")
     with pytest.raises(gr.Error) as e:
-        handlers.compare("bundled", str(empty), [], 1.0, 5, 0.0, 0, 2)
+        compare.compare("bundled", str(empty), [], 1.0, 5, 0.0, 0, 2)
     assert "is empty (0 bytes)" in error_message(e)
 
     with pytest.raises(gr.Error) as e:
-        handlers.sample("bundled", str(tmp_path / "gone.safetensors"), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+        sample.sample("bundled", str(tmp_path / "gone.safetensors"), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
     assert "upload it again" in error_message(e)
 
     text = tmp_path / "notes.safetensors"
     text.write_text("not a checkpoint at all")
     with pytest.raises(gr.Error) as e:
-        handlers.sample("bundled", str(text), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+        sample.sample("bundled", str(text), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
     assert "not a readable safetensors file" in error_message(e)
 
 
 def test_missing_bundled_checkpoint_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(tmp_path / "nothing.safetensors"))
     with pytest.raises(gr.Error) as e:
-        handlers.sample("bundled", None, [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+        sample.sample("bundled", None, [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
     assert "no checkpoint is available yet" in error_message(e)
 
 
@@ -154,39 +169,40 @@ def test_upload_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     big = tmp_path / "big.safetensors"
     big.write_bytes(b"x" * 2000)
     with pytest.raises(gr.Error) as e:
-        handlers.sample("bundled", str(big), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
+        sample.sample("bundled", str(big), [], 1.0, "DDIM", 5, 0.0, 1.0, 1.0, 0, 2)
     assert f"limited to {limits.MAX_UPLOAD_MB} MB" in error_message(e)
 
 
-def test_an_uploaded_checkpoint_samples(tmp_path):
+def test_an_uploaded_checkpoint_samples(tmp_path, write_tiny_checkpoint):
     up = write_tiny_checkpoint(tmp_path / "mine.safetensors", step=7, num_classes=3, seed=1)
-    _, info, files, *_ = handlers.sample("bundled", str(up), [], 1.0, "DDIM", 3, 0.0, 1.0, 1.0, 0, 3)
+    info = sample.sample("bundled", str(up), [], 1.0, "DDIM", 3, 0.0, 1.0, 1.0, 0, 3).info
     assert "upload mine.safetensors (step 7" in info
-    assert handlers.class_names(None, str(up)) == ["0", "1", "2"]
+    assert common.class_names(None, str(up)) == ["0", "1", "2"]
 
 
 # ----------------------------------------------------------------------------------------------- compare
 def test_compare_returns_two_images_and_numbers():
-    ddpm, ddim, ddpm_txt, ddim_txt, numbers = handlers.compare("bundled", None, [], 1.0, 5, 0.0, 3, 2)
+    v = compare.compare("bundled", None, [], 1.0, 5, 0.0, 3, 2)
+    ddpm, ddim, ddpm_txt, ddim_txt, numbers = v.ddpm, v.ddim, v.ddpm_info, v.ddim_info, v.numbers
     assert ddpm.shape == ddim.shape and ddpm.ndim == 3
     assert numbers["ddpm"]["network_calls"] == T and numbers["ddim"]["network_calls"] == 5
     assert numbers["ddpm"]["seconds"] > 0 and numbers["ddim"]["seconds"] > 0
     assert f"all T = {T} steps" in ddpm_txt and "S = 5" in ddim_txt
     with pytest.raises(gr.Error) as e:
-        handlers.compare("bundled", None, [], 1.0, 5, 0.0, 3, limits.MAX_COMPARE_IMAGES + 1)
+        compare.compare("bundled", None, [], 1.0, 5, 0.0, 3, limits.MAX_COMPARE_IMAGES + 1)
     assert "DDPM runs all T steps" in error_message(e)
 
 
 def test_compare_is_reproducible_from_the_seed():
     # both samplers start from the seed's x_T, so the same seed gives the same pair of grids
-    a = handlers.compare("bundled", None, [], 1.0, 5, 0.0, 11, 2)
-    b = handlers.compare("bundled", None, [], 1.0, 5, 0.0, 11, 2)
-    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    a = compare.compare("bundled", None, [], 1.0, 5, 0.0, 11, 2)
+    b = compare.compare("bundled", None, [], 1.0, 5, 0.0, 11, 2)
+    assert np.array_equal(a.ddpm, b.ddpm) and np.array_equal(a.ddim, b.ddim)
 
 
 # ----------------------------------------------------------------------------------------------- quality
 def test_quality_plot_without_results_offers_a_measurement():
-    fig, note = handlers.quality_plot("bundled", None)
+    fig, note = plot_and_note(compare.quality_plot("bundled", None))
     assert "Measure quality now" in note and len(fig.data) == 0
 
 
@@ -205,18 +221,18 @@ def test_quality_plot_reads_benchmark_results(tmp_path, monkeypatch, tiny_ckpt):
         "by_checkpoint": {"0123456789abcdef": {"rows": other, "n": 300},
                           sha: {"rows": rows, "n": 300, "quick": False, "network": "digits-cnn-64 (sha256 …)"}}}))
     monkeypatch.setenv("DDPM_WORKBENCH_BENCH", str(bench))
-    fig, note = handlers.quality_plot("bundled", None)
+    fig, note = plot_and_note(compare.quality_plot("bundled", None))
     assert "from the benchmark" in note and "n = 300" in note
     assert {tr.name for tr in fig.data} == {"DDIM η=0", "DDPM (fixed_small)"}
     assert max(max(tr.y) for tr in fig.data) == 2.0                 # this checkpoint's rows, not the other's
     bench.write_text(json.dumps({"checkpoint": {"path": "elsewhere.safetensors", "sha256": "0123456789abcdef"},
                                  "rows": other}))
-    fig, note = handlers.quality_plot("bundled", None)
+    fig, note = plot_and_note(compare.quality_plot("bundled", None))
     assert "measured on other checkpoints" in note and len(fig.data) == 0
 
 
 # --------------------------------------------------------------------------------------------- the cache
-def test_model_cache_loads_once_and_reloads_a_changed_file(tmp_path):
+def test_model_cache_loads_once_and_reloads_a_changed_file(tmp_path, write_tiny_checkpoint):
     path = write_tiny_checkpoint(tmp_path / "m.safetensors", step=1)
     size = estimate_size(path).total
     cache = ModelCache(max_bytes=int(2.5 * size), device="cpu")
@@ -236,10 +252,10 @@ def test_model_cache_loads_once_and_reloads_a_changed_file(tmp_path):
 
 def test_handlers_share_one_cache(tiny_ckpt):
     from demo.model_cache import get_cache
-    handlers.sample("bundled", None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)
+    sample.sample("bundled", None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)
     loads = get_cache().loads
-    handlers.compare("bundled", None, [], 1.0, 2, 0.0, 0, 1)
-    handlers.sample("bundled", None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)
+    compare.compare("bundled", None, [], 1.0, 2, 0.0, 0, 1)
+    sample.sample("bundled", None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)
     assert get_cache().loads == loads
 
 
@@ -277,28 +293,28 @@ def test_bad_training_inputs_raise_useful_errors(kwargs, expected):
     args = dict(TINY, data="digits", zip_file=None, steps=20)
     args.update(kwargs)
     with pytest.raises(gr.Error) as e:
-        handlers.train_start(**args)
+        train.train_start(**args)
     assert expected in error_message(e)
-    assert handlers.get_jobs().status().state == "idle"
+    assert train.get_jobs().status().state == "idle"
 
 
 def test_bad_zip_uploads_are_refused_before_training(tmp_path):
     not_zip = tmp_path / "data.zip"
     not_zip.write_text("hello")
     with pytest.raises(gr.Error) as e:
-        handlers.train_start(data="zip", zip_file=str(not_zip), steps=20, **TINY)
+        train.train_start(data="zip", zip_file=str(not_zip), steps=20, **TINY)
     assert "is not a .zip file" in error_message(e)
     flat = tmp_path / "flat.zip"
     with zipfile.ZipFile(flat, "w") as zf:
         zf.writestr("readme.txt", "no images")
     with pytest.raises(gr.Error) as e:
-        handlers.train_start(data="zip", zip_file=str(flat), steps=20, **TINY)
+        train.train_start(data="zip", zip_file=str(flat), steps=20, **TINY)
     assert "holds no PNG/JPEG images inside class folders" in error_message(e)
 
 
 def test_stop_with_nothing_running_says_so():
     with pytest.raises(gr.Error) as e:
-        handlers.train_stop()
+        train.train_stop()
     assert "nothing to stop" in error_message(e)
 
 
@@ -312,9 +328,10 @@ def test_cli_args_are_the_trainer_flags():
 # ------------------------------------------------------------------------------- training (child process)
 def test_tiny_training_run_on_an_uploaded_zip_finishes_and_is_listed(tmp_path):
     upload = _zip_of_class_folders(tmp_path / "upload.zip")
-    status_md, bar, fig, sample_path, st = handlers.train_start(data="zip", zip_file=str(upload), steps=20, **TINY)
+    v = train.train_start(data="zip", zip_file=str(upload), steps=20, **TINY)
+    status_md, st = v.status, v.json
     assert st["state"] in ("starting", "running") and st["run_id"] in status_md
-    jobs = handlers.get_jobs()
+    jobs = train.get_jobs()
     run_dir = Path(jobs.status().run_dir)
     final = jobs.wait(timeout=300)
     assert final.state == "finished", (final.message, (run_dir / "train.log").read_text())
@@ -323,37 +340,37 @@ def test_tiny_training_run_on_an_uploaded_zip_finishes_and_is_listed(tmp_path):
     names = [e.name for e in checkpoints.list_checkpoints()]
     assert names == ["bundled", final.run_id]
     # the new checkpoint is usable at once from the other tabs, with the zip's class names
-    assert handlers.class_names(final.run_id) == ["a", "b"]
-    _, info, *_ = handlers.sample(final.run_id, None, ["b"], 1.0, "DDIM", 3, 0.0, 1.0, 1.0, 0, 2)
+    assert common.class_names(final.run_id) == ["a", "b"]
+    info = sample.sample(final.run_id, None, ["b"], 1.0, "DDIM", 3, 0.0, 1.0, 1.0, 0, 2).info
     assert f"{final.run_id} (step 20" in info
-    md, bar, fig, sample_path, st = handlers.train_status()
-    assert st["state"] == "finished" and "100%" in bar and len(fig.data) >= 1 and sample_path
+    v = train.train_status()
+    assert v.json["state"] == "finished" and "100%" in v.progress and len(v.plot.data) >= 1 and v.sample
     # the timer's poll updates the dropdowns only when the list changed
-    out = handlers.train_poll(None, None)
-    assert out[5]["choices"][-1][1] == final.run_id
-    again = handlers.train_poll(out[-2], out[-1])
-    assert all(o == gr.skip() for o in again[:8])
+    out = train.train_poll(None, None)
+    assert out.checkpoints["choices"][-1][1] == final.run_id and out.json["state"] == "finished"
+    again = train.train_poll(out.listing_sig, out.status_sig)
+    assert all(getattr(again, f) == gr.skip() for f in ("status", "progress", "plot", "sample", "json", "checkpoints"))
 
 
 def test_second_start_is_refused_and_stop_keeps_the_checkpoint():
-    handlers.train_start(data="digits", zip_file=None, steps=5000, **TINY)
+    train.train_start(data="digits", zip_file=None, steps=5000, **TINY)
     with pytest.raises(gr.Error) as e:
-        handlers.train_start(data="digits", zip_file=None, steps=20, **TINY)
+        train.train_start(data="digits", zip_file=None, steps=20, **TINY)
     msg = error_message(e)
     assert "only one training job runs at a time" in msg and "Wait for it to finish or stop it" in msg
-    jobs = handlers.get_jobs()
+    jobs = train.get_jobs()
     deadline = time.monotonic() + 240
     while jobs.status().step < 2 and time.monotonic() < deadline:   # let it take a few steps first
         assert jobs.status().state in ("starting", "running"), jobs.status().message
         time.sleep(0.3)
-    *_, st = handlers.train_stop()
+    st = train.train_stop().json
     assert st["state"] == "stopping"
     final = jobs.wait(timeout=240)
     assert final.state == "stopped", final.message
     assert 2 <= final.step < 5000
     assert final.checkpoint and Path(final.checkpoint).exists()
     assert final.run_id in [e.name for e in checkpoints.list_checkpoints()]
-    handlers.sample(final.run_id, None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)   # and it samples
+    sample.sample(final.run_id, None, [], 1.0, "DDIM", 2, 0.0, 1.0, 1.0, 0, 1)   # and it samples
 
 
 def test_a_crashing_training_run_is_reported_and_the_app_goes_on(tmp_path):
@@ -361,15 +378,15 @@ def test_a_crashing_training_run_is_reported_and_the_app_goes_on(tmp_path):
     with zipfile.ZipFile(bad, "w") as zf:        # laid out right, but the "images" are not images
         zf.writestr("a/1.png", b"not a png")
         zf.writestr("b/1.png", b"not a png either")
-    handlers.train_start(data="zip", zip_file=str(bad), steps=20, **TINY)
-    final = handlers.get_jobs().wait(timeout=240)
+    train.train_start(data="zip", zip_file=str(bad), steps=20, **TINY)
+    final = train.get_jobs().wait(timeout=240)
     assert final.state == "failed"
     assert "none of the images" in final.message and "could be read" in final.message
-    md, bar, fig, sample, st = handlers.train_status()
-    assert "The last run failed" in md and st["state"] == "failed"
+    v = train.train_status()
+    assert "The last run failed" in v.status and v.json["state"] == "failed"
     assert final.run_id not in [e.name for e in checkpoints.list_checkpoints()]
-    handlers.train_start(data="digits", zip_file=None, steps=1, **TINY)   # a new run may start at once
-    assert handlers.get_jobs().wait(timeout=240).state == "finished"
+    train.train_start(data="digits", zip_file=None, steps=1, **TINY)   # a new run may start at once
+    assert train.get_jobs().wait(timeout=240).state == "finished"
 
 
 def test_a_restarted_app_sees_the_last_run(tmp_path):
@@ -386,18 +403,18 @@ def test_a_restarted_app_sees_the_last_run(tmp_path):
 # ------------------------------------------------------------------------------------------- diagnostics
 def test_diagnose_rejects_bad_mode_and_bad_upload(tmp_path):
     with pytest.raises(gr.Error) as e:
-        handlers.diagnose("bundled", None, "thorough", 0)
+        diagnose.diagnose("bundled", None, "thorough", 0)
     assert "mode must be 'quick' or 'full'" in error_message(e)
     pickle = tmp_path / "evil.pth"
     torch.save({"x": 1}, pickle)
     with pytest.raises(gr.Error) as e:
-        handlers.diagnose("bundled", str(pickle), "quick", 0)
+        diagnose.diagnose("bundled", str(pickle), "quick", 0)
     assert "pickle" in error_message(e)
 
 
 def test_diagnose_quick_report_reads_in_the_page():
-    pytest.importorskip("diagnostics.report")
-    summary, frame, files = handlers.diagnose("bundled", None, "quick", 0)
+    v = diagnose.diagnose("bundled", None, "quick", 0)
+    summary, frame, files = v.summary, v.report, v.files
     assert summary.startswith("# Diagnostics") and "| Check | Verdict |" in summary
     assert frame.startswith("<iframe") and "srcdoc=" in frame
     html_path, json_path = files
@@ -405,17 +422,17 @@ def test_diagnose_quick_report_reads_in_the_page():
     assert "checks" in json.loads(Path(json_path).read_text())
 
 
-def test_quick_quality_measurement_is_cached_by_file_hash(monkeypatch, tmp_path):
+def test_quick_quality_measurement_is_cached_by_file_hash(monkeypatch, tmp_path, write_tiny_checkpoint):
     monkeypatch.setattr(limits, "QUICK_QUALITY_STEPS", (2, 4))
     with pytest.raises(gr.Error, match="16×16"):              # the 8×8 model: refused as the report refuses it
-        handlers.measure_quality("bundled", None)
+        compare.measure_quality("bundled", None)
     # 16×16, the feature network's size (the shipped features are for 16×16 digits)
     monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(write_tiny_checkpoint(tmp_path / "m16.safetensors",
                                                                                image_size=16)))
-    fig, note = handlers.measure_quality("bundled", None)
+    fig, note = plot_and_note(compare.measure_quality("bundled", None))
     assert "quick measurement on this file" in note
     names = {tr.name for tr in fig.data}
     assert names == {"DDIM η=0", "DDIM η=1", "DDPM (fixed_small)"}      # T = 100: DDPM joins the quick set
     t0 = time.perf_counter()
-    fig2, note2 = handlers.quality_plot("bundled", None)                 # from the cache, no sampling
+    fig2, note2 = plot_and_note(compare.quality_plot("bundled", None))                 # from the cache, no sampling
     assert time.perf_counter() - t0 < 2 and note2 == note and len(fig2.data) == 3

@@ -6,31 +6,20 @@ import torch
 from ddpm.diffusion import DiffusionConfig, GaussianDiffusion
 from ddpm.samplers import DDIMSampler, make_sampler
 from ddpm.sampling import MAX_SAMPLES, GuidedModel, generate, initial_noise, sample_loop
-from ddpm.unet import UNet, preset_config
 
 
 T = 50
 NUM_CLASSES = 4
 
 
-def _random_unet(num_classes, seed=0):
-    torch.manual_seed(seed)
-    m = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=num_classes))
-    with torch.no_grad():   # zero-initialised output layers would make the model output 0 for every input
-        for p in m.parameters():
-            if p.dim() > 1 and not p.any():
-                p.normal_(0, 0.05)
-    return m.eval()
+@pytest.fixture(scope="module")
+def cond(random_unet):
+    return random_unet(NUM_CLASSES)
 
 
 @pytest.fixture(scope="module")
-def cond():
-    return _random_unet(NUM_CLASSES)
-
-
-@pytest.fixture(scope="module")
-def uncond():
-    return _random_unet(0, seed=1)
+def uncond(random_unet):
+    return random_unet(0, seed=1)
 
 
 @pytest.fixture(scope="module")

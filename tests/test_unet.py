@@ -8,17 +8,6 @@ from ddpm.unet import PRESETS, UNet, UNetConfig, count_parameters, preset_config
 
 
 
-def _randomize(model: UNet, seed: int = 0) -> UNet:
-    """The zero-initialised output conv (and residual/attention output convs) make a fresh U-Net output 0
-    whatever its input; give those weights small random values so the tests can see the inputs matter."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() > 1 and not p.any():
-                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
-    return model.eval()
-
-
 def _inputs(cfg: UNetConfig, batch: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, cfg.in_channels, cfg.image_size, cfg.image_size, generator=g)
@@ -57,19 +46,19 @@ def test_presets_grow():
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_other_image_sizes(channels):
+def test_other_image_sizes(channels, randomize_unet):
     for size in (4, 8, 16):
         cfg = preset_config("tiny", image_size=size, in_channels=channels, base_channels=16)
         x, t = _inputs(cfg, 2)
         with torch.no_grad():
-            assert _randomize(UNet(cfg))(x, t).shape == x.shape
+            assert randomize_unet(UNet(cfg))(x, t).shape == x.shape
 
 
 @pytest.fixture(scope="module")
-def cond_model():
+def cond_model(randomize_unet):
     cfg = preset_config("tiny", image_size=8, base_channels=16, num_classes=10)
     torch.manual_seed(0)
-    return _randomize(UNet(cfg))
+    return randomize_unet(UNet(cfg))
 
 
 def test_fresh_model_outputs_zero():
@@ -99,9 +88,9 @@ def test_labels_and_null_label(cond_model):
         cond_model(x[:1], t[:1], torch.tensor([cfg.num_classes + 1]))
 
 
-def test_unconditional_model_ignores_labels():
+def test_unconditional_model_ignores_labels(randomize_unet):
     cfg = preset_config("tiny", image_size=8, base_channels=16)
-    model = _randomize(UNet(cfg))
+    model = randomize_unet(UNet(cfg))
     assert model.label_emb is None and not cfg.conditional
     x, t = _inputs(cfg, 2)
     with torch.no_grad():
@@ -125,9 +114,9 @@ def test_batch_independence(cond_model):
     torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
 
 
-def test_gradients_reach_every_parameter():
+def test_gradients_reach_every_parameter(randomize_unet):
     cfg = preset_config("tiny", image_size=8, base_channels=16, num_classes=3)
-    model = _randomize(UNet(cfg)).train()
+    model = randomize_unet(UNet(cfg)).train()
     x, t = _inputs(cfg, 2)
     model(x, t, torch.tensor([0, 3])).square().mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]

@@ -1,0 +1,309 @@
+"""What every tab shares: input checks that raise a `gr.Error` saying what to do, the checkpoint a request
+names (or uploads) loaded through the one model cache, grids for display, progress, and `bind`, which turns
+a handler's typed result into the dict keyed by component that gradio takes.
+
+Handlers (in demo/tabs/) return a dataclass whose field names are the names of their output components;
+`bind(handler, {"grid": grid_image, ...})` makes the function gradio calls. So no list of outputs has to be
+kept in the same order as a tuple somewhere else, and tests read results by name.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import shutil
+import time
+import uuid
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import gradio as gr
+import numpy as np
+import torch
+
+from ddpm import CheckpointError, LoadedCheckpoint
+from ddpm.data import make_grid
+
+from . import checkpoints, limits
+from .model_cache import get_cache
+from .paths import output_root
+
+OUTPUT_MAX_AGE_S = 3600                   # per-request output folders are deleted after an hour
+# Everything that runs the network shares one concurrency group: at most CONCURRENCY_LIMIT such requests
+# at once over the whole app (gradio's limits are per event otherwise), the rest wait in the queue.
+COMPUTE = dict(concurrency_id="compute", concurrency_limit=limits.CONCURRENCY_LIMIT)
+QUIET = dict(api_visibility="private", show_progress="hidden")   # events that only keep the page in step
+
+
+# --------------------------------------------------------------------------------------- outputs by name
+Outputs = Mapping[str, Union[gr.components.Component, Sequence[gr.components.Component]]]
+
+
+def bind(handler: Callable, outputs: Outputs) -> Callable:
+    """handler (returning a dataclass) -> the function an event calls, returning {component: value}.
+
+    A field maps to one component or to several (each gets the same value); fields not in `outputs` are
+    not shown. The wrapper keeps the handler's signature, so the API's parameter names and gr.Progress
+    work as before."""
+    @functools.wraps(handler)
+    def event(*args, **kwargs):
+        result = handler(*args, **kwargs)
+        out = {}
+        for f in fields(result):
+            target = outputs.get(f.name)
+            if target is None:
+                continue
+            for comp in (target if isinstance(target, (list, tuple)) else (target,)):
+                out[comp] = getattr(result, f.name)
+        return out
+    return event
+
+
+def components(outputs: Outputs) -> list:
+    """The flat list of components an event's `outputs=` takes, in a stable order."""
+    flat = []
+    for target in outputs.values():
+        flat += list(target) if isinstance(target, (list, tuple)) else [target]
+    return flat
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def user_error(message: str) -> gr.Error:
+    """A gr.Error for a user mistake: no traceback in the log; angle brackets kept visible (gradio renders
+    the message as HTML)."""
+    return gr.Error(str(message).replace("<", "‹").replace(">", "›"), print_exception=False)
+
+
+def number(name: str, value: Any, lo: float, hi: float, integer: bool = False, hint: str = "") -> float | int:
+    """A widget value as a finite number in [lo, hi] (a whole number if `integer`), else a gr.Error."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise user_error(f"{name} must be a number (got {value!r}){hint}") from None
+    if not math.isfinite(v):
+        raise user_error(f"{name} must be a finite number (got {value!r})")
+    if integer:
+        if v != int(v):
+            raise user_error(f"{name} must be a whole number (got {value!r})")
+        v = int(v)
+    if not lo <= v <= hi:
+        raise user_error(f"{name} must be between {lo:g} and {hi:g} (got {value!r}){hint}")
+    return v
+
+
+def choice(name: str, value: Any, options: Sequence) -> Any:
+    if value not in options:
+        raise user_error(f"unknown {name} {value!r}; choose from {', '.join(map(str, options))}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+def upload_path(upload: Any) -> Optional[Path]:
+    """A gr.File value (a path string, or a dict / FileData with a path) -> Path, or None."""
+    if upload is None or upload == "" or upload == []:
+        return None
+    if isinstance(upload, (list, tuple)):
+        upload = upload[0]
+    if isinstance(upload, dict):
+        upload = upload.get("path") or upload.get("name")
+    path = getattr(upload, "path", None) or getattr(upload, "name", None) or upload
+    return Path(str(path))
+
+
+def check_upload_size(path: Path, what: str) -> None:
+    if not path.exists():
+        raise user_error(f"the uploaded {what} {path.name!r} is no longer on the server (uploads are deleted "
+                         "once used, or after an hour); upload it again")
+    size = path.stat().st_size
+    if size > limits.MAX_UPLOAD_BYTES:
+        raise user_error(f"{path.name} is {size / 2**20:.1f} MB; uploads are limited to {limits.MAX_UPLOAD_MB} MB")
+
+
+def checkpoint_path(checkpoint: Optional[str], upload: Any = None) -> Path:
+    """The file to use: an uploaded .safetensors if given, else the listed checkpoint `checkpoint` names."""
+    up = upload_path(upload)
+    if up is not None:
+        check_upload_size(up, "checkpoint")
+        return up
+    try:
+        return checkpoints.resolve(checkpoint)
+    except ValueError as e:
+        raise user_error(str(e)) from None
+
+
+def load_model(checkpoint: Optional[str], upload: Any = None) -> LoadedCheckpoint:
+    """Through the shared cache; a bad file raises gr.Error with the CheckpointError's own message."""
+    path = checkpoint_path(checkpoint, upload)
+    try:
+        return get_cache().get(path, max_bytes=limits.MAX_UPLOAD_BYTES if upload else None)
+    except FileNotFoundError:
+        raise user_error(f"checkpoint file {path.name!r} was not found; pick another checkpoint or upload "
+                         "a .safetensors file") from None
+    except CheckpointError as e:
+        raise user_error(str(e)) from None
+
+
+def checkpoint_title(ckpt: LoadedCheckpoint, checkpoint: Optional[str], upload: Any) -> str:
+    name = f"upload {Path(ckpt.path).name}" if upload_path(upload) else (checkpoint or checkpoints.BUNDLED)
+    return (f"{name} (step {ckpt.step:,}, T={ckpt.diffusion_config.T}, {ckpt.diffusion_config.schedule}, "
+            f"{ckpt.unet_config.image_size}×{ckpt.unet_config.image_size})")
+
+
+def class_names(checkpoint: Optional[str], upload: Any = None) -> list[str]:
+    ckpt = load_model(checkpoint, upload)
+    return list(ckpt.class_names) if ckpt.num_classes else []
+
+
+def checkpoint_choices() -> list[tuple[str, str]]:
+    return checkpoints.choices()
+
+
+def bundled_classes_and_T() -> tuple[list[str], int]:
+    """What the widgets start with: the bundled model's classes and T (none and the app's largest T without it)."""
+    try:
+        ckpt = load_model(checkpoints.BUNDLED)
+        return (list(ckpt.class_names) if ckpt.num_classes else []), ckpt.diffusion_config.T
+    except gr.Error:
+        return [], limits.MAX_T
+
+
+# ------------------------------------------------------------------------------------------ model inputs
+def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
+    """Ticked class names (or indices) -> label indices; nothing ticked or "all" -> every class in order.
+    None for an unconditional model."""
+    if classes is None or classes == "":
+        classes = []
+    if isinstance(classes, (str, int)):
+        classes = [c.strip() for c in str(classes).split(",")] if isinstance(classes, str) else [classes]
+    classes = [c for c in classes if str(c).strip() != ""]
+    everything = not classes or any(str(c).strip().lower() == "all" for c in classes)
+    if not ckpt.num_classes:
+        if not everything:
+            raise user_error("this model is unconditional (trained without labels): untick the classes")
+        return None
+    if everything:
+        return list(range(ckpt.num_classes))
+    names = list(ckpt.class_names)
+    labels = []
+    for c in classes:
+        s = str(c).strip()
+        if s in names:
+            labels.append(names.index(s))
+            continue
+        try:
+            i = int(s)
+        except ValueError:
+            i = None
+        if i is None or not 0 <= i < ckpt.num_classes:
+            raise user_error(f"class {s!r} is not one of this model's {ckpt.num_classes} classes "
+                             f"({', '.join(names)}); tick classes from the list, or none for all")
+        labels.append(i)
+    return labels
+
+
+def sampling_steps(steps: Any, T: int) -> int:
+    s = number("steps", steps, 1, float("inf"), integer=True)
+    if s > T:
+        raise user_error(f"steps = {s} is more than this model's T = {T} diffusion steps; choose 1 to {T}")
+    return s
+
+
+def guidance(value: Any, ckpt: LoadedCheckpoint) -> float:
+    w = number("guidance scale", value, 0, limits.MAX_GUIDANCE)
+    return w if ckpt.num_classes else 1.0   # an unconditional model has nothing to guide towards
+
+
+def eta(value: Any) -> float:
+    return number("η (eta)", value, 0, 1)
+
+
+def seed(value: Any) -> int:
+    return number("seed", value, 0, limits.MAX_SEED, integer=True)
+
+
+# ------------------------------------------------------------------------------------- images and files
+def upscale(grid: np.ndarray, target: int = 720, cap: int = 12) -> np.ndarray:
+    """(H, W, 3) uint8 -> upscaled (nearest) by an integer factor so the long side is about `target`
+    pixels: tiny images stay crisp when the page scales them down."""
+    s = max(1, min(cap, target // max(grid.shape[:2])))
+    return grid.repeat(s, axis=0).repeat(s, axis=1) if s > 1 else grid
+
+
+def grid_image(images: torch.Tensor, nrow: Optional[int] = None, target: int = 720) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> an upscaled uint8 grid for display."""
+    return upscale(make_grid(images, nrow), target)
+
+
+def grid_columns(n: int, labels: Optional[Sequence[int]]) -> int:
+    k = len(labels) if labels else 0
+    if k and n % k == 0 and 2 <= k <= 12:
+        return k                              # one column per class
+    return math.ceil(math.sqrt(n))
+
+
+def output_dir() -> Path:
+    """A fresh folder for one request's files; folders older than OUTPUT_MAX_AGE_S are removed on the way."""
+    root = output_root()
+    now = time.time()
+    for d in root.iterdir():
+        try:
+            if d.is_dir() and now - d.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
+    d = root / uuid.uuid4().hex
+    d.mkdir()
+    return d
+
+
+def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optional[int] = None):
+    """generate()'s (done, total) callback -> gr.Progress, at most ~50 updates per run."""
+    last = [-1]
+
+    def cb(done: int, total: int):
+        tot = grand_total or total
+        k = int(50 * (offset + done) / tot)
+        if k != last[0] or done == total:
+            last[0] = k
+            progress((offset + done, tot), desc=desc, unit="network calls")
+    return cb
+
+
+# ---------------------------------------------------------------------------------- shared widgets
+def checkpoint_picker(info_upload: str):
+    """The checkpoint dropdown (bundled model or a finished run) and an upload box; (dropdown, file)."""
+    dd = gr.Dropdown(choices=checkpoint_choices(), value=checkpoints.BUNDLED, label="Checkpoint",
+                     allow_custom_value=True, info="the bundled model or a finished / stopped run")
+    with gr.Accordion("…or upload a checkpoint", open=False):
+        up = gr.File(label="checkpoint (.safetensors)", type="filepath", file_count="single")
+        gr.Markdown(info_upload)
+    return dd, up
+
+
+def class_choices_update(checkpoint: Optional[str], upload: Any = None):
+    """New checkbox choices (and a reset selection) when the checkpoint changes; no error popups here."""
+    try:
+        names = class_names(checkpoint, upload)
+    except gr.Error:
+        return gr.update(choices=[], value=[])
+    return gr.update(choices=names, value=[])
+
+
+def steps_update(checkpoint: Optional[str], upload: Any = None, steps: Any = None):
+    """The steps slider's maximum follows the model's T."""
+    try:
+        T = load_model(checkpoint, upload).diffusion_config.T
+    except gr.Error:
+        return gr.update()
+    try:
+        value = min(int(float(steps)), T)
+    except (TypeError, ValueError):
+        value = min(25, T)
+    return gr.update(maximum=T, value=value, info=f"DDIM steps S, 1 to this model's T = {T}")
+
+
+def follow_checkpoint(dd, up, classes, steps) -> None:
+    """A checkpoint change (picked or uploaded) re-reads its classes and T into the tab's widgets."""
+    for trigger in (dd.change, up.change):
+        trigger(class_choices_update, [dd, up], [classes], **QUIET)
+        trigger(steps_update, [dd, up, steps], [steps], **QUIET)

@@ -1,0 +1,81 @@
+"""The Diagnostics tab: the checks report (diagnostics.run_report) for a checkpoint, shown in the page and
+offered as HTML + JSON downloads."""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import gradio as gr
+
+from ddpm import CheckpointError
+
+from .. import checkpoints, limits
+from .. import common as c
+
+DIAGNOSE_MODES = ("quick", "full")
+
+
+@dataclass
+class DiagnoseView:
+    summary: str                     # Markdown: the verdict table
+    report: str                      # HTML: the full report in an iframe
+    files: list[str]                 # [report .html, report .json]
+
+
+def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, mode: str = "quick",
+             seed: int = 0, progress=gr.Progress()) -> DiagnoseView:
+    """Run the diagnostics report on a checkpoint."""
+    mode = str(mode or "quick").strip().lower()
+    if mode not in DIAGNOSE_MODES:
+        raise c.user_error(f"mode must be 'quick' or 'full' (got {mode!r})")
+    seed = c.seed(seed)
+    ckpt = c.load_model(checkpoint, upload)       # validates the file with the loader's own messages
+    try:
+        from diagnostics import run_report
+        from diagnostics.report import to_markdown
+    except ImportError:
+        raise c.user_error("the diagnostics package is not installed here, so no report can be made") from None
+    out = c.output_dir()
+    progress(0.0, desc="starting")
+    try:
+        files = run_report(ckpt, out, quick=mode == "quick", seed=seed,      # the cached model, not a reload
+                           callback=lambda stage, frac: progress(float(frac), desc=str(stage)))
+    except (CheckpointError, ValueError, FileNotFoundError, PermissionError) as e:
+        raise c.user_error(str(e)) from None
+    page = Path(files.html_path).read_text(encoding="utf-8")
+    frame = (f'<iframe title="diagnostics report" srcdoc="{html.escape(page, quote=True)}" '
+             'style="width:100%;height:780px;border:1px solid #ddd;border-radius:6px;background:white"></iframe>')
+    return DiagnoseView(to_markdown(files.report), frame, [str(files.html_path), str(files.json_path)])
+
+
+# ------------------------------------------------------------------------------------------------ layout
+@dataclass
+class DiagnoseTab:
+    checkpoint: gr.Dropdown
+
+
+def build() -> DiagnoseTab:
+    """The Diagnostics tab's widgets and events (call inside gr.Tabs)."""
+    info = limits.sample_info()
+    with gr.Tab("Diagnostics", id="diagnostics"):
+        with gr.Row():
+            with gr.Column(scale=1, min_width=320):
+                ckpt, upload = c.checkpoint_picker(info["upload"])
+                mode = gr.Radio(list(DIAGNOSE_MODES), value="quick", label="Report",
+                                info="quick: DDIM-20, n = 64, about a minute on a CPU; full: DDPM over all T steps, "
+                                     "n = 500, tens of minutes on a CPU")
+                seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=limits.MAX_SEED)
+                btn = gr.Button("Run diagnostics", variant="primary", elem_id="diagnose-button")
+                files = gr.File(label="Download the report (HTML + JSON)", file_count="multiple",
+                                interactive=False)
+            with gr.Column(scale=2):
+                summary = gr.Markdown("Pick a checkpoint and press **Run diagnostics**.", label="summary",
+                                      elem_id="diagnose-summary", show_label=False)
+                report = gr.HTML(label="report", elem_id="diagnose-report")
+
+    view = dict(summary=summary, report=report, files=files)
+    btn.click(c.bind(diagnose, view), [ckpt, upload, mode, seed], c.components(view), api_name="diagnose",
+              **c.COMPUTE)
+    return DiagnoseTab(checkpoint=ckpt)
