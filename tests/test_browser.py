@@ -149,7 +149,8 @@ def test_train_tab_starts_shows_progress_and_stops(page, shots_dir):
     set_number(page, "train-T", 200)
     page.locator("#train-start").click()
     expect(page.get_by_text(re.compile("Training is (starting|running)"))).to_be_visible(timeout=60_000)
-    image_src(page, "train-sample")                     # the first sample grid, at step 50
+    # the first sample grid, at step 50, arrives through the page's 2 s poll (a minute or more on a busy CPU)
+    page.locator("#train-sample img").first.wait_for(state="visible", timeout=300_000)
     expect(page.locator("#train-progress")).to_contain_text(re.compile(r"step \d+ / 400"), timeout=60_000)
     page.get_by_text("Model size").click()              # fold the accordion again for the screenshot
     shot(page, shots_dir, "train.png")
