@@ -27,7 +27,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="override the sampler (default: ddim in quick mode, ddpm over all T steps in full mode)")
     r.add_argument("--steps", type=int, default=None, help="DDIM steps (default 20 quick, 100 full)")
     r.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
-    r.add_argument("--feature-net", default=None, help="feature network file for FID/IS (default: the bundled one)")
+    r.add_argument("--feature-net", default=None,
+                   help="feature network file for FID/IS (default: the bundled one), or 'inception' for "
+                        "torchvision's Inception-v3 where torchvision imports (the check is skipped, saying why, "
+                        "where it does not)")
     r.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: 1 with --quick, whose small batches gain little from more "
                         "and lose a lot when other processes hold the cores; torch's own choice otherwise)")

@@ -438,6 +438,7 @@ class InceptionExtractor(_Embedder):
     it are close to, but not the same as, published FIDs.
     """
     image_size, in_channels, num_features = 299, 3, 2048
+    generic = True     # takes any image size (resized) and data set; its classes are ImageNet's, not the data's
 
     def __init__(self, model: nn.Module, class_names: list[str], sha256: str, device: str = "cpu",
                  batch_size: int = 64):

@@ -246,11 +246,15 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     labels = None
     if fake_labels is not None:
         labels = np.asarray(fake_labels.cpu() if hasattr(fake_labels, "cpu") else fake_labels).reshape(-1)
-        if fake_p.shape[1] != reference.num_classes:
+        if getattr(extractor, "generic", False):        # ImageNet classes: no accuracy, labels still set the floor
+            notes.append(f"conditional accuracy needs a classifier of the data set's classes; {extractor.name}'s "
+                         "are ImageNet's, so it is not computed")
+        elif fake_p.shape[1] != reference.num_classes:
             raise ValueError(f"the feature network has {fake_p.shape[1]} classes, the reference {reference.num_classes}: "
                              "conditional accuracy needs a classifier trained on the same classes "
                              "(python -m diagnostics.features --data <data set>) or pass fake_labels=None")
-        _check_probs_labels(fake_p, labels)
+        else:
+            _check_probs_labels(fake_p, labels)
         labels = labels.astype(np.int64)
     if getattr(extractor, "dataset", None) not in (None, reference.name):
         notes.append(f"the feature network was trained on {extractor.dataset!r}, the reference is "
@@ -264,7 +268,8 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     fid_matched, n_floor, draws = fid, n, 0
     if heldout is not None:
         held_f, _ = extractor.embed(heldout.images)
-        counts = None if labels is None or not conditional_floor else np.bincount(labels, minlength=fake_p.shape[1])
+        counts = (None if labels is None or not conditional_floor
+                  else np.bincount(labels, minlength=reference.num_classes))
         fr = real_vs_real_floor(ref_f, held_f, n=n, seed=seed, heldout_labels=heldout.labels.cpu().numpy(),
                                 class_counts=counts, draws=floor_draws)
         floor, floor_std, floor_ref = fr.fid, fr.std, fr.describe(f"{heldout.name} {heldout_role}")
@@ -282,7 +287,7 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     precision, recall = precision_recall(_subsample(ref_f, n_pr, rng), _subsample(fake_f, n_pr, rng), k=k)
 
     cond = per_class = None
-    if labels is not None:
+    if labels is not None and not getattr(extractor, "generic", False):
         cond = conditional_accuracy(fake_p, labels)
         per_class = {reference.class_names[c]: a for c, a in per_class_accuracy(fake_p, labels).items()}
 

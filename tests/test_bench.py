@@ -236,3 +236,14 @@ def test_guidance(tiny_ckpt, tmp_path):
         assert unit(r["conditional_accuracy"]) and r["fid"] >= 0 and positive(r["fid_floor"])
         assert positive(r["pairwise_distance"]) and r["n"] == 20
     assert "digits" in disk["reference"] and disk["network"]
+
+
+def test_quick_results_are_ignored_never_tracked():
+    # running the quick benchmarks must leave the checkout clean: nothing under bench/results/quick is tracked
+    import subprocess
+    root = Path(common.__file__).resolve().parents[1]
+    tracked = subprocess.run(["git", "ls-files", "bench/results/quick"], cwd=root, capture_output=True, text=True,
+                             check=True).stdout
+    assert tracked == "", tracked
+    probe = common.results_path("guidance", quick=True)
+    assert subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=root).returncode == 0

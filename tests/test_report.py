@@ -234,3 +234,54 @@ def test_no_import_circle_in_diagnostics():
         if m not in state:
             visit(m, [m])
     assert not cycles, " ; ".join(" -> ".join(c) for c in cycles)
+
+
+def _stand_in_torchvision(monkeypatch) -> list:
+    """A stand-in torchvision whose inception_v3 is a tiny net with Inception-v3's interface (an avgpool whose
+    output the extractor hooks, 1000 logits); returns the list of weights it was asked for."""
+    import types
+    import torch
+    from torch import nn
+
+    class TinyInception(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.avgpool, self.fc = nn.Conv2d(3, 16, 13, stride=13), nn.AdaptiveAvgPool2d(1), nn.Linear(16, 1000)
+
+        def forward(self, x):                                     # (B, 3, 299, 299) -> (B, 1000)
+            return self.fc(self.avgpool(torch.relu(self.conv(x))).flatten(1))
+
+    asked = []
+
+    def inception_v3(weights=None, aux_logits=True):
+        asked.append(weights)
+        torch.manual_seed(0)
+        return TinyInception()
+    weights = types.SimpleNamespace(meta={"categories": [f"c{i}" for i in range(1000)]},
+                                    url="https://example.invalid/inception_v3.pth")
+    models = types.ModuleType("torchvision.models")
+    models.inception_v3, models.Inception_V3_Weights = inception_v3, types.SimpleNamespace(IMAGENET1K_V1=weights)
+    tv = types.ModuleType("torchvision")
+    tv.models = models
+    monkeypatch.setitem(sys.modules, "torchvision", tv)
+    monkeypatch.setitem(sys.modules, "torchvision.models", models)
+    return asked
+
+
+def test_report_uses_inception_where_torchvision_imports(tiny_ckpt, monkeypatch):
+    from diagnostics.checks import SampleBatch, split_real_data
+    ck = load_checkpoint(tiny_ckpt)
+    real, _ = load_real_data(ck)
+    held = split_real_data(real, ck.meta["data"]).heldout
+    batch = SampleBatch(held.images[:40], held.labels[:40], None, "ddim", 1, 0.0)
+    quality = lambda: {r.key: r for r in run_all(ck, real, quick=True, samples=batch,
+                                                 feature_net="inception")}["sample_quality"]
+    monkeypatch.setitem(sys.modules, "torchvision", None)              # torchvision does not import: said so
+    q = quality()
+    assert q.verdict == "skip" and "Inception-v3 is not available here" in q.summary and "torchvision" in q.summary
+    asked = _stand_in_torchvision(monkeypatch)
+    q = quality()                                       # the 8×8 model the digits network refuses: Inception takes it
+    assert asked and q.verdict != "skip", q.summary
+    assert "inception-v3-torchvision" in q.summary and q.numbers["fid_floor"] is not None
+    assert any("299x299" in n for n in q.notes)
+    assert q.numbers["conditional_accuracy"] is None and any("are ImageNet's" in n for n in q.notes)

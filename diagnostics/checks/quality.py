@@ -22,6 +22,8 @@ def feature_net_mismatch(extractor, data: dict) -> Optional[str]:
     """
     name, size, ch = data.get("name"), data.get("image_size"), data.get("channels")
     fname = getattr(extractor, "name", "the feature network")
+    if getattr(extractor, "generic", False):      # Inception-v3: any size (resized), 1 or 3 channels
+        return None if ch is None or int(ch) in (1, 3) else f"{fname} takes 1- or 3-channel images, the model makes {ch}"
     fdata = getattr(extractor, "dataset", None)
     if name is not None and fdata is not None and str(fdata) != str(name):
         return (f"the feature network {fname} was trained on {fdata!r}, but this model's data set is {name!r}; "
@@ -35,11 +37,21 @@ def feature_net_mismatch(extractor, data: dict) -> Optional[str]:
     return None
 
 
+INCEPTION = "inception"     # feature_net name for torchvision's Inception-v3 (diagnostics.features.load_inception)
+
+
 def load_extractor(feature_net) -> tuple[object, str]:
-    """feature_net: a FeatureExtractor, a path, or None for the shipped file -> (extractor, "") or
+    """feature_net: a FeatureExtractor, a path, "inception" (torchvision's Inception-v3, where torchvision
+    imports and its weights are cached or downloadable) or None for the shipped file -> (extractor, "") or
     (None, why it cannot be had)."""
     if feature_net is not None and not isinstance(feature_net, (str, bytes)) and not hasattr(feature_net, "__fspath__"):
         return feature_net, ""
+    if feature_net == INCEPTION:
+        try:
+            from ..features import load_inception
+            return load_inception(), ""
+        except RuntimeError as e:
+            return None, f"Inception-v3 is not available here: {e}"
     try:
         from ..features import DEFAULT_FEATURE_NET, load_feature_net
         extractor = load_feature_net(feature_net or DEFAULT_FEATURE_NET)
