@@ -19,6 +19,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .formats import diffusers as diffusers_format
 from .formats.base import CheckpointError, LoadedCheckpoint
 from .formats.limits import LIMITS, check_diffusion_dict, check_int, check_shapes, check_unet_dict, header_shapes, \
     unet_shapes
@@ -105,7 +106,8 @@ def read_metadata(path: str | os.PathLike, max_bytes: Optional[int] = DEFAULT_MA
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found; check the path")
     if path.is_dir():
-        raise CheckpointError(f"{str(path)!r} is a folder; pass the .safetensors file inside it")
+        raise CheckpointError(f"{path.name!r} is a folder, but neither a diffusers pipeline folder (model_index.json) "
+                              "nor a UNet2DModel folder (config.json); pass the .safetensors file inside it")
     size = path.stat().st_size
     if size == 0:
         raise CheckpointError(f"{path.name} is empty (0 bytes): the file was not written completely; use another checkpoint")
@@ -156,13 +158,17 @@ def _read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", weights: str = "ema",
                     max_bytes: Optional[int] = DEFAULT_MAX_BYTES) -> LoadedCheckpoint:
-    """Rebuild model and diffusion from a checkpoint alone. weights: "ema" (default; falls back to raw if the
-    file has none) or "raw". max_bytes: refuse larger files (None: no limit, for trusted local files).
+    """Rebuild model and diffusion from a checkpoint alone: our .safetensors file, or a diffusers pipeline /
+    UNet2DModel folder, its .zip or a Hub id (`ddpm.formats.diffusers`, which holds one set of weights: `weights`
+    does not apply). weights: "ema" (default; falls back to raw if the file has none) or "raw". max_bytes: refuse
+    larger files (None: no limit, for trusted local files).
 
     Every config field is range-checked (`ddpm.formats.limits`) and the tensor shapes the file declares are
     compared with the config before any module or table is allocated."""
     if weights not in ("ema", "raw"):
         raise ValueError(f"weights must be 'ema' or 'raw' (got {weights!r})")
+    if diffusers_format.recognises(path):
+        return diffusers_format.load(path, device=device, max_bytes=max_bytes)
     path = Path(path)
     meta = read_metadata(path, max_bytes)
     name = path.name

@@ -11,13 +11,15 @@ import math
 import warnings
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Callable, Mapping, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .safezip import checked_members, read_member
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -156,24 +158,9 @@ def _folder_members(root: Path) -> list[Member]:
 
 
 def _zip_members(zf: zipfile.ZipFile, source: Path) -> list[Member]:
-    infos = zf.infolist()
-    if len(infos) > MAX_ZIP_MEMBERS:
-        raise ValueError(f"{source} has {len(infos):,} members (limit {MAX_ZIP_MEMBERS:,}); "
-                         "use a folder or a smaller zip")
-    members = []
-    for info in infos:
-        if info.is_dir():
-            continue
-        if info.file_size > MAX_MEMBER_BYTES:
-            raise ValueError(f"{source}: member {info.filename!r} unpacks to {info.file_size:,} bytes "
-                             f"(limit {MAX_MEMBER_BYTES:,}); remove it or downscale the image")
-        members.append((PurePosixPath(info.filename).parts, lambda info=info: _read_member(zf, info)))
-    return members
-
-
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-    with zf.open(info) as f:                 # in memory only; never more than the size limit
-        return f.read(MAX_MEMBER_BYTES)
+    """Members read in memory only, after safezip's checks (no traversal, no symlinks, none over the limit)."""
+    checked = checked_members(zf, str(source), MAX_MEMBER_BYTES, MAX_ZIP_MEMBERS)
+    return [(parts, lambda info=info: read_member(zf, info, MAX_MEMBER_BYTES, str(source))) for parts, info in checked]
 
 
 def _load_tree(members: list[Member], source: Path, image_size: int | None,
