@@ -115,6 +115,11 @@ class Thresholds:
     memorisation_copy_frac_warn: float = 0.1   # share of samples closer to a training image than 99% of real
                                            # held-out images are, above this: warn (some samples are copies;
                                            # real data scores 1%)
+    # ---- likelihood and generalisation (diagnostics/likelihood.py, checks/generalisation.py) --------------
+    bpd_gap_warn: float = 0.05             # held-out bits/dim above training bits/dim by more than this share (and
+                                           # by > 3 standard errors of the paired gap): warn
+    generalisation_gap_warn: float = 0.1   # in some band of t, the held-out denoising loss above the training loss
+                                           # by more than this share (and by > 3 standard errors): warn
 
     def as_dict(self) -> dict:
         return asdict(self)

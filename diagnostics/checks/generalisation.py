@@ -1,0 +1,149 @@
+"""Generalisation: is the model starting to fit its training images rather than the data distribution?
+
+The denoising loss ℓ(x_0, t, ε) = mean over pixels of (ε̂(√ᾱ_t x_0 + √(1−ᾱ_t) ε, t) − ε)², per band of timesteps, on
+training images and on held-out images the model never saw. Image i of each split gets the same t and the same ε,
+so the gap d_i = ℓ(held-out_i) − ℓ(training_i) is a paired difference, free of the spread that t and ε add.
+
+A model that generalises denoises new images as well as its training images (gap ≈ 0 in every band). One that
+memorises recognises its training images through the noise and denoises them better; the gap opens first at low
+noise (small t), where fine detail decides the loss, long before its samples become copies (the memorisation
+check, which looks at samples, sees it last). The time to memorise grows with the size of the data set.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+from ddpm import GaussianDiffusion
+
+from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
+from .result import CheckResult, skipped
+
+KEY, TITLE = "generalisation", "Generalisation (denoising loss: training vs held-out images)"
+BANDS = (0.0, 0.05, 0.15, 0.35, 0.6, 1.0)     # band edges as fractions of T; the first band is the lowest noise
+FIX = ("The model denoises its training images better than new ones: it is starting to memorise. Stop earlier (use "
+       "an earlier checkpoint, or fewer steps), train on more data or with augmentation (flips, small shifts), or "
+       "add dropout (--dropout 0.1).")
+
+
+def band_edges(T: int, fractions: Sequence[float] = BANDS) -> list[tuple[int, int]]:
+    """[(lo, hi)) timestep ranges for the bands, each non-empty, covering 0 … T−1."""
+    cuts = sorted({min(T, max(0, round(f * T))) for f in fractions} | {0, T})
+    return [(a, b) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+
+@torch.no_grad()
+def paired_denoising_losses(model, diffusion: GaussianDiffusion, train: Tensor, heldout: Tensor,
+                            train_labels: Optional[Tensor] = None, heldout_labels: Optional[Tensor] = None, *,
+                            bands: Sequence[tuple[int, int]], draws: int = 2, seed: int = 0,
+                            batch: int = 256) -> tuple[Tensor, Tensor]:
+    """ℓ for every (band, draw, pair): two tensors (len(bands), draws, n), training and held-out, n = len(train) =
+    len(heldout). Pair i shares t ~ U[lo, hi) and ε in every draw; labels (n,) or None (null label)."""
+    if train.shape != heldout.shape:
+        raise ValueError(f"paired losses need as many training as held-out images of one shape "
+                         f"(got {tuple(train.shape)} and {tuple(heldout.shape)})")
+    n = len(train)
+    g = torch.Generator().manual_seed(int(seed))
+    device = next(model.parameters()).device
+    k = getattr(getattr(model, "config", None), "num_classes", 0)
+
+    def labels(y: Optional[Tensor]) -> Optional[Tensor]:
+        if not k:
+            return None
+        return torch.full((n,), k, dtype=torch.long) if y is None else y.long()
+
+    t_all = torch.stack([torch.randint(lo, hi, (draws, n), generator=g) for lo, hi in bands])   # (Bands, D, n)
+    eps_all = torch.randn((len(bands), draws, *train.shape), generator=g)                     # (Bands, D, n, C, H, W)
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for x0, y in ((train, labels(train_labels)), (heldout, labels(heldout_labels))):
+            x0s = x0.unsqueeze(0).unsqueeze(0).expand(len(bands), draws, *x0.shape).reshape(-1, *x0.shape[1:])
+            ys = None if y is None else y.repeat(len(bands) * draws)
+            ts, eps = t_all.reshape(-1), eps_all.reshape(-1, *x0.shape[1:])
+            losses = []
+            for i in range(0, len(ts), batch):
+                t = ts[i:i + batch].to(device)
+                e = eps[i:i + batch].to(device)
+                x_t = diffusion.q_sample(x0s[i:i + batch].to(device), t, e)
+                model_out = model(x_t, t, None if ys is None else ys[i:i + batch].to(device)).float()
+                eps_hat, _ = diffusion.split_model_output(model_out, x_t, t)
+                losses.append(((eps_hat - e) ** 2).flatten(1).mean(1).double().cpu())
+            out.append(torch.cat(losses).reshape(len(bands), draws, n))
+    finally:
+        model.train(was_training)
+    return out[0], out[1]
+
+
+def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Tensor], heldout: Optional[Tensor],
+                         train_labels: Optional[Tensor] = None, heldout_labels: Optional[Tensor] = None, *,
+                         n: int = 128, draws: int = 2, seed: int = 0, heldout_seen: bool = False,
+                         thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "",
+                         fractions: Sequence[float] = BANDS) -> CheckResult:
+    """Paired denoising loss per band of t, n training vs n held-out images (see the module docstring).
+
+    Verdict: warn when, in some band, the held-out loss exceeds the training loss by more than
+    thresholds.generalisation_gap_warn (relative) and the paired gap by more than 3 standard errors."""
+    th = thresholds
+    if train is None or heldout is None or len(train) < 2 or len(heldout) < 2:
+        why = real_reason or ("no held-out split: the comparison needs real images the model never saw"
+                              if train is not None else "no real data")
+        return skipped(KEY, TITLE, f"needs the training images and a held-out split: {why}")
+    if heldout_seen:
+        return skipped(KEY, TITLE, "the model was trained on every image, the held-out split included: no image is "
+                                   "new to it (retrain with --holdout 0.2)")
+    start = time.perf_counter()
+    n = min(int(n), len(train), len(heldout))
+    gen = torch.Generator().manual_seed(int(seed) + 1)
+    pick = lambda x, y: (lambda idx: (x[idx], None if y is None else y[idx]))(
+        torch.randperm(len(x), generator=gen)[:n].sort().values)
+    x_tr, y_tr = pick(train, train_labels)
+    x_he, y_he = pick(heldout, heldout_labels)
+    if not getattr(getattr(model, "config", None), "num_classes", 0):
+        y_tr = y_he = None
+    bands = band_edges(diffusion.T, fractions)
+    l_tr, l_he = paired_denoising_losses(model, diffusion, x_tr, x_he, y_tr, y_he, bands=bands, draws=draws,
+                                         seed=seed)
+    rows, flagged = [], []
+    for b, (lo, hi) in enumerate(bands):
+        d = (l_he[b] - l_tr[b]).flatten()
+        tr, he = float(l_tr[b].mean()), float(l_he[b].mean())
+        gap, se = float(d.mean()), float(d.std() / math.sqrt(d.numel()))
+        rel = gap / tr if tr > 0 else math.inf
+        row = {"band": f"t ∈ [{lo}, {hi - 1}]", "t_lo": lo, "t_hi": hi - 1, "train_loss": tr, "heldout_loss": he,
+               "gap": gap, "gap_se": se, "gap_relative": rel}
+        if not (math.isfinite(tr) and math.isfinite(he)):
+            return CheckResult(KEY, TITLE, "fail", "The denoising loss is not finite: the network outputs NaN/Inf.",
+                               {"per_band": rows + [row]}, "fail if the loss is not finite",
+                               "See the model-basics check; use an earlier checkpoint.", n=n,
+                               seconds=time.perf_counter() - start)
+        row["flagged"] = rel > th.generalisation_gap_warn and gap > 3 * se
+        rows.append(row)
+        if row["flagged"]:
+            flagged.append(row)
+    worst = max(rows, key=lambda r: r["gap_relative"])
+    numbers = {"max_gap_relative": worst["gap_relative"], "max_gap_band": worst["band"],
+               "low_noise_gap_relative": rows[0]["gap_relative"], "n_per_split": n, "draws": draws,
+               "per_band": rows}
+    rule = (f"warn if, in some band of t, the held-out loss exceeds the training loss by more than "
+            f"{th.generalisation_gap_warn:.0%} and the paired gap exceeds 3 standard errors")
+    notes = [f"{n} training and {n} held-out images, {draws} draw(s) of (t, ε) per image and band, shared by each "
+             "pair; loss = mean over pixels of (ε̂ − ε)², ε̂ from the model's own parameterisation",
+             "the gap opens at low noise first when a model starts to memorise; compare with the memorisation check, "
+             "which looks for copies among the samples"]
+    if flagged:
+        where = ", ".join(f"{r['band']} ({r['gap_relative']:+.0%})" for r in flagged)
+        low = flagged[0] is rows[0]
+        summary = (f"Training images are denoised better than held-out ones in {where}"
+                   + (" — at low noise, the first sign of memorisation." if low else "."))
+        return CheckResult(KEY, TITLE, "warn", summary, numbers, rule, FIX, n=n, notes=notes,
+                           seconds=time.perf_counter() - start)
+    summary = (f"Held-out images are denoised as well as training images: the largest gap is {worst['gap_relative']:+.1%} "
+               f"({worst['band']}), {rows[0]['gap_relative']:+.1%} at the lowest noise.")
+    return CheckResult(KEY, TITLE, "ok", summary, numbers, rule, "", n=n, notes=notes,
+                       seconds=time.perf_counter() - start)

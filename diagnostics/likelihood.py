@@ -1,0 +1,232 @@
+"""Bits per dimension of a model on real images, from the variational bound (ddpm.likelihood), on the training
+split and on the held-out split, and the report section that shows both, their gap and the per-timestep terms.
+
+    from diagnostics.likelihood import bits_per_dim, likelihood_on_splits
+    res = bits_per_dim(ck.model, ck.diffusion, images, labels, stride=10)     # a VLBResult, bits/dim per image
+    both = likelihood_on_splits(ck.model, ck.diffusion, train, heldout, n=256, stride=10)
+    both.train.bpd, both.heldout.bpd, both.gap, both.gap_se
+
+Or `python -m diagnostics likelihood CKPT [--stride S] [--n N]`. A class-conditional model is scored on
+−log p(x | y) with each image's own label (the unconditional null label where the data's classes do not match).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from torch import Tensor
+
+from ddpm import GaussianDiffusion
+from ddpm.likelihood import VLBResult, interpolation_bound, vlb_terms
+
+from .checks.result import CheckResult, skipped
+from .thresholds import DEFAULT_THRESHOLDS, Thresholds
+
+KEY, TITLE = "likelihood", "Likelihood (bits/dim from the variational bound)"
+BATCH_SEED_STEP = 7919          # batch k of a split draws its noise from seed + k·7919 (no two batches share noise)
+
+MEANING = {
+    "prior": "L_T = KL(q(x_T|x_0) ‖ N(0, I)): how far x_T is from pure noise; fixed by the schedule, not learnt",
+    "kl": "Σ L_{t−1} = Σ KL(q(x_{t−1}|x_t, x_0) ‖ p_θ(x_{t−1}|x_t)): how well each reverse step matches the true "
+          "posterior; most of it sits at small t, where the model must get fine detail right",
+    "decoder": "L_0 = −log p_θ(x_0|x_1): the last step's discretised Gaussian over the 256 levels of each pixel",
+    "bpd": "−log₂ p(x) per sub-pixel, an upper bound (8 would be a uniform guess over 256 levels); lower is better",
+    "gap": "held-out minus training bits/dim: the model assigns its training images more probability than new "
+           "ones; a gap well above its standard error means it has started to fit the training set itself",
+}
+
+
+def _check_shape(model, images: Tensor) -> None:
+    cfg = getattr(model, "config", None)
+    if cfg is None:
+        return
+    want = (cfg.in_channels, cfg.image_size, cfg.image_size)
+    if images.ndim != 4 or tuple(images.shape[1:]) != want:
+        got = "×".join(str(s) for s in images.shape[1:]) if images.ndim == 4 else f"a {images.ndim}-d tensor"
+        raise ValueError(f"the images are {got} but the model makes {want[0]}×{want[1]}×{want[2]} images: load the "
+                         f"data at the model's size and channel count (image_size={want[1]}, channels={want[0]})")
+
+
+def conditions_on(model, labels: Optional[Tensor], n: int) -> bool:
+    """Whether the model is scored as p(x | y): it is class-conditional and the n labels are its classes."""
+    k = getattr(getattr(model, "config", None), "num_classes", 0)
+    return bool(k and labels is not None and len(labels) == n and n and 0 <= int(labels.min())
+                and int(labels.max()) < k)
+
+
+def _labels_for(model, labels: Optional[Tensor], n: int) -> Optional[Tensor]:
+    k = getattr(getattr(model, "config", None), "num_classes", 0)
+    if not k:
+        return None
+    if not conditions_on(model, labels, n):
+        return torch.full((n,), k, dtype=torch.long)        # the null label: the unconditional model
+    return labels.long()
+
+
+def _merge(parts: list[VLBResult]) -> VLBResult:
+    first = parts[0]
+    total = torch.cat([p.total for p in parts])
+    terms = torch.cat([p.terms for p in parts])
+    return VLBResult(total, torch.cat([p.prior for p in parts]), torch.cat([p.decoder for p in parts]),
+                     first.timesteps, terms, first.weights, interpolation_bound(first.timesteps, terms.mean(0)),
+                     first.stride, first.clip_denoised, first.variance, first.notes)
+
+
+@torch.no_grad()
+def bits_per_dim(model, diffusion: GaussianDiffusion, images: Tensor, labels: Optional[Tensor] = None, *,
+                 stride: int = 1, seed: int = 0, batch: int = 256, variance: str = "fixed_small",
+                 clip_denoised: bool = True, callback: Optional[Callable[[int, int], None]] = None) -> VLBResult:
+    """The bound in bits/dim for every image (quantised to 8 bits first): images (N, C, H, W) in [−1, 1] of the
+    model's size and channel count (else ValueError); labels (N,) for a conditional model (else the null label).
+    stride: every stride-th KL timestep (1 to T−1). callback(done, total) counts network passes."""
+    _check_shape(model, images)
+    if len(images) < 1:
+        raise ValueError("no images to score")
+    device = next(model.parameters()).device
+    y_all = _labels_for(model, labels, len(images))
+    was_training = model.training
+    model.eval()
+    parts, batches = [], math.ceil(len(images) / batch)
+    try:
+        for k in range(batches):
+            x = images[k * batch:(k + 1) * batch].to(device)
+            y = None if y_all is None else y_all[k * batch:(k + 1) * batch].to(device)
+            fn = (lambda x_t, t, y=y: model(x_t, t, y).float())
+            step_cb = None
+            if callback is not None:
+                step_cb = (lambda done, total, k=k: callback(k * total + done, batches * total))
+            parts.append(vlb_terms(fn, diffusion, x.float(), stride=stride, seed=seed + BATCH_SEED_STEP * k,
+                                   variance=variance, clip_denoised=clip_denoised, callback=step_cb))
+    finally:
+        model.train(was_training)
+    return parts[0] if len(parts) == 1 else _merge(parts)
+
+
+@dataclass
+class SplitBits:
+    """The bound on one split of the data, averaged over its images (bits/dim)."""
+    split: str                     # "training" | "held-out"
+    n: int
+    bpd: float                     # mean bound: prior + Σ KL + decoder
+    standard_error: float          # of the mean, over the images
+    prior: float                   # mean L_T
+    kl: float                      # mean Σ_{t≥1} L_{t−1} (interpolated with a stride)
+    decoder: float                 # mean L_0
+    timesteps: list[int]           # evaluated t (0 = the decoder)
+    terms: list[float]             # mean term at each evaluated t
+    interpolation_bound: float     # stated bound on the error from the stride
+
+    @classmethod
+    def from_result(cls, split: str, r: VLBResult) -> "SplitBits":
+        mean_terms = r.terms.mean(0)
+        kl = float(mean_terms[1:] @ torch.tensor(r.weights[1:], dtype=torch.float64))
+        return cls(split, int(r.total.numel()), r.mean, r.standard_error, float(r.prior.mean()), kl,
+                   float(r.decoder.mean()), list(r.timesteps), mean_terms.tolist(), r.interpolation_bound)
+
+
+@dataclass
+class LikelihoodResult:
+    train: SplitBits
+    heldout: Optional[SplitBits]
+    gap: Optional[float]           # held-out − training bits/dim
+    gap_se: Optional[float]        # standard error of the gap; paired: image i of both splits gets the same noise
+    stride: int
+    seed: int
+    variance: str
+    clip_denoised: bool
+    conditional: bool              # scored as −log p(x | y) with the images' labels
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def likelihood_on_splits(model, diffusion: GaussianDiffusion, train, heldout=None, *, n: int = 256, stride: int = 10,
+                         seed: int = 0, variance: str = "fixed_small", clip_denoised: bool = True,
+                         callback: Optional[Callable[[int, int], None]] = None) -> LikelihoodResult:
+    """Bits/dim on n training images and n held-out images (ImageDataset or (images, labels)); the i-th image of
+    each split gets the same timesteps and noise, so the gap is a paired difference."""
+    start = time.perf_counter()
+    as_pair = lambda d: (d.images, d.labels) if hasattr(d, "images") else (d[0], d[1])
+    x_tr, y_tr = as_pair(train)
+    n = int(n)
+    if n < 2:
+        raise ValueError(f"n must be at least 2 (got {n}): the standard error needs two images")
+    n = min(n, len(x_tr), *([len(as_pair(heldout)[0])] if heldout is not None else []))
+    sub = lambda x, y: (x[:n], None if y is None else y[:n])
+    cb = (lambda split_i: None if callback is None else
+          (lambda done, total: callback(split_i * total + done, (2 if heldout is not None else 1) * total)))
+    r_tr = bits_per_dim(model, diffusion, *sub(x_tr, y_tr), stride=stride, seed=seed, variance=variance,
+                        clip_denoised=clip_denoised, callback=cb(0))
+    conditional = conditions_on(model, None if y_tr is None else y_tr[:n], n)
+    notes = list(r_tr.notes)
+    held = gap = gap_se = None
+    if heldout is not None:
+        x_he, y_he = as_pair(heldout)
+        r_he = bits_per_dim(model, diffusion, *sub(x_he, y_he), stride=stride, seed=seed, variance=variance,
+                            clip_denoised=clip_denoised, callback=cb(1))
+        held = SplitBits.from_result("held-out", r_he)
+        d = (r_he.total - r_tr.total).double()
+        gap, gap_se = float(d.mean()), float(d.std() / math.sqrt(len(d)))
+    return LikelihoodResult(SplitBits.from_result("training", r_tr), held, gap, gap_se, stride, seed, variance,
+                            clip_denoised, conditional, time.perf_counter() - start, notes)
+
+
+def check_likelihood(model, diffusion: GaussianDiffusion, splits, *, n: int = 256, stride: int = 10, seed: int = 0,
+                     thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "") -> CheckResult:
+    """The report section: bits/dim on the training and held-out splits (a RealSplits), the gap and the per-t terms.
+
+    Verdict: warn when held-out bits/dim exceed training bits/dim by more than thresholds.bpd_gap_warn (relative)
+    and by more than three standard errors of the paired gap; fail when the bound is not finite."""
+    th = thresholds
+    if splits is None:
+        return skipped(KEY, TITLE, f"needs the real data set{': ' + real_reason if real_reason else ''}")
+    stride = min(stride, diffusion.T - 1)
+    heldout = None if splits.heldout is None or splits.heldout_seen else splits.heldout
+    r = likelihood_on_splits(model, diffusion, splits.reference, heldout, n=n, stride=stride, seed=seed)
+    tr, he = r.train, r.heldout
+    numbers = {"train_bpd": tr.bpd, "train_bpd_se": tr.standard_error}
+    if he is not None:
+        numbers.update({"heldout_bpd": he.bpd, "heldout_bpd_se": he.standard_error, "gap_bpd": r.gap,
+                        "gap_se": r.gap_se, "gap_relative": r.gap / tr.bpd if tr.bpd > 0 else math.nan})
+    numbers.update({"stride": r.stride, "interpolation_bound": max(tr.interpolation_bound,
+                                                                   he.interpolation_bound if he else 0.0),
+                    "n_per_split": tr.n, "conditional": r.conditional,
+                    "parts": [{"part": "prior L_T", "training": tr.prior, **({"held-out": he.prior} if he else {}),
+                               "meaning": MEANING["prior"]},
+                              {"part": "Σ KL L_{t−1}", "training": tr.kl, **({"held-out": he.kl} if he else {}),
+                               "meaning": MEANING["kl"]},
+                              {"part": "decoder L_0", "training": tr.decoder, **({"held-out": he.decoder} if he else {}),
+                               "meaning": MEANING["decoder"]},
+                              {"part": "bits/dim (total)", "training": tr.bpd, **({"held-out": he.bpd} if he else {}),
+                               "meaning": MEANING["bpd"]}],
+                    "per_t": {"t": tr.timesteps, "training": tr.terms, **({"heldout": he.terms} if he else {})}})
+    what = (f"−log₂ p(x{' | y' if r.conditional else ''}) ≤ {tr.bpd:.3f} ± {tr.standard_error:.3f} bits/dim on "
+            f"{tr.n} training images")
+    rule = (f"warn if held-out bits/dim exceed training bits/dim by more than {th.bpd_gap_warn:.0%} and by more "
+            f"than 3 standard errors of the paired gap; fail if the bound is not finite")
+    notes = [f"every {r.stride}-th timestep evaluated (±{numbers['interpolation_bound']:.2g} bits/dim from the stride "
+             "if the mean term is monotone between evaluated timesteps); 8-bit data, discretised Gaussian decoder, "
+             "fixed_small reverse variance, x̂_0 clipped to [−1, 1]", MEANING["gap"]] + r.notes
+    fix = ""
+    if not all(math.isfinite(v) for v in (tr.bpd, *(() if he is None else (he.bpd,)))):
+        verdict, summary = "fail", "The bound is not finite: the network outputs NaN/Inf on noised real images."
+        fix = "See the model-basics check: the weights hold NaN/Inf or the run diverged; use an earlier checkpoint."
+    elif he is None:
+        verdict = "ok"
+        summary = what + "; no unseen held-out split to compare with."
+        notes.append("no held-out split the model never saw: " + ("it trained on every image" if splits.heldout_seen
+                                                                  else "too few images to hold any out"))
+    else:
+        rel = r.gap / tr.bpd if tr.bpd > 0 else math.inf
+        judged = rel > th.bpd_gap_warn and r.gap > 3 * r.gap_se
+        verdict = "warn" if judged else "ok"
+        summary = (f"{what}, {he.bpd:.3f} ± {he.standard_error:.3f} on {he.n} held-out images: gap "
+                   f"{r.gap:+.3f} ± {r.gap_se:.3f} ({rel:+.1%}).")
+        if judged:
+            fix = ("The model gives its training images clearly more probability than new ones: it is fitting the "
+                   "training set itself. See the generalisation check for where (which noise levels); stop earlier "
+                   "(an earlier checkpoint), train on more data or with augmentation, or add dropout.")
+    res = CheckResult(KEY, TITLE, verdict, summary, numbers, rule, fix, n=tr.n, notes=notes, seconds=r.seconds)
+    return res
