@@ -1,4 +1,5 @@
-"""python -m diagnostics report CKPT --out DIR [--quick] [--n N] [--seed S] [--device D]
+"""python -m diagnostics report CKPT --out DIR [--quick] [--n N] [--seed S] [--device D] [--likelihood]
+python -m diagnostics likelihood CKPT [--n N] [--stride S] [--json PATH]
 
 Runs every check on a checkpoint, writes report.html (self-contained, offline), report.json and report.md
 into DIR, prints the Markdown summary and the paths. Progress goes to stderr. Exit codes: 0 when the report
@@ -35,12 +36,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="CPU threads for torch (default: 1 with --quick, whose small batches gain little from more "
                         "and lose a lot when other processes hold the cores; torch's own choice otherwise)")
     r.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
+    r.add_argument("--likelihood", action=argparse.BooleanOptionalAction, default=None,
+                   help="compute bits/dim on the training and held-out splits (default: in full mode only)")
+    from .likelihood import add_cli
+    add_cli(sub)
     return p
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
-    threads = args.threads if args.threads is not None else (1 if args.quick else None)
+    threads = getattr(args, "threads", None)
+    if threads is None and getattr(args, "quick", False):
+        threads = 1
     if threads is not None:
         if threads < 1:
             print("error: --threads must be >= 1", file=sys.stderr)
@@ -48,6 +55,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import torch
         torch.set_num_threads(threads)
     from ddpm import CheckpointError
+    if args.command == "likelihood":
+        from .likelihood import cli
+        try:
+            print(cli(args))
+        except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return 0
     from .report import run_report
 
     bar = None
@@ -68,7 +83,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         files = run_report(args.checkpoint, args.out, quick=args.quick, n=args.n, seed=args.seed, device=args.device,
                            callback=progress, sampler=args.sampler, steps=args.steps,
-                           guidance_scale=args.guidance_scale, feature_net=args.feature_net)
+                           guidance_scale=args.guidance_scale, feature_net=args.feature_net,
+                           likelihood=args.likelihood)
     except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
         if bar is not None:
             bar.close()

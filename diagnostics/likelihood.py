@@ -6,7 +6,8 @@ split and on the held-out split, and the report section that shows both, their g
     both = likelihood_on_splits(ck.model, ck.diffusion, train, heldout, n=256, stride=10)
     both.train.bpd, both.heldout.bpd, both.gap, both.gap_se
 
-Or `python -m diagnostics likelihood CKPT [--stride S] [--n N]`. A class-conditional model is scored on
+Or `python -m diagnostics likelihood CKPT [--stride S] [--n N]`; the report's section (a check with a verdict) is
+diagnostics.checks.likelihood. A class-conditional model is scored on
 −log p(x | y) with each image's own label (the unconditional null label where the data's classes do not match).
 """
 from __future__ import annotations
@@ -22,10 +23,6 @@ from torch import Tensor
 from ddpm import GaussianDiffusion
 from ddpm.likelihood import VLBResult, interpolation_bound, vlb_terms
 
-from .checks.result import CheckResult, skipped
-from .thresholds import DEFAULT_THRESHOLDS, Thresholds
-
-KEY, TITLE = "likelihood", "Likelihood (bits/dim from the variational bound)"
 BATCH_SEED_STEP = 7919          # batch k of a split draws its noise from seed + k·7919 (no two batches share noise)
 
 MEANING = {
@@ -173,60 +170,64 @@ def likelihood_on_splits(model, diffusion: GaussianDiffusion, train, heldout=Non
                             clip_denoised, conditional, time.perf_counter() - start, notes)
 
 
-def check_likelihood(model, diffusion: GaussianDiffusion, splits, *, n: int = 256, stride: int = 10, seed: int = 0,
-                     thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "") -> CheckResult:
-    """The report section: bits/dim on the training and held-out splits (a RealSplits), the gap and the per-t terms.
+# ------------------------------------------------------------------------------------------------------ CLI
+def add_cli(sub) -> None:
+    """The `likelihood` subcommand of `python -m diagnostics`."""
+    p = sub.add_parser("likelihood", help="bits/dim from the variational bound on the training and held-out splits")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint written by python -m ddpm.train")
+    p.add_argument("--n", type=int, default=256, help="images per split (default 256)")
+    p.add_argument("--stride", type=int, default=32,
+                   help="evaluate every t up to STRIDE, then every STRIDE-th t (1 = all T; default 32, ≈ 64 passes "
+                        "per image at T=1000); the error bound from the stride is printed")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variance", choices=("fixed_small", "fixed_large"), default="fixed_small",
+                   help="the reverse variance σ_t² of p(x_{t−1}|x_t): β̃_t (default) or β_t")
+    p.add_argument("--json", default=None, help="also write every number here")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
 
-    Verdict: warn when held-out bits/dim exceed training bits/dim by more than thresholds.bpd_gap_warn (relative)
-    and by more than three standard errors of the paired gap; fail when the bound is not finite."""
-    th = thresholds
-    if splits is None:
-        return skipped(KEY, TITLE, f"needs the real data set{': ' + real_reason if real_reason else ''}")
-    stride = min(stride, diffusion.T - 1)
-    heldout = None if splits.heldout is None or splits.heldout_seen else splits.heldout
-    r = likelihood_on_splits(model, diffusion, splits.reference, heldout, n=n, stride=stride, seed=seed)
-    tr, he = r.train, r.heldout
-    numbers = {"train_bpd": tr.bpd, "train_bpd_se": tr.standard_error}
-    if he is not None:
-        numbers.update({"heldout_bpd": he.bpd, "heldout_bpd_se": he.standard_error, "gap_bpd": r.gap,
-                        "gap_se": r.gap_se, "gap_relative": r.gap / tr.bpd if tr.bpd > 0 else math.nan})
-    numbers.update({"stride": r.stride, "interpolation_bound": max(tr.interpolation_bound,
-                                                                   he.interpolation_bound if he else 0.0),
-                    "n_per_split": tr.n, "conditional": r.conditional,
-                    "parts": [{"part": "prior L_T", "training": tr.prior, **({"held-out": he.prior} if he else {}),
-                               "meaning": MEANING["prior"]},
-                              {"part": "Σ KL L_{t−1}", "training": tr.kl, **({"held-out": he.kl} if he else {}),
-                               "meaning": MEANING["kl"]},
-                              {"part": "decoder L_0", "training": tr.decoder, **({"held-out": he.decoder} if he else {}),
-                               "meaning": MEANING["decoder"]},
-                              {"part": "bits/dim (total)", "training": tr.bpd, **({"held-out": he.bpd} if he else {}),
-                               "meaning": MEANING["bpd"]}],
-                    "per_t": {"t": tr.timesteps, "training": tr.terms, **({"heldout": he.terms} if he else {})}})
-    what = (f"−log₂ p(x{' | y' if r.conditional else ''}) ≤ {tr.bpd:.3f} ± {tr.standard_error:.3f} bits/dim on "
-            f"{tr.n} training images")
-    rule = (f"warn if held-out bits/dim exceed training bits/dim by more than {th.bpd_gap_warn:.0%} and by more "
-            f"than 3 standard errors of the paired gap; fail if the bound is not finite")
-    notes = [f"every {r.stride}-th timestep evaluated (±{numbers['interpolation_bound']:.2g} bits/dim from the stride "
-             "if the mean term is monotone between evaluated timesteps); 8-bit data, discretised Gaussian decoder, "
-             "fixed_small reverse variance, x̂_0 clipped to [−1, 1]", MEANING["gap"]] + r.notes
-    fix = ""
-    if not all(math.isfinite(v) for v in (tr.bpd, *(() if he is None else (he.bpd,)))):
-        verdict, summary = "fail", "The bound is not finite: the network outputs NaN/Inf on noised real images."
-        fix = "See the model-basics check: the weights hold NaN/Inf or the run diverged; use an earlier checkpoint."
-    elif he is None:
-        verdict = "ok"
-        summary = what + "; no unseen held-out split to compare with."
-        notes.append("no held-out split the model never saw: " + ("it trained on every image" if splits.heldout_seen
-                                                                  else "too few images to hold any out"))
+
+def cli(args, progress: Optional[Callable[[int, int], None]] = None) -> str:
+    """Run the `likelihood` subcommand; returns the text to print (ValueError/CheckpointError for bad input)."""
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from ddpm import load_checkpoint, pick_device
+    from ddpm.checkpoint import atomic_write
+    from ddpm.data import load_dataset, recorded_holdout
+
+    ck = load_checkpoint(args.checkpoint, device=pick_device(args.device))
+    data = dict(ck.meta.get("data") or {})
+    source = data.get("source") or data.get("name")
+    if not source:
+        raise ValueError(f"{Path(args.checkpoint).name} does not record its data set, so there is nothing to score")
+    real = load_dataset(str(source), image_size=data.get("image_size") or ck.unet_config.image_size,
+                        channels=data.get("channels") or ck.unet_config.in_channels)
+    fraction, split_seed = recorded_holdout(data)
+    train, held = real.split(fraction, seed=split_seed)
+    seen = not data.get("holdout")
+    r = likelihood_on_splits(ck.model, ck.diffusion, train, None if seen else held, n=args.n, stride=args.stride,
+                             seed=args.seed, variance=args.variance, callback=progress)
+    lines = [f"bits/dim of {Path(args.checkpoint).name} (−log₂ p(x{' | y' if r.conditional else ''}) per sub-pixel, "
+             f"an upper bound from the variational bound; 8-bit data, {r.variance} reverse variance)", ""]
+    rows = [("", "training") + (() if r.heldout is None else ("held-out",))]
+    for label, attr in (("prior L_T", "prior"), ("Σ KL L_{t−1}", "kl"), ("decoder L_0", "decoder"),
+                        ("total", "bpd"), ("± standard error", "standard_error")):
+        rows.append((label, f"{getattr(r.train, attr):.4f}") + (() if r.heldout is None else
+                                                              (f"{getattr(r.heldout, attr):.4f}",)))
+    lines += ["  ".join(f"{c:>18}" for c in row) for row in rows]
+    lines.append("")
+    if r.heldout is not None:
+        lines.append(f"gap (held-out − training): {r.gap:+.4f} ± {r.gap_se:.4f} bits/dim (paired, n={r.train.n})")
     else:
-        rel = r.gap / tr.bpd if tr.bpd > 0 else math.inf
-        judged = rel > th.bpd_gap_warn and r.gap > 3 * r.gap_se
-        verdict = "warn" if judged else "ok"
-        summary = (f"{what}, {he.bpd:.3f} ± {he.standard_error:.3f} on {he.n} held-out images: gap "
-                   f"{r.gap:+.3f} ± {r.gap_se:.3f} ({rel:+.1%}).")
-        if judged:
-            fix = ("The model gives its training images clearly more probability than new ones: it is fitting the "
-                   "training set itself. See the generalisation check for where (which noise levels); stop earlier "
-                   "(an earlier checkpoint), train on more data or with augmentation, or add dropout.")
-    res = CheckResult(KEY, TITLE, verdict, summary, numbers, rule, fix, n=tr.n, notes=notes, seconds=r.seconds)
-    return res
+        lines.append("no held-out split the model never saw (it trained on every image)")
+    lines.append(f"stride {r.stride}: {len(r.train.timesteps)} of {ck.diffusion.T} timesteps evaluated, error from "
+                 f"the stride ≤ {r.train.interpolation_bound:.3g} bits/dim if the mean term is monotone between them")
+    if args.json:
+        payload = {"checkpoint": str(args.checkpoint), "train": asdict(r.train),
+                   "heldout": None if r.heldout is None else asdict(r.heldout), "gap": r.gap, "gap_se": r.gap_se,
+                   "stride": r.stride, "seed": r.seed, "variance": r.variance, "conditional": r.conditional,
+                   "seconds": r.seconds}
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=1), encoding="utf-8"))
+        lines.append(f"JSON: {args.json}")
+    return "\n".join(lines)

@@ -119,6 +119,34 @@ def steps_figure(numbers: dict) -> go.Figure:
     return fig
 
 
+def generalisation_figure(numbers: dict) -> go.Figure:
+    """Denoising loss per band of t, training vs held-out images, with the relative gap on a second axis."""
+    rows = numbers["per_band"]
+    bands = [r["band"] for r in rows]
+    fig = _fig("Denoising loss per band of t (low noise on the left)", "band of t", "MSE(ε̂, ε)", barmode="group",
+               yaxis_type="log")
+    fig.add_trace(go.Bar(x=bands, y=[r["train_loss"] for r in rows], name="training images"))
+    fig.add_trace(go.Bar(x=bands, y=[r["heldout_loss"] for r in rows], name="held-out images"))
+    fig.add_trace(go.Scatter(x=bands, y=[100 * r["gap_relative"] for r in rows], mode="lines+markers", yaxis="y2",
+                             name="gap, % (held-out over training)", line=dict(dash="dot")))
+    fig.update_layout(yaxis2=dict(title="gap %", overlaying="y", side="right", zeroline=True))
+    return fig
+
+
+def likelihood_figure(numbers: dict) -> go.Figure:
+    """The per-timestep VLB terms L_{t−1} (L_0 at t = 0) in bits/dim, training and held-out, log scale."""
+    per_t = numbers["per_t"]
+    fig = _fig(f"Variational-bound terms by timestep (bits/dim; stride {numbers['stride']})", "t",
+               "L_{t−1} (bits/dim, log scale)", yaxis_type="log")
+    for key, name in (("training", "training images"), ("heldout", "held-out images")):
+        if key in per_t:
+            fig.add_trace(go.Scatter(x=per_t["t"], y=[max(v, 1e-12) for v in per_t[key]], mode="lines+markers",
+                                     name=name, marker=dict(size=4)))
+    fig.add_annotation(x=0, y=0.98, xref="paper", yref="paper", showarrow=False, xanchor="left",
+                       text="t = 0: decoder L_0; t ≥ 1: KL(q(x_{t−1}|x_t,x_0) ‖ p(x_{t−1}|x_t))")
+    return fig
+
+
 FIGURES: dict[str, list[Callable[[dict], go.Figure]]] = {
     "schedule": [snr_figure],
     "noise_prediction": [noise_figure],
@@ -127,6 +155,8 @@ FIGURES: dict[str, list[Callable[[dict], go.Figure]]] = {
     "diversity": [diversity_figure],
     "memorisation": [memorisation_figure],
     "performance": [steps_figure, memory_figure],
+    "generalisation": [generalisation_figure],
+    "likelihood": [likelihood_figure],
 }
 
 

@@ -147,21 +147,21 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                n: Optional[int] = None, seed: int = 0, device: str = "cpu", callback: Optional[StageFn] = None,
                max_bytes: int = DEFAULT_MAX_BYTES, sampler: Optional[str] = None, steps: Optional[int] = None,
                guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
-               thresholds: Thresholds = DEFAULT_THRESHOLDS) -> ReportFiles:
+               thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None) -> ReportFiles:
     """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
     work) or a LoadedCheckpoint. device: cpu | cuda | cuda:N | mps | auto (ValueError if not available).
     quick: DDIM-20, n=64, short timings; full: DDPM over all T steps, n=500.
     real: the whole real data set, split as the checkpoint records; default: its own from meta["data"].
-    callback(stage, fraction) reports progress.
+    callback(stage, fraction) reports progress. likelihood: compute bits/dim (default: in full mode only).
     """
     started = time.perf_counter()
     if isinstance(checkpoint, LoadedCheckpoint):
         ck = checkpoint
     else:
         ck = load_checkpoint(checkpoint, device=pick_device(device), max_bytes=max_bytes)
-    settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps)
+    settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps, likelihood)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):

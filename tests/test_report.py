@@ -18,7 +18,7 @@ from diagnostics.report import Report, load_real_data
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_CHECKS = ["model", "schedule", "noise_prediction", "x0_range", "smoothness", "diversity", "sample_quality",
-              "memorisation", "performance"]
+              "memorisation", "generalisation", "likelihood", "performance"]
 
 
 

@@ -18,6 +18,8 @@ One file a concern:
     images.py        smoothness (edge energy) and diversity (mode collapse)
     quality.py       FID beside its real-vs-real floor, IS, precision/recall, conditional accuracy
     memorisation.py  copies of training images (nearest-neighbour distances against held-out images)
+    generalisation.py  denoising loss per band of t, training vs held-out images (memorisation before copies)
+    likelihood.py    bits/dim on the training and held-out splits (diagnostics.likelihood), the report section
     performance.py   time per call, projected sampling time, memory
     runner.py        quick / full settings, the shared samples, the real-data split, run_checks / run_all
 
@@ -25,6 +27,8 @@ Nothing here reads files except the quality check's optional feature network; pl
 rendering in `report.py`. Every threshold is in `thresholds.py`.
 """
 from .images import check_diversity, check_smoothness, edge_energy, pairwise_rms_distance, pixel_std
+from .generalisation import check_generalisation, generalisation_on_splits
+from .likelihood import check_likelihood
 from .memorisation import check_memorisation, nearest_distances
 from .model import check_model_basics
 from .noise import check_noise_prediction
@@ -41,7 +45,8 @@ __all__ = [
     "scaled_timesteps", "QUARTER_FRACTIONS", "TRAJECTORY_FRACTIONS", "check_noise_prediction", "check_x0_range",
     "edge_energy", "check_smoothness", "pairwise_rms_distance", "pixel_std", "check_diversity",
     "time_network_call", "forward_memory_bytes", "check_performance", "feature_net_mismatch",
-    "check_sample_quality", "nearest_distances", "check_memorisation", "SampleBatch", "ModeSettings",
+    "check_sample_quality", "nearest_distances", "check_memorisation", "check_generalisation",
+    "generalisation_on_splits", "check_likelihood", "SampleBatch", "ModeSettings",
     "mode_settings", "capture_steps_for", "draw_samples", "CheckRun", "RealSplits", "split_real_data",
     "run_all", "run_checks",
 ]

@@ -147,3 +147,19 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
                f"({worst['band']}), {rows[0]['gap_relative']:+.1%} at the lowest noise.")
     return CheckResult(KEY, TITLE, "ok", summary, numbers, rule, "", n=n, notes=notes,
                        seconds=time.perf_counter() - start)
+
+
+def generalisation_on_splits(model, diffusion: GaussianDiffusion, splits, *, n: int = 128, draws: int = 2,
+                             seed: int = 0, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+                             real_reason: str = "") -> CheckResult:
+    """check_generalisation on a RealSplits (the data cut as the model was trained), or skipped without one."""
+    if splits is None:
+        return check_generalisation(model, diffusion, None, None, thresholds=thresholds, real_reason=real_reason)
+    held = splits.heldout
+    r = check_generalisation(model, diffusion, splits.reference.images, None if held is None else held.images,
+                             splits.reference.labels, None if held is None else held.labels, n=n, draws=draws,
+                             seed=seed, heldout_seen=splits.heldout_seen, thresholds=thresholds,
+                             real_reason=real_reason or "; ".join(splits.notes))
+    if r.verdict != "skip":
+        r.notes += splits.notes
+    return r

@@ -15,6 +15,8 @@ from ddpm.sampling import DEFAULT_MAX_BATCH
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .images import check_diversity, check_smoothness
+from .generalisation import generalisation_on_splits
+from .likelihood import likelihood_on_report_splits
 from .memorisation import check_memorisation
 from .model import check_model_basics, model_config
 from .noise import check_noise_prediction
@@ -50,15 +52,20 @@ class ModeSettings:
     timing_repeats: int
     memory_batch_sizes: tuple
     quality_k: int = 3
+    generalisation_n: int = 64      # training and held-out images in the generalisation check
+    generalisation_draws: int = 2   # (t, ε) draws per image and band there
+    likelihood_n: int = 0           # images per split for bits/dim (0: not computed)
+    likelihood_stride: int = 32     # bits/dim evaluates every t up to this, then every stride-th t
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optional[str] = None,
-                  steps: Optional[int] = None) -> ModeSettings:
+                  steps: Optional[int] = None, likelihood: Optional[bool] = None) -> ModeSettings:
     """quick: DDIM with 20 steps, 64 samples, short timings (well under a minute for a tiny 16×16 model on CPU);
-    full: DDPM over all T steps, 500 samples, more timings and batch sizes."""
+    full: DDPM over all T steps, 500 samples, more timings and batch sizes.
+    likelihood: compute bits/dim (default: in full mode only; it costs ~2·(stride + T/stride) passes per image)."""
     if n is not None and (not isinstance(n, int) or n < 2):
         raise ValueError(f"n must be an integer >= 2 (got {n!r}): diversity needs at least two samples")
     sampler = sampler or ("ddim" if quick else "ddpm")
@@ -71,11 +78,15 @@ def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optiona
     else:
         steps = min(int(steps or (20 if quick else 100)), T)
     n = n or (64 if quick else 500)
+    likelihood = (not quick) if likelihood is None else bool(likelihood)
+    stride = max(1, min(32, T - 1))
     if quick:
         return ModeSettings(True, n, sampler, steps, noise_n=64, timing_batch=min(n, 64), timing_repeats=2,
-                            memory_batch_sizes=(1, 16, 64))
+                            memory_batch_sizes=(1, 16, 64), generalisation_n=64, likelihood_n=64 if likelihood else 0,
+                            likelihood_stride=stride)
     return ModeSettings(False, n, sampler, steps, noise_n=256, timing_batch=min(n, DEFAULT_MAX_BATCH),
-                        timing_repeats=5, memory_batch_sizes=(1, 4, 16, 64, 256))
+                        timing_repeats=5, memory_batch_sizes=(1, 4, 16, 64, 256), generalisation_n=500,
+                        generalisation_draws=4, likelihood_n=256 if likelihood else 0, likelihood_stride=stride)
 
 
 def capture_steps_for(timesteps: Sequence[int], T: int) -> list[int]:
@@ -192,7 +203,7 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     real_reason); it is split as the model was trained (see `split_real_data`): quality and memorisation
     compare the samples with the training split and judge them against the held-out split.
     callback(stage, fraction): stage is one of "model", "schedule", "noise", "performance", "sampling",
-    "smoothness", "diversity", "quality", "memorisation", "done"; fraction is the overall progress in [0, 1].
+    "smoothness", "diversity", "quality", "memorisation", "generalisation", "likelihood", "done"; fraction is the overall progress in [0, 1].
     settings: a ModeSettings (default mode_settings(quick, T, n)); samples: a SampleBatch to reuse.
     feature_net: a FeatureExtractor, a path, or None for the default file (the check is skipped, with the
     reason, if it cannot be loaded or does not fit the data).
@@ -202,7 +213,8 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     th = thresholds
     weights = {"model": 0.5, "schedule": 0.5, "noise": 3, "performance": 6 if settings.quick else 10,
                "sampling": 0 if samples is not None else (15 if settings.quick else 60), "smoothness": 0.5,
-               "diversity": 1, "quality": 4, "memorisation": 0.5}
+               "diversity": 1, "quality": 4, "memorisation": 0.5, "generalisation": 2,
+               "likelihood": 20 if settings.likelihood_n else 0}
     progress = _Progress(callback, weights)
     splits = None if real is None else split_real_data(real, dict(ck.meta.get("data") or {}))
     results: list[Optional[CheckResult]] = []
@@ -254,6 +266,14 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     results.append(_quality(ck, samples, splits, feature_net, settings, seed, real_reason, th))
     progress("memorisation")
     results.append(_memorisation(samples, splits, real_reason, th))
+    progress("generalisation")
+    results.append(generalisation_on_splits(model, diffusion, splits, n=settings.generalisation_n,
+                                            draws=settings.generalisation_draws, seed=seed, thresholds=th,
+                                            real_reason=real_reason))
+    progress("likelihood")
+    results.append(likelihood_on_report_splits(model, diffusion, splits, n=settings.likelihood_n,
+                                               stride=settings.likelihood_stride, seed=seed, thresholds=th,
+                                               real_reason=real_reason))
     results.append(perf)
     progress("done", 1.0)
     return CheckRun(results, samples, settings)

@@ -1,0 +1,189 @@
+"""The generalisation check (training vs held-out denoising loss per band of t) and the report's likelihood section.
+
+The constructed case: the ideal denoiser of an empirical distribution, x̂_0(x_t) = Σ_i softmax_i(−‖x_t − √ᾱ_t x_i‖² /
+(2(1 − ᾱ_t))) x_i, is exactly what a model that memorised the images x_i computes. Built on the training images
+alone it denoises them perfectly at low noise and held-out images badly (the check must warn); built on both
+splits it treats both alike (the check must pass)."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ddpm import DiffusionConfig, GaussianDiffusion, load_checkpoint
+from diagnostics.checks import check_generalisation, split_real_data
+from diagnostics.checks.generalisation import band_edges, paired_denoising_losses
+from diagnostics.checks.likelihood import check_likelihood, likelihood_on_report_splits
+from diagnostics.likelihood import bits_per_dim, likelihood_on_splits
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "checkpoints" / "digits_tiny.safetensors"
+
+
+class EmpiricalDenoiser(torch.nn.Module):
+    """ε̂ of the ideal denoiser for the empirical distribution of `memory` (N, C, H, W)."""
+
+    def __init__(self, diffusion: GaussianDiffusion, memory: torch.Tensor):
+        super().__init__()
+        self.diffusion, self.memory = diffusion, memory.flatten(1).double()
+        self.unused = torch.nn.Parameter(torch.zeros(1))         # the check reads the device from a parameter
+
+    def forward(self, x_t, t, y=None):
+        ab = self.diffusion.float64["alphas_cumprod"][t].view(-1, 1)                       # (B, 1)
+        x = x_t.flatten(1).double()
+        d2 = ((x[:, None, :] - ab.sqrt()[:, :, None] * self.memory[None]) ** 2).sum(-1)   # (B, N): ‖x_t − √ᾱ x_i‖²
+        w = torch.softmax(-d2 / (2 * (1 - ab)), dim=1)
+        x0 = w @ self.memory
+        eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+        return eps.to(x_t.dtype).view_as(x_t)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A small conditional U-Net at 8×8 with T = 20 (random weights: the likelihood plumbing, not its value, is tested)."""
+    from ddpm import UNet, UNetConfig
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(image_size=8, base_channels=8, channel_mult=(1,), attention_resolutions=(),
+                            num_classes=10)).eval()
+    torch.nn.init.normal_(model.out_conv.weight, std=0.02)
+    return model, GaussianDiffusion(DiffusionConfig(T=20))
+
+
+@pytest.fixture(scope="module")
+def digits8():
+    from ddpm.data import load_dataset
+    return load_dataset("digits", image_size=8).split(0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def small_digits(digits):
+    train, held = digits
+    return train.images[:60], held.images[:60]
+
+
+def test_band_edges_cover_every_t():
+    for T in (2, 10, 1000):
+        bands = band_edges(T)
+        assert bands[0][0] == 0 and bands[-1][1] == T
+        assert all(a < b for a, b in bands) and all(b1 == a2 for (_, b1), (a2, _) in zip(bands, bands[1:]))
+
+
+def test_memorising_model_is_flagged_at_low_noise(small_digits):
+    train, held = small_digits
+    diff = GaussianDiffusion(DiffusionConfig(T=1000))
+    r = check_generalisation(EmpiricalDenoiser(diff, train), diff, train, held, n=60, draws=2)
+    assert r.verdict == "warn", r.summary
+    rows = r.numbers["per_band"]
+    assert rows[0]["flagged"] and rows[0]["gap_relative"] > 1.0       # at low noise: training images almost exact
+    assert rows[0]["train_loss"] < 0.05 * rows[0]["heldout_loss"]
+    assert "low noise" in r.summary and "Stop earlier" in r.fix and "augmentation" in r.fix and "dropout" in r.fix
+
+
+def test_model_that_treats_both_splits_alike_passes(small_digits):
+    train, held = small_digits
+    diff = GaussianDiffusion(DiffusionConfig(T=1000))
+    both = EmpiricalDenoiser(diff, torch.cat([train, held]))
+    r = check_generalisation(both, diff, train, held, n=60, draws=2)
+    assert r.verdict == "ok", r.summary
+    assert not any(row["flagged"] for row in r.numbers["per_band"]) and r.fix == ""
+
+
+def test_pairs_share_t_and_noise(small_digits):
+    train, _ = small_digits
+    diff = GaussianDiffusion(DiffusionConfig(T=100))
+    model = EmpiricalDenoiser(diff, train)
+    # the same images on both sides: identical losses, pair by pair, because t and ε are shared
+    l_tr, l_he = paired_denoising_losses(model, diff, train[:10], train[:10], bands=band_edges(100), draws=3)
+    assert l_tr.shape == (5, 3, 10) and torch.equal(l_tr, l_he)
+    with pytest.raises(ValueError, match="as many training as held-out"):
+        paired_denoising_losses(model, diff, train[:10], train[:9], bands=band_edges(100))
+
+
+def test_skips_without_an_unseen_heldout_split(small_digits):
+    train, held = small_digits
+    diff = GaussianDiffusion(DiffusionConfig(T=100))
+    model = EmpiricalDenoiser(diff, train)
+    assert check_generalisation(model, diff, train, None).verdict == "skip"
+    seen = check_generalisation(model, diff, train, held, heldout_seen=True)
+    assert seen.verdict == "skip" and "--holdout" in seen.summary
+
+
+@pytest.mark.slow
+def test_bundled_model_passes_generalisation(digits):
+    ck = load_checkpoint(BUNDLED)
+    train, held = digits
+    r = check_generalisation(ck.model, ck.diffusion, train.images, held.images, train.labels, held.labels,
+                             n=64, draws=2)                        # the quick report's size
+    assert r.verdict == "ok", r.summary
+    assert len(r.numbers["per_band"]) == 5 and r.n == 64
+
+
+# --------------------------------------------------------------------------------------------- likelihood
+def test_bits_per_dim_refuses_data_of_another_shape(tiny, digits8, digits):
+    model, diff = tiny
+    with pytest.raises(ValueError, match=r"the images are 1×16×16 but the model makes 1×8×8"):
+        bits_per_dim(model, diff, digits[0].images[:4], stride=5)
+    with pytest.raises(ValueError, match=r"the images are 3×8×8"):
+        bits_per_dim(model, diff, digits8[0].images[:4].expand(-1, 3, -1, -1), stride=5)
+    with pytest.raises(ValueError, match="larger than the model's 19 KL timesteps"):
+        bits_per_dim(model, diff, digits8[0].images[:4], stride=20)
+
+
+def test_likelihood_gap_is_paired_and_batches_get_their_own_noise(tiny, digits8):
+    model, diff = tiny
+    train, held = digits8
+    # the same images as "held-out": the paired gap is exactly 0
+    r = likelihood_on_splits(model, diff, train, train, n=6, stride=4)
+    assert r.gap == 0.0 and r.gap_se == 0.0 and r.conditional
+    assert r.train.bpd == pytest.approx(r.train.prior + r.train.kl + r.train.decoder, rel=1e-12)
+    # one batch of 6 or three batches of 2: the batches draw different noise, so the totals differ
+    one = bits_per_dim(model, diff, train.images[:6], train.labels[:6], stride=4)
+    three = bits_per_dim(model, diff, train.images[:6], train.labels[:6], stride=4, batch=2)
+    assert torch.allclose(one.total[:2], three.total[:2]) and not torch.allclose(one.total[2:], three.total[2:])
+    # labels out of the model's range: scored unconditionally (the null label)
+    assert not likelihood_on_splits(model, diff, (train.images, train.labels + 10), n=2, stride=4).conditional
+
+
+def test_likelihood_section_of_the_report(tiny, digits8):
+    model, diff = tiny
+    train, held = digits8
+    real = type(train)(torch.cat([train.images, held.images]), torch.cat([train.labels, held.labels]),
+                       train.class_names, "digits")
+    splits = split_real_data(real, {"holdout": 0.2, "split_seed": 0})
+    r = check_likelihood(model, diff, splits, n=8, stride=4)
+    assert r.verdict in ("ok", "warn") and math.isfinite(r.numbers["gap_bpd"])
+    parts = {p["part"]: p for p in r.numbers["parts"]}
+    assert set(parts) == {"prior L_T", "Σ KL L_{t−1}", "decoder L_0", "bits/dim (total)"}
+    assert all(p["meaning"] for p in parts.values())
+    assert r.numbers["per_t"]["t"][0] == 0 and len(r.numbers["per_t"]["heldout"]) == len(r.numbers["per_t"]["t"])
+    from diagnostics.plots import draw_figures
+    assert len(draw_figures(r).figures) == 1
+    off = likelihood_on_report_splits(model, diff, splits, n=0, stride=4)
+    assert off.verdict == "skip" and "--likelihood" in off.summary
+    seen = check_likelihood(model, diff, split_real_data(real, {"holdout": 0}), n=4, stride=4)
+    assert "heldout_bpd" not in seen.numbers and "no unseen held-out split" in seen.summary
+
+
+@pytest.mark.slow
+def test_likelihood_cli(tmp_path):
+    out = tmp_path / "bpd.json"
+    proc = subprocess.run([sys.executable, "-m", "diagnostics", "likelihood", str(BUNDLED), "--n", "2", "--stride",
+                           "32", "--json", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "gap (held-out − training)" in proc.stdout and out.exists()
+    import json
+    payload = json.loads(out.read_text())
+    assert payload["train"]["n"] == 2 and payload["stride"] == 32 and 0 < payload["train"]["bpd"] < 8
+    bad = subprocess.run([sys.executable, "-m", "diagnostics", "likelihood", str(BUNDLED), "--stride", "5000"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert bad.returncode == 2 and "stride 5000 is larger" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_report_settings_compute_bits_per_dim_in_full_mode_or_when_asked():
+    from diagnostics.checks import mode_settings
+    assert mode_settings(True, 1000).likelihood_n == 0 and mode_settings(False, 1000).likelihood_n > 0
+    assert mode_settings(True, 1000, likelihood=True).likelihood_n > 0
+    assert mode_settings(False, 1000, likelihood=False).likelihood_n == 0
+    assert mode_settings(True, 10).likelihood_stride == 9           # never more than the model's T − 1
