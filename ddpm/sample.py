@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI's options; every one shows its default in --help."""
     p = argparse.ArgumentParser(prog="python -m ddpm.sample", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--ckpt", default="checkpoints/digits_tiny.safetensors", help="the checkpoint to sample from")
+    p.add_argument("--ckpt", default="checkpoints/digits_tiny.safetensors",
+                   help="the checkpoint to sample from: our .safetensors, a diffusers pipeline folder or .zip, a Hub id")
     p.add_argument("--weights", default="ema", choices=["ema", "raw"], help="EMA or raw weights")
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS),
                    help="ddpm (all T steps), ddim, dpmpp_2m (DPM-Solver++(2M)), dpmpp_2m_sde, unipc (UniPC bh2)")
@@ -80,13 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"network calls S (None: {DEFAULT_STEPS}); DDPM always runs all T")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η in [0, 1]")
     p.add_argument("--spacing", default=None, choices=["trailing", "linspace", "leading"],
-                   help="timestep spacing (None: trailing for ddim, linspace of S+1 points for the solvers; "
-                        "the solvers take linspace or trailing)")
+                   help="timestep spacing (None: the model's own for ddim - trailing for ours, a diffusers model's "
+                        "timestep_spacing - and linspace of S+1 points for the solvers, which take linspace or trailing)")
     p.add_argument("--order", type=int, default=2, choices=[1, 2], help="solver order of dpmpp_2m / unipc")
     p.add_argument("--karras", action="store_true", help="Karras σ spacing for dpmpp_2m / unipc")
-    p.add_argument("--variance", default="fixed_small", choices=["fixed_small", "fixed_large"],
-                   help="DDPM's reverse variance: β̃_t or β_t")
-    p.add_argument("--no-clip", action="store_true", help="do not clamp x̂_0 to [-1, 1]")
+    p.add_argument("--variance", default=None, choices=["fixed_small", "fixed_large"],
+                   help="DDPM's reverse variance: β̃_t or β_t (None: the model's own, fixed_small for ours, "
+                        "a diffusers model's variance_type)")
+    clip = p.add_mutually_exclusive_group()
+    clip.add_argument("--no-clip", dest="clip", action="store_false", default=None,
+                      help="do not clamp x̂_0 (None: the model's own; ours clamp to [-1, 1], a diffusers model "
+                           "follows its clip_sample / clip_sample_range)")
+    clip.add_argument("--clip", dest="clip", action="store_true", help="clamp x̂_0 to the data range")
     p.add_argument("--labels", default="", help="comma-separated classes (indices or names), cycled over n; "
                                                  "'all' for every class; empty = unconditional")
     p.add_argument("--guidance", type=float, default=1.0,
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
         labels = parse_labels(a.labels, ck.class_names)
         clf = load_classifier(a.classifier, dev) if a.classifier else None
         res = generate(ck.model, ck.diffusion, sampler=a.sampler, steps=a.steps, eta=a.eta, variance=a.variance,
-                       spacing=a.spacing, clip_denoised=not a.no_clip, order=a.order, karras=a.karras, n=a.n,
+                       spacing=a.spacing, clip_denoised=a.clip, order=a.order, karras=a.karras, n=a.n,
                        labels=labels, guidance_scale=a.guidance, classifier=clf, classifier_scale=a.classifier_scale,
                        seed=a.seed, temperature=a.temperature, noise_temperature=a.noise_temperature,
                        trajectory_frames=a.frames if a.trajectory else 0, max_batch=a.max_batch, callback=progress)

@@ -51,7 +51,7 @@ def resolve(name: Optional[str]) -> Path:
         if e.name == name or e.label == name:
             return e.path
     if not entries:
-        raise ValueError("no checkpoint is available yet: upload a .safetensors file or train a model "
+        raise ValueError("no checkpoint is available yet: upload a .safetensors file (or a diffusers pipeline .zip) or train a model "
                          "in the Train tab")
     listed = ", ".join(e.name for e in entries)
-    raise ValueError(f"unknown checkpoint {name!r}; choose one of: {listed} (or upload a .safetensors file)")
+    raise ValueError(f"unknown checkpoint {name!r}; choose one of: {listed} (or upload a .safetensors file or a diffusers pipeline .zip)")

@@ -120,7 +120,7 @@ def check_upload_size(path: Path, what: str) -> None:
 
 
 def checkpoint_path(checkpoint: Optional[str], upload: Any = None) -> Path:
-    """The file to use: an uploaded .safetensors if given, else the listed checkpoint `checkpoint` names."""
+    """The file to use: an uploaded .safetensors or diffusers .zip if given, else the listed checkpoint."""
     up = upload_path(upload)
     if up is not None:
         check_upload_size(up, "checkpoint")
@@ -138,7 +138,7 @@ def load_model(checkpoint: Optional[str], upload: Any = None) -> LoadedCheckpoin
         return get_cache().get(path, max_bytes=limits.MAX_UPLOAD_BYTES if upload else None)
     except FileNotFoundError:
         raise user_error(f"checkpoint file {path.name!r} was not found; pick another checkpoint or upload "
-                         "a .safetensors file") from None
+                         "a .safetensors file or a diffusers pipeline .zip") from None
     except CheckpointError as e:
         raise user_error(str(e)) from None
 
@@ -210,7 +210,11 @@ def sampling_steps(steps: Any, T: int) -> int:
 
 def guidance(value: Any, ckpt: LoadedCheckpoint) -> float:
     w = number("guidance scale", value, 0, limits.MAX_GUIDANCE)
-    return w if ckpt.num_classes else 1.0   # an unconditional model has nothing to guide towards
+    if not ckpt.num_classes:
+        return 1.0                          # an unconditional model has nothing to guide towards
+    if w != 1.0 and ckpt.guidance_unavailable:
+        raise user_error(f"guidance scale must be 1 for this checkpoint: {ckpt.guidance_unavailable}")
+    return w
 
 
 def eta(value: Any) -> float:
@@ -275,7 +279,8 @@ def checkpoint_picker(info_upload: str):
     dd = gr.Dropdown(choices=checkpoint_choices(), value=checkpoints.BUNDLED, label="Checkpoint",
                      allow_custom_value=True, info="the bundled model or a finished / stopped run")
     with gr.Accordion("…or upload a checkpoint", open=False):
-        up = gr.File(label="checkpoint (.safetensors)", type="filepath", file_count="single")
+        up = gr.File(label="checkpoint (.safetensors, or a diffusers pipeline .zip)", type="filepath",
+                     file_count="single")
         gr.Markdown(info_upload)
     return dd, up
 

@@ -79,7 +79,8 @@ def sample_info() -> dict[str, str]:
         "eta": "DDIM only: 0 = deterministic, 1 = DDPM-like noise",
         "temperature": f"scales the starting noise x_T (0–{MAX_TEMPERATURE:g}; 1 is standard)",
         "noise_temperature": f"scales the noise added at each step (0–{MAX_TEMPERATURE:g}; 1 is standard)",
-        "upload": f"a .safetensors file written by `python -m ddpm.train`, at most {MAX_UPLOAD_MB} MB",
+        "upload": (f"a .safetensors file written by `python -m ddpm.train`, or a .zip of a diffusers DDPMPipeline / "
+                   f"UNet2DModel folder (save_pretrained), at most {MAX_UPLOAD_MB} MB"),
     }
 
 

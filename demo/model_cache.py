@@ -21,6 +21,7 @@ from typing import Optional
 import torch
 
 from ddpm import CheckpointError, LoadedCheckpoint, load_checkpoint, pick_device, read_metadata
+from ddpm.formats import diffusers as diffusers_format
 from ddpm.formats.base import diffusion_bytes
 from ddpm.formats.limits import check_diffusion_dict, check_unet_dict, estimate_bytes, unet_shapes
 
@@ -60,10 +61,10 @@ def _mb(b: float) -> str:
 
 def estimate_size(path: str | os.PathLike, max_file_bytes: Optional[int] = None) -> Optional[Size]:
     """The memory a checkpoint file will take once loaded, from its header alone (the config range-checked,
-    the architecture's shapes built on the meta device: nothing is allocated); None for a folder (another
-    format), which is measured once loaded. CheckpointError for a header that does not describe a model."""
+    the architecture's shapes built on the meta device: nothing is allocated); None for a diffusers folder or
+    .zip (another format), which is measured once loaded. CheckpointError for a header that does not describe a model."""
     path = Path(path)
-    if path.is_dir():
+    if diffusers_format.recognises(path):    # a diffusers folder / .zip: range-checked when loaded, measured after
         return None
     meta = read_metadata(path, max_file_bytes)
     unet = check_unet_dict(meta.get("model"), path.name)

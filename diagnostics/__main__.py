@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m diagnostics", description="DDPM Workbench diagnostics")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("report", help="run every check on a checkpoint and write HTML / JSON / Markdown reports")
-    r.add_argument("checkpoint", help="a .safetensors checkpoint written by python -m ddpm.train")
+    r.add_argument("checkpoint", help="a .safetensors checkpoint written by python -m ddpm.train, or a diffusers "
+                                      "pipeline folder / .zip / Hub id")
     r.add_argument("--out", required=True, help="folder for report.html, report.json, report.md, samples.png")
     r.add_argument("--quick", action="store_true", help="DDIM-20, 64 samples, short timings (≈ a minute on CPU)")
     r.add_argument("--n", type=int, default=None, help="samples to generate (default 64 quick, 500 full)")
@@ -32,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="feature network file for FID/IS (default: the bundled one), or 'inception' for "
                         "torchvision's Inception-v3 where torchvision imports (the check is skipped, saying why, "
                         "where it does not)")
+    r.add_argument("--reference", default=None,
+                   help="reference images for the data-dependent checks of a model that records no data set (a "
+                        "diffusers model): a folder or .zip (<class>/<image>.png, as for training) or a data set name; resized to "
+                        "the model's size and channels")
+    r.add_argument("--train-features", action="store_true",
+                   help="where the shipped feature network does not fit the reference set, train one on it "
+                        "(labelled images; a few CPU minutes, cached by the set's hash under ~/.cache/ddpm-workbench)")
     r.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: 1 with --quick, whose small batches gain little from more "
                         "and lose a lot when other processes hold the cores; torch's own choice otherwise)")
@@ -84,7 +92,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         files = run_report(args.checkpoint, args.out, quick=args.quick, n=args.n, seed=args.seed, device=args.device,
                            callback=progress, sampler=args.sampler, steps=args.steps,
                            guidance_scale=args.guidance_scale, feature_net=args.feature_net,
-                           likelihood=args.likelihood)
+                           likelihood=args.likelihood, reference=args.reference,
+                           train_features=args.train_features)
     except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
         if bar is not None:
             bar.close()

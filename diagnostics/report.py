@@ -18,7 +18,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -32,6 +32,7 @@ from ddpm.data import ImageDataset, load_dataset, make_grid
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.runner import mode_settings, run_checks
 from .plots import draw_figures
+from .reference import load_reference, reference_feature_net
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
 
 GRID_IMAGES = 100          # samples shown in the report's grid
@@ -114,7 +115,8 @@ def load_real_data(ck: LoadedCheckpoint) -> tuple[Optional[ImageDataset], str]:
     data = dict(ck.meta.get("data") or {})
     source = data.get("source") or data.get("name")
     if not source:
-        return None, "the checkpoint does not record its data set"
+        return None, ("the checkpoint does not record its data set: give a reference set (--reference FOLDER_OR_ZIP "
+                      "of images, or a data set name such as digits; in the app, upload a .zip of images)")
     try:
         ds = load_dataset(str(source), image_size=data.get("image_size") or ck.unet_config.image_size,
                           channels=data.get("channels") or ck.unet_config.in_channels)
@@ -147,13 +149,16 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                n: Optional[int] = None, seed: int = 0, device: str = "cpu", callback: Optional[StageFn] = None,
                max_bytes: int = DEFAULT_MAX_BYTES, sampler: Optional[str] = None, steps: Optional[int] = None,
                guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
-               thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None) -> ReportFiles:
+               thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None,
+               reference=None, train_features: bool = False) -> ReportFiles:
     """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
     work) or a LoadedCheckpoint. device: cpu | cuda | cuda:N | mps | auto (ValueError if not available).
     quick: DDIM-20, n=64, short timings; full: DDPM over all T steps, n=500.
     real: the whole real data set, split as the checkpoint records; default: its own from meta["data"].
+    reference: a folder / .zip of images or a data set name (diagnostics.reference) for a model that records no
+    data set (a diffusers model); train_features: train a feature network on it where the shipped one does not fit.
     callback(stage, fraction) reports progress. likelihood: compute bits/dim (default: in full mode only).
     """
     started = time.perf_counter()
@@ -169,6 +174,12 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     if callback:
         callback("data", 0.0)
     real_reason = ""
+    if reference is not None:
+        real, data_meta = load_reference(reference, ck)
+        if not (ck.meta.get("data") or {}).get("name"):     # the reference stands in for the data it never recorded
+            ck = replace(ck, meta={**ck.meta, "data": data_meta})
+        if feature_net is None:
+            feature_net, _ = reference_feature_net(real, train_features)
     if real is None:
         real, real_reason = load_real_data(ck)
     run = run_checks(ck, real, seed=seed, callback=callback, settings=settings, feature_net=feature_net,

@@ -38,14 +38,14 @@ def zip_folder(folder: Path, out: Path, wrap: str = "") -> Path:
     return out
 
 
-def diffusers_ddim(pipe, x_T: torch.Tensor, steps: int, **step_kw) -> torch.Tensor:
+def diffusers_ddim(scheduler, unet, x_T: torch.Tensor, steps: int, **step_kw) -> torch.Tensor:
     """diffusers' own DDIM loop (DDIMPipeline's body) from a given x_T."""
-    sched = DDIMScheduler.from_config(pipe.scheduler.config)
+    sched = DDIMScheduler.from_config(scheduler.config)
     sched.set_timesteps(steps)
     x = x_T.clone()
     with torch.no_grad():
         for t in sched.timesteps:
-            x = sched.step(pipe.unet(x, t).sample, t, x, eta=0.0, **step_kw).prev_sample
+            x = sched.step(unet(x, t).sample, t, x, eta=0.0, **step_kw).prev_sample
     return x
 
 
@@ -72,19 +72,17 @@ def test_ddim20_equals_diffusers_own_loop(trained, tmp_path, clip):
     With clipping, diffusers is run with use_clipped_model_output=True: ε̂ recomputed from the clipped x̂_0, as our
     DDIM does (diffusers' pipeline default keeps the unclipped ε̂)."""
     folder, pipe = trained
+    folder = _copy(folder, tmp_path)
     cfg = {k: v for k, v in pipe.scheduler.config.items() if k != "_use_default_values"}  # else from_config resets them
     cfg["clip_sample"] = clip
     (folder / "scheduler" / "scheduler_config.json").write_text(json.dumps(cfg))
-    try:
-        ck = load_checkpoint(folder)
-        x_T = ddpm.initial_noise(8, (1, 8, 8), seed=3)
-        ours = ddpm.generate(ck.model, ck.diffusion, sampler="ddim", steps=20, eta=0.0, n=8, x_T=x_T)
-        assert ours.settings["spacing"] == "leading" and ours.settings["clip_denoised"] is clip
-        pipe.scheduler = DDPMScheduler.from_config(cfg)
-        assert pipe.scheduler.config.clip_sample is clip
-        theirs = diffusers_ddim(pipe, x_T, 20, use_clipped_model_output=clip).clamp(-1, 1)
-    finally:
-        pipe.scheduler.save_pretrained(folder / "scheduler")
+    ck = load_checkpoint(folder)
+    x_T = ddpm.initial_noise(8, (1, 8, 8), seed=3)
+    ours = ddpm.generate(ck.model, ck.diffusion, sampler="ddim", steps=20, eta=0.0, n=8, x_T=x_T)
+    assert ours.settings["spacing"] == "leading" and ours.settings["clip_denoised"] is clip
+    scheduler = DDPMScheduler.from_config(cfg)
+    assert scheduler.config.clip_sample is clip
+    theirs = diffusers_ddim(scheduler, pipe.unet, x_T, 20, use_clipped_model_output=clip).clamp(-1, 1)
     diff = (ours.images - theirs).abs().max().item()
     print(f"DDIM-20 clip_sample={clip}: max |ours - diffusers| = {diff:.2e}")
     assert diff <= 1e-3
@@ -250,3 +248,35 @@ def test_unsafe_zips_refused(trained, tmp_path):
         load_checkpoint(bomb, max_bytes=limit)
     with pytest.raises(CheckpointError, match="over the .* limit"):
         load_checkpoint(bomb, max_bytes=100)
+
+
+@pytest.mark.slow
+def test_report_on_the_zip_with_a_reference_set(trained, tmp_path, monkeypatch):
+    """python -m diagnostics report PIPELINE.zip: without data the data checks are skipped saying what to give;
+    with --reference digits (resized to the model's 8×8) they run, and --train-features trains a feature network
+    on the labelled reference (the shipped one takes 16×16), cached by the reference's hash outside the checkout."""
+    from diagnostics.__main__ import main
+    monkeypatch.setenv("DDPM_WORKBENCH_CACHE", str(tmp_path / "cache"))
+    z = zip_folder(trained[0], tmp_path / "pipe.zip")
+    base = ["report", str(z), "--quick", "--n", "20", "--no-progress"]
+    assert main(base + ["--out", str(tmp_path / "bare")]) == 0
+    bare = {c["key"]: c for c in json.loads((tmp_path / "bare" / "report.json").read_text())["checks"]}
+    for key in ("smoothness", "sample_quality", "memorisation"):
+        assert bare[key]["verdict"] == "skip" and "--reference" in bare[key]["summary"], bare[key]["summary"]
+    assert main(base + ["--out", str(tmp_path / "ref"), "--reference", "digits", "--train-features"]) == 0
+    ref = json.loads((tmp_path / "ref" / "report.json").read_text())
+    checks = {c["key"]: c for c in ref["checks"]}
+    assert ref["settings"]["real_data"].startswith("digits: 1797 images")
+    for key in ("smoothness", "memorisation", "noise_prediction", "sample_quality"):
+        assert checks[key]["verdict"] != "skip", checks[key]["summary"]
+    assert checks["sample_quality"]["numbers"]["fid"] > 0
+    cached = list((tmp_path / "cache" / "features").glob("digits-1x8-*.safetensors"))
+    assert len(cached) == 1
+    # the cached network is reused, not retrained; without --train-features the report says what is missing
+    from diagnostics.reference import load_reference, reference_feature_net
+    real, _ = load_reference("digits", load_checkpoint(z))
+    mtime = cached[0].stat().st_mtime_ns
+    extractor, _ = reference_feature_net(real, train=True)
+    assert extractor.image_size == 8 and cached[0].stat().st_mtime_ns == mtime
+    extractor, missing = reference_feature_net(real, train=False)
+    assert extractor is None and "takes 1×16×16 images" in missing and "--train-features" in missing

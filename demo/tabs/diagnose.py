@@ -25,13 +25,18 @@ class DiagnoseView:
 
 
 def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, mode: str = "quick",
-             seed: int = 0, progress=gr.Progress()) -> DiagnoseView:
-    """Run the diagnostics report on a checkpoint."""
+             seed: int = 0, reference: Any = None, train_features: bool = False,
+             progress=gr.Progress()) -> DiagnoseView:
+    """Run the diagnostics report on a checkpoint; `reference`: an uploaded .zip of images for the data checks
+    of a model that records no data set (a diffusers model), `train_features`: train a feature network on it."""
     mode = str(mode or "quick").strip().lower()
     if mode not in DIAGNOSE_MODES:
         raise c.user_error(f"mode must be 'quick' or 'full' (got {mode!r})")
     seed = c.seed(seed)
     ckpt = c.load_model(checkpoint, upload)       # validates the file with the loader's own messages
+    ref = c.upload_path(reference)
+    if ref is not None:
+        c.check_upload_size(ref, "reference set")
     try:
         from diagnostics import run_report
         from diagnostics.report import to_markdown
@@ -41,7 +46,8 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
     progress(0.0, desc="starting")
     try:
         files = run_report(ckpt, out, quick=mode == "quick", seed=seed,      # the cached model, not a reload
-                           callback=lambda stage, frac: progress(float(frac), desc=str(stage)))
+                           callback=lambda stage, frac: progress(float(frac), desc=str(stage)),
+                           reference=ref, train_features=bool(train_features) and ref is not None)
     except (CheckpointError, ValueError, FileNotFoundError, PermissionError) as e:
         raise c.user_error(str(e)) from None
     page = Path(files.html_path).read_text(encoding="utf-8")
@@ -67,6 +73,13 @@ def build() -> DiagnoseTab:
                                 info="quick: DDIM-20, n = 64, about a minute on a CPU; full: DDPM over all T steps, "
                                      "n = 500, tens of minutes on a CPU")
                 seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=limits.MAX_SEED)
+                with gr.Accordion("Reference images (for a model with no data set, e.g. a diffusers upload)",
+                                  open=False):
+                    reference = gr.File(label="reference images (.zip of <class>/<image>.png)", type="filepath",
+                                        file_count="single", elem_id="diagnose-reference")
+                    train_features = gr.Checkbox(False, label="train a feature network on them",
+                                                 info="where the shipped one does not fit (labelled images; "
+                                                      "a few CPU minutes, cached)")
                 btn = gr.Button("Run diagnostics", variant="primary", elem_id="diagnose-button")
                 files = gr.File(label="Download the report (HTML + JSON)", file_count="multiple",
                                 interactive=False)
@@ -76,6 +89,7 @@ def build() -> DiagnoseTab:
                 report = gr.HTML(label="report", elem_id="diagnose-report")
 
     view = dict(summary=summary, report=report, files=files)
-    btn.click(c.bind(diagnose, view), [ckpt, upload, mode, seed], c.components(view), api_name="diagnose",
+    btn.click(c.bind(diagnose, view), [ckpt, upload, mode, seed, reference, train_features], c.components(view),
+              api_name="diagnose",
               **c.COMPUTE)
     return DiagnoseTab(checkpoint=ckpt)

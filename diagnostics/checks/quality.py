@@ -28,10 +28,12 @@ def feature_net_mismatch(extractor, data: dict) -> Optional[str]:
     if name is not None and fdata is not None and str(fdata) != str(name):
         return (f"the feature network {fname} was trained on {fdata!r}, but this model's data set is {name!r}; "
                 "its numbers would not mean anything here. Train one on this data with "
-                "`python -m diagnostics.features --data <data> --out <file>`")
+                "`python -m diagnostics.features --data <data> --out <file>` (or run the report with "
+                "--train-features)")
     if size is not None and int(getattr(extractor, "image_size", size)) != int(size):
         return (f"the feature network {fname} takes {extractor.image_size}×{extractor.image_size} images, the model "
-                f"makes {size}×{size}")
+                f"makes {size}×{size}; run the report with --train-features (and a labelled --reference set) to "
+                "train one at this size")
     if ch is not None and int(getattr(extractor, "in_channels", ch)) != int(ch):
         return f"the feature network {fname} takes {extractor.in_channels}-channel images, the model makes {ch}"
     return None

@@ -99,12 +99,12 @@ def capture_steps_for(timesteps: Sequence[int], T: int) -> list[int]:
 def draw_samples(model, diffusion: GaussianDiffusion, settings: ModeSettings, seed: int = 0,
                  guidance_scale: float = 1.0, callback: Optional[Callable[[int, int], None]] = None) -> SampleBatch:
     """Generate settings.n images (classes cycled for a conditional model) with a captured x̂_0 trajectory."""
-    from ddpm import ddim_timesteps
+    from ddpm import make_sampler
     cfg = model_config(model)
     T = diffusion.T
-    ts = list(range(T - 1, -1, -1)) if settings.sampler == "ddpm" else ddim_timesteps(T, settings.steps)
-    labels = list(range(cfg.num_classes)) if getattr(cfg, "num_classes", 0) else None
     steps = settings.steps if settings.sampler == "ddim" else None
+    ts = make_sampler(settings.sampler, diffusion, steps=steps).timesteps   # with the model's own spacing
+    labels = list(range(cfg.num_classes)) if getattr(cfg, "num_classes", 0) else None
     res = generate(model, diffusion, sampler=settings.sampler, steps=steps, n=settings.n, labels=labels,
                    guidance_scale=guidance_scale if labels else 1.0, seed=seed,
                    capture_steps=capture_steps_for(ts, T), callback=callback)

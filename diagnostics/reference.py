@@ -1,0 +1,86 @@
+"""Reference data for a model that brings none (a diffusers model records no data set): a folder or .zip of images
+(whatever ddpm.data.load_dataset reads: <class>/<image>.png folders today) or a built-in data set name, loaded at
+the model's image size and channels; and the feature network the sample-quality metrics need for it: the shipped
+one where it fits, else (when asked) one trained on the labelled reference set, cached by the reference's hash
+outside the checkout.
+
+    real, data_meta = load_reference("my_images.zip", ck)
+    extractor, note = reference_feature_net(real, train=True)        # None, why: the report says what is missing
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+from ddpm import LoadedCheckpoint
+from ddpm.data import ImageDataset, load_dataset
+
+FEATURE_STEPS = 400          # as the shipped network (python -m diagnostics.features --steps 400)
+HOLDOUT, SPLIT_SEED = 0.2, 0
+
+
+def load_reference(source, ck: LoadedCheckpoint) -> tuple[ImageDataset, dict]:
+    """(the reference set at the model's size and channels, the data record the checks cut it by).
+    source: an ImageDataset, a folder / .zip path or a built-in name; ValueError / FileNotFoundError say why not."""
+    size, channels = ck.unet_config.image_size, ck.unet_config.in_channels
+    ds = source if isinstance(source, ImageDataset) else load_dataset(str(source), image_size=size, channels=channels)
+    if (ds.channels, ds.image_size) != (channels, size):
+        raise ValueError(f"the reference set is {ds.channels}×{ds.image_size}×{ds.image_size}, the model makes "
+                         f"{channels}×{size}×{size}")
+    meta = {"name": ds.name, "source": str(getattr(source, "name", source)), "image_size": size, "channels": channels,
+            "holdout": HOLDOUT, "split_seed": SPLIT_SEED, "reference": True}
+    return ds, meta
+
+
+def reference_hash(ds: ImageDataset) -> str:
+    """SHA-256 (first 16 hex digits) of the images, labels and class names: the feature-net cache key."""
+    h = hashlib.sha256()
+    h.update(ds.images.contiguous().numpy().tobytes())
+    h.update(ds.labels.contiguous().numpy().tobytes())
+    h.update("\0".join(ds.class_names).encode())
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    """Where trained feature networks are kept: $DDPM_WORKBENCH_CACHE, else ~/.cache/ddpm-workbench (never the checkout)."""
+    return Path(os.environ.get("DDPM_WORKBENCH_CACHE") or Path.home() / ".cache" / "ddpm-workbench") / "features"
+
+
+def shipped_net_fits(ds: ImageDataset) -> Optional[str]:
+    """None if the shipped feature network scores this reference set, else why not."""
+    from .features import DEFAULT_FEATURE_NET, load_feature_net
+    net = load_feature_net(DEFAULT_FEATURE_NET)
+    if str(net.dataset) != str(ds.name):
+        return f"the shipped feature network was trained on {net.dataset!r}, the reference set is {ds.name!r}"
+    if (net.image_size, net.in_channels) != (ds.image_size, ds.channels):
+        return (f"the shipped feature network takes {net.in_channels}×{net.image_size}×{net.image_size} images, the "
+                f"model makes {ds.channels}×{ds.image_size}×{ds.image_size}")
+    return None
+
+
+def reference_feature_net(ds: ImageDataset, train: bool = False, steps: int = FEATURE_STEPS,
+                          log: Optional[Callable[[str], None]] = None) -> tuple[Optional[object], str]:
+    """(extractor, "") to use for this reference set, (None, "") for the shipped one, or (None, what is missing)."""
+    misfit = shipped_net_fits(ds)
+    if misfit is None:
+        return None, ""
+    if not train:
+        return None, (f"{misfit}; pass --train-features (python -m diagnostics report ... --reference DATA "
+                      "--train-features) to train one on the labelled reference set, a few CPU minutes, cached")
+    if ds.num_classes < 2:
+        return None, (f"{misfit}, and the reference set has no class folders to train one on: upload it as "
+                      "<class>/<image>.png (two or more classes)")
+    from .features import load_feature_net, save_feature_net, train_feature_net
+    path = cache_dir() / f"{ds.name}-{ds.channels}x{ds.image_size}-{reference_hash(ds)}.safetensors"
+    if not path.exists():
+        train_split, held = ds.split(HOLDOUT, seed=SPLIT_SEED)
+        if log:
+            log(f"training a feature network on {len(train_split)} reference images ({steps} steps) -> {path}")
+        net, acc = train_feature_net(train_split, held, steps=steps, seed=0)
+        save_feature_net(net, path, dict(dataset=ds.name, class_names=list(ds.class_names), test_accuracy=acc,
+                                         n_train=len(train_split), n_test=len(held),
+                                         split=dict(holdout_fraction=HOLDOUT, seed=SPLIT_SEED),
+                                         command=f"diagnostics.reference (steps={steps}, reference {reference_hash(ds)})"))
+    return load_feature_net(path), ""
