@@ -39,8 +39,8 @@ SAMPLE = dict(checkpoint="bundled", upload=None, classes=[], guidance_scale=1.0,
 
 def test_every_public_endpoint_is_named(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/sample", "/compare", "/quality", "/quality_plot", "/diagnose", "/train_start", "/train_status",
-            "/train_stop"} <= names
+    assert {"/sample", "/compare", "/compare_samplers", "/quality", "/quality_plot", "/diagnose", "/train_start",
+            "/train_status", "/train_stop"} <= names
 
 
 def test_sample(client):
@@ -58,6 +58,30 @@ def test_compare(client):
     assert Path(ddpm).exists() and Path(ddim).exists()
     assert numbers["ddpm"]["network_calls"] == T and numbers["ddim"]["network_calls"] == 5
     assert f"{T} network calls" in ddpm_txt and "5 network calls" in ddim_txt
+
+
+def test_compare_samplers(client, tmp_path, randomize_unet):
+    """Three samplers from one x_T through the API, on an uploaded model whose output is not zero (the app's
+    stand-in checkpoint predicts ε̂ = 0, with which every deterministic sampler ends at the same images)."""
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
+    model = randomize_unet(UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=10)))
+    ckpt = tmp_path / "random.safetensors"
+    save_checkpoint(ckpt, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
+                    class_names=[str(i) for i in range(10)], step=0,
+                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
+    args = dict(checkpoint="bundled", upload=handle_file(str(ckpt)), classes=[], guidance_scale=1.0,
+                samplers=["DDIM", "DPM-Solver++", "UniPC"], calls=5, seed=1, n=2)
+    gallery, table, info = client.predict(**args, api_name="/compare_samplers")
+    assert len(gallery) == 3 and all(Path(g["image"]).exists() for g in gallery)
+    assert [g["caption"].split(" · ")[0] for g in gallery] == ["DDIM", "DPM-Solver++", "UniPC"]
+    rows = table["data"]
+    assert [r[0] for r in rows] == ["DDIM", "DPM-Solver++", "UniPC"] and [r[1] for r in rows] == [5, 5, 5]
+    assert rows[0][3] == 0 and rows[1][3] > 0 and rows[2][3] > 0 and "same x_T" in info and "**DDIM**" in info
+    with pytest.raises(AppError, match="pick at least two samplers"):
+        client.predict(**dict(args, samplers=["UniPC"]), api_name="/compare_samplers")
 
 
 def test_quality_plot(client):

@@ -118,7 +118,7 @@ def test_same_seed_same_images():
     (dict(n=limits.MAX_IMAGES + 1), f"at most {limits.MAX_IMAGES} per request"),
     (dict(n=2.5), "whole number"),
     (dict(eta=1.5), "η (eta) must be between 0 and 1"),
-    (dict(sampler="euler"), "sampler must be DDIM or DDPM"),
+    (dict(sampler="euler"), "sampler must be one of DDIM, DDPM, DPM-Solver++, UniPC"),
     (dict(guidance_scale=limits.MAX_GUIDANCE + 1), "guidance scale must be between 0"),
     (dict(seed=-1), "seed must be between 0"),
     (dict(temperature="hot"), "temperature must be a number"),
@@ -436,3 +436,53 @@ def test_quick_quality_measurement_is_cached_by_file_hash(monkeypatch, tmp_path,
     t0 = time.perf_counter()
     fig2, note2 = plot_and_note(compare.quality_plot("bundled", None))                 # from the cache, no sampling
     assert time.perf_counter() - t0 < 2 and note2 == note and len(fig2.data) == 3
+
+
+# ------------------------------------------------------------------------------- samplers side by side
+def test_compare_samplers_from_the_same_x_T(tmp_path, monkeypatch, randomize_unet):
+    # a model whose output is not zero (the tiny stand-in predicts ε̂ = 0, where the solvers agree exactly)
+    from ddpm import DiffusionConfig, UNet, preset_config, save_checkpoint
+    model = randomize_unet(UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=10)))
+    path = tmp_path / "random.safetensors"
+    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
+                    class_names=[str(i) for i in range(10)], step=0,
+                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
+    monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(path))
+    v = compare.compare_samplers("bundled", None, [], 1.0, ["DDPM", "DDIM", "DPM-Solver++", "UniPC"], 6, 2, 3)
+    assert [row[0] for row in v.table] == ["DDPM", "DDIM", "DPM-Solver++", "UniPC"]
+    assert [row[1] for row in v.table] == [T, 6, 6, 6]                     # network calls; DDPM runs all T
+    assert all(row[2] > 0 for row in v.table) and v.table[0][3] == 0.0      # DDPM is the reference
+    assert all(row[3] > 0 for row in v.table[1:]) and "**DDPM**" in v.samplers_info
+    assert len(v.gallery) == 4 and "UniPC · 6 network calls" in v.gallery[3][1]
+    # the differences are those of images from one x_T: recomputed here through generate()
+    from ddpm import generate, load_checkpoint
+    ck = load_checkpoint(os.environ["DDPM_WORKBENCH_CHECKPOINT"])
+    kw = dict(n=3, labels=list(range(ck.num_classes)), seed=2)
+    ddpm = generate(ck.model, ck.diffusion, sampler="ddpm", **kw).images
+    unipc = generate(ck.model, ck.diffusion, sampler="unipc", steps=6, **kw).images
+    assert v.table[3][3] == pytest.approx(round(float((unipc - ddpm).pow(2).mean().sqrt()), 4), abs=2e-4)
+    two = compare.compare_samplers("bundled", None, [], 1.0, ["UniPC", "DPM-Solver++"], 6, 2, 3)
+    assert two.table[0][3] == 0.0 and "**UniPC**" in two.samplers_info      # without DDPM: the first picked
+    assert two.table[1][3] > 1e-3                                           # the corrector changes the images
+
+
+def test_compare_samplers_refuses_bad_choices():
+    cases = [(dict(samplers=["UniPC"]), "pick at least two samplers"),
+             (dict(samplers=["UniPC", "Euler"]), "unknown sampler 'Euler'; choose from DDPM, DDIM, DPM-Solver++, UniPC"),
+             (dict(calls=T + 1), f"more than this model's T = {T}"),
+             (dict(calls=T), f"steps must be an integer in [1, T−1={T - 1}]"),   # the solvers' linspace
+             (dict(n=limits.MAX_COMPARE_IMAGES + 1), f"at most {limits.MAX_COMPARE_IMAGES} here")]
+    for kw, match in cases:
+        args = dict(checkpoint="bundled", upload=None, classes=[], guidance_scale=1.0,
+                    samplers=["DDIM", "UniPC"], calls=4, seed=0, n=2)
+        args.update(kw)
+        with pytest.raises(gr.Error) as e:
+            compare.compare_samplers(**args)
+        assert match in error_message(e), (kw, error_message(e))
+
+
+def test_sample_tab_runs_the_solvers():
+    for label, name in (("DPM-Solver++", "dpmpp_2m"), ("UniPC", "unipc")):
+        v = sample.sample("bundled", None, [], 1.0, label, 5, 0.0, 1.0, 1.0, 0, 2)
+        assert f"{label}, 5 network calls" in v.info and "5 network calls per image" in v.info
+        assert sample.sampler_name(label) == name

@@ -1,4 +1,5 @@
-"""The Compare tab: DDPM over all T steps beside DDIM with S steps, from the very same x_T, and the
+"""The Compare tab: DDPM over all T steps beside DDIM with S steps, from the very same x_T; any two or more of
+DDPM, DDIM, DPM-Solver++ and UniPC at the same number of network calls, from the same x_T; and the
 checkpoint's sample quality against the number of sampling steps (benchmark results, else a quick
 measurement cached by file hash)."""
 from __future__ import annotations
@@ -71,6 +72,61 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     return CompareView(c.grid_image(ddpm.images, nrow), c.grid_image(ddim.images, nrow),
                        caption(f"DDPM, all T = {T} steps", ddpm),
                        caption(f"DDIM, S = {s}, η = {eta:g}", ddim) + f" · {numbers['speedup']:g}× faster", numbers)
+
+
+# -------------------------------------------------------------------------------- samplers side by side
+COMPARE_SAMPLERS = {"DDPM": "ddpm", "DDIM": "ddim", "DPM-Solver++": "dpmpp_2m", "UniPC": "unipc"}
+DEFAULT_COMPARE_SAMPLERS = ["DDIM", "DPM-Solver++", "UniPC"]
+
+
+@dataclass
+class SamplersView:
+    gallery: list                    # [(grid, caption)], one per sampler, in the order picked
+    table: list                      # rows: sampler, network calls, seconds, RMS difference to the reference
+    samplers_info: str               # Markdown: the reference of the difference, the shared x_T
+
+
+def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
+                     guidance_scale: float = 1.0, samplers: Any = None, calls: int = 10, seed: int = 0, n: int = 8,
+                     progress=gr.Progress()) -> SamplersView:
+    """Two or more samplers with the same number of network calls (DDPM: always all T), from the very same x_T;
+    the RMS difference of each grid to DDPM's if DDPM is picked, else to the first sampler's."""
+    ckpt = c.load_model(checkpoint, upload)
+    T = ckpt.diffusion_config.T
+    picked = [c.choice("sampler", s, list(COMPARE_SAMPLERS)) for s in dict.fromkeys(samplers or [])]
+    if len(picked) < 2:
+        raise c.user_error(f"pick at least two samplers to compare (from {', '.join(COMPARE_SAMPLERS)})")
+    s = c.sampling_steps(calls, T)
+    n = c.number("number of images", n, 1, limits.MAX_COMPARE_IMAGES, integer=True,
+                 hint=f"; at most {limits.MAX_COMPARE_IMAGES} here")
+    seed = c.seed(seed)
+    labels = c.parse_classes(classes, ckpt)
+    w = c.guidance(guidance_scale, ckpt)
+    x_T = initial_noise(n, ckpt.image_shape, seed)
+    cost = {label: T if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
+    results, done = {}, 0
+    try:
+        for label in picked:
+            name = COMPARE_SAMPLERS[label]
+            results[label] = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=None if name == "ddpm" else s,
+                                      n=n, labels=labels, guidance_scale=w, seed=seed, x_T=x_T,
+                                      callback=c.progress_callback(progress, f"{label}, {cost[label]} network calls",
+                                                                   done, sum(cost.values())))
+            done += cost[label]
+    except ValueError as e:
+        raise c.user_error(str(e)) from None
+    reference = "DDPM" if "DDPM" in picked else picked[0]
+    ref = results[reference].images
+    nrow = c.grid_columns(n, labels)
+    gallery, table = [], []
+    for label, r in results.items():
+        rms = float((r.images - ref).pow(2).mean().sqrt())
+        gallery.append((c.grid_image(r.images, nrow, target=360),
+                        f"{label} · {r.network_calls} network calls · {r.seconds:.2f} s"))
+        table.append([label, r.network_calls, round(r.seconds, 3), round(rms, 4)])
+    info = (f"All {len(picked)} start from the same x_T (seed {seed}); DDIM with η = 0, the solvers at order 2. "
+            f"RMS difference (images in [−1, 1]) to **{reference}**'s images.")
+    return SamplersView(gallery, table, info)
 
 
 # ----------------------------------------------------------------------------------------------- quality
@@ -166,6 +222,18 @@ def build(classes: list[str], T: int) -> CompareTab:
                                                 elem_classes="caption")
                 with gr.Accordion("Numbers", open=False):
                     numbers = gr.JSON(label="comparison")
+                gr.Markdown("### Samplers side by side at the same number of network calls")
+                with gr.Row():
+                    pick = gr.CheckboxGroup(list(COMPARE_SAMPLERS), value=DEFAULT_COMPARE_SAMPLERS,
+                                            label="Samplers (two or more)", elem_id="compare-samplers")
+                    calls = gr.Slider(1, T, value=10, step=1, label="Network calls (DDPM: all T)",
+                                      elem_id="compare-calls")
+                s_btn = gr.Button("Compare samplers", elem_id="compare-samplers-button")
+                s_info = gr.Markdown(label="samplers_info", show_label=False, elem_classes="caption")
+                s_gallery = gr.Gallery(label="one grid per sampler", elem_id="compare-samplers-gallery",
+                                       columns=4, height=320, format="png", elem_classes="pixelated")
+                s_table = gr.Dataframe(headers=["sampler", "network calls", "seconds", "RMS difference"],
+                                       label="calls, wall time and difference", interactive=False)
                 gr.Markdown("### Sample quality against sampling steps")
                 q_note = gr.Markdown(label="quality_note", show_label=False, elem_classes="caption")
                 q_plot = gr.Plot(label="quality vs steps", elem_id="quality-plot")
@@ -174,6 +242,9 @@ def build(classes: list[str], T: int) -> CompareTab:
     view = dict(ddpm=ddpm, ddim=ddim, ddpm_info=ddpm_text, ddim_info=ddim_text, numbers=numbers)
     inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n]
     btn.click(c.bind(compare, view), inputs, c.components(view), api_name="compare", **c.COMPUTE)
+    s_view = dict(gallery=s_gallery, table=s_table, samplers_info=s_info)
+    s_btn.click(c.bind(compare_samplers, s_view), [ckpt, upload, cls, guidance, pick, calls, seed, n],
+                c.components(s_view), api_name="compare_samplers", **c.COMPUTE)
     q_view = dict(plot=q_plot, note=q_note)
     q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload], c.components(q_view), api_name="quality",
                 **c.COMPUTE)
@@ -182,4 +253,5 @@ def build(classes: list[str], T: int) -> CompareTab:
     c.follow_checkpoint(ckpt, upload, cls, steps)
     for trigger in (ckpt.change, upload.change):
         trigger(c.bind(quality_plot_quiet, q_view), [ckpt, upload], c.components(q_view), **c.QUIET)
+        trigger(c.steps_update, [ckpt, upload, calls], [calls], **c.QUIET)
     return CompareTab(checkpoint=ckpt)

@@ -1,5 +1,5 @@
-"""The Sample tab: n images from a checkpoint with DDIM or DDPM, and how they form (x_t beside x̂_0 at each
-trajectory frame). It opens with digits from the bundled model, computed once per file."""
+"""The Sample tab: n images from a checkpoint with DDIM, DDPM, DPM-Solver++ or UniPC, and how they form (x_t
+beside x̂_0 at each trajectory frame). It opens with digits from the bundled model, computed once per file."""
 from __future__ import annotations
 
 import json
@@ -17,7 +17,8 @@ from .. import checkpoints, limits
 from .. import common as c
 from ..model_cache import file_key
 
-SAMPLERS = ("DDIM", "DDPM")
+SAMPLERS = ("DDIM", "DDPM", "DPM-Solver++", "UniPC")   # the Radio's choices; SAMPLER_NAMES maps them to generate()'s
+SAMPLER_NAMES = {"ddim": "ddim", "ddpm": "ddpm", "dpm-solver++": "dpmpp_2m", "unipc": "unipc"}
 
 
 @dataclass
@@ -39,10 +40,20 @@ class FrameView:
 
 
 def sampler_name(sampler: Any) -> str:
+    """A sampler as the widgets name it ("DPM-Solver++") -> generate()'s name ("dpmpp_2m")."""
     s = str(sampler or "").strip().lower()
-    if s not in ("ddim", "ddpm"):
-        raise c.user_error(f"sampler must be DDIM or DDPM (got {sampler!r})")
-    return s
+    if s not in SAMPLER_NAMES:
+        raise c.user_error(f"sampler must be one of {', '.join(SAMPLERS)} (got {sampler!r})")
+    return SAMPLER_NAMES[s]
+
+
+def sampler_text(name: str, steps: int, eta: float) -> str:
+    """How a run is described to the user: 'DDIM, 25 steps, η = 0', 'UniPC, 10 network calls', ..."""
+    if name == "ddim":
+        return f"DDIM, {steps} steps, η = {eta:g}"
+    if name == "ddpm":
+        return f"DDPM, all {steps} steps (fixed_small variance)"
+    return f"{dict(zip(SAMPLER_NAMES.values(), SAMPLERS))[name]}, {steps} network calls (order 2)"
 
 
 def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
@@ -53,7 +64,7 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     ckpt = c.load_model(checkpoint, upload)
     name = sampler_name(sampler)
     T = ckpt.diffusion_config.T
-    s = c.sampling_steps(steps, T) if name == "ddim" else None
+    s = c.sampling_steps(steps, T) if name != "ddpm" else None
     eta = c.eta(eta)
     n = c.number("number of images", n, 1, limits.MAX_IMAGES, integer=True,
                  hint=f"; at most {limits.MAX_IMAGES} per request")
@@ -66,12 +77,11 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
         res = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=s, eta=eta, n=n, labels=labels,
                        guidance_scale=w, seed=seed, temperature=temperature, noise_temperature=noise_temperature,
                        trajectory_frames=limits.TRAJECTORY_FRAMES,
-                       callback=c.progress_callback(progress, f"{name.upper()} sampling"))
+                       callback=c.progress_callback(progress, f"{sampler_text(name, s or T, eta)}: sampling"))
     except ValueError as e:
         raise c.user_error(str(e)) from None
     nrow = c.grid_columns(n, labels)
-    sampler_txt = (f"DDIM, {len(res.timesteps)} steps, η = {eta:g}" if name == "ddim"
-                   else f"DDPM, all {len(res.timesteps)} steps (fixed_small variance)")
+    sampler_txt = sampler_text(name, len(res.timesteps), eta)
     cls = "all classes" if labels is None or labels == list(range(ckpt.num_classes)) else \
         "classes " + ", ".join(ckpt.class_names[i] for i in dict.fromkeys(labels))
     info = (f"**{n} images** · {sampler_txt} · {cls} · guidance {w:g} · seed {seed} · "
