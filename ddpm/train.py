@@ -35,7 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .checkpoint import CheckpointError, atomic_write, export_checkpoint, load_train_state, save_checkpoint
-from .data import DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid
+from .data import DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid, training_conditioning
 from .device import pick_device
 from .diffusion import DiffusionConfig, GaussianDiffusion
 from .sampling import generate
@@ -56,6 +56,7 @@ class TrainProgress:
     eta: float                        # seconds left, estimated
     loss_by_quartile: list            # mean loss for t in [0, T/4), [T/4, T/2), [T/2, 3T/4), [3T/4, T)
     sample_path: Optional[str] = None # set when a new sample grid was written
+    data: str = ""                    # what was loaded, e.g. "mnist: 4,000 grey 28×28 images in 10 classes (...)"
 
 
 @dataclass
@@ -134,10 +135,17 @@ def _write_json(path: Path, payload: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
 
 
+def data_columns(cfg: TrainConfig) -> dict:
+    """load_dataset's image_column / label_column from the config ("" = detect, label "none" = no labels)."""
+    label = cfg.label_column
+    return dict(image_column=cfg.image_column or None,
+                label_column="" if label.lower() == "none" else (label or None))
+
+
 def build_model_config(cfg: TrainConfig, data: ImageDataset) -> UNetConfig:
     over = dict(image_size=cfg.image_size if data is None else data.image_size,
                 in_channels=data.channels, dropout=cfg.dropout,
-                num_classes=data.num_classes if cfg.conditional else 0)
+                num_classes=data.num_classes if training_conditioning(data, cfg.conditional) else 0)
     if cfg.base_channels:
         over["base_channels"] = cfg.base_channels
     return preset_config(cfg.preset, **over)
@@ -236,7 +244,7 @@ class TrainRun:
         if rank == 0:
             _check_writable(out)
 
-        data = load_dataset(cfg.data, image_size=cfg.image_size)
+        data = load_dataset(cfg.data, image_size=cfg.image_size, **data_columns(cfg))
         if cfg.holdout > 0:   # the held-out split (same split as diagnostics' real-vs-real floor) is never trained on
             data = data.split(cfg.holdout, seed=DEFAULT_SPLIT_SEED)[0]
         ucfg = build_model_config(cfg, data)
@@ -357,15 +365,22 @@ class TrainRun:
         rate = (self.step - self.start_step) / max(elapsed, 1e-9)
         self.last_loss = self.window.mean()
         p = TrainProgress(self.step, cfg.steps, self.last_loss, self.last_lr, elapsed,
-                          (cfg.steps - self.step) / max(rate, 1e-9), self.window.quartile_means(), sample_path)
+                          (cfg.steps - self.step) / max(rate, 1e-9), self.window.quartile_means(), sample_path,
+                          self.data_summary())
         self.window = LossWindow()
         if self.is_main:
-            append_line(self.out / "metrics.jsonl", json.dumps(asdict(p)))
+            append_line(self.out / "metrics.jsonl", json.dumps({k: v for k, v in asdict(p).items() if k != "data"}))
             self.write_progress("running", p)
         return p
 
+    def data_summary(self) -> str:
+        """What the trainer detected, for the user: the data, its split, and conditional or not."""
+        how = "class-conditionally" if self.ucfg.num_classes else "unconditionally"
+        return f"{self.data.describe()} (training split); training {how}"
+
     def write_progress(self, state: str, p: Optional[TrainProgress] = None) -> None:
-        info = {"state": state, "step": self.step, "total": self.cfg.steps, "pid": os.getpid(), "time": time.time()}
+        info = {"state": state, "step": self.step, "total": self.cfg.steps, "pid": os.getpid(), "time": time.time(),
+                "data": self.data_summary(), "data_notes": list(self.data.notes)}
         if p is not None:
             info.update(loss=p.loss, lr=p.lr, elapsed=p.elapsed, eta=p.eta)
         atomic_write(self.out / "progress.json", lambda tmp: Path(tmp).write_text(json.dumps(info)))
@@ -383,7 +398,8 @@ class TrainRun:
         rng = {"data": self.g_data.get_state(), "torch": torch.get_rng_state(), **own}
         meta_data = {"name": self.data.name, "source": self.cfg.data, "image_size": self.data.image_size,
                      "channels": self.data.channels, "holdout": self.cfg.holdout,
-                     "split_seed": DEFAULT_SPLIT_SEED, "num_images": len(self.data.images)}
+                     "split_seed": DEFAULT_SPLIT_SEED, "num_images": len(self.data.images),
+                     **{k: v for k, v in data_columns(self.cfg).items() if v is not None}}
         save_checkpoint(self.out / "last.safetensors", model=self.model, ema_model=self.ema,
                         diffusion_config=self.dcfg, class_names=self.data.class_names, step=self.step,
                         data=meta_data, train=asdict(self.cfg),
@@ -468,7 +484,12 @@ def main(argv=None) -> int:
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, unit="step")
 
+    said = []
+
     def report(p: TrainProgress) -> None:
+        if p.data and not said:              # once: what was detected (flat folder -> unconditional, ...)
+            said.append(p.data)
+            print(f"data: {p.data}", file=sys.stderr)
         if bar is not None:
             bar.n = p.step
             bar.set_postfix(loss=f"{p.loss:.4f}", lr=f"{p.lr:.1e}")

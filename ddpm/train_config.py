@@ -71,7 +71,10 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 
 @dataclass
 class TrainConfig:
-    data: str = option("digits", "digits | mnist | fashion_mnist | cifar10 | a folder or .zip of class folders")
+    data: str = option("digits", "digits | mnist | mnist_full | fashion_mnist | cifar10 | a folder or .zip (of class "
+                                  "folders: conditional; flat: unconditional) | a save_to_disk folder | hf:NAME:SPLIT")
+    image_column: str = option("", "Hugging Face data: the image column (empty = detected)")
+    label_column: str = option("", "Hugging Face data: the label column (empty = detected, 'none' = no labels)")
     image_size: int = option(16, "images are resized to this (digits are 8×8 natively)", low=4)
     preset: str = option("tiny", "U-Net size: tiny | small | base | large", choices=PRESETS)
     base_channels: int = option(0, "0 = the preset's", low=0)

@@ -145,7 +145,7 @@ def test_zip_with_class_folders_at_root(tmp_path):
 
 
 def test_zip_limits(tmp_path, monkeypatch):
-    import ddpm.data as data
+    import ddpm.sources.folder as data
     zpath = tmp_path / "big.zip"
     with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a/0.png", b"\0" * 5000)
@@ -170,14 +170,17 @@ def test_empty_folder_raises(tmp_path):
     with pytest.raises(ValueError, match="expected <root>/<class_name>/<image>.png"):
         load_dataset(str(tmp_path))
     (tmp_path / "readme.txt").write_text("hi")
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match="expected <root>/<class_name>"):
+    with pytest.raises(ValueError, match=r"no images found .*\.txt.*expected <root>/<class_name>"):
         load_dataset(str(tmp_path))
 
 
-def test_mixed_sizes_need_image_size(tmp_path):
+def test_mixed_sizes_are_resized_and_counted(tmp_path):
     root = _write_tree(tmp_path / "pets", sizes={("dog", 1): 20})
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match="image_size"):
-        load_dataset(str(root))
+    Image.new("L", (30, 12), 90).save(root / "cat" / "wide.png")           # not square: centre-cropped
+    with pytest.warns(UserWarning, match="resized 2 image"):
+        ds = load_dataset(str(root))
+    assert ds.images.shape == (7, 1, 12, 12) and any("resized 2 image(s)" in n for n in ds.notes)
+    assert torch.allclose(ds.images[0], torch.full((1, 12, 12), 30 / 127.5 - 1))
     with pytest.warns(UserWarning):
         assert load_dataset(str(root), image_size=10).images.shape == (6, 1, 10, 10)
 
@@ -189,13 +192,13 @@ def test_missing_path_and_unknown_name(tmp_path):
         load_dataset(str(tmp_path / "nope.zip"))
     with pytest.raises(ValueError, match="digits"):
         load_dataset("imagenet")
-    assert DATASETS == ("digits", "mnist", "fashion_mnist", "cifar10")
+    assert DATASETS == ("digits", "mnist", "mnist_full", "fashion_mnist", "cifar10")
 
 
 @pytest.mark.skipif(_torchvision_importable(), reason="torchvision imports here")
 def test_mnist_without_torchvision():
     with pytest.raises(RuntimeError, match="torchvision") as info:
-        load_dataset("mnist")
+        load_dataset("mnist_full")
     assert "digits" in str(info.value) and "pip install" in str(info.value)
 
 
@@ -217,7 +220,7 @@ def test_torchvision_conversion_with_fake_module(monkeypatch, tmp_path):
 
     datasets = types.SimpleNamespace(MNIST=FakeMNIST, CIFAR10=FakeCIFAR10)
     monkeypatch.setitem(sys.modules, "torchvision", types.SimpleNamespace(datasets=datasets))
-    mnist = load_dataset("mnist", root=str(tmp_path))
+    mnist = load_dataset("mnist_full", root=str(tmp_path))
     assert mnist.images.shape == (5, 1, 28, 28) and mnist.labels.tolist() == [0, 1, 2, 3, 4]
     assert mnist.images.min() >= -1 and mnist.images.max() <= 1 and mnist.num_classes == 10
     cifar = load_dataset("cifar10", image_size=16)

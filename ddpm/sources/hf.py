@@ -1,0 +1,187 @@
+"""Hugging Face datasets (the `datasets` library): a Hub name, a dataset saved with save_to_disk, a local folder.
+
+    hf:ylecun/mnist:train      a Hub dataset and split (needs the network; HF_DATASETS_OFFLINE=1 refuses it at once)
+    hf:path/to/folder:train    a local folder datasets can read (an imagefolder, parquet / arrow files ...)
+    path/to/saved              a Dataset or DatasetDict written by save_to_disk (split "train" unless named)
+
+The image column is the first of type datasets.Image (else one named image / img / pixel_values), the label
+column the first ClassLabel (else one named label / labels / class / target); either can be named. A dataset
+without labels (or label_column="") trains unconditionally. Integer labels keep their values' order, string
+labels are sorted; anything else is refused.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..data import MAX_TOTAL_PIXELS, ImageDataset, _resize, _to_channels
+
+PREFIX = "hf:"
+IMAGE_NAMES = ("image", "img", "images", "pixel_values", "picture")
+LABEL_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by Dataset.save_to_disk or DatasetDict.save_to_disk."""
+    return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
+
+
+def _parse(spec: str) -> tuple[str, Optional[str]]:
+    """'hf:NAME[:SPLIT]' -> (NAME, SPLIT or None). NAME may itself be a path containing ':' only on Windows
+    drives, so the split is taken from the right when it has no '/'."""
+    body = spec[len(PREFIX):]
+    name, _, split = body.rpartition(":")
+    if not name or "/" in split or "\\" in split:
+        return body, None
+    return name, split or None
+
+
+def _open(spec: str):
+    import datasets
+    if spec.lower().startswith(PREFIX):
+        name, split = _parse(spec)
+        if not name:
+            raise ValueError(f"{spec!r} names no dataset; write hf:NAME:SPLIT, e.g. hf:ylecun/mnist:train")
+        local = Path(name).expanduser()
+        if is_saved_dataset(local):
+            return _pick_split(datasets.load_from_disk(str(local)), split, spec)
+        offline = os.environ.get("HF_DATASETS_OFFLINE", "") not in ("", "0") or \
+            os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        if not local.exists() and offline:
+            raise ConnectionError(f"{spec!r} is a Hugging Face Hub dataset, and this process is offline "
+                                  "(HF_DATASETS_OFFLINE / HF_HUB_OFFLINE is set): download it on a machine with "
+                                  "internet and save_to_disk it, then pass that folder; or use a local folder or zip")
+        try:
+            return datasets.load_dataset(str(local) if local.exists() else name, split=split or "train")
+        except (ConnectionError, OSError) as e:
+            raise ConnectionError(f"could not load {spec!r} from the Hugging Face Hub ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0] if str(e) else ''}); check the name and split and that "
+                                  "this machine is online, or save_to_disk it elsewhere and pass that folder") from e
+        except ValueError as e:       # an unknown split, a bad config ...
+            raise ValueError(f"could not load {spec!r}: {e}") from e
+    return _pick_split(datasets.load_from_disk(spec), None, spec)
+
+
+def _pick_split(ds, split: Optional[str], spec: str):
+    import datasets
+    if isinstance(ds, datasets.DatasetDict):
+        split = split or ("train" if "train" in ds else next(iter(ds)))
+        if split not in ds:
+            raise ValueError(f"{spec!r} has the splits {sorted(ds)}, not {split!r}; write hf:PATH:SPLIT")
+        return ds[split]
+    return ds
+
+
+def _image_column(ds, name: Optional[str]) -> str:
+    import datasets
+    columns = list(ds.features)
+    if name:
+        if name not in columns:
+            raise ValueError(f"the dataset has no column {name!r} (columns: {columns}); pass --image-column NAME")
+        return name
+    for col, feat in ds.features.items():
+        if isinstance(feat, datasets.Image):
+            return col
+    for col in IMAGE_NAMES:
+        if col in columns:
+            return col
+    raise ValueError(f"the dataset has no image column (columns: {columns}, none of type datasets.Image or named "
+                     f"{'/'.join(IMAGE_NAMES)}); name it with --image-column NAME")
+
+
+def _label_column(ds, name: Optional[str]) -> Optional[str]:
+    import datasets
+    columns = list(ds.features)
+    if name == "":
+        return None
+    if name:
+        if name not in columns:
+            raise ValueError(f"the dataset has no column {name!r} (columns: {columns}); pass --label-column NAME, "
+                             "or none for unconditional training")
+        return name
+    for col, feat in ds.features.items():
+        if isinstance(feat, datasets.ClassLabel):
+            return col
+    return next((c for c in LABEL_NAMES if c in columns), None)
+
+
+def _labels(ds, column: str) -> tuple[torch.Tensor, list[str]]:
+    import datasets
+    feat = ds.features[column]
+    if isinstance(feat, datasets.ClassLabel):
+        return torch.as_tensor(np.asarray(ds[column]), dtype=torch.long), list(feat.names)
+    dtype = getattr(feat, "dtype", type(feat).__name__)
+    values = list(ds[column])
+    if dtype in ("string", "large_string") or (dtype.startswith(("int", "uint")) if isinstance(dtype, str) else False):
+        names = sorted(set(values))
+        index = {v: i for i, v in enumerate(names)}
+        return torch.tensor([index[v] for v in values], dtype=torch.long), [str(v) for v in names]
+    raise ValueError(f"the label column {column!r} holds {dtype} values, not integers or strings; name another "
+                     "with --label-column NAME, or pass --label-column '' to train unconditionally")
+
+
+def _to_array(value, channels: Optional[int]) -> np.ndarray:
+    """One cell of the image column (a PIL image, an array or nested lists) -> (H, W, C) float32 in [-1, 1]."""
+    from PIL import Image
+    if not isinstance(value, Image.Image):
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f" and arr.max(initial=0) <= 1.0:
+            arr = arr * 255.0
+        value = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if value.mode in ("L", "1", "LA", "I", "I;16") else "RGB")
+    arr = np.asarray(value.convert(mode), dtype=np.float32) / 127.5 - 1.0
+    return arr.reshape(arr.shape[0], arr.shape[1], -1)
+
+
+def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image_column: Optional[str] = None,
+            label_column: Optional[str] = None) -> ImageDataset:
+    """An ImageDataset from a Hugging Face dataset (see the module docstring for spec)."""
+    try:
+        import datasets  # noqa: F401
+    except ImportError as e:
+        raise RuntimeError("Hugging Face datasets need the `datasets` package (`pip install datasets`, it is in "
+                           "requirements.txt)") from e
+    ds = _open(spec)
+    if len(ds) == 0:
+        raise ValueError(f"{spec!r} holds no rows")
+    image_col, label_col = _image_column(ds, image_column), _label_column(ds, label_column)
+    labels, class_names = _labels(ds, label_col) if label_col else (torch.zeros(len(ds), dtype=torch.long), [])
+    from .folder import note
+    notes: list[str] = []
+    images, size, total, resized, bad = [], image_size, 0, 0, []
+    for i, value in enumerate(ds[image_col]):
+        try:
+            arr = _to_array(value, channels)
+        except Exception as e:
+            bad.append(f"row {i} ({type(e).__name__})")
+            continue
+        h, w = arr.shape[:2]
+        size = size or min(h, w)
+        total += h * w + size * size
+        if total > MAX_TOTAL_PIXELS:
+            raise ValueError(f"{spec!r} decodes to more than {MAX_TOTAL_PIXELS:,} pixels; use a split slice "
+                             "(hf:NAME:train[:5000]) or a smaller image size")
+        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
+        if (h, w) != (size, size):
+            from .folder import _square
+            resized += 1
+            x = _resize(_square(x), size)
+        images.append(x)
+    keep = torch.ones(len(ds), dtype=torch.bool)
+    for b in bad:
+        keep[int(b.split()[1])] = False
+    if not images:
+        raise ValueError(f"none of the {len(ds)} images in column {image_col!r} of {spec!r} could be read; "
+                         "name the image column with --image-column NAME")
+    if bad:
+        note(notes, f"skipped {len(bad)} unreadable image(s) in {spec}: {', '.join(bad[:3])}" + (" ..." if len(bad) > 3 else ""))
+    if resized and image_size is None:
+        note(notes, f"resized {resized} image(s) of another size or shape to {size}×{size}")
+    c = channels or max(x.shape[1] for x in images)
+    name = _parse(spec)[0] if spec.lower().startswith(PREFIX) else spec
+    return ImageDataset(torch.cat([_to_channels(x, c) for x in images]), labels[keep], class_names,
+                        Path(name.rstrip("/")).name or name, notes=notes, skipped=len(bad))
