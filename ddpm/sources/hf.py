@@ -25,6 +25,10 @@ IMAGE_NAMES = ("image", "img", "images", "pixel_values", "picture")
 LABEL_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
 
 
+class DatasetUnavailable(RuntimeError):
+    """A Hub dataset that cannot be had here (offline, no network, unknown name); the message says what to do."""
+
+
 def is_saved_dataset(path: Path) -> bool:
     """A folder written by Dataset.save_to_disk or DatasetDict.save_to_disk."""
     return path.is_dir() and ((path / "state.json").is_file() or (path / "dataset_dict.json").is_file())
@@ -52,13 +56,13 @@ def _open(spec: str):
         offline = os.environ.get("HF_DATASETS_OFFLINE", "") not in ("", "0") or \
             os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         if not local.exists() and offline:
-            raise ConnectionError(f"{spec!r} is a Hugging Face Hub dataset, and this process is offline "
+            raise DatasetUnavailable(f"{spec!r} is a Hugging Face Hub dataset, and this process is offline "
                                   "(HF_DATASETS_OFFLINE / HF_HUB_OFFLINE is set): download it on a machine with "
                                   "internet and save_to_disk it, then pass that folder; or use a local folder or zip")
         try:
             return datasets.load_dataset(str(local) if local.exists() else name, split=split or "train")
         except (ConnectionError, OSError) as e:
-            raise ConnectionError(f"could not load {spec!r} from the Hugging Face Hub ({type(e).__name__}: "
+            raise DatasetUnavailable(f"could not load {spec!r} from the Hugging Face Hub ({type(e).__name__}: "
                                   f"{str(e).splitlines()[0] if str(e) else ''}); check the name and split and that "
                                   "this machine is online, or save_to_disk it elsewhere and pass that folder") from e
         except ValueError as e:       # an unknown split, a bad config ...
