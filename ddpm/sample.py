@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .paths import bundled_file
 from .checkpoint import CheckpointError, load_checkpoint
 from .classifier import load_classifier
 from .data import make_grid, save_image_grid
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI's options; every one shows its default in --help."""
     p = argparse.ArgumentParser(prog="python -m ddpm.sample", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--ckpt", default="checkpoints/digits_tiny.safetensors",
+    p.add_argument("--ckpt", default=str(bundled_file("digits_tiny.safetensors")),
                    help="the checkpoint to sample from: our .safetensors, a diffusers pipeline folder or .zip, a Hub id")
     p.add_argument("--weights", default="ema", choices=["ema", "raw"], help="EMA or raw weights")
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS),

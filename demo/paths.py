@@ -11,10 +11,13 @@ import os
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from ddpm.paths import bundled_file
 
-BUNDLED_CHECKPOINT = ROOT / "checkpoints" / "digits_tiny.safetensors"
-RUNS_DIR = ROOT / "runs" / "app"
+ROOT = Path(__file__).resolve().parents[1]
+_CHECKOUT = (ROOT / "ddpm").is_dir() and (ROOT / "app.py").is_file()   # else installed: runs go under the cwd
+
+BUNDLED_CHECKPOINT = bundled_file("digits_tiny.safetensors")
+RUNS_DIR = (ROOT if _CHECKOUT else Path.cwd()) / "runs" / "app"
 BENCH_QUALITY = ROOT / "bench" / "results" / "quality_vs_steps.json"
 
 

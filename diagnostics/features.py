@@ -51,11 +51,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED
+from ddpm.paths import bundled_file
 
 FORMAT = "ddpm-workbench-features"
 FORMAT_VERSION = 1
 HEADER_KEY = "ddpm_features"
-DEFAULT_FEATURE_NET = Path(__file__).resolve().parents[1] / "checkpoints" / "features_digits.safetensors"
+DEFAULT_FEATURE_NET = bundled_file("features_digits.safetensors")
 MAX_FILE_BYTES = 64 * 2**20          # a feature network is small; refuse anything bigger before reading it
 TRAIN_COMMAND = ("python -m diagnostics.features --data digits --image-size 16 --steps 400 --seed 0 "
                  "--out checkpoints/features_digits.safetensors")
