@@ -57,12 +57,13 @@ FORMAT = "ddpm-workbench-features"
 FORMAT_VERSION = 1
 HEADER_KEY = "ddpm_features"
 DEFAULT_FEATURE_NET = bundled_file("features_digits.safetensors")
+SHIPPED_FEATURE_NETS = {"digits": "features_digits.safetensors", "mnist": "features_mnist.safetensors"}
 MAX_FILE_BYTES = 64 * 2**20          # a feature network is small; refuse anything bigger before reading it
 TRAIN_COMMAND = ("python -m diagnostics.features --data digits --image-size 16 --steps 400 --seed 0 "
                  "--out checkpoints/features_digits.safetensors")
 
 __all__ = [
-    "FORMAT", "DEFAULT_FEATURE_NET", "FeatureNetError", "FeatureNetConfig", "FeatureNet", "FeatureExtractor",
+    "FORMAT", "DEFAULT_FEATURE_NET", "SHIPPED_FEATURE_NETS", "default_feature_net", "FeatureNetError", "FeatureNetConfig", "FeatureNet", "FeatureExtractor",
     "InceptionExtractor", "train_feature_net", "save_feature_net", "load_feature_net", "load_inception",
     "file_sha256",
 ]
@@ -70,6 +71,13 @@ __all__ = [
 
 class FeatureNetError(ValueError):
     """A file that cannot be used as a feature network; the message says why and what to do."""
+
+
+def default_feature_net(data_name: Optional[str] = None) -> Path:
+    """The shipped feature network for a checkpoint's data set (meta["data"]["name"]): the one trained on that data
+    set when it ships (digits, mnist), else the digits one (the quality check then says what does not fit)."""
+    name = SHIPPED_FEATURE_NETS.get(str(data_name or "digits").lower())
+    return bundled_file(name) if name and bundled_file(name).is_file() else DEFAULT_FEATURE_NET
 
 
 # ----------------------------------------------------------------------------------------------- network

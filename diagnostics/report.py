@@ -119,7 +119,8 @@ def load_real_data(ck: LoadedCheckpoint) -> tuple[Optional[ImageDataset], str]:
                       "of images, or a data set name such as digits; in the app, upload a .zip of images)")
     try:
         ds = load_dataset(str(source), image_size=data.get("image_size") or ck.unet_config.image_size,
-                          channels=data.get("channels") or ck.unet_config.in_channels)
+                          channels=data.get("channels") or ck.unet_config.in_channels,
+                          image_column=data.get("image_column"), label_column=data.get("label_column"))
     except Exception as e:    # a missing folder, torchvision absent, no network for a download: all mean "skip"
         first = str(e).split(". ")[0]
         return None, f"its data set {str(source)!r} could not be loaded ({type(e).__name__}: {first})"

@@ -115,7 +115,7 @@ class QualitySweep:
             raise SweepRefused(f"n must be an integer >= 2 (got {n!r}): FID needs at least two images")
         self.ck, self.n, self.seed, self.k, self.max_batch, self.classifier = ck, n, int(seed), k, max_batch, classifier
         self.data_meta = dict(ck.meta.get("data") or {})
-        self.extractor, why_not = load_extractor(feature_net)
+        self.extractor, why_not = load_extractor(feature_net, self.data_meta)
         if self.extractor is None:
             raise SweepRefused(f"no sample-quality numbers: {why_not}")
         mismatch = feature_net_mismatch(self.extractor, {**self.data_meta,

@@ -42,9 +42,10 @@ def feature_net_mismatch(extractor, data: dict) -> Optional[str]:
 INCEPTION = "inception"     # feature_net name for torchvision's Inception-v3 (diagnostics.features.load_inception)
 
 
-def load_extractor(feature_net) -> tuple[object, str]:
+def load_extractor(feature_net, data_meta: Optional[dict] = None) -> tuple[object, str]:
     """feature_net: a FeatureExtractor, a path, "inception" (torchvision's Inception-v3, where torchvision
-    imports and its weights are cached or downloadable) or None for the shipped file -> (extractor, "") or
+    imports and its weights are cached or downloadable) or None for the shipped file of the checkpoint's data
+    set (data_meta = meta["data"]: features_mnist for mnist, features_digits otherwise) -> (extractor, "") or
     (None, why it cannot be had)."""
     if feature_net is not None and not isinstance(feature_net, (str, bytes)) and not hasattr(feature_net, "__fspath__"):
         return feature_net, ""
@@ -55,8 +56,8 @@ def load_extractor(feature_net) -> tuple[object, str]:
         except RuntimeError as e:
             return None, f"Inception-v3 is not available here: {e}"
     try:
-        from ..features import DEFAULT_FEATURE_NET, load_feature_net
-        extractor = load_feature_net(feature_net or DEFAULT_FEATURE_NET)
+        from ..features import default_feature_net, load_feature_net
+        extractor = load_feature_net(feature_net or default_feature_net((data_meta or {}).get("name")))
     except FileNotFoundError as e:
         return None, f"no feature network file: {e}"
     except ImportError as e:

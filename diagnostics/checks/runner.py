@@ -284,7 +284,7 @@ def _quality(ck, samples: SampleBatch, splits: Optional[RealSplits], feature_net
     if splits is None:
         return skipped(QUALITY_KEY, QUALITY_TITLE,
                        f"needs the real data set as reference{': ' + real_reason if real_reason else ''}")
-    extractor, why_not = load_extractor(feature_net)
+    extractor, why_not = load_extractor(feature_net, ck.meta.get("data"))
     if extractor is None:
         return skipped(QUALITY_KEY, QUALITY_TITLE, why_not)
     r = check_sample_quality(samples.images, samples.labels, splits.reference, splits.heldout, extractor,
