@@ -151,3 +151,13 @@ def test_load_inception_explains_that_torchvision_is_missing():
         pytest.skip("torchvision is importable here; the Inception path is not exercised by the tests")
     with pytest.raises(RuntimeError, match="torchvision is not importable here"):
         load_inception()
+
+
+def test_shipped_mnist_feature_net_is_chosen_by_the_checkpoints_data_set():
+    from diagnostics.features import default_feature_net
+    assert default_feature_net("mnist").name == "features_mnist.safetensors"
+    assert default_feature_net("digits") == default_feature_net(None) == DEFAULT_FEATURE_NET
+    assert default_feature_net("my_folder") == DEFAULT_FEATURE_NET        # none ships for it: the check says so
+    fx = load_feature_net(default_feature_net("mnist"))
+    assert (fx.name, fx.dataset, fx.image_size, fx.in_channels) == ("mnist-cnn-64", "mnist", 28, 1)
+    assert fx.test_accuracy >= 0.97 and "held-out 20% of mnist" in fx.describe()

@@ -109,7 +109,7 @@ def load_tree(members: list[Member], source: Path, image_size: int | None, chann
         images.append(x)
         labels.append(parts[0] if has_classes else "")
     if not images:
-        raise ValueError(f"none of the {len(found)} image(s) in {source} could be read (e.g. {bad[0]}); "
+        raise ValueError(f"none of the images in {source} could be read ({len(found)} tried, e.g. {bad[0]}); "
                          "check that they are valid PNG/JPEG files")
     if bad:
         note(notes, f"skipped {len(bad)} unreadable image(s) in {source.name}: {', '.join(bad[:3])}"
