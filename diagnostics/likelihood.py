@@ -38,9 +38,10 @@ MEANING = {
 
 def _check_shape(model, images: Tensor) -> None:
     cfg = getattr(model, "config", None)
-    if cfg is None:
+    channels, size = getattr(cfg, "in_channels", None), getattr(cfg, "image_size", None)
+    if channels is None or size is None:
         return
-    want = (cfg.in_channels, cfg.image_size, cfg.image_size)
+    want = (channels, size, size)
     if images.ndim != 4 or tuple(images.shape[1:]) != want:
         got = "×".join(str(s) for s in images.shape[1:]) if images.ndim == 4 else f"a {images.ndim}-d tensor"
         raise ValueError(f"the images are {got} but the model makes {want[0]}×{want[1]}×{want[2]} images: load the "

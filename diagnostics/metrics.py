@@ -41,6 +41,7 @@ from scipy.special import xlogy
 
 from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, _as_2d, _draw, _num, _subsample, fid_from_features,
                   floor_uncertainty, frechet_distance, gaussian_stats, real_vs_real_floor)
+from .kid import FIDCurve, KIDResult, fid_against_n, kernel_inception_distance
 
 __all__ = [
     "frechet_distance", "gaussian_stats", "fid_from_features", "inception_score", "precision_recall",
@@ -172,6 +173,8 @@ class QualityMetrics:
     fid_floor_std: Optional[float] = None      # the floor's sigma across independent draws (fid.floor_uncertainty);
                                                # None: no floor, or not estimable at this n
     floor_draws: int = 0                       # held-out draws the floor averages over (0: no floor)
+    kid: Optional[KIDResult] = None            # KID (unbiased at small n) with its spread over subsets (diagnostics.kid)
+    fid_curve: Optional[FIDCurve] = None       # FID against n and the n a stable FID needs (diagnostics.kid)
 
     METRICS = ("fid", "fid_floor", "inception_score", "precision", "recall", "precision_recall",
                "conditional_accuracy")
@@ -299,4 +302,5 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
         reference=f"{reference.name} {reference_role} ({n_ref} images, {s}×{s})", floor_reference=floor_ref,
         network=extractor.describe(), k=k, network_id=f"{extractor.name} sha256 {extractor.sha256}…",
         num_classes=int(fake_p.shape[1]), n_pr=n_pr, is_splits=is_splits, notes=notes, fid_matched=fid_matched,
-        n_floor=n_floor, fid_floor_std=floor_std, floor_draws=draws)
+        n_floor=n_floor, fid_floor_std=floor_std, floor_draws=draws,
+        kid=kernel_inception_distance(ref_f, fake_f, seed=seed), fid_curve=fid_against_n(ref_f, fake_f, seed=seed))

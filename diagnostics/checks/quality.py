@@ -101,6 +101,9 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
         return skipped(KEY, TITLE, f"the metrics could not be computed: {e}")
     numbers = q.as_dict()
     numbers["captions"] = {metric: q.label(metric) for metric in CAPTIONED}
+    if q.kid is not None:
+        numbers["captions"]["kid"] = q.kid.describe()
+        numbers["captions"]["fid_curve"] = q.fid_curve.describe()
     fid, floor, floor_std = _finite(q.fid), _finite(q.fid_floor), _finite(q.fid_floor_std)   # σ: None = unknown
     matched = _finite(q.fid_matched)             # the generated FID at the floor's n and class counts
     prec, rec, acc = _finite(q.precision), _finite(q.recall), _finite(q.conditional_accuracy)
@@ -136,6 +139,8 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
             text += (f" ({matched:.2f} at n={q.n_floor}; floor {floor:.2f}{spread} at n={q.n_floor})" if limited
                      else f" (floor {floor:.2f}{spread} at the same n)")
         parts.append(text)
+    if q.kid is not None:
+        parts.append(f"KID {q.kid.kid:.3g} ± {q.kid.std:.2g}")
     parts.append(f"IS {float(q.inception_score[0]):.2f}")
     if prec is not None and rec is not None:
         parts.append(f"precision {prec:.2f} / recall {rec:.2f}")

@@ -1,0 +1,119 @@
+"""Kernel Inception Distance and FID against n: sample-quality numbers that say how far a small n can be trusted.
+
+- KID (Bińkowski et al. 2018, eq. 3): the unbiased estimate of the squared MMD between the real and generated
+  feature distributions with the polynomial kernel k(a, b) = (aᵀb/d + 1)³ (d = feature dimension),
+
+      MMD²_u = 1/(m(m−1)) Σ_{i≠j} k(x_i, x_j) + 1/(m(m−1)) Σ_{i≠j} k(y_i, y_j) − 2/m² Σ_{i,j} k(x_i, y_j),
+
+  averaged over `subsets` random subsets of m images of each set; its ± is the standard deviation over the
+  subsets (as Bińkowski et al. and torchmetrics report it). Unlike FID it has no bias at small n: its expected
+  value does not depend on m, so KIDs at different n can be compared, and 0 is what a perfect generator scores.
+- FID against n: FID is biased upwards by roughly c/n (Chong & Forsyth 2020), so the FID of random subsets of
+  the samples at several n is fitted with FID(n) = FID_∞ + c/n; FID_∞ is the extrapolated value and n_stable the
+  n at which the bias c/n falls to 5% of FID_∞: how many samples a stable FID needs for this model.
+
+Features are numpy float64 (N, D), as diagnostics.metrics uses them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .fid import _as_2d, fid_from_features
+
+STABLE_BIAS = 0.05          # n_stable: the n at which the fitted bias c/n is this share of FID_∞
+
+
+def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, coef0: float = 1.0) -> np.ndarray:
+    """k(a, b) = (aᵀb/d + coef0)^degree for every row pair: (m, d), (n, d) -> (m, n)."""
+    return (x @ y.T / x.shape[1] + coef0) ** degree
+
+
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """The unbiased MMD² of two feature sets (m, d) and (n, d), m, n ≥ 2, polynomial kernel (module docstring)."""
+    m, n = len(x), len(y)
+    if m < 2 or n < 2:
+        raise ValueError(f"KID needs at least 2 images in each set (got {m} and {n})")
+    k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
+    return float((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1)) + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
+                 - 2 * k_xy.mean())
+
+
+@dataclass
+class KIDResult:
+    kid: float                     # mean MMD²_u over the subsets
+    std: float                     # standard deviation over the subsets (the ± to quote)
+    subsets: int
+    subset_size: int               # m: images of each set per subset
+    n_real: int
+    n_generated: int
+
+    def describe(self) -> str:
+        return (f"KID {self.kid:.4g} ± {self.std:.2g} (unbiased MMD², polynomial kernel; mean ± std over "
+                f"{self.subsets} subsets of {self.subset_size} of the {self.n_generated} generated and "
+                f"{self.n_real} real images)")
+
+
+def kernel_inception_distance(real_feats, fake_feats, subsets: int = 100, subset_size: int = 1000,
+                              seed: int = 0) -> KIDResult:
+    """KID of generated vs real features, over `subsets` subsets of min(subset_size, N_real, N_fake) of each,
+    drawn without replacement within a subset (torchmetrics' KernelInceptionDistance draws them the same way)."""
+    x, y = _as_2d(real_feats, "real_feats"), _as_2d(fake_feats, "fake_feats")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"feature dimensions differ: {x.shape[1]} real vs {y.shape[1]} generated")
+    if subsets < 1:
+        raise ValueError(f"subsets must be >= 1 (got {subsets})")
+    m = min(int(subset_size), len(x), len(y))
+    rng = np.random.default_rng(seed)
+    scores = [mmd2_unbiased(x[rng.permutation(len(x))[:m]], y[rng.permutation(len(y))[:m]]) for _ in range(subsets)]
+    return KIDResult(float(np.mean(scores)), float(np.std(scores)), int(subsets), m, len(x), len(y))
+
+
+@dataclass
+class FIDCurve:
+    """FID of random subsets of the samples against the whole reference, at several n, and its 1/n fit."""
+    n: list[int]
+    fid_mean: list[float]
+    fid_std: list[float]           # over the draws at each n (0 at the full n: one set)
+    draws: int
+    fid_infinity: Optional[float]  # FID_∞ of the fit FID(n) = FID_∞ + c/n; None when fewer than 3 n
+    bias_coef: Optional[float]     # c
+    n_stable: Optional[int]        # n with c/n = 5% of FID_∞ (None when not estimable)
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.fid_infinity is None:
+            return "FID against n: " + "; ".join(self.notes)
+        stable = (f"a stable FID (bias ≤ {STABLE_BIAS:.0%}) needs n ≈ {self.n_stable}" if self.n_stable
+                  else "the bias is not estimable")
+        return (f"FID(n) ≈ {self.fid_infinity:.3g} + {self.bias_coef:.3g}/n from n = {self.n[0]}…{self.n[-1]}: "
+                f"{stable}")
+
+
+def fid_against_n(ref_feats, fake_feats, ns: Optional[Sequence[int]] = None, draws: int = 5,
+                  seed: int = 0) -> FIDCurve:
+    """FID at several n (default: N/8, N/4, N/2, N of the N generated, those ≥ 10) and the fit FID_∞ + c/n."""
+    ref, fake = _as_2d(ref_feats, "ref_feats"), _as_2d(fake_feats, "fake_feats")
+    N = len(fake)
+    ns = sorted({int(k) for k in (ns or (N // 8, N // 4, N // 2, N)) if 10 <= int(k) <= N})
+    rng = np.random.default_rng(seed)
+    means, stds = [], []
+    for k in ns:
+        vals = [fid_from_features(ref, fake[rng.permutation(N)[:k]]) for _ in range(1 if k == N else draws)]
+        means.append(float(np.mean(vals)))
+        stds.append(float(np.std(vals)))
+    curve = FIDCurve(ns, means, stds, draws, None, None, None)
+    if len(ns) < 3:
+        curve.notes.append(f"needs FIDs at 3 or more n ≥ 10 to fit FID_∞ + c/n; {N} samples give {len(ns)}")
+        return curve
+    design = np.stack([np.ones(len(ns)), 1.0 / np.asarray(ns, dtype=np.float64)], axis=1)
+    (f_inf, c), *_ = np.linalg.lstsq(design, np.asarray(means), rcond=None)
+    curve.fid_infinity, curve.bias_coef = float(f_inf), float(c)
+    if f_inf > 0 and c > 0:
+        curve.n_stable = int(math.ceil(c / (STABLE_BIAS * f_inf)))
+    else:
+        curve.notes.append("the fit gives no positive bias and FID_∞ (too few samples, or FID near 0)")
+    return curve
