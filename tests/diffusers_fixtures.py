@@ -22,11 +22,11 @@ def digits_8x8() -> torch.Tensor:  # (1797, 1, 8, 8) in [-1, 1]
     return torch.from_numpy(load_digits().images).float()[:, None] / 8.0 - 1.0
 
 
-def train_pipeline(out: Path, steps: int = 40, seed: int = 0, **unet_kw) -> DDPMPipeline:
+def train_pipeline(out: Path, steps: int = 40, seed: int = 0, T: int = 1000, **unet_kw) -> DDPMPipeline:
     """The diffusers training loop of its own examples (train_unconditional.py), shortened."""
     torch.manual_seed(seed)
     unet = UNet2DModel(**{**UNET_KW, **unet_kw})
-    scheduler = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear")
+    scheduler = DDPMScheduler(num_train_timesteps=T, beta_schedule="linear")
     opt = torch.optim.AdamW(unet.parameters(), lr=2e-3)
     data = digits_8x8()
     g = torch.Generator().manual_seed(seed)

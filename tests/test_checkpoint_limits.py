@@ -131,7 +131,7 @@ def test_estimated_bytes_match_the_loaded_model():
     from ddpm import DiffusionConfig, GaussianDiffusion
     gc.collect()
     before = rss_bytes()
-    held = [GaussianDiffusion(DiffusionConfig(T=20_000)) for _ in range(5)]
+    held = [GaussianDiffusion(DiffusionConfig(T=20_000)) for _ in range(2)]
     gc.collect()
     per_table = (rss_bytes() - before) / len(held)
     assert 0.5 < per_table / diffusion_bytes(20_000) < 1.5, per_table

@@ -21,8 +21,8 @@ from tests.test_diffusers_format import zip_folder
 def pipeline_zips(tmp_path_factory):
     """(unconditional pipeline .zip, class-conditional one without a null class), made by diffusers alone."""
     root = tmp_path_factory.mktemp("app_diffusers")
-    train_pipeline(root / "uncond", steps=5)
-    train_pipeline(root / "cond", steps=2, num_class_embeds=3)
+    train_pipeline(root / "uncond", steps=5, T=50)           # T = 50: the Compare tab's DDPM runs all T steps
+    train_pipeline(root / "cond", steps=2, T=50, num_class_embeds=3)
     return zip_folder(root / "uncond", root / "uncond.zip"), zip_folder(root / "cond", root / "cond.zip")
 
 
