@@ -103,6 +103,10 @@ def read_metadata(path: str | os.PathLike, max_bytes: Optional[int] = DEFAULT_MA
                   expected_format: str = FORMAT) -> dict:
     """The JSON config of a checkpoint, validated as ours, without reading any tensor. max_bytes=None: no limit."""
     path = Path(path)
+    if (path.is_file() and path.suffix.lower() == ".zip") or (path.is_dir() and diffusers_format.recognises(path)):
+        raise CheckpointError(f"{path.name} is a .zip or a diffusers folder, not a DDPM Workbench checkpoint; this needs "
+                              "a .safetensors file written by `python -m ddpm.train` (sampling and diagnostics take "
+                              "diffusers pipelines directly)")
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found; check the path")
     if path.is_dir():

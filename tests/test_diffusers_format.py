@@ -280,3 +280,11 @@ def test_report_on_the_zip_with_a_reference_set(trained, tmp_path, monkeypatch):
     assert extractor.image_size == 8 and cached[0].stat().st_mtime_ns == mtime
     extractor, missing = reference_feature_net(real, train=False)
     assert extractor is None and "takes 1×16×16 images" in missing and "--train-features" in missing
+
+
+def test_commands_that_need_our_format_say_so_for_a_diffusers_zip(trained, tmp_path):
+    from ddpm import read_metadata
+    z = zip_folder(trained[0], tmp_path / "pipe.zip")
+    for path in (z, trained[0]):
+        with pytest.raises(CheckpointError, match="is a .zip or a diffusers folder, not a DDPM Workbench checkpoint; this needs a .safetensors"):
+            read_metadata(path)
