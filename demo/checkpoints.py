@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Optional
 
 from .runs import checkpoint_step, listed_runs
-from .paths import bundled_checkpoint, runs_dir
+from .paths import bundled_checkpoint, runs_dir, showcase_checkpoint
 
-BUNDLED = "bundled"
+BUNDLED = "bundled"      # the digits model (fast; the Train tab's and the tests' model)
+SHOWCASE = "mnist"       # the MNIST model, when shipped: the default of the Sample, Compare and Diagnostics tabs
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class CheckpointEntry:
 
 def list_checkpoints() -> list[CheckpointEntry]:
     entries = []
+    showcase = showcase_checkpoint()
+    if showcase is not None and showcase.exists():
+        entries.append(CheckpointEntry(SHOWCASE, f"bundled: {showcase.name} (MNIST, 28×28)", showcase))
     bundled = bundled_checkpoint()
     if bundled.exists():
         entries.append(CheckpointEntry(BUNDLED, f"bundled: {bundled.name}", bundled))
@@ -38,6 +42,11 @@ def list_checkpoints() -> list[CheckpointEntry]:
     return entries
 
 
+def default_name() -> str:
+    """The checkpoint the tabs open with: the MNIST showcase when it ships, else the bundled digits model."""
+    return SHOWCASE if any(e.name == SHOWCASE for e in list_checkpoints()) else BUNDLED
+
+
 def choices() -> list[tuple[str, str]]:
     """(label, name) pairs for a gr.Dropdown."""
     return [(e.label, e.name) for e in list_checkpoints()]
@@ -46,7 +55,7 @@ def choices() -> list[tuple[str, str]]:
 def resolve(name: Optional[str]) -> Path:
     """The file behind a listed name; ValueError saying what exists for anything else."""
     entries = list_checkpoints()
-    name = (name or BUNDLED).strip()
+    name = (name or default_name()).strip()
     for e in entries:
         if e.name == name or e.label == name:
             return e.path

@@ -159,9 +159,9 @@ def checkpoint_choices() -> list[tuple[str, str]]:
 
 
 def bundled_classes_and_T() -> tuple[list[str], int]:
-    """What the widgets start with: the bundled model's classes and T (none and the app's largest T without it)."""
+    """What the widgets start with: the default model's classes and T (none and the app's largest T without it)."""
     try:
-        ckpt = load_model(checkpoints.BUNDLED)
+        ckpt = load_model(checkpoints.default_name())
         return (list(ckpt.class_names) if ckpt.num_classes else []), ckpt.diffusion_config.T
     except gr.Error:
         return [], limits.MAX_T
@@ -274,9 +274,10 @@ def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optiona
 
 
 # ---------------------------------------------------------------------------------- shared widgets
-def checkpoint_picker(info_upload: str):
-    """The checkpoint dropdown (bundled model or a finished run) and an upload box; (dropdown, file)."""
-    dd = gr.Dropdown(choices=checkpoint_choices(), value=checkpoints.BUNDLED, label="Checkpoint",
+def checkpoint_picker(info_upload: str, default: Optional[str] = None):
+    """The checkpoint dropdown (bundled model or a finished run) and an upload box; (dropdown, file).
+    default: the name selected first (checkpoints.default_name(): the MNIST showcase when it ships)."""
+    dd = gr.Dropdown(choices=checkpoint_choices(), value=default or checkpoints.default_name(), label="Checkpoint",
                      allow_custom_value=True, info="the bundled model or a finished / stopped run")
     with gr.Accordion("…or upload a checkpoint", open=False):
         up = gr.File(label="checkpoint (.safetensors, or a diffusers pipeline .zip)", type="filepath",

@@ -56,7 +56,7 @@ class CannotResumeError(RuntimeError):
 @dataclass(frozen=True)
 class TrainRequest:
     """The settings of one run; each becomes a `python -m ddpm.train` flag."""
-    data: str = "digits"          # "digits" or the path of a .zip of class folders
+    data: str = "digits"          # "digits", "mnist" or the path of a .zip (class folders, or flat)
     preset: str = "tiny"
     schedule: str = "linear"
     objective: str = "eps"
@@ -70,6 +70,7 @@ class TrainRequest:
     base_channels: int = 0        # 0 = the preset's
     T: int = 1000
     seed: int = 0
+    conditional: bool = True      # False: --no-conditional (a flat zip trains unconditionally anyway)
 
     def cli_args(self) -> list[str]:
         log_every = max(1, min(25, self.steps // 100))   # enough points for a live curve, even on short runs
@@ -81,6 +82,8 @@ class TrainRequest:
                 "--log-every", str(log_every), "--warmup-steps", str(min(100, max(1, self.steps // 10)))]
         if self.base_channels:
             args += ["--base-channels", str(self.base_channels)]
+        if not self.conditional:
+            args += ["--no-conditional"]
         return args
 
 

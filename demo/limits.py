@@ -56,7 +56,9 @@ MAX_TRAIN_STEPS = 20_000
 MAX_BATCH_SIZE = 512
 MAX_T = 1000                     # diffusion steps of a model trained from the app
 MIN_T = 10
-IMAGE_SIZES = (8, 16, 32)        # must be divisible by 4 for the presets' three levels
+IMAGE_SIZES = (8, 16, 20, 24, 28, 32, 40, 48, 56, 64)   # divisible by 4 for the presets' three levels
+TRAIN_WORK_SIZE = 16             # MAX_TRAIN_STEPS × MAX_BATCH_SIZE holds at this size; larger images get
+#                                  proportionally fewer steps × batch (the cost grows with the pixel count)
 MAX_BASE_CHANNELS = 128          # 0 = the preset's own width
 LR_RANGE = (1e-5, 1e-2)
 MIN_SAMPLE_EVERY = 50            # a sample grid costs a 25-step DDIM run: not more often than this
@@ -90,13 +92,25 @@ def train_info() -> dict[str, str]:
         "steps": f"optimizer steps, 1–{MAX_TRAIN_STEPS:,}",
         "batch_size": f"1–{MAX_BATCH_SIZE}",
         "lr": f"peak learning rate, {LR_RANGE[0]:g}–{LR_RANGE[1]:g}",
-        "zip": f"a .zip with one folder per class holding PNG/JPEG images (e.g. `cats/001.png`), at most "
-               f"{MAX_UPLOAD_MB} MB; it is kept only in the run's folder until the trainer has read it",
+        "zip": f"a .zip of PNG/JPEG images, grey or colour: one folder per class (e.g. `cats/001.png`) trains "
+               f"class-conditionally, images without folders train unconditionally; at most {MAX_UPLOAD_MB} MB; "
+               "it is kept only in the run's folder until the trainer has read it",
+        "image_size": f"{IMAGE_SIZES[0]}–{IMAGE_SIZES[-1]} px; the step limit shrinks with the pixel count "
+                      f"(steps × batch × pixels at most {MAX_TRAIN_STEPS:,} × {MAX_BATCH_SIZE} at "
+                      f"{TRAIN_WORK_SIZE}×{TRAIN_WORK_SIZE})",
+        "conditional": "one model per class label (classifier-free guidance); untick to train unconditionally",
         "T": f"diffusion steps T, {MIN_T}–{MAX_T}",
         "base_channels": f"0 = the preset's width; else a multiple of 8 up to {MAX_BASE_CHANNELS}",
         "sample_every": f"a new sample grid every N steps (0 = only at the end, else at least {MIN_SAMPLE_EVERY})",
         "label_dropout": "share of labels replaced by the null label, for classifier-free guidance (0–0.5)",
     }
+
+
+def max_train_steps(image_size: int, batch_size: int) -> int:
+    """Steps allowed for a batch at an image size: at most MAX_TRAIN_STEPS, and steps × batch × pixels at most
+    what MAX_TRAIN_STEPS × MAX_BATCH_SIZE cost at TRAIN_WORK_SIZE² (a 64×64 run gets 16× fewer image-steps)."""
+    budget = MAX_TRAIN_STEPS * MAX_BATCH_SIZE * TRAIN_WORK_SIZE ** 2
+    return max(1, min(MAX_TRAIN_STEPS, budget // (max(1, int(batch_size)) * int(image_size) ** 2)))
 
 
 def work_limit_flop() -> float:

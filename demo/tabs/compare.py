@@ -196,7 +196,8 @@ def build(classes: list[str], T: int) -> CompareTab:
     with gr.Tab("Compare", id="compare") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                ckpt, upload = c.checkpoint_picker(info["upload"])
+                # the digits model: bench/results/quality_vs_steps.json (the quality plot) covers it, not the MNIST one
+                ckpt, upload = c.checkpoint_picker(info["upload"], default=checkpoints.BUNDLED)
                 cls = gr.CheckboxGroup(classes, value=[], label="Classes (none ticked = all)")
                 guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label="Guidance scale w",
                                      info=info["guidance"])

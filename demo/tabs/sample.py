@@ -151,13 +151,13 @@ def sample_on_load(progress=gr.Progress()) -> SampleView:
     """The Sample tab's first view: limits.DEFAULT_SAMPLE from the bundled model, computed once per file."""
     d = limits.DEFAULT_SAMPLE
     try:
-        key = file_key(checkpoints.resolve(checkpoints.BUNDLED))
+        key = file_key(checkpoints.resolve(checkpoints.default_name()))
     except (ValueError, OSError):
         return _view(None, "No bundled checkpoint is available: upload one, or train a model in the Train tab.",
                      None, None)
     cached = _FIRST_VISIT.get(key)
     if cached is None or not all(os.path.exists(f) for f in cached[2]):
-        v = sample(checkpoints.BUNDLED, None, None, d["guidance"], d["sampler"], d["steps"], d["eta"],
+        v = sample(checkpoints.default_name(), None, None, d["guidance"], d["sampler"], d["steps"], d["eta"],
                    d["temperature"], d["temperature"], d["seed"], d["n"], progress=progress)
         _FIRST_VISIT.clear()
         _FIRST_VISIT[key] = cached = (v.grid, v.info, v.files, v.frames)

@@ -8,24 +8,26 @@ import html
 import math
 import os
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Optional
 
 import gradio as gr
 import plotly.graph_objects as go
 
 from ddpm import SCHEDULES
-from ddpm.data import IMAGE_EXTENSIONS
+from ddpm.data import load_dataset, training_conditioning
 from ddpm.diffusion import OBJECTIVES, WEIGHTINGS
 
 from .. import checkpoints, limits, plots
 from .. import common as c
 from ..jobs import JobBusyError, JobStatus, NoJobRunningError, TrainingJobs, TrainRequest
+from ..runs import read_json
 from ..paths import runs_dir
 
-DATA_CHOICES = ("digits", "zip")          # the built-in data set, or an uploaded .zip of class folders
+DATA_CHOICES = ("digits", "mnist", "zip")   # built in (digits, 5,000 MNIST digits), or an uploaded .zip
 POLL_SECONDS = 2.0
 
 
@@ -62,18 +64,25 @@ def get_jobs() -> TrainingJobs:
     return _JOBS[root]
 
 
-def _check_zip(path: Path) -> None:
+def _check_zip(path: Path, image_size: int, conditional: bool) -> None:
+    """Read the upload with the trainer's own loader before anything starts: its refusals (no images, one class
+    asked to train class-conditionally, ...) become the user's message, and what it skipped or resized is
+    shown as a warning."""
     c.check_upload_size(path, ".zip")
     if not zipfile.is_zipfile(path):
-        raise c.user_error(f"{path.name} is not a .zip file; upload a .zip of class folders "
-                           "(<class_name>/<image>.png)")
-    with zipfile.ZipFile(path) as zf:
-        names = [PurePosixPath(n) for n in zf.namelist() if not n.endswith("/")]
-    images = [p for p in names if p.suffix.lower() in IMAGE_EXTENSIONS and len(p.parts) >= 2
-              and not any(part.startswith(".") or part == "__MACOSX" for part in p.parts)]
-    if not images:
-        raise c.user_error(f"{path.name} holds no PNG/JPEG images inside class folders; lay it out as "
-                           "<class_name>/<image>.png (one folder per class)")
+        raise c.user_error(f"{path.name} is not a .zip file; upload a .zip of PNG/JPEG images, one folder per "
+                           "class (<class_name>/<image>.png) or all at the top (unconditional)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # the notes are shown below, not logged
+            ds = load_dataset(str(path), image_size=image_size)
+        training_conditioning(ds, conditional)
+    except ValueError as e:
+        raise c.user_error(str(e).replace(str(path), path.name)) from None
+    for note in ds.notes:
+        gr.Warning(note.replace(str(path), path.name))
+    if conditional and not ds.conditional:
+        gr.Info(f"{path.name} has no class folders: it trains unconditionally")
 
 
 def _discard_upload(path: Path) -> None:
@@ -90,18 +99,17 @@ def _discard_upload(path: Path) -> None:
 def train_start(data: str = "digits", zip_file: Any = None, preset: str = "tiny", schedule: str = "linear",
                 objective: str = "eps", weighting: str = "min_snr", steps: int = 2000, batch_size: int = 128,
                 lr: float = 1e-3, label_dropout: float = 0.1, sample_every: int = 250, image_size: int = 16,
-                base_channels: int = 0, T: int = 1000) -> TrainView:
+                base_channels: int = 0, T: int = 1000, conditional: bool = True) -> TrainView:
     """Start a training run as a child process; refused while another run trains."""
     data = str(data or "digits").strip().lower()
     if data not in DATA_CHOICES:
-        raise c.user_error(f"data must be 'digits' or 'zip' (an uploaded .zip of class folders), not {data!r}")
+        raise c.user_error(f"data must be 'digits', 'mnist' or 'zip' (an uploaded .zip of images), not {data!r}")
     upload = c.upload_path(zip_file) if data == "zip" else None
-    if data == "zip":
-        if upload is None:
-            raise c.user_error("choose a .zip of class folders to upload, or pick the 'digits' data set")
-        _check_zip(upload)
+    if data == "zip" and upload is None:
+        raise c.user_error("choose a .zip of images to upload, or pick a built-in data set ('digits' or 'mnist')")
     req = TrainRequest(
-        data="digits",
+        data="mnist" if data == "mnist" else "digits",
+        conditional=bool(conditional),
         preset=c.choice("preset", preset, limits.TRAIN_PRESETS),
         schedule=c.choice("schedule", schedule, tuple(SCHEDULES)),
         objective=c.choice("objective", objective, OBJECTIVES),
@@ -116,6 +124,13 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = "tiny"
         base_channels=c.number("base channels", base_channels, 0, limits.MAX_BASE_CHANNELS, integer=True),
         T=c.number("T (diffusion steps)", T, limits.MIN_T, limits.MAX_T, integer=True),
     )
+    max_steps = limits.max_train_steps(req.image_size, req.batch_size)
+    if req.steps > max_steps:
+        raise c.user_error(f"{req.steps:,} steps of batch {req.batch_size} at {req.image_size}×{req.image_size} is "
+                           f"over this server's training budget: at most {max_steps:,} steps at this size and batch "
+                           "(the limit shrinks with the pixel count); lower the steps, the batch or the image size")
+    if upload is not None:
+        _check_zip(upload, req.image_size, req.conditional)
     if req.base_channels % 8:
         raise c.user_error(f"base channels must be 0 (the preset's) or a multiple of 8 (got {req.base_channels})")
     if 0 < req.sample_every < limits.MIN_SAMPLE_EVERY:
@@ -164,7 +179,17 @@ def status_markdown(st: JobStatus) -> str:
         lines.append("Only one training job runs at a time; everyone who opens this page sees this run.")
     if st.message and st.state != "running":
         lines.append(st.message)
+    lines += _data_lines(st.run_dir)
     return "  \n".join(lines)
+
+
+def _data_lines(run_dir: Optional[str]) -> list[str]:
+    """What the trainer detected and what its loader skipped or resized (progress.json: data, data_notes)."""
+    progress = read_json(Path(run_dir) / "progress.json") if run_dir else None
+    if not progress or not progress.get("data"):
+        return []
+    return [f"Data: {html.escape(str(progress['data']))}"] + [f"⚠ {html.escape(str(n))}"
+                                                            for n in progress.get("data_notes") or []]
 
 
 def progress_html(st: JobStatus) -> str:
@@ -231,7 +256,8 @@ def build() -> TrainTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 data = gr.Radio([("digits (built in: 1,797 labelled 8×8 digits)", "digits"),
-                                 ("my .zip of class folders", "zip")], value="digits", label="Data set")
+                                 ("MNIST (built in: 5,000 real 28×28 digits)", "mnist"),
+                                 ("my .zip of images", "zip")], value="digits", label="Data set")
                 with gr.Group(visible=False) as zip_group:
                     zip_file = gr.File(label="training data (.zip)", type="filepath", file_count="single",
                                        height=140)
@@ -256,10 +282,11 @@ def build() -> TrainTab:
                                              info=info["sample_every"])
                 dropout = gr.Slider(0, 0.5, value=0.1, step=0.05, label="Guidance (label) dropout",
                                     info=info["label_dropout"])
+                conditional = gr.Checkbox(True, label="Class-conditional", info=info["conditional"])
                 with gr.Accordion("Model size", open=False):
                     with gr.Row():
                         image_size = gr.Dropdown(list(limits.IMAGE_SIZES), value=16, label="Image size",
-                                                 elem_id="train-image-size")
+                                                 elem_id="train-image-size", info=info["image_size"])
                         base = gr.Number(0, label="Base channels", elem_id="train-base", precision=0, minimum=0,
                                          maximum=limits.MAX_BASE_CHANNELS, info=info["base_channels"])
                         T = gr.Number(1000, label="T", elem_id="train-T", precision=0, minimum=limits.MIN_T,
@@ -279,13 +306,15 @@ def build() -> TrainTab:
 
     view = dict(status=status, progress=progress, plot=plot, sample=sample, json=status_json)
     inputs = [data, zip_file, preset, schedule, objective, weighting, steps, batch, lr, dropout, sample_every,
-              image_size, base, T]
+              image_size, base, T, conditional]
     start.click(c.bind(train_start, view), inputs, c.components(view), api_name="train_start",
                 concurrency_limit=None)
     stop.click(c.bind(train_stop, view), None, c.components(view), api_name="train_stop", concurrency_limit=None)
     refresh.click(c.bind(train_status, view), None, c.components(view), api_name="train_status",
                   concurrency_limit=None)
     data.change(lambda d: gr.update(visible=d == "zip"), data, zip_group, **c.QUIET, queue=False)
+    data.change(lambda d: gr.update(value=28) if d == "mnist" else gr.skip(), data, image_size, **c.QUIET,
+                queue=False)
     return TrainTab(view=view)
 
 
