@@ -3,7 +3,9 @@
 A tiny U-Net is trained on --train-images digits (8×8, the embedded set's own size) for --steps steps; the rest of a
 pool of 5× as many images is its held-out split (the trainer's own --holdout). Every --every steps the EMA weights
 of the run's checkpoint are scored by diagnostics.checks.check_generalisation (paired denoising loss per band of t,
-training vs held-out images) and, at the end, the memorisation check looks at 100 DDIM-50 samples.
+training vs held-out images); at the end, bits/dim on training vs held-out images (stride 32) and the memorisation
+check on 100 DDIM-50 samples. The JSON is rewritten after every look ("complete": false until the end), so an
+interrupted run keeps its curve.
 
     python -m bench.generalisation                     # 100 images, 3000 steps, a look every 250 (a few CPU minutes)
     python -m bench.generalisation --quick             # 40 images, 300 steps: a smoke run
@@ -24,6 +26,7 @@ from ddpm.data import DEFAULT_SPLIT_SEED, load_dataset
 from ddpm.train import TrainConfig, train
 from diagnostics.checks import check_memorisation
 from diagnostics.checks.generalisation import check_generalisation
+from diagnostics.likelihood import likelihood_on_splits
 
 NAME = "generalisation"
 
@@ -64,6 +67,7 @@ def run(quick: bool = False, train_images: int = 100, steps: int = 3000, every: 
     holdout = 0.8                                   # 1 of 5 images trains, 4 are held out
     pool = train_images * 5
     payload = common.envelope(NAME, quick, common.cli_command("bench.generalisation", argv))
+    path = common.results_path(NAME, quick, out_json)
     with tempfile.TemporaryDirectory() as tmp:
         data_root = write_pool(Path(tmp) / "pool", pool, seed)
         cfg = TrainConfig(data=str(data_root), image_size=8, preset="tiny", steps=steps, batch_size=64,
@@ -80,6 +84,7 @@ def run(quick: bool = False, train_images: int = 100, steps: int = 3000, every: 
                     curve.append(row)
                     common.log(f"step {row['step']}: {row['verdict']}, max gap {row['max_gap_relative']:+.0%}, "
                                f"lowest-noise band {row['low_noise_gap_relative']:+.0%}")
+                    common.write_json({**payload, "complete": False, "curve": curve}, path)
 
         result = train(cfg, callback=look)
         final, ck, train_split, held = evaluate(Path(result.checkpoint), data_root, holdout, train_images, seed)
@@ -89,12 +94,17 @@ def run(quick: bool = False, train_images: int = 100, steps: int = 3000, every: 
         samples = generate(ck.model, ck.diffusion, sampler="ddim", steps=50, n=100,
                            labels=list(range(ck.num_classes)) if ck.num_classes else None, seed=seed)
         mem = check_memorisation(samples.images, train_split.images, held.images)
+        bpd = likelihood_on_splits(ck.model, ck.diffusion, train_split, held, n=train_images, stride=32, seed=seed)
     payload.update({
         "settings": {"train_images": len(train_split), "heldout_images": len(held), "steps": steps, "every": every,
                      "image_size": 8, "preset": "tiny", "batch_size": 64, "seed": seed, "weights": "ema"},
         "curve": curve, "final": final,
         "memorisation": {"verdict": mem.verdict, "summary": mem.summary,
                          "nn_ratio": mem.numbers.get("nn_ratio"), "frac_near_copies": mem.numbers.get("frac_near_copies")},
+        "bits_per_dim": {"train": bpd.train.bpd, "train_se": bpd.train.standard_error, "heldout": bpd.heldout.bpd,
+                         "heldout_se": bpd.heldout.standard_error, "gap": bpd.gap, "gap_se": bpd.gap_se,
+                         "stride": 32, "stride_bound": bpd.train.interpolation_bound, "n": bpd.train.n},
+        "complete": True,
         "flagged_at_step": next((r["step"] for r in curve if r["verdict"] == "warn"), None),
         "train_seconds": result.seconds,
     })
@@ -102,8 +112,10 @@ def run(quick: bool = False, train_images: int = 100, steps: int = 3000, every: 
              r["train_seconds"]] for r in curve]
     payload["tables"] = [common.table("train / held-out denoising-loss gap over training",
                                       ["step", "verdict", "gap t∈[0,5%T)", "largest gap", "seconds"], rows,
-                                      [f"memorisation check at the end: {mem.verdict} — {mem.summary}"])]
-    return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json))
+                                      [f"memorisation check at the end: {mem.verdict} — {mem.summary}",
+                                       f"bits/dim at the end: training {bpd.train.bpd:.3f}, held-out {bpd.heldout.bpd:.3f}, "
+                                       f"gap {bpd.gap:+.3f} ± {bpd.gap_se:.3f} (n={bpd.train.n}, stride 32)"])]
+    return common.finish_and_write(payload, started, path)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
