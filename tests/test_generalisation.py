@@ -187,3 +187,13 @@ def test_report_settings_compute_bits_per_dim_in_full_mode_or_when_asked():
     assert mode_settings(True, 1000, likelihood=True).likelihood_n > 0
     assert mode_settings(False, 1000, likelihood=False).likelihood_n == 0
     assert mode_settings(True, 10).likelihood_stride == 9           # never more than the model's T − 1
+
+
+def test_report_cli_takes_the_likelihood_switch():
+    from diagnostics.__main__ import _parser
+    p = _parser()
+    assert p.parse_args(["report", "m.safetensors", "--out", "o", "--likelihood"]).likelihood is True
+    assert p.parse_args(["report", "m.safetensors", "--out", "o", "--no-likelihood"]).likelihood is False
+    assert p.parse_args(["report", "m.safetensors", "--out", "o"]).likelihood is None
+    args = p.parse_args(["likelihood", "m.safetensors", "--stride", "8", "--n", "16"])
+    assert (args.command, args.stride, args.n, args.variance) == ("likelihood", 8, 16, "fixed_small")
