@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
                         "where it does not)")
     r.add_argument("--reference", default=None,
                    help="reference images for the data-dependent checks of a model that records no data set (a "
-                        "diffusers model): a folder or .zip (<class>/<image>.png, as for training) or a data set name; resized to "
+                        "diffusers model): a folder or .zip (class folders or flat, as for training) or a data set name; resized to "
                         "the model's size and channels")
     r.add_argument("--train-features", action="store_true",
                    help="where the shipped feature network does not fit the reference set, train one on it "

@@ -1,5 +1,5 @@
 """Reference data for a model that brings none (a diffusers model records no data set): a folder or .zip of images
-(whatever ddpm.data.load_dataset reads: <class>/<image>.png folders today) or a built-in data set name, loaded at
+(class folders or flat, whatever ddpm.data.load_dataset reads) or a built-in data set name, loaded at
 the model's image size and channels; and the feature network the sample-quality metrics need for it: the shipped
 one where it fits, else (when asked) one trained on the labelled reference set, cached by the reference's hash
 outside the checkout.

@@ -75,7 +75,7 @@ def build() -> DiagnoseTab:
                 seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=limits.MAX_SEED)
                 with gr.Accordion("Reference images (for a model with no data set, e.g. a diffusers upload)",
                                   open=False):
-                    reference = gr.File(label="reference images (.zip of <class>/<image>.png)", type="filepath",
+                    reference = gr.File(label="reference images (.zip: class folders or flat)", type="filepath",
                                         file_count="single", elem_id="diagnose-reference")
                     train_features = gr.Checkbox(False, label="train a feature network on them",
                                                  info="where the shipped one does not fit (labelled images; "
