@@ -48,12 +48,17 @@ def client_gone() -> bool:
     return True                  # no longer among the active jobs: /cancel took it off
 
 
+def check(where: str) -> None:
+    """Raise ClientGone (saying how far the work got: `where`) if the request's client has gone."""
+    if client_gone():
+        raise ClientGone(where)
+
+
 def watch(callback: Optional[Callable[[int, int], None]] = None) -> Callable[[int, int], None]:
     """A generate()-style (done, total) callback that first raises ClientGone if the client has gone, then
     calls `callback` (e.g. the gr.Progress update)."""
     def cb(done: int, total: int) -> None:
-        if client_gone():
-            raise ClientGone(f"{done:,} of {total:,} network calls")
+        check(f"{done:,} of {total:,} network calls")
         if callback is not None:
             callback(done, total)
     return cb

@@ -178,8 +178,10 @@ def _flop(x: float) -> str:
 
 def check_work(passes: Sequence[Pass], flop_per_image: float, image_size: int, lower: str) -> Work:
     """Refuse a request before it starts when its work is over the budget (WorkLimitError saying what it
-    would cost, the limit, and `lower`: which of the request's settings to lower); returns the Work."""
+    would cost, the limit, and `lower`: which of the request's settings to lower, where "{max_images}" becomes
+    how many images would fit with the other settings unchanged); returns the Work."""
     work = Work(tuple(passes), float(flop_per_image), int(image_size))
+    lower = lower.replace("{max_images}", f"{max_images_within(passes, flop_per_image):,}")
     calls, max_calls = work.network_calls, max_network_calls()
     if calls > max_calls:
         raise WorkLimitError(f"this request needs {calls:,} network calls in a row ({work.describe()}); this server "

@@ -121,10 +121,11 @@ def test_work_budget_refuses_before_the_work_and_says_what_to_lower(monkeypatch)
     monkeypatch.setenv("DDPM_WORKBENCH_WORK_TFLOP", "1")
     ddpm = limits.Pass("DDPM, 1,000 steps", 1000, 64)
     with pytest.raises(limits.WorkLimitError) as e:
-        limits.check_work([ddpm], flop_per_image=123e6, image_size=16, lower="Lower the number of images.")
+        limits.check_work([ddpm], flop_per_image=123e6, image_size=16,
+                          lower="Lower the number of images (at most {max_images} fit).")
     msg = str(e.value)
     assert "1,000 network calls × 64 images" in msg and "7.87 TFLOP" in msg and "over the 1 TFLOP" in msg
-    assert msg.endswith("Lower the number of images.")
+    assert msg.endswith("Lower the number of images (at most 8 fit).")
     assert limits.max_images_within([limits.Pass("DDPM", 1000, 1)], 123e6) == 8       # 8 × 0.123 TFLOP ≤ 1
     ok = limits.check_work([limits.Pass("DDIM", 25, 64)], 123e6, 16, "")
     assert ok.image_calls == 25 * 64 and ok.flop == pytest.approx(25 * 64 * 123e6)
