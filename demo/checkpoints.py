@@ -55,7 +55,7 @@ def choices() -> list[tuple[str, str]]:
 def resolve(name: Optional[str]) -> Path:
     """The file behind a listed name; ValueError saying what exists for anything else."""
     entries = list_checkpoints()
-    name = (name or default_name()).strip()
+    name = str(name or default_name()).strip()      # an API caller may send anything
     for e in entries:
         if e.name == name or e.label == name:
             return e.path

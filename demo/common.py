@@ -24,14 +24,17 @@ import torch
 from ddpm import CheckpointError, LoadedCheckpoint
 from ddpm.data import make_grid
 
-from . import checkpoints, limits
+from . import checkpoints, guard, limits
 from .model_cache import get_cache
 from .paths import output_root
 
 OUTPUT_MAX_AGE_S = 3600                   # per-request output folders are deleted after an hour
+# The handlers check every value they are sent themselves (a message that says what to do, one log line), so
+# gradio's own input checks, which print a traceback for each bad value, are skipped: preprocess=False.
+RAW = dict(preprocess=False)
 # Everything that runs the network shares one concurrency group: at most CONCURRENCY_LIMIT such requests
 # at once over the whole app (gradio's limits are per event otherwise), the rest wait in the queue.
-COMPUTE = dict(concurrency_id="compute", concurrency_limit=limits.CONCURRENCY_LIMIT)
+COMPUTE = dict(concurrency_id="compute", concurrency_limit=limits.CONCURRENCY_LIMIT, **RAW)
 QUIET = dict(api_visibility="private", show_progress="hidden")   # events that only keep the page in step
 
 
@@ -44,10 +47,17 @@ def bind(handler: Callable, outputs: Outputs) -> Callable:
 
     A field maps to one component or to several (each gets the same value); fields not in `outputs` are
     not shown. The wrapper keeps the handler's signature, so the API's parameter names and gr.Progress
-    work as before."""
+    work as before. A refusal (gr.Error) or a request whose client went away leaves one line in the log."""
     @functools.wraps(handler)
     def event(*args, **kwargs):
-        result = handler(*args, **kwargs)
+        try:
+            result = handler(*args, **kwargs)
+        except guard.ClientGone as gone:
+            guard.log_cancelled(handler.__name__, str(gone))
+            raise user_error("stopped: the request was cancelled or its page was closed") from None
+        except gr.Error as e:
+            guard.log_refused(handler.__name__, str(e.message))
+            raise
         out = {}
         for f in fields(result):
             target = outputs.get(f.name)
@@ -202,7 +212,9 @@ def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
 
 
 def sampling_steps(steps: Any, T: int) -> int:
-    s = number("steps", steps, 1, float("inf"), integer=True)
+    s = number("steps", steps, -math.inf, math.inf, integer=True)
+    if s < 1:
+        raise user_error(f"steps must be between 1 and this model's T = {T} (got {s})")
     if s > T:
         raise user_error(f"steps = {s} is more than this model's T = {T} diffusion steps; choose 1 to {T}")
     return s
@@ -261,11 +273,13 @@ def output_dir() -> Path:
 
 
 def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optional[int] = None):
-    """generate()'s (done, total) callback -> gr.Progress, at most ~50 updates per run."""
+    """generate()'s (done, total) callback -> gr.Progress, at most ~50 updates per run; raises
+    guard.ClientGone at the next network call once the request's client has gone."""
     last = [-1]
 
     def cb(done: int, total: int):
         tot = grand_total or total
+        guard.check(f"{offset + done:,} of {tot:,} network calls")
         k = int(50 * (offset + done) / tot)
         if k != last[0] or done == total:
             last[0] = k
@@ -273,12 +287,28 @@ def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optiona
     return cb
 
 
+# ------------------------------------------------------------------------------------------ work budget
+def sampling_pass(label: str, network_calls: int, n: int, labels: Optional[Sequence[int]], w: float) -> limits.Pass:
+    """One generate() run as the budget counts it (classifier-free guidance with w ∉ {0, 1} doubles each batch)."""
+    doubles = labels is not None and w not in (0.0, 1.0)
+    return limits.Pass(label, int(network_calls), int(n), 2 if doubles else 1)
+
+
+def check_work(ckpt: LoadedCheckpoint, passes: Sequence[limits.Pass], lower: str) -> None:
+    """The request's work against the per-request budget, before any of it runs (limits.check_work); a
+    gr.Error saying what it would cost and what to lower when it is over."""
+    try:
+        limits.check_work(passes, get_cache().flop_per_image(ckpt), ckpt.unet_config.image_size, lower)
+    except limits.WorkLimitError as e:
+        raise user_error(str(e)) from None
+
+
 # ---------------------------------------------------------------------------------- shared widgets
 def checkpoint_picker(info_upload: str, default: Optional[str] = None):
     """The checkpoint dropdown (bundled model or a finished run) and an upload box; (dropdown, file).
     default: the name selected first (checkpoints.default_name(): the MNIST showcase when it ships)."""
     dd = gr.Dropdown(choices=checkpoint_choices(), value=default or checkpoints.default_name(), label="Checkpoint",
-                     allow_custom_value=True, info="the bundled model or a finished / stopped run")
+                     allow_custom_value=True, info="the bundled model, a finished or stopped run, or a failed run's last checkpoint")
     with gr.Accordion("…or upload a checkpoint", open=False):
         up = gr.File(label="checkpoint (.safetensors, or a diffusers pipeline .zip)", type="filepath",
                      file_count="single")

@@ -1,5 +1,6 @@
 """What keeps one request from costing the server more than it may: work stops when its client goes away, and
-every refused or abandoned request leaves one line in the server log (never a traceback).
+every refused or abandoned request leaves one line in the server log (never a traceback), also when gradio's
+own input checks refuse it before any handler runs.
 
 gradio 6.31 marks a running event dead (`event.alive = False`) when its client's event stream closes (a tab
 closed, a dropped connection, a killed client), and drops it from the queue's active jobs on `/cancel` (what
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from typing import Callable, Optional
 
 log = logging.getLogger("ddpm_workbench")
@@ -78,8 +80,40 @@ def log_cancelled(api: str, where: str) -> None:
     log.info("stopped %s after %s: the client went away", api, where)
 
 
+def _is_input_error(exc: Optional[BaseException]) -> bool:
+    """An exception from gradio's own checks of a request's payload (before any handler runs): a value that is
+    not the component's data model (e.g. a path string where a file's FileData belongs), a file outside the
+    upload folder, or a gr.Error raised by a component's preprocessing (the handlers' own carry
+    print_exception=False and are never printed)."""
+    from gradio.exceptions import ComponentProcessingError, Error, InvalidPathError
+    try:
+        from pydantic import ValidationError
+    except ImportError:          # pragma: no cover - pydantic is a dependency of gradio
+        ValidationError = ()
+    return isinstance(exc, (ComponentProcessingError, Error, InvalidPathError, ValidationError))
+
+
+class _OneLineInputErrors:
+    """Stands in for the `traceback` module inside gradio's queue: a request refused by gradio's own input checks
+    prints one line; anything else (a bug in a handler) still prints its whole traceback."""
+
+    def __getattr__(self, name):
+        return getattr(traceback, name)
+
+    @staticmethod
+    def print_exc(*args, **kwargs) -> None:
+        exc = sys.exc_info()[1]
+        if _is_input_error(exc):
+            log_refused("a request (gradio's input check)", f"{type(exc).__name__}: {exc}")
+        else:
+            traceback.print_exc(*args, **kwargs)
+
+
 def configure_logging(stream=None) -> None:
-    """app.py: the workbench's own log lines (refusals, cancellations) to stderr, one line each."""
+    """app.py: the workbench's own log lines (refusals, cancellations) to stderr, one line each, and gradio's
+    input-check refusals as one line each instead of a traceback."""
+    import gradio.queueing
+    gradio.queueing.traceback = _OneLineInputErrors()
     if any(getattr(h, "_ddpm_workbench", False) for h in log.handlers):
         return
     handler = logging.StreamHandler(stream or sys.stderr)

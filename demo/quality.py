@@ -91,13 +91,25 @@ def cached_rows(sha: str) -> Optional[dict]:
         return None
 
 
+def quick_settings(T: int) -> list:
+    """The quick measurement's diagnostics.sweep.SweepSetting list: DDIM at limits.QUICK_QUALITY_STEPS (< T) for
+    each of limits.QUICK_QUALITY_ETAS, and DDPM over all T steps (steps=None) when T <=
+    limits.QUICK_QUALITY_MAX_DDPM_T (beyond that its T steps would take minutes on a CPU)."""
+    from diagnostics.sweep import SweepSetting      # imported here: diagnostics is optional
+    settings = [SweepSetting("ddim", s, {"eta": eta}) for eta in limits.QUICK_QUALITY_ETAS
+                for s in limits.QUICK_QUALITY_STEPS if s < T]
+    if T <= limits.QUICK_QUALITY_MAX_DDPM_T:
+        settings.append(SweepSetting("ddpm", None, {"variance": "fixed_small"}))
+    return settings
+
+
 def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = None,
-            n: int = limits.QUICK_QUALITY_N, seed: int = 0) -> dict:
+            n: int = limits.QUICK_QUALITY_N, seed: int = 0, settings: Optional[list] = None) -> dict:
     """Quick quality-vs-steps for one checkpoint: diagnostics.sweep (the benchmark's sweep) at small n, DDIM at
     limits.QUICK_QUALITY_STEPS for each of limits.QUICK_QUALITY_ETAS, and DDPM over all T steps when T is small
     (limits.QUICK_QUALITY_MAX_DDPM_T). Cached by the file's hash. ValueError (with what to do) when the model's
     data set is not available here or the sweep refuses the checkpoint, as the report's quality check would."""
-    from diagnostics.sweep import QualitySweep, SweepSetting      # imported here: diagnostics is optional
+    from diagnostics.sweep import QualitySweep      # imported here: diagnostics is optional
 
     data = ckpt.meta.get("data") or {}
     source = str(data.get("source") or data.get("name") or "digits")
@@ -107,11 +119,7 @@ def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = N
                          "so run `python -m bench.quality_vs_steps --ckpt ...` where that data is")
     started = time.perf_counter()
     sweep = QualitySweep(ckpt, n=n, seed=seed)
-    T = ckpt.diffusion_config.T
-    settings = [SweepSetting("ddim", s, {"eta": eta}) for eta in limits.QUICK_QUALITY_ETAS
-                for s in limits.QUICK_QUALITY_STEPS if s < T]
-    if T <= limits.QUICK_QUALITY_MAX_DDPM_T:     # beyond that, DDPM's T steps would take minutes on a CPU
-        settings.append(SweepSetting("ddpm", None, {"variance": "fixed_small"}))
+    settings = settings or quick_settings(ckpt.diffusion_config.T)
     rows = [r.as_dict() for r in sweep.run(settings, progress)]
     payload = {"checkpoint_sha256": sha, "checkpoint": os.path.basename(ckpt.path), "n": n, "seed": seed,
                "seconds": time.perf_counter() - started, "reference": rows[0]["reference"],

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -27,15 +26,6 @@ from demo.model_cache import ModelCache, ModelTooLargeError, estimate_size, meas
 from demo.runs import listed_runs, read_metrics, read_run
 
 T = 100
-
-
-def write_tiny(path: Path, T: int = T, seed: int = 0, num_classes: int = 10) -> Path:
-    torch.manual_seed(seed)
-    model = UNet(preset_config("tiny", image_size=8, base_channels=16, num_classes=num_classes))
-    save_checkpoint(path, model=model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
-                    class_names=[str(i) for i in range(num_classes)], step=0,
-                    data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
-    return path
 
 
 def edit_header(src: Path, dst: Path, edit) -> Path:
@@ -54,16 +44,16 @@ def rss_mb() -> float:
 
 
 # --------------------------------------------------------------------------------------------- the cache
-def test_size_is_estimated_from_the_header_before_loading(tmp_path):
-    ckpt_path = write_tiny(tmp_path / "m.safetensors")
+def test_size_is_estimated_from_the_header_before_loading(tmp_path, write_tiny_checkpoint):
+    ckpt_path = write_tiny_checkpoint(tmp_path / "m.safetensors")
     est = estimate_size(ckpt_path)
     loaded = ModelCache(max_bytes=2**30, device="cpu").get(ckpt_path)
     params = sum(p.numel() for p in loaded.model.parameters())
     assert est == measured_size(loaded) and est.total == loaded.nbytes >= 4 * params + est.tables
 
 
-def test_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used(tmp_path):
-    paths = [write_tiny(tmp_path / f"m{i}.safetensors", seed=i) for i in range(3)]
+def test_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used(tmp_path, write_tiny_checkpoint):
+    paths = [write_tiny_checkpoint(tmp_path / f"m{i}.safetensors", seed=i) for i in range(3)]
     one = estimate_size(paths[0]).total
     cache = ModelCache(max_bytes=int(2.5 * one), device="cpu")
     a = cache.get(paths[0])
@@ -82,8 +72,9 @@ def test_cache_is_bounded_in_bytes_and_evicts_the_least_recently_used(tmp_path):
     (lambda m: m["diffusion"].update(T=20_000), 8, "schedule tables for T = 20,000"),
     (lambda m: m["model"].update(base_channels=512), 64, "parameters and buffers"),
 ])
-def test_a_model_larger_than_the_cache_is_refused_before_anything_is_allocated(tmp_path, edit, budget_mb, words):
-    src = write_tiny(tmp_path / "m.safetensors")
+def test_a_model_larger_than_the_cache_is_refused_before_anything_is_allocated(tmp_path, edit, budget_mb, words,
+                                                                               write_tiny_checkpoint):
+    src = write_tiny_checkpoint(tmp_path / "m.safetensors")
     bad = edit_header(src, tmp_path / "edited.safetensors", edit)
     cache = ModelCache(max_bytes=budget_mb * 2**20, device="cpu")
     before, t0 = rss_mb(), time.perf_counter()
@@ -97,17 +88,17 @@ def test_a_model_larger_than_the_cache_is_refused_before_anything_is_allocated(t
     assert seconds < 2 and grown < 200, (seconds, grown)
 
 
-def test_a_header_that_does_not_build_is_a_checkpoint_error_naming_the_file(tmp_path):
-    bad = edit_header(write_tiny(tmp_path / "m.safetensors"), tmp_path / "bad.safetensors",
+def test_a_header_that_does_not_build_is_a_checkpoint_error_naming_the_file(tmp_path, write_tiny_checkpoint):
+    bad = edit_header(write_tiny_checkpoint(tmp_path / "m.safetensors"), tmp_path / "bad.safetensors",
                       lambda m: m["diffusion"].update(T="abc"))
     with pytest.raises(CheckpointError) as e:
         ModelCache(device="cpu").get(bad)
     assert "bad.safetensors" in str(e.value) and str(tmp_path) not in str(e.value)
 
 
-def test_the_cache_counts_the_flops_of_one_network_call(tmp_path):
+def test_the_cache_counts_the_flops_of_one_network_call(tmp_path, write_tiny_checkpoint):
     cache = ModelCache(device="cpu")
-    small = cache.get(write_tiny(tmp_path / "s.safetensors"))
+    small = cache.get(write_tiny_checkpoint(tmp_path / "s.safetensors"))
     wide_model = UNet(preset_config("tiny", image_size=8, base_channels=32, num_classes=10))
     save_checkpoint(tmp_path / "w.safetensors", model=wide_model, ema_model=None, diffusion_config=DiffusionConfig(T=T),
                     class_names=[str(i) for i in range(10)], step=0)
@@ -174,9 +165,9 @@ def sleeper_for(tmp_path):
         p.wait()
 
 
-def test_two_instances_never_see_adopt_or_stop_each_others_runs(tmp_path, sleeper_for):
+def test_two_instances_never_see_adopt_or_stop_each_others_runs(tmp_path, sleeper_for, write_tiny_checkpoint):
     runs = tmp_path / "runs"
-    ckpt = write_tiny(tmp_path / "m.safetensors")
+    ckpt = write_tiny_checkpoint(tmp_path / "m.safetensors")
     a_failed = fake_run(runs, "20990101-000001-aaaa", "A", None, checkpoint=ckpt)          # killed, saved once
     a_finished = fake_run(runs, "20990101-000002-aaaa", "A", "finished", 10, 10, checkpoint=ckpt)
     running_id = "20990101-000004-aaaa"
@@ -201,9 +192,9 @@ def test_two_instances_never_see_adopt_or_stop_each_others_runs(tmp_path, sleepe
         a.resumable_run(a_running.name)
 
 
-def test_status_shown_to_users_names_files_not_server_paths(tmp_path):
+def test_status_shown_to_users_names_files_not_server_paths(tmp_path, write_tiny_checkpoint):
     runs = tmp_path / "runs"
-    fake_run(runs, "20990101-000001-aaaa", "A", "stopped", checkpoint=write_tiny(tmp_path / "m.safetensors"))
+    fake_run(runs, "20990101-000001-aaaa", "A", "stopped", checkpoint=write_tiny_checkpoint(tmp_path / "m.safetensors"))
     st = TrainingJobs(runs, instance="A").status()
     shown = json.dumps(st.to_dict()) + st.message
     assert st.state == "stopped" and st.to_dict()["checkpoint"] == "last.safetensors"
@@ -254,3 +245,156 @@ def test_a_stopped_then_killed_run_stays_listed_and_resumes_to_the_end(tmp_path,
     assert steps == sorted(steps) and len(steps) == len(set(steps))   # one curve, no step logged twice
     log = (runs / dead.run_id / "train.log").read_text()
     assert f"--- resumed from step {first_stop} " in log and log.count("--- resumed") == 2
+# --------------------------------------------------------------------------------- through a real server
+BUNDLED = Path(__file__).resolve().parents[1] / "checkpoints" / "digits_tiny.safetensors"   # 16×16, T = 1000
+LONG = dict(checkpoint="bundled", upload=None, classes=[], guidance_scale=1.0, sampler="DDPM", steps=25, eta=0.0,
+            temperature=1.0, noise_temperature=1.0, seed=0, n=16)                   # 1,000 calls × 16 images
+SHORT = dict(LONG, sampler="DDIM", steps=2, n=1)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, app_server):
+    """app.py with one compute slot (so a request left running would block the next) and a 4 TFLOP budget
+    (DDPM over 1,000 steps for 16 images of the bundled model fits: 2 TFLOP; for 64 it does not: 7.9)."""
+    tmp = tmp_path_factory.mktemp("server")
+    with app_server(tmp, {"DDPM_WORKBENCH_CHECKPOINT": str(BUNDLED), "DDPM_WORKBENCH_CONCURRENCY": "1",
+                          "DDPM_WORKBENCH_WORK_TFLOP": "4", "DDPM_WORKBENCH_BENCH": str(tmp / "none.json")}) as url:
+        yield url, tmp / "app.log", tmp
+
+
+def wait_for_line(log: Path, text: str, after: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = log.read_text(errors="replace")[after:]
+        for line in new.splitlines():
+            if text in line:
+                return line
+        time.sleep(0.2)
+    raise AssertionError(f"no {text!r} in the server log within {timeout:.0f} s:\n{log.read_text()[after:][-3000:]}")
+
+
+def wait_until_running(job, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not job.status().progress_data:
+        assert time.monotonic() < deadline and not job.done(), "the long request never started"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_request_over_the_work_budget_is_refused_before_it_starts(server):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+    url, log, _ = server
+    client = Client(url, verbose=False)
+    t0 = time.monotonic()
+    with pytest.raises(AppError) as e:
+        client.predict(**dict(LONG, n=64), api_name="/sample")
+    msg = str(e.value)
+    assert "1,000 network calls × 64 images" in msg and "over the 4 TFLOP" in msg, msg
+    assert "at most 32 fit" in msg and "use DDIM" in msg                   # what to lower, by how much
+    assert time.monotonic() - t0 < 30                                     # refused, not run
+    client.close()
+
+
+@pytest.mark.slow
+def test_cancelled_request_stops_and_frees_the_slot(server):
+    from gradio_client import Client
+    url, log, _ = server
+    client = Client(url, verbose=False)
+    mark = len(log.read_text(errors="replace"))
+    job = client.submit(**LONG, api_name="/sample")
+    wait_until_running(job)
+    job.cancel()                                                          # what gradio_client sends: /cancel
+    line = wait_for_line(log, "stopped sample after", mark, 60)
+    done, total = [int(x.replace(",", "")) for x in line.split("after ")[1].split(" network")[0].split(" of ")]
+    assert done < total == 1000
+    t0 = time.monotonic()
+    client.predict(**SHORT, api_name="/sample")                           # the one compute slot is free again
+    assert time.monotonic() - t0 < 120
+    client.close()
+
+
+CLIENT_SCRIPT = """
+import sys, time
+from gradio_client import Client
+client = Client(sys.argv[1], verbose=False)
+job = client.submit(**{long}, api_name="/sample")
+while not job.status().progress_data:
+    time.sleep(0.2)
+print("running", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_work_stops_when_the_client_goes_away(server):
+    """The client process is killed mid-request (its connections close, as a closed browser tab's do)."""
+    from gradio_client import Client
+    url, log, tmp = server
+    mark = len(log.read_text(errors="replace"))
+    child = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT.format(long=repr(LONG)), url],
+                             stdout=subprocess.PIPE, text=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    try:
+        assert child.stdout.readline().strip() == "running"
+        child.kill()
+    finally:
+        child.kill()
+        child.wait()
+    line = wait_for_line(log, "stopped sample after", mark, 90)
+    assert "the client went away" in line
+    client = Client(url, verbose=False)
+    t0 = time.monotonic()
+    client.predict(**SHORT, api_name="/sample")
+    assert time.monotonic() - t0 < 120
+    client.close()
+
+
+@pytest.mark.slow
+def test_hostile_requests_get_messages_and_leave_one_log_line_each(server, tmp_path):
+    from tools import hostile_requests
+    url, log, _ = server
+    mark = len(log.read_text(errors="replace"))
+    outcomes = hostile_requests.send_all(url, tmp_path)
+    time.sleep(1)
+    new = log.read_text(errors="replace")[mark:]
+    assert len(outcomes) >= 30 and all(o.refused for o in outcomes), [o.name for o in outcomes if not o.refused]
+    assert hostile_requests.tracebacks(new) == 0, new[-4000:]
+    paths = [str(Path(__file__).resolve().parents[1]), str(tmp_path), "/tmp/"]
+    leaks = [(o.name, o.message) for o in outcomes if hostile_requests.leaks_path(o.message, paths)]
+    assert not leaks
+    # every one its own message, none gradio's bare "raised an exception"; except a path string sent where a file
+    # belongs, which gradio's own payload check refuses before any handler runs (and logs in one line)
+    generic = [o.name for o in outcomes if "upstream Gradio app has raised an exception" in o.message
+               and "given as a server path" not in o.name]
+    assert not generic
+    assert sum("refused " in ln for ln in new.splitlines()) == len(outcomes), new[-4000:]
+
+
+@pytest.mark.slow
+def test_resume_from_the_api_after_a_stop(server):
+    from gradio_client import Client
+    url, log, tmp = server
+    client = Client(url, verbose=False)
+    train = dict(data="digits", zip_file=None, preset="tiny", schedule="linear", objective="eps", weighting="simple",
+                 steps=5000, batch_size=8, lr=1e-3, label_dropout=0.1, sample_every=0, image_size=8,
+                 base_channels=16, T=T)
+    from gradio_client.exceptions import AppError
+    with pytest.raises(AppError, match="no run 'nope' of this app to resume"):
+        client.predict(run="nope", zip_file=None, api_name="/train_resume")
+    *_, st = client.predict(**train, api_name="/train_start")
+    run_id = st["run_id"]
+    deadline = time.monotonic() + 300
+    while st["step"] < 2:
+        assert time.monotonic() < deadline and st["state"] in ("starting", "running"), st
+        time.sleep(0.5)
+        *_, st = client.predict(api_name="/train_status")
+    client.predict(api_name="/train_stop")
+    while st["state"] != "stopped":
+        assert time.monotonic() < deadline and st["state"] in ("running", "stopping"), st
+        time.sleep(0.5)
+        *_, st = client.predict(api_name="/train_status")
+    stopped_at = st["step"]
+    *_, st = client.predict(run=run_id, zip_file=None, api_name="/train_resume")
+    assert st["run_id"] == run_id and st["state"] in ("starting", "running") and st["step"] <= stopped_at
+    client.predict(api_name="/train_stop")      # (the handler-level test above follows a resumed run to its end)
+    client.close()

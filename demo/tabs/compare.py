@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from ddpm import generate, initial_noise
 
-from .. import checkpoints, limits, plots, quality
+from .. import checkpoints, guard, limits, plots, quality
 from .. import common as c
 from ..model_cache import get_cache
 
@@ -46,6 +46,10 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     seed = c.seed(seed)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
+    c.check_work(ckpt, [c.sampling_pass(f"DDPM, {T:,} steps", T, n, labels, w),
+                        c.sampling_pass(f"DDIM, {s:,} steps", s, n, labels, w)],
+                 "Lower the number of images (at most {max_images} fit these settings); DDPM always runs all "
+                 "T steps, so a model with a smaller T compares faster.")
     x_T = initial_noise(n, ckpt.image_shape, seed)
     total = T + s
     try:
@@ -168,9 +172,19 @@ def measure_quality(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any
     except ImportError:
         raise c.user_error("the quality measurement needs the diagnostics package, which is not installed "
                            "here") from None
+    T = ckpt.diffusion_config.T
+    settings = quality.quick_settings(T)
+    c.check_work(ckpt, [limits.Pass(f"{st.sampler.upper()}, {st.steps or T:,} steps", st.steps or T,
+                                    limits.QUICK_QUALITY_N) for st in settings],
+                 "This model is too large for the quick measurement here; run `python -m bench.quality_vs_steps "
+                 "--ckpt …` on your own machine.")
+
+    def report(fraction: float, desc: str) -> None:
+        guard.check(f"{100 * fraction:.0f}% of the measurement")
+        progress(fraction, desc=desc)
     progress(0.0, desc="measuring sample quality")
     try:
-        quality.measure(ckpt, sha, progress=lambda f, d: progress(f, desc=d))
+        quality.measure(ckpt, sha, progress=report, settings=settings)
     except ValueError as e:
         raise c.user_error(str(e)) from None
     return quality_plot(checkpoint, upload)
@@ -250,7 +264,7 @@ def build(classes: list[str], T: int) -> CompareTab:
     q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload], c.components(q_view), api_name="quality",
                 **c.COMPUTE)
     tab.select(c.bind(quality_plot, q_view), [ckpt, upload], c.components(q_view), api_name="quality_plot",
-               show_progress="hidden")
+               show_progress="hidden", **c.RAW)
     c.follow_checkpoint(ckpt, upload, cls, steps)
     for trigger in (ckpt.change, upload.change):
         trigger(c.bind(quality_plot_quiet, q_view), [ckpt, upload], c.components(q_view), **c.QUIET)

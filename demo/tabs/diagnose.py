@@ -3,7 +3,7 @@ offered as HTML + JSON downloads."""
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,7 +11,7 @@ import gradio as gr
 
 from ddpm import CheckpointError
 
-from .. import checkpoints, limits
+from .. import checkpoints, guard, limits
 from .. import common as c
 
 DIAGNOSE_MODES = ("quick", "full")
@@ -39,21 +39,39 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
         c.check_upload_size(ref, "reference set")
     try:
         from diagnostics import run_report
+        from diagnostics.checks.runner import mode_settings
         from diagnostics.report import to_markdown
     except ImportError:
         raise c.user_error("the diagnostics package is not installed here, so no report can be made") from None
+    c.check_work(ckpt, report_passes(mode_settings(mode == "quick", ckpt.diffusion_config.T)),
+                 "Choose the quick report, or run `python -m diagnostics report <checkpoint> --out <folder>` on your "
+                 "own machine." if mode == "full" else "Run `python -m diagnostics report <checkpoint> --out <folder> "
+                 "--quick` on your own machine.")
+
+    def report(stage: str, fraction: float) -> None:
+        guard.check(f"the {stage} stage ({100 * float(fraction):.0f}%)")
+        progress(float(fraction), desc=str(stage))
     out = c.output_dir()
     progress(0.0, desc="starting")
     try:
-        files = run_report(ckpt, out, quick=mode == "quick", seed=seed,      # the cached model, not a reload
-                           callback=lambda stage, frac: progress(float(frac), desc=str(stage)),
-                           reference=ref, train_features=bool(train_features) and ref is not None)
+        # the cached model, not a reload; named by its file name only, so the report shows no server path
+        files = run_report(replace(ckpt, path=Path(ckpt.path).name), out, quick=mode == "quick", seed=seed,
+                           callback=report, reference=ref, train_features=bool(train_features) and ref is not None)
     except (CheckpointError, ValueError, FileNotFoundError, PermissionError) as e:
         raise c.user_error(str(e)) from None
     page = Path(files.html_path).read_text(encoding="utf-8")
     frame = (f'<iframe title="diagnostics report" srcdoc="{html.escape(page, quote=True)}" '
              'style="width:100%;height:780px;border:1px solid #ddd;border-radius:6px;background:white"></iframe>')
     return DiagnoseView(to_markdown(files.report), frame, [str(files.html_path), str(files.json_path)])
+
+
+def report_passes(settings) -> list[limits.Pass]:
+    """The report's network work for the budget (diagnostics.checks.runner.ModeSettings): the samples, ε
+    statistics at 5 noise levels on real and on generated images, the timings, and one call per memory batch."""
+    return [limits.Pass(f"{settings.sampler.upper()} sampling, {settings.steps:,} steps", settings.steps, settings.n),
+            limits.Pass("ε statistics", 10, settings.noise_n),
+            limits.Pass("timings", settings.timing_repeats + 1, settings.timing_batch),
+            limits.Pass("memory by batch size", 1, sum(settings.memory_batch_sizes))]
 
 
 # ------------------------------------------------------------------------------------------------ layout

@@ -1,6 +1,6 @@
-"""The Train tab: start, watch and stop the one training run (a `python -m ddpm.train` child process run by
-demo/jobs.py). Everyone who opens the page sees the same run; a finished or stopped run's checkpoint joins
-every tab's checkpoint list."""
+"""The Train tab: start, watch, stop and resume the one training run (a `python -m ddpm.train` child process run
+by demo/jobs.py). Everyone who opens the page sees the same run; a finished or stopped run's checkpoint (and a
+failed run's last one) joins every tab's checkpoint list, and a stopped or failed run can be resumed."""
 from __future__ import annotations
 
 import atexit
@@ -11,7 +11,7 @@ import time
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 import gradio as gr
@@ -23,7 +23,8 @@ from ddpm.diffusion import OBJECTIVES, WEIGHTINGS
 
 from .. import checkpoints, limits, plots
 from .. import common as c
-from ..jobs import JobBusyError, JobStatus, NoJobRunningError, TrainingJobs, TrainRequest
+from ..jobs import (UPLOADED, CannotResumeError, JobBusyError, JobStatus, NoJobRunningError, TrainingJobs,
+                    TrainRequest)
 from ..runs import read_json
 from ..paths import runs_dir
 
@@ -47,6 +48,7 @@ class TrainPoll(TrainView):
     zoom), the checkpoint dropdowns of every tab (gr.skip() unless the list changed), and the signatures to
     compare against next time."""
     checkpoints: Any = field(default_factory=gr.skip)
+    resumable: Any = field(default_factory=gr.skip)
     listing_sig: str = ""
     status_sig: str = ""
 
@@ -72,6 +74,12 @@ def _check_zip(path: Path, image_size: int, conditional: bool) -> None:
     if not zipfile.is_zipfile(path):
         raise c.user_error(f"{path.name} is not a .zip file; upload a .zip of PNG/JPEG images, one folder per "
                            "class (<class_name>/<image>.png) or all at the top (unconditional)")
+    with zipfile.ZipFile(path) as zf:
+        escaping = [n for n in zf.namelist() if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts
+                    or "\\" in n]
+    if escaping:
+        raise c.user_error(f"{path.name} holds paths that leave its folder (e.g. {escaping[0]!r}); make the .zip "
+                           "again from the image folders themselves")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")          # the notes are shown below, not logged
@@ -142,6 +150,31 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = "tiny"
     if upload is not None:
         _discard_upload(upload)
     return train_status()
+
+
+def train_resume(run: Optional[str] = None, zip_file: Any = None) -> TrainView:
+    """Go on training a stopped or failed run of this app from its last checkpoint, with its own settings (a run
+    on an uploaded .zip needs that .zip again: uploads are deleted once read)."""
+    jobs = get_jobs()
+    upload = c.upload_path(zip_file)
+    try:
+        found = jobs.resumable_run(str(run or "").strip())
+        if upload is not None:          # read as the run's own settings will read it
+            settings = (read_json(found.run_dir / "job.json") or {}).get("request") or {}
+            _check_zip(upload, int(settings.get("image_size", 16)), bool(settings.get("conditional", True)))
+        jobs.resume(found.run_id, upload)
+    except (JobBusyError, CannotResumeError) as e:
+        raise c.user_error(str(e)) from None
+    if upload is not None:
+        _discard_upload(upload)
+    return train_status()
+
+
+def resumable_choices() -> list[tuple[str, str]]:
+    """(label, run id) of this app's runs that Resume can go on with, newest first."""
+    return [(f"{r.run_id} ({r.state} at step {r.step:,} of {r.total:,}"
+             + (", needs its .zip again" if r.data == UPLOADED else "") + ")", r.run_id)
+            for r in get_jobs().resumable_runs()]
 
 
 def train_stop() -> TrainView:
@@ -238,15 +271,20 @@ def train_poll(listing_sig: Optional[str] = None, status_sig: Optional[str] = No
     """What the page's timer refreshes (see TrainPoll)."""
     new_status_sig = _status_signature(get_jobs().status())
     view = train_status() if new_status_sig != status_sig else TrainView(*(gr.skip(),) * 5)
-    sig = listing_signature()
-    dropdowns = gr.skip() if sig == listing_sig else gr.update(choices=c.checkpoint_choices())
-    return TrainPoll(**vars(view), checkpoints=dropdowns, listing_sig=sig, status_sig=new_status_sig)
+    resumable = resumable_choices()
+    sig = listing_signature() + "|resumable:" + ",".join(r for _, r in resumable)
+    changed = sig != listing_sig
+    dropdowns = gr.update(choices=c.checkpoint_choices()) if changed else gr.skip()
+    resume = gr.update(choices=resumable, value=resumable[0][1] if resumable else None) if changed else gr.skip()
+    return TrainPoll(**vars(view), checkpoints=dropdowns, resumable=resume, listing_sig=sig,
+                     status_sig=new_status_sig)
 
 
 # ------------------------------------------------------------------------------------------------ layout
 @dataclass
 class TrainTab:
     view: dict                       # TrainView field -> component
+    resumable: gr.Dropdown           # this app's stopped or failed runs
 
 
 def build() -> TrainTab:
@@ -295,6 +333,11 @@ def build() -> TrainTab:
                     start = gr.Button("Start training", variant="primary", elem_id="train-start")
                     stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
                     refresh = gr.Button("Refresh", size="sm")
+                with gr.Accordion("Resume a stopped or failed run", open=False):
+                    resume_run = gr.Dropdown([], label="Run", elem_id="train-resume-run",
+                                             info="goes on from the run's last checkpoint with its own settings; "
+                                                  "a run on an uploaded .zip needs the .zip above again")
+                    resume = gr.Button("Resume", elem_id="train-resume")
             with gr.Column(scale=2):
                 status = gr.Markdown("Loading the training status…", label="status", show_label=False)
                 progress = gr.HTML(label="progress", elem_id="train-progress")
@@ -308,20 +351,23 @@ def build() -> TrainTab:
     inputs = [data, zip_file, preset, schedule, objective, weighting, steps, batch, lr, dropout, sample_every,
               image_size, base, T, conditional]
     start.click(c.bind(train_start, view), inputs, c.components(view), api_name="train_start",
-                concurrency_limit=None)
+                concurrency_limit=None, **c.RAW)
+    resume.click(c.bind(train_resume, view), [resume_run, zip_file], c.components(view), api_name="train_resume",
+                 concurrency_limit=None, **c.RAW)
     stop.click(c.bind(train_stop, view), None, c.components(view), api_name="train_stop", concurrency_limit=None)
     refresh.click(c.bind(train_status, view), None, c.components(view), api_name="train_status",
                   concurrency_limit=None)
     data.change(lambda d: gr.update(visible=d == "zip"), data, zip_group, **c.QUIET, queue=False)
     data.change(lambda d: gr.update(value=28) if d == "mnist" else gr.skip(), data, image_size, **c.QUIET,
                 queue=False)
-    return TrainTab(view=view)
+    return TrainTab(view=view, resumable=resume_run)
 
 
 def poll(demo: gr.Blocks, tab: TrainTab, checkpoint_dropdowns: list) -> None:
     """On page load and every POLL_SECONDS: the training status, and every tab's checkpoint list."""
     listing_sig, status_sig = gr.State(None), gr.State(None)
-    outputs = dict(tab.view, checkpoints=checkpoint_dropdowns, listing_sig=listing_sig, status_sig=status_sig)
+    outputs = dict(tab.view, checkpoints=checkpoint_dropdowns, resumable=tab.resumable, listing_sig=listing_sig,
+                   status_sig=status_sig)
     event = c.bind(train_poll, outputs)
     gr.Timer(POLL_SECONDS).tick(event, [listing_sig, status_sig], c.components(outputs), **c.QUIET,
                                 concurrency_limit=None)
