@@ -108,6 +108,9 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     w = c.guidance(guidance_scale, ckpt)
     x_T = initial_noise(n, ckpt.image_shape, seed)
     cost = {label: T if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
+    c.check_work(ckpt, [c.sampling_pass(label, cost[label], n, labels, w) for label in picked],
+                 "Lower the number of images (at most {max_images} fit these settings), the network calls, or the "
+                 "number of samplers (DDPM always runs all T steps).")
     results, done = {}, 0
     try:
         for label in picked:

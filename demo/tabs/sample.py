@@ -73,10 +73,10 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     noise_temperature = c.number("step-noise temperature", noise_temperature, 0, limits.MAX_TEMPERATURE)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
-    calls = s if name == "ddim" else T
-    c.check_work(ckpt, [c.sampling_pass(f"{name.upper()}, {calls:,} steps", calls, n, labels, w)],
+    calls = T if name == "ddpm" else s
+    c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta), calls, n, labels, w)],
                  "Lower the number of images (at most {max_images} fit these settings)"
-                 + (" or the steps." if name == "ddim" else ", or use DDIM with fewer steps."))
+                 + (", or use DDIM with fewer steps." if name == "ddpm" else " or the steps."))
     try:
         res = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=s, eta=eta, n=n, labels=labels,
                        guidance_scale=w, seed=seed, temperature=temperature, noise_temperature=noise_temperature,
