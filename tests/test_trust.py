@@ -158,6 +158,10 @@ def sleeper_for(tmp_path):
     def start(run_dir: Path) -> int:
         p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "ddpm.train", str(run_dir.resolve())])
         procs.append(p)
+        deadline = time.monotonic() + 30
+        while b"ddpm.train" not in Path(f"/proc/{p.pid}/cmdline").read_bytes():   # until the exec has happened
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         return p.pid
     yield start
     for p in procs:
