@@ -416,7 +416,7 @@ def test_a_crashing_training_run_is_reported_and_the_app_goes_on(monkeypatch):
     v = train.train_status()
     assert "The last run failed" in v.status and v.json["state"] == "failed"
     assert final.run_id not in [e.name for e in checkpoints.list_checkpoints()]
-    monkeypatch.undo()
+    monkeypatch.setattr(TrainRequest, "cli_args", cli_args)     # (not undo(): that would drop app_env's settings)
     train.train_start(data="digits", zip_file=None, steps=1, **TINY)   # a new run may start at once
     assert train.get_jobs().wait(timeout=240).state == "finished"
 
