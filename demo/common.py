@@ -155,7 +155,8 @@ def load_model(checkpoint: Optional[str], upload: Any = None) -> LoadedCheckpoin
 
 def checkpoint_title(ckpt: LoadedCheckpoint, checkpoint: Optional[str], upload: Any) -> str:
     name = f"upload {Path(ckpt.path).name}" if upload_path(upload) else (checkpoint or checkpoints.BUNDLED)
-    return (f"{name} (step {ckpt.step:,}, T={ckpt.diffusion_config.T}, {ckpt.diffusion_config.schedule}, "
+    origin = f"step {ckpt.step:,}" if ckpt.source == "ddpm-workbench" else ckpt.source   # e.g. a diffusers zip
+    return (f"{name} ({origin}, T={ckpt.diffusion_config.T}, {ckpt.diffusion_config.schedule}, "
             f"{ckpt.unet_config.image_size}×{ckpt.unet_config.image_size})")
 
 
