@@ -149,3 +149,53 @@ def test_training_start_status_refusal_and_stop(client):
     # the stopped run's checkpoint is usable from the Sample endpoint at once
     grid, info, *_ = client.predict(**dict(SAMPLE, checkpoint=run_id), api_name="/sample")
     assert run_id in info
+
+
+@pytest.fixture(scope="module")
+def diffusers_zips(tmp_path_factory):
+    """(a diffusers DDPMPipeline .zip made by diffusers alone, T = 50; the same pipeline with its U-Net weights as a
+    pickled diffusion_pytorch_model.bin instead of safetensors)."""
+    import zipfile
+
+    from safetensors.torch import load_file
+
+    from tests.diffusers_fixtures import train_pipeline
+    from tests.test_diffusers_format import zip_folder
+    root = tmp_path_factory.mktemp("diffusers")
+    train_pipeline(root / "pipe", steps=5, T=50)
+    good = zip_folder(root / "pipe", root / "my_pipeline.zip")
+    weights = root / "pipe" / "unet" / "diffusion_pytorch_model.safetensors"
+    pickled = root / "diffusion_pytorch_model.bin"
+    torch.save(load_file(str(weights)), pickled)
+    bad = root / "pickled_pipeline.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        for p in sorted((root / "pipe").rglob("*")):
+            if p.is_file() and p != weights:
+                zf.write(p, str(p.relative_to(root / "pipe")))
+        zf.write(pickled, "unet/diffusion_pytorch_model.bin")
+    return good, bad
+
+
+def test_diffusers_zip_upload(client, diffusers_zips):
+    """A diffusers pipeline .zip through the upload (gradio_client's handle_file): /sample and /compare_samplers
+    make images of the model's shape and name the diffusers source; a pickled-weights zip is refused."""
+    import numpy as np
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+    good, bad = diffusers_zips
+    grid, info, files, slider, xt, x0 = client.predict(**dict(SAMPLE, upload=handle_file(str(good)), steps=5, n=4),
+                                                       api_name="/sample")
+    assert Path(grid).exists() and "upload my_pipeline.zip (diffusers DDPMPipeline .zip, T=50" in info, info
+    assert "5 network calls per image" in info and "8×8" in info
+    npz = np.load(next(f for f in files if f.endswith(".npz")))
+    assert npz["images"].shape == (4, 1, 8, 8) and npz["x_T"].shape == (4, 1, 8, 8)   # 1 channel, 8×8, as saved
+    gallery, table, cmp_info = client.predict(
+        checkpoint="bundled", upload=handle_file(str(good)), classes=[], guidance_scale=1.0,
+        samplers=["DDIM", "DPM-Solver++"], calls=5, seed=1, n=2, api_name="/compare_samplers")
+    assert [g["caption"].split(" · ")[0] for g in gallery] == ["DDIM", "DPM-Solver++"]
+    assert all(Path(g["image"]).exists() for g in gallery) and [r[1] for r in table["data"]] == [5, 5]
+    with pytest.raises(AppError) as e:
+        client.predict(**dict(SAMPLE, upload=handle_file(str(bad))), api_name="/sample")
+    msg = str(e.value)
+    assert "pickle (diffusion_pytorch_model.bin)" in msg and "never opened" in msg, msg
+    assert "safe_serialization=True" in msg and "Traceback" not in msg, msg
