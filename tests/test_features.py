@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from diagnostics.features import (DEFAULT_FEATURE_NET, FeatureNet, FeatureNetConfig, FeatureNetError,
-                                  load_feature_net, load_inception, main, random_shift, save_feature_net,
+                                  load_feature_net, main, random_shift, save_feature_net,
                                   train_feature_net)
+from diagnostics.inception import load_inception
 
 
 

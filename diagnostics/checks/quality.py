@@ -39,7 +39,7 @@ def feature_net_mismatch(extractor, data: dict) -> Optional[str]:
     return None
 
 
-INCEPTION = "inception"     # feature_net name for torchvision's Inception-v3 (diagnostics.features.load_inception)
+INCEPTION = "inception"     # feature_net name for torchvision's Inception-v3 (diagnostics.inception.load_inception)
 
 
 def load_extractor(feature_net, data_meta: Optional[dict] = None) -> tuple[object, str]:
@@ -51,7 +51,7 @@ def load_extractor(feature_net, data_meta: Optional[dict] = None) -> tuple[objec
         return feature_net, ""
     if feature_net == INCEPTION:
         try:
-            from ..features import load_inception
+            from ..inception import load_inception
             return load_inception(), ""
         except RuntimeError as e:
             return None, f"Inception-v3 is not available here: {e}"
@@ -64,10 +64,6 @@ def load_extractor(feature_net, data_meta: Optional[dict] = None) -> tuple[objec
         return None, f"the feature network module is not available ({e})"
     except ValueError as e:           # FeatureNetError: a damaged or foreign file
         return None, f"the feature network could not be loaded: {e}"
-    try:
-        from .. import metrics  # noqa: F401
-    except ImportError as e:
-        return None, f"diagnostics.metrics is not available ({e})"
     return extractor, ""
 
 
