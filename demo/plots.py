@@ -39,7 +39,7 @@ def loss_figure(rows: Sequence[dict], title: str = "Training loss") -> go.Figure
     return fig
 
 
-def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs steps",
+def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs network calls",
                    metric: str = "fid", metric_label: str = "FID (lower is better)") -> go.Figure:
     """rows: diagnostics.sweep rows (series, network_calls, steps, fid, ...; older files: sampler, steps, eta).
     One line per sampler setting over network calls per image; the real-vs-real floor as a dashed line."""

@@ -47,17 +47,17 @@ def _matches(ids: tuple[Optional[str], Optional[str]], sha: str, path: Path) -> 
     return None   # the result does not say
 
 
-def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], str]:
-    """Rows of bench/results/quality_vs_steps.json measured on this checkpoint, and a note saying where
-    they come from (or why there are none). The file keeps one entry per checkpoint under "by_checkpoint",
-    keyed by the SHA-256 prefix, beside the latest run's "checkpoint" and "rows"."""
-    f = bench_quality_file()
+SOLVER_RESULTS = "quality_vs_calls.json"   # bench.quality_vs_steps run for the multistep solvers (same n, x_T, floor)
+
+
+def _file_rows(f: Path, sha: str, path: Path, is_bundled: bool) -> tuple[list[dict], dict, str]:
+    """(rows measured on this checkpoint, the file's entry for it, why there are none) of one results file."""
     if not f.exists():
-        return [], f"no benchmark results yet ({f.name} is not there)"
+        return [], {}, f"no benchmark results yet ({f.name} is not there)"
     try:
         payload = json.loads(f.read_text())
     except (OSError, ValueError) as e:
-        return [], f"{f.name} could not be read ({e})"
+        return [], {}, f"{f.name} could not be read ({e})"
     rows, entry = [], None
     if isinstance(payload, dict):
         for key, e in (payload.get("by_checkpoint") or {}).items():
@@ -72,14 +72,34 @@ def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], str]
             if m or (m is None and is_bundled):     # a result that names no checkpoint is the bundled model's
                 rows.append(r)
         entry = payload if isinstance(payload, dict) else {}
+    return rows, entry, "" if rows else f"the benchmark results ({f.name}) were measured on other checkpoints"
+
+
+def _row_key(r: dict) -> tuple:
+    return r.get("series") or r.get("sampler"), r.get("network_calls") or r.get("steps")
+
+
+def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], str]:
+    """Rows of bench/results/quality_vs_steps.json (and of the solvers' quality_vs_calls.json beside it)
+    measured on this checkpoint, and a note saying where they come from (or why there are none). A file keeps
+    one entry per checkpoint under "by_checkpoint", keyed by the SHA-256 prefix, beside the latest run's
+    "checkpoint" and "rows"; a setting measured in both files is taken from the first."""
+    f = bench_quality_file()
+    rows, entry, why = _file_rows(f, sha, path, is_bundled)
+    used = [f.name] if rows else []
+    extra, _, _ = _file_rows(f.with_name(SOLVER_RESULTS), sha, path, is_bundled)
+    seen = {_row_key(r) for r in rows}
+    extra = [r for r in extra if _row_key(r) not in seen]
+    if extra:
+        rows, used = rows + extra, used + [SOLVER_RESULTS]
     if not rows:
-        return [], f"the benchmark results ({f.name}) were measured on other checkpoints"
+        return [], why
     n = sorted({r.get("n") for r in rows if r.get("n")} or ({entry.get("n")} if entry.get("n") else set()))
     net = entry.get("network") or next((r.get("network_id") or r.get("network") for r in rows
                                         if r.get("network_id") or r.get("network")), None)
     quick = " (quick run)" if entry.get("quick") else ""
-    note = (f"from the benchmark{quick} ({f.name}), n = {', '.join(map(str, n)) or '?'} images per setting"
-            + (f"; features: {net}" if net else ""))
+    note = (f"from the benchmark{quick} ({' + '.join(used)}), n = {', '.join(map(str, n)) or '?'} images per "
+            "setting" + (f"; features: {net}" if net else ""))
     return rows, note
 
 

@@ -237,6 +237,15 @@ def test_quality_plot_reads_benchmark_results(tmp_path, monkeypatch, tiny_ckpt):
     assert "from the benchmark" in note and "n = 300" in note
     assert {tr.name for tr in fig.data} == {"DDIM η=0", "DDPM (fixed_small)"}
     assert max(max(tr.y) for tr in fig.data) == 2.0                 # this checkpoint's rows, not the other's
+    # the solvers' run beside it adds its lines; a setting both files measured is taken from the first
+    solver = {"sampler": "dpmpp_2m", "series": "DPM-Solver++(2M)", "steps": 10, "network_calls": 10, "fid": 0.5,
+              "fid_floor": 0.1, "n": 300}
+    (tmp_path / "quality_vs_calls.json").write_text(json.dumps({"by_checkpoint": {sha: {"rows": [
+        solver, dict(rows[1], fid=77.0)], "n": 300}}}))
+    fig, note = plot_and_note(compare.quality_plot("bundled", None))
+    assert {tr.name for tr in fig.data} == {"DDIM η=0", "DDPM (fixed_small)", "DPM-Solver++(2M)"}
+    assert max(max(tr.y) for tr in fig.data) == 2.0 and "quality_vs_calls.json" in note
+    (tmp_path / "quality_vs_calls.json").unlink()
     bench.write_text(json.dumps({"checkpoint": {"path": "elsewhere.safetensors", "sha256": "0123456789abcdef"},
                                  "rows": other}))
     fig, note = plot_and_note(compare.quality_plot("bundled", None))
