@@ -5,7 +5,8 @@ tables (dated, machine stated).
     python -m bench.run_all --quick     # ~2 min: bench/results/quick/*.json, bench/results/quick/SUMMARY.md
 
 A benchmark that fails is reported in SUMMARY.md (and the exit status is 1); the others still run.
---quick takes ~2 min on 2 idle CPU cores, most of it the recipes' 4 × 20 s of training.
+--quick takes ~2 min on 2 idle CPU cores, most of it the recipes' 4 × 20 s of training (more on a CPU that
+emulates bf16: bench.amp's bf16 rows).
 """
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from typing import Optional, Sequence
 from bench import common
 from bench.recipes import DEFAULT_BUDGET_SECONDS
 
-BENCHMARKS = ("train_speed", "sample_speed", "speed", "quality_vs_steps", "guidance", "recipes")
+BENCHMARKS = ("train_speed", "sample_speed", "speed", "quality_vs_steps", "guidance", "recipes", "amp")
 
 
 def _kwargs(name: str, quick: bool, ckpt: Optional[str], device: str, recipe_budget: Optional[float]) -> dict:
     kw = {}
-    if name in ("sample_speed", "quality_vs_steps", "guidance") and ckpt:
+    if name in ("sample_speed", "quality_vs_steps", "guidance", "amp") and ckpt:
         kw["ckpt"] = ckpt
     if name in ("train_speed", "sample_speed", "speed", "recipes"):
         kw["device"] = device
@@ -67,8 +68,9 @@ def summary_markdown(quick: bool, command: str, results: list[dict], started_iso
             if p.get(key):
                 rel = Path(p[key]).name
                 lines += [f"{'Figure' if key == 'figure_html' else 'PNG'}: [{rel}]({rel})", ""]
-        if p.get("winner_sentence"):
-            lines += [f"**{p['winner_sentence']}**", ""]
+        for sentence in (p.get("winner_sentence"), (p.get("conclusion") or {}).get("sentence")):
+            if sentence:
+                lines += [f"**{sentence}**", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--skip", nargs="+", choices=BENCHMARKS, default=[])
     p.add_argument("--ckpt", help="checkpoint for sample_speed and quality_vs_steps (default: the bundled model)")
     p.add_argument("--device", default="auto")
-    p.add_argument("--recipe-budget", type=float, help=f"seconds per recipe (default {DEFAULT_BUDGET_SECONDS:g}; quick 20)")
+    p.add_argument("--recipe-budget", type=float,
+                   help=f"seconds per recipe (default {DEFAULT_BUDGET_SECONDS:g}; quick 20)")
     common.add_threads_arg(p)
     p.add_argument("--out-dir", help="default bench/results (quick: bench/results/quick)")
     a = p.parse_args(argv)

@@ -97,7 +97,7 @@ def prepare(name: str, variant: str, device: torch.device, train: bool):
     torch.manual_seed(0)
     model = MODELS[name]().to(device)
     model.train(train)
-    cl = variant == "channels_last"
+    cl = variant.startswith("channels_last")     # "channels_last" or "channels_last+bf16" (bench/amp.py)
     if cl:
         model = model.to(memory_format=torch.channels_last)
     net = model
@@ -191,7 +191,7 @@ def run(quick: bool = False, variants: Optional[Sequence[str]] = None, train_bat
             fg = info[name]["forward_gflop_per_image"] * sample_batch / fw["seconds"]
             rows.append({
                 "model": name, "variant": variant, "compiled": variant.startswith("compile"),
-                "channels_last": variant == "channels_last", "bf16_autocast": variant.endswith("bf16"),
+                "channels_last": variant.startswith("channels_last"), "bf16_autocast": variant.endswith("bf16"),
                 "train_batch": train_batch, "train_steps_per_s": 1 / tr["seconds"],
                 "train_images_per_s": train_batch / tr["seconds"], "train_gflops": tg,
                 "train_pct_of_matmul": 100 * tg / base, "train_first_call_s": tr["first_call_s"],

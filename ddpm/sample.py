@@ -21,7 +21,7 @@ from .paths import bundled_file
 from .checkpoint import CheckpointError, load_checkpoint
 from .classifier import load_classifier
 from .data import make_grid, save_image_grid
-from .device import pick_device
+from .device import AMP_CHOICES, pick_device
 from .samplers import DEFAULT_STEPS, SAMPLERS
 from .sampling import Trajectory, generate
 
@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-temperature", type=float, default=1.0, help="scale of the per-step noise")
     p.add_argument("--max-batch", type=int, default=256, help="images per forward pass (the memory bound)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    p.add_argument("--amp", default="auto", choices=AMP_CHOICES,
+                   help="network precision: auto (bf16 on a GPU or a CPU with native bf16, else fp32), off (fp32), "
+                        "bf16, fp16 (GPU only); the sampler's arithmetic stays fp32")
     p.add_argument("--out", default="samples.png", help="the grid image; the .npz is written beside it")
     p.add_argument("--trajectory", default="", help="also write the trajectory (.png strip or .gif)")
     p.add_argument("--frames", type=int, default=10, help="trajectory frames")
@@ -135,7 +138,8 @@ def main(argv=None) -> int:
                        spacing=a.spacing, clip_denoised=a.clip, order=a.order, karras=a.karras, n=a.n,
                        labels=labels, guidance_scale=a.guidance, classifier=clf, classifier_scale=a.classifier_scale,
                        seed=a.seed, temperature=a.temperature, noise_temperature=a.noise_temperature,
-                       trajectory_frames=a.frames if a.trajectory else 0, max_batch=a.max_batch, callback=progress)
+                       trajectory_frames=a.frames if a.trajectory else 0, max_batch=a.max_batch, callback=progress,
+                       amp=a.amp)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -150,7 +154,8 @@ def main(argv=None) -> int:
                         x_T=res.x_T.numpy(), settings=json.dumps(res.settings))
     if a.trajectory and res.trajectory is not None:
         save_trajectory(res.trajectory, Path(a.trajectory), nrow=nrow or int(np.ceil(np.sqrt(a.n))))
-    print(f"{a.n} images, {res.network_calls} network calls each, {res.seconds:.1f}s -> {out} "
+    print(f"{a.n} images, {res.network_calls} network calls each, {res.settings['precision']}, "
+          f"{res.seconds:.1f}s -> {out} "
           f"(+ {out.with_suffix('.npz').name}{', ' + a.trajectory if a.trajectory else ''})")
     return 0
 

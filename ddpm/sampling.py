@@ -6,13 +6,16 @@ seeding and batching.
 """
 from __future__ import annotations
 
+import functools
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 import torch
 from torch import Tensor
 
+from .device import Precision, resolve_precision
 from .diffusion import GaussianDiffusion
 from .formats.base import guidance_unavailable
 from .samplers import make_sampler
@@ -57,8 +60,9 @@ class GuidedModel:
     """
 
     def __init__(self, model, diffusion: GaussianDiffusion, labels: Optional[Tensor], guidance_scale: float = 1.0,
-                 classifier=None, classifier_scale: float = 0.0):
-        self.model, self.diffusion, self.labels = model, diffusion, labels
+                 classifier=None, classifier_scale: float = 0.0, precision: Optional[Precision] = None):
+        self.diffusion, self.labels = diffusion, labels
+        self.model = model if precision is None else functools.partial(precision.run, model)  # output in fp32
         self.w = float(guidance_scale)
         self.classifier, self.s = classifier, float(classifier_scale)
         self.null = getattr(model.config, "num_classes", 0)
@@ -156,15 +160,18 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
              n: int = 16, labels=None, guidance_scale: float = 1.0, classifier=None, classifier_scale: float = 0.0,
              seed: int = 0, temperature: float = 1.0, noise_temperature: float = 1.0, x_T: Optional[Tensor] = None,
              trajectory_frames: int = 0, capture_steps: Optional[Sequence[int]] = None,
-             max_batch: int = DEFAULT_MAX_BATCH, callback: Optional[ProgressFn] = None) -> SampleResult:
+             max_batch: int = DEFAULT_MAX_BATCH, callback: Optional[ProgressFn] = None,
+             amp: str = "off") -> SampleResult:
     """Generate n images. labels: None (unconditional), or class indices cycled over n.
 
     sampler: one of ddpm.samplers.SAMPLERS ('ddpm', 'ddim', 'dpmpp_2m', 'dpmpp_2m_sde', 'unipc'); steps is the number
     of network calls (DDPM: always T); spacing None is the sampler's default; order and karras are the solvers'.
 
     The same seed gives the same x_T for every sampler (so DDPM and DDIM can be compared from the very same
-    noise) and the same images on the same device. Images are produced in batches of at most max_batch.
-    variance / spacing / clip_denoised left at None take the model's defaults (diffusion.sampling_defaults).
+    noise) and the same images on the same device and precision. Images are produced in batches of at most
+    max_batch. variance / spacing / clip_denoised left at None take the model's defaults
+    (diffusion.sampling_defaults). amp: the network's precision ("off" = fp32, "auto", "bf16", "fp16" as in
+    ddpm.device); the sampler's arithmetic stays fp32 whatever it is.
     """
     if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be an integer in [1, {MAX_SAMPLES}] (got {n!r})")
@@ -190,6 +197,9 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
                        clip_denoised=clip_denoised, order=order, karras=karras)
     cfg = model.config
     device = next(model.parameters()).device
+    precision = resolve_precision(amp, device)
+    if precision.warning:
+        warnings.warn(precision.warning, stacklevel=2)
     shape = (cfg.in_channels, cfg.image_size, cfg.image_size)
     if x_T is None:
         x_T = initial_noise(n, shape, seed, temperature)
@@ -214,7 +224,7 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
             sl = slice(b * batch, min(n, (b + 1) * batch))
             g = torch.Generator().manual_seed(int(seed) * 1_000_003 + b + 1)
             fn = GuidedModel(model, diffusion, None if y is None else y[sl].to(device), guidance_scale,
-                             classifier, classifier_scale)
+                             classifier, classifier_scale, precision)
             x0, frames = sample_loop(fn, smp, x_T[sl].to(device), g, noise_temperature, capture, callback,
                                      progress_offset=b * len(smp.timesteps), progress_total=total)
             calls = fn.calls
@@ -232,7 +242,8 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
                     variance=smp.variance if sampler == "ddpm" else None, spacing=getattr(smp, "spacing", None),
                     order=smp.order if solver else None, karras=smp.karras if solver else None,
                     clip_denoised=smp.clip_denoised, guidance_scale=guidance_scale, classifier_scale=classifier_scale,
-                    seed=seed, temperature=temperature, noise_temperature=noise_temperature, n=n)
+                    seed=seed, temperature=temperature, noise_temperature=noise_temperature, n=n,
+                    precision=precision.name)
     return SampleResult(torch.cat(images), None if y is None else y.cpu(), x_T.cpu(), list(smp.timesteps), calls,
                         time.perf_counter() - start, traj, settings)
 

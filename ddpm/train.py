@@ -1,6 +1,7 @@
 """Training: the ε / x_0 / v objective with MSE or L1, timestep weighting, AdamW, warmup + cosine decay,
-gradient clipping, EMA, mixed precision on CUDA, label dropout for classifier-free guidance, periodic
-sample grids and checkpoints, exact resume, and DistributedDataParallel under torchrun.
+gradient clipping, EMA, mixed precision (`--amp`: the network in bf16/fp16, the rest fp32), label dropout
+for classifier-free guidance, periodic sample grids and checkpoints, exact resume, and DistributedDataParallel
+under torchrun.
 
     python -m ddpm.train --data digits --preset tiny --steps 2000 --out runs/digits
     torchrun --nproc_per_node=2 -m ddpm.train --data digits --steps 2000 --out runs/digits
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import json
 import math
 import os
@@ -26,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -36,8 +39,9 @@ from torch import nn
 
 from .checkpoint import CheckpointError, atomic_write, export_checkpoint, load_train_state, save_checkpoint
 from .data import DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid, training_conditioning
-from .device import pick_device
+from .device import Precision, pick_device, resolve_precision
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .run_files import append_line, check_writable, trim_metrics, write_json
 from .sampling import generate
 from .train_config import OptionSpec, TrainConfig, add_config_args, config_from_args
 from .unet import UNet, UNetConfig, count_parameters, preset_config
@@ -95,44 +99,6 @@ def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
 def _dist_info() -> tuple[int, int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
-
-
-def _check_writable(out: Path) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as e:
-        raise PermissionError(f"cannot write to output folder {str(out)!r} ({e.strerror}); "
-                              "choose another --out") from None
-
-
-def _trim_metrics(path: Path, step: int) -> None:
-    """Keep only the log lines up to `step`: a fresh run (step 0) in an old folder must not append to the old
-    loss curve, and a run resumed from an earlier checkpoint must not log the same steps twice."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text().splitlines():
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):  # a line cut short by a killed run
-            pass
-    atomic_write(path, lambda tmp: Path(tmp).write_text("".join(line + "\n" for line in kept)))
-
-
-def append_line(path: Path, line: str) -> None:
-    """Append one line to an append-only log with a single write and a flush: a killed process leaves at most
-    the last line cut short (never a line interleaved with another); readers skip a line that does not parse."""
-    with open(path, "a") as f:
-        f.write(line + "\n")
-        f.flush()
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(payload, indent=2)))
 
 
 def data_columns(cfg: TrainConfig) -> dict:
@@ -206,7 +172,8 @@ class TrainRun:
     g_noise: torch.Generator          # t, ε and label dropout, one per rank
     step: int = 0
     net: Optional[nn.Module] = None   # what the step calls: the model, compiled and/or wrapped in DDP
-    amp_dtype: Optional[torch.dtype] = None
+    precision: Optional[Precision] = None   # the network's precision (--amp); the rest stays fp32
+    precision_history: list = field(default_factory=list)   # [{"from_step", "precision"}], saved in the checkpoint
     scaler: Optional[torch.amp.GradScaler] = None
     started: float = 0.0
     start_step: int = 0
@@ -238,11 +205,14 @@ class TrainRun:
         if world > 1 and device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
+        precision = resolve_precision(cfg.amp, device)   # refuses fp16 on a CPU before anything is written
+        if precision.warning and rank == 0:
+            warnings.warn(precision.warning, stacklevel=3)
         if cfg.batch_size % world:
             raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes ({world})")
         out = Path(cfg.out)
         if rank == 0:
-            _check_writable(out)
+            check_writable(out)
 
         data = load_dataset(cfg.data, image_size=cfg.image_size, **data_columns(cfg))
         if cfg.holdout > 0:   # the held-out split (same split as diagnostics' real-vs-real floor) is never trained on
@@ -256,7 +226,8 @@ class TrainRun:
                   diffusion=GaussianDiffusion(dcfg), model=model, ema=ema,
                   opt=torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
                   g_data=torch.Generator().manual_seed(cfg.seed),
-                  g_noise=torch.Generator().manual_seed(cfg.seed + 1 + rank))
+                  g_noise=torch.Generator().manual_seed(cfg.seed + 1 + rank),
+                  precision=precision, precision_history=[{"from_step": 0, "precision": precision.name}])
         resume_path = (out / "last.safetensors") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
         if resume_path is not None and (cfg.resume != "auto" or resume_path.exists()):
             run.resume(resume_path)
@@ -267,13 +238,10 @@ class TrainRun:
         if run.distributed:
             run.net = nn.parallel.DistributedDataParallel(
                 run.net, device_ids=[device.index] if device.type == "cuda" else None)
-        if device.type == "cuda" and cfg.amp != "off":
-            run.amp_dtype = torch.bfloat16 if (cfg.amp == "bf16" or (cfg.amp == "auto" and torch.cuda.is_bf16_supported())) \
-                else torch.float16
-        run.scaler = torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16)
+        run.scaler = torch.amp.GradScaler("cuda", enabled=run.precision.name == "fp16" and device.type == "cuda")
         if run.is_main:
-            _write_json(out / "config.json", asdict(cfg))
-            _trim_metrics(out / "metrics.jsonl", run.step)
+            write_json(out / "config.json", asdict(cfg))
+            trim_metrics(out / "metrics.jsonl", run.step)
             run.write_progress("running")
         run.started = time.perf_counter()
         run.start_step = run.step
@@ -296,6 +264,15 @@ class TrainRun:
             self.ema.load_state_dict(state["ema"] or state["model"])
         self.opt.load_state_dict(state["optimizer"])
         self.step = int(meta["step"])
+        trained = meta.get("train", {})
+        self.precision_history = list(trained.get("precision_history") or
+                                      [{"from_step": 0, "precision": trained.get("precision", "fp32")}])
+        if self.precision_history[-1]["precision"] != self.precision.name:   # allowed, and said
+            if self.is_main:
+                warnings.warn(f"resuming at step {self.step} in {self.precision.name} a run trained in "
+                              f"{self.precision_history[-1]['precision']} ({self.precision.reason}); the "
+                              "checkpoint records both", stacklevel=4)
+            self.precision_history.append({"from_step": self.step, "precision": self.precision.name})
         rng = state["rng"]
         self.g_data.set_state(rng["data"])
         torch.set_rng_state(rng.get(f"torch{self.rank}", rng["torch"]))
@@ -334,9 +311,8 @@ class TrainRun:
         self.last_lr = lr_at(self.step, cfg)
         for group in self.opt.param_groups:
             group["lr"] = self.last_lr
-        with torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-            per_sample = self.diffusion.training_losses(self.net, x0, t, y, noise, cfg.loss, cfg.weighting,
-                                                        cfg.min_snr_gamma)
+        net = functools.partial(self.precision.run, self.net)   # only the network runs in bf16/fp16
+        per_sample = self.diffusion.training_losses(net, x0, t, y, noise, cfg.loss, cfg.weighting, cfg.min_snr_gamma)
         loss = per_sample.mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {self.step}; lower --lr "
@@ -402,7 +378,8 @@ class TrainRun:
                      **{k: v for k, v in data_columns(self.cfg).items() if v is not None}}
         save_checkpoint(self.out / "last.safetensors", model=self.model, ema_model=self.ema,
                         diffusion_config=self.dcfg, class_names=self.data.class_names, step=self.step,
-                        data=meta_data, train=asdict(self.cfg),
+                        data=meta_data, train={**asdict(self.cfg), "precision": self.precision.name,
+                                               "precision_history": self.precision_history},
                         train_state={"optimizer": self.opt.state_dict(), "rng": rng})
         if final:
             export_checkpoint(self.out / "last.safetensors", self.out / "model.safetensors")
@@ -435,7 +412,7 @@ class TrainRun:
         if self.is_main:
             final_grid = self.sample_grid()
             self.write_progress("stopped" if self.stopped_early else "finished")
-            _write_json(self.out / "summary.json",
+            write_json(self.out / "summary.json",
                         {"step": self.step, "stopped_early": self.stopped_early, "replicas_identical": identical,
                          "seconds": time.perf_counter() - self.started, "final_grid": final_grid})
         if self.distributed:

@@ -14,11 +14,10 @@ from dataclasses import fields as dataclass_fields
 from typing import Any, Optional
 
 from .data import DEFAULT_HOLDOUT
+from .device import AMP_CHOICES
 from .diffusion import LOSSES, OBJECTIVES, WEIGHTINGS
 from .schedules import SCHEDULES
 from .unet import PRESETS
-
-AMP_CHOICES = ("auto", "off", "bf16", "fp16")
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,8 @@ class TrainConfig:
                               hint="0.999 is usual")
     label_dropout: float = option(0.1, "share of labels replaced by the null label (classifier-free guidance)",
                                   low=0, high=1, high_open=True, hint="0.1 is usual")
-    amp: str = option("auto", "auto (bf16/fp16 on CUDA, off on CPU) | off | bf16 | fp16", choices=AMP_CHOICES)
+    amp: str = option("auto", "network precision: auto (bf16/fp16 on CUDA, bf16 on a CPU with native bf16, else "
+                              "fp32) | off (fp32) | bf16 | fp16 (CUDA only)", choices=AMP_CHOICES)
     compile: bool = option(False, "torch.compile the model")
     seed: int = option(0, "seed of the weights, batches and noise")
     log_every: int = option(25, "a loss line (metrics.jsonl) every N steps", low=1)

@@ -23,6 +23,7 @@ import torch
 
 from ddpm import CheckpointError, LoadedCheckpoint
 from ddpm.data import make_grid
+from ddpm.device import AMP_CHOICES, pick_device, resolve_precision
 
 from . import checkpoints, guard, limits
 from .model_cache import get_cache
@@ -210,6 +211,31 @@ def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
                              f"({', '.join(names)}); tick classes from the list, or none for all")
         labels.append(i)
     return labels
+
+
+def precision(value: Any) -> str:
+    """The network precision a request asks for (--amp), checked on this machine before any work: fp16 on a
+    CPU is refused with the reason, and so is bf16 where the CPU only emulates it (many times slower than fp32,
+    bench/amp.py: a shared server's work budget assumes native speed; the CLI warns and runs it)."""
+    amp = choice("precision", str(value or "auto").strip().lower(), AMP_CHOICES)
+    try:
+        p = resolve_precision(amp, pick_device("auto"))
+    except ValueError as e:
+        raise user_error(str(e)) from None
+    if p.warning:
+        raise user_error(f"{p.warning}. This server refuses it; choose auto or off")
+    return amp
+
+
+def precision_picker() -> gr.Dropdown:
+    """auto | off | bf16 where it is native (| fp16 on a GPU), with what auto means here as its info text."""
+    dev = pick_device("auto")
+    auto = resolve_precision("auto", dev)
+    choices = [a for a in AMP_CHOICES if (a != "fp16" or dev.type == "cuda")
+               and (a != "bf16" or not resolve_precision("bf16", dev).warning)]
+    return gr.Dropdown(choices, value="auto", label="Precision (network)",
+                       info=f"{auto.reason.replace('auto: ', 'auto = ')}; off = fp32; bf16 is fast only where the "
+                            "processor computes it natively (README: precision)")
 
 
 def sampling_steps(steps: Any, T: int) -> int:

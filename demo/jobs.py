@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ddpm.train_config import TrainConfig
+
 from .paths import ROOT
 from .runs import (DONE_STATES, UPLOADED, RunInfo, _pid_runs_trainer, checkpoint_step,  # noqa: F401
                    instance_id, list_runs, listed_runs, read_json, read_metrics, read_run, run_checkpoint, run_state)
@@ -53,38 +55,46 @@ class CannotResumeError(RuntimeError):
     """A Resume of a run that is not ours, not ended, already complete, or unknown."""
 
 
+# The app's training defaults are the trainer's (ddpm.train_config.TrainConfig), except where it deliberately
+# differs: a live sample grid every 250 steps (the CLI's 500) so that a run can be watched forming.
+APP_DEFAULTS = {"sample_every": 250}
+
+
+def app_default(name: str):
+    return APP_DEFAULTS.get(name, TrainConfig.option_spec(name).default)
+
+
 @dataclass(frozen=True)
 class TrainRequest:
-    """The settings of one run; each becomes a `python -m ddpm.train` flag."""
+    """The settings of one run: TrainConfig options (same names, defaults `app_default`), each passed to
+    `python -m ddpm.train` as that option's flag."""
     data: str = "digits"          # "digits", "mnist" or the path of a .zip (class folders, or flat)
-    preset: str = "tiny"
-    schedule: str = "linear"
-    objective: str = "eps"
-    weighting: str = "min_snr"
-    steps: int = 2000
-    batch_size: int = 128
-    lr: float = 1e-3
-    label_dropout: float = 0.1
-    sample_every: int = 250       # 0 = a grid only at the end
-    image_size: int = 16
-    base_channels: int = 0        # 0 = the preset's
-    T: int = 1000
-    seed: int = 0
-    conditional: bool = True      # False: --no-conditional (a flat zip trains unconditionally anyway)
+    preset: str = app_default("preset")
+    schedule: str = app_default("schedule")
+    objective: str = app_default("objective")
+    weighting: str = app_default("weighting")
+    steps: int = app_default("steps")
+    batch_size: int = app_default("batch_size")
+    lr: float = app_default("lr")
+    label_dropout: float = app_default("label_dropout")
+    sample_every: int = app_default("sample_every")
+    image_size: int = app_default("image_size")
+    base_channels: int = app_default("base_channels")
+    T: int = app_default("T")
+    seed: int = app_default("seed")
+    amp: str = app_default("amp")
+    conditional: bool = app_default("conditional")   # False: --no-conditional (a flat zip trains unconditionally)
 
     def cli_args(self) -> list[str]:
+        args = []
+        for name, value in asdict(self).items():
+            spec = TrainConfig.option_spec(name)
+            if spec.type is bool:
+                args.append(spec.flag if value else "--no-" + spec.flag[2:])
+            else:
+                args += [spec.flag, repr(float(value)) if spec.type is float else str(value)]
         log_every = max(1, min(25, self.steps // 100))   # enough points for a live curve, even on short runs
-        args = ["--data", self.data, "--preset", self.preset, "--schedule", self.schedule,
-                "--objective", self.objective, "--weighting", self.weighting, "--steps", str(self.steps),
-                "--batch-size", str(self.batch_size), "--lr", repr(float(self.lr)),
-                "--label-dropout", repr(float(self.label_dropout)), "--sample-every", str(self.sample_every),
-                "--image-size", str(self.image_size), "--T", str(self.T), "--seed", str(self.seed),
-                "--log-every", str(log_every), "--warmup-steps", str(min(100, max(1, self.steps // 10)))]
-        if self.base_channels:
-            args += ["--base-channels", str(self.base_channels)]
-        if not self.conditional:
-            args += ["--no-conditional"]
-        return args
+        return args + ["--log-every", str(log_every), "--warmup-steps", str(min(100, max(1, self.steps // 10)))]
 
 
 @dataclass

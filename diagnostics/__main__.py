@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: 1 with --quick, whose small batches gain little from more "
                         "and lose a lot when other processes hold the cores; torch's own choice otherwise)")
+    r.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
+                   help="network precision while drawing the samples: auto (bf16 on a GPU or a CPU with native bf16, "
+                        "else fp32), off (fp32), bf16, fp16 (GPU only); the other checks run in fp32")
     r.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     r.add_argument("--likelihood", action=argparse.BooleanOptionalAction, default=None,
                    help="compute bits/dim on the training and held-out splits (default: in full mode only)")
@@ -93,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            callback=progress, sampler=args.sampler, steps=args.steps,
                            guidance_scale=args.guidance_scale, feature_net=args.feature_net,
                            likelihood=args.likelihood, reference=args.reference,
-                           train_features=args.train_features)
+                           train_features=args.train_features, amp=args.amp)
     except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
         if bar is not None:
             bar.close()

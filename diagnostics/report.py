@@ -151,7 +151,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                max_bytes: int = DEFAULT_MAX_BYTES, sampler: Optional[str] = None, steps: Optional[int] = None,
                guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
                thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None,
-               reference=None, train_features: bool = False) -> ReportFiles:
+               reference=None, train_features: bool = False, amp: str = "off") -> ReportFiles:
     """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
@@ -161,13 +161,15 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     reference: a folder / .zip of images or a data set name (diagnostics.reference) for a model that records no
     data set (a diffusers model); train_features: train a feature network on it where the shipped one does not fit.
     callback(stage, fraction) reports progress. likelihood: compute bits/dim (default: in full mode only).
+    amp: the network's precision while drawing the shared samples ("off" = fp32, "auto", "bf16"; see
+    ddpm.device.resolve_precision); the other checks run in fp32.
     """
     started = time.perf_counter()
     if isinstance(checkpoint, LoadedCheckpoint):
         ck = checkpoint
     else:
         ck = load_checkpoint(checkpoint, device=pick_device(device), max_bytes=max_bytes)
-    settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps, likelihood)
+    settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps, likelihood, amp)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
@@ -192,6 +194,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
         settings={"mode": "quick" if settings.quick else "full", **settings.as_dict(), "seed": seed,
                   "device": str(next(ck.model.parameters()).device), "guidance_scale": guidance_scale,
                   "sampling_seconds": run.samples.seconds,
+                  "precision": run.samples.settings.get("precision", "fp32"),   # what amp resolved to
                   "real_data": (f"{real.name}: {len(real)} images" if real is not None else f"none ({real_reason})"),
                   "torch": torch.__version__, "python": platform.python_version(),
                   "threads": torch.get_num_threads(), "thresholds": thresholds.as_dict()},
@@ -273,7 +276,8 @@ def to_markdown(report: Report) -> str:
         f"**Overall: {VERDICT_ICONS[report.overall]}{_skipped_clause(report)}** — {report.created}, "
         f"{report.settings.get('mode')} mode "
         f"({report.settings.get('sampler')}, {report.settings.get('steps')} steps, n={report.settings.get('n')}, "
-        f"seed {report.settings.get('seed')}), {report.seconds:.0f} s",
+        f"seed {report.settings.get('seed')}, network in {report.settings.get('precision', 'fp32')}), "
+        f"{report.seconds:.0f} s",
         "",
         f"Model: {m['preset']} U-Net, {m['parameters']:,} parameters, {m['channels']}×{m['image_size']}², "
         f"{m['num_classes'] or 'no'} classes, step {m['step']} ({m['weights']} weights); data {m['data_set']}; "

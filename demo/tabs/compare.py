@@ -35,7 +35,7 @@ class QualityView:
 
 def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
             guidance_scale: float = 1.0, steps: int = 25, eta: float = 0.0, seed: int = 0, n: int = 8,
-            progress=gr.Progress()) -> CompareView:
+            amp: str = "auto", progress=gr.Progress()) -> CompareView:
     """DDPM with all T steps beside DDIM with S = steps and η, from the same seed and the very same x_T."""
     ckpt = c.load_model(checkpoint, upload)
     T = ckpt.diffusion_config.T
@@ -50,13 +50,15 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
                         c.sampling_pass(f"DDIM, {s:,} steps", s, n, labels, w)],
                  "Lower the number of images (at most {max_images} fit these settings); DDPM always runs all "
                  "T steps, so a model with a smaller T compares faster.")
+    amp = c.precision(amp)
     x_T = initial_noise(n, ckpt.image_shape, seed)
     total = T + s
     try:
         ddpm = generate(ckpt.model, ckpt.diffusion, sampler="ddpm", n=n, labels=labels, guidance_scale=w,
-                        seed=seed, x_T=x_T, callback=c.progress_callback(progress, f"DDPM, {T} steps", 0, total))
+                        seed=seed, x_T=x_T, amp=amp,
+                        callback=c.progress_callback(progress, f"DDPM, {T} steps", 0, total))
         ddim = generate(ckpt.model, ckpt.diffusion, sampler="ddim", steps=s, eta=eta, n=n, labels=labels,
-                        guidance_scale=w, seed=seed, x_T=x_T,
+                        guidance_scale=w, seed=seed, x_T=x_T, amp=amp,
                         callback=c.progress_callback(progress, f"DDIM, {s} steps", T, total))
     except ValueError as e:
         raise c.user_error(str(e)) from None
@@ -64,6 +66,7 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     diff = float((ddpm.images - ddim.images).pow(2).mean().sqrt())
     numbers = {
         "checkpoint": c.checkpoint_title(ckpt, checkpoint, upload), "n": n, "seed": seed, "guidance_scale": w,
+        "precision": ddpm.settings["precision"],
         "ddpm": {"steps": len(ddpm.timesteps), "network_calls": ddpm.network_calls, "seconds": round(ddpm.seconds, 3)},
         "ddim": {"steps": len(ddim.timesteps), "eta": eta, "network_calls": ddim.network_calls,
                  "seconds": round(ddim.seconds, 3)},
@@ -72,7 +75,8 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     }
 
     def caption(label, r):
-        return f"**{label}** · {r.network_calls} network calls per image · {r.seconds:.2f} s"
+        return (f"**{label}** · {r.network_calls} network calls per image · {r.settings['precision']} · "
+                f"{r.seconds:.2f} s")
     return CompareView(c.grid_image(ddpm.images, nrow), c.grid_image(ddim.images, nrow),
                        caption(f"DDPM, all T = {T} steps", ddpm),
                        caption(f"DDIM, S = {s}, η = {eta:g}", ddim) + f" · {numbers['speedup']:g}× faster", numbers)
@@ -92,7 +96,7 @@ class SamplersView:
 
 def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
                      guidance_scale: float = 1.0, samplers: Any = None, calls: int = 10, seed: int = 0, n: int = 8,
-                     progress=gr.Progress()) -> SamplersView:
+                     amp: str = "auto", progress=gr.Progress()) -> SamplersView:
     """Two or more samplers with the same number of network calls (DDPM: always all T), from the very same x_T;
     the RMS difference of each grid to DDPM's if DDPM is picked, else to the first sampler's."""
     ckpt = c.load_model(checkpoint, upload)
@@ -106,6 +110,7 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     seed = c.seed(seed)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
+    amp = c.precision(amp)
     x_T = initial_noise(n, ckpt.image_shape, seed)
     cost = {label: T if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
     c.check_work(ckpt, [c.sampling_pass(label, cost[label], n, labels, w) for label in picked],
@@ -116,7 +121,7 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
         for label in picked:
             name = COMPARE_SAMPLERS[label]
             results[label] = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=None if name == "ddpm" else s,
-                                      n=n, labels=labels, guidance_scale=w, seed=seed, x_T=x_T,
+                                      n=n, labels=labels, guidance_scale=w, seed=seed, x_T=x_T, amp=amp,
                                       callback=c.progress_callback(progress, f"{label}, {cost[label]} network calls",
                                                                    done, sum(cost.values())))
             done += cost[label]
@@ -224,6 +229,7 @@ def build(classes: list[str], T: int) -> CompareTab:
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=limits.MAX_SEED)
                     n = gr.Slider(1, limits.MAX_COMPARE_IMAGES, value=8, step=1, label="Images",
                                   elem_id="compare-n", info=info["n_compare"])
+                amp = c.precision_picker()
                 btn = gr.Button("Compare DDPM and DDIM", variant="primary", elem_id="compare-button")
                 gr.Markdown("Both samplers start from the same seed and the very same x_T, so the difference is "
                             "the sampler alone.", elem_classes="caption")
@@ -258,10 +264,10 @@ def build(classes: list[str], T: int) -> CompareTab:
                 q_btn = gr.Button("Measure quality now (quick)", size="sm")
 
     view = dict(ddpm=ddpm, ddim=ddim, ddpm_info=ddpm_text, ddim_info=ddim_text, numbers=numbers)
-    inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n]
+    inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n, amp]
     btn.click(c.bind(compare, view), inputs, c.components(view), api_name="compare", **c.COMPUTE)
     s_view = dict(gallery=s_gallery, table=s_table, samplers_info=s_info)
-    s_btn.click(c.bind(compare_samplers, s_view), [ckpt, upload, cls, guidance, pick, calls, seed, n],
+    s_btn.click(c.bind(compare_samplers, s_view), [ckpt, upload, cls, guidance, pick, calls, seed, n, amp],
                 c.components(s_view), api_name="compare_samplers", **c.COMPUTE)
     q_view = dict(plot=q_plot, note=q_note)
     q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload], c.components(q_view), api_name="quality",

@@ -59,7 +59,7 @@ def sampler_text(name: str, steps: int, eta: float) -> str:
 def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
            guidance_scale: float = 1.0, sampler: str = "DDIM", steps: int = 25, eta: float = 0.0,
            temperature: float = 1.0, noise_temperature: float = 1.0, seed: int = 0, n: int = 16,
-           progress=gr.Progress()) -> SampleView:
+           amp: str = "auto", progress=gr.Progress()) -> SampleView:
     """Generate n images and their trajectory."""
     ckpt = c.load_model(checkpoint, upload)
     name = sampler_name(sampler)
@@ -77,10 +77,11 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta), calls, n, labels, w)],
                  "Lower the number of images (at most {max_images} fit these settings)"
                  + (", or use DDIM with fewer steps." if name == "ddpm" else " or the steps."))
+    amp = c.precision(amp)
     try:
         res = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=s, eta=eta, n=n, labels=labels,
                        guidance_scale=w, seed=seed, temperature=temperature, noise_temperature=noise_temperature,
-                       trajectory_frames=limits.TRAJECTORY_FRAMES,
+                       trajectory_frames=limits.TRAJECTORY_FRAMES, amp=amp,
                        callback=c.progress_callback(progress, f"{sampler_text(name, s or T, eta)}: sampling"))
     except ValueError as e:
         raise c.user_error(str(e)) from None
@@ -90,7 +91,8 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
         "classes " + ", ".join(ckpt.class_names[i] for i in dict.fromkeys(labels))
     info = (f"**{n} images** · {sampler_txt} · {cls} · guidance {w:g} · seed {seed} · "
             f"temperature {temperature:g} / {noise_temperature:g}  \n"
-            f"{res.network_calls} network calls per image · {res.seconds:.2f} s · "
+            f"{res.network_calls} network calls per image · network in {res.settings['precision']} · "
+            f"{res.seconds:.2f} s · "
             f"checkpoint {c.checkpoint_title(ckpt, checkpoint, upload)}")
     return _view(c.grid_image(res.images, nrow), info, _write_sample_files(res, ckpt, nrow),
                  _trajectory_frames(res, nrow))
@@ -196,6 +198,7 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
                     seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=limits.MAX_SEED)
                     n = gr.Slider(1, limits.MAX_IMAGES, value=16, step=1, label="Images", elem_id="sample-n",
                                   info=info["n"])
+                amp = c.precision_picker()
                 btn = gr.Button("Sample", variant="primary", elem_id="sample-button")
             with gr.Column(scale=2):
                 grid = gr.Image(label="Samples", elem_id="sample-grid", type="numpy", format="png",
@@ -216,7 +219,7 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
 
     # the API's outputs keep this order: grid, info, files, frame, x_t, x̂_0 (the State is not part of it)
     view = dict(grid=grid, info=text, files=files, frame=frame, xt=xt, x0=x0, frames=frames)
-    inputs = [ckpt, upload, cls, guidance, sampler, steps, eta, temp, ntemp, seed, n]
+    inputs = [ckpt, upload, cls, guidance, sampler, steps, eta, temp, ntemp, seed, n, amp]
     btn.click(c.bind(sample, view), inputs, c.components(view), api_name="sample", **c.COMPUTE)
     frame_view = dict(xt=xt, x0=x0)
     frame.input(c.bind(show_frame, frame_view), [frames, frame], c.components(frame_view), **c.QUIET,

@@ -24,7 +24,7 @@ from ddpm.diffusion import OBJECTIVES, WEIGHTINGS
 from .. import checkpoints, limits, plots
 from .. import common as c
 from ..jobs import (UPLOADED, CannotResumeError, JobBusyError, JobStatus, NoJobRunningError, TrainingJobs,
-                    TrainRequest)
+                    TrainRequest, app_default as D)
 from ..runs import read_json
 from ..paths import runs_dir
 
@@ -104,10 +104,12 @@ def _discard_upload(path: Path) -> None:
         pass
 
 
-def train_start(data: str = "digits", zip_file: Any = None, preset: str = "tiny", schedule: str = "linear",
-                objective: str = "eps", weighting: str = "min_snr", steps: int = 2000, batch_size: int = 128,
-                lr: float = 1e-3, label_dropout: float = 0.1, sample_every: int = 250, image_size: int = 16,
-                base_channels: int = 0, T: int = 1000, conditional: bool = True) -> TrainView:
+def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("preset"), schedule: str = D("schedule"),
+                objective: str = D("objective"), weighting: str = D("weighting"), steps: int = D("steps"),
+                batch_size: int = D("batch_size"), lr: float = D("lr"), label_dropout: float = D("label_dropout"),
+                sample_every: int = D("sample_every"), image_size: int = D("image_size"),
+                base_channels: int = D("base_channels"), T: int = D("T"), conditional: bool = D("conditional"),
+                amp: str = D("amp")) -> TrainView:
     """Start a training run as a child process; refused while another run trains."""
     data = str(data or "digits").strip().lower()
     if data not in DATA_CHOICES:
@@ -131,6 +133,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = "tiny"
                                 limits.IMAGE_SIZES)),
         base_channels=c.number("base channels", base_channels, 0, limits.MAX_BASE_CHANNELS, integer=True),
         T=c.number("T (diffusion steps)", T, limits.MIN_T, limits.MAX_T, integer=True),
+        amp=c.precision(amp),
     )
     max_steps = limits.max_train_steps(req.image_size, req.batch_size)
     if req.steps > max_steps:
@@ -301,34 +304,36 @@ def build() -> TrainTab:
                                        height=140)
                     gr.Markdown(info["zip"], elem_classes="caption", padding=True)
                 with gr.Row():
-                    preset = gr.Dropdown(list(limits.TRAIN_PRESETS), value="tiny", label="Preset")
-                    schedule = gr.Dropdown(list(SCHEDULES), value="linear", label="Noise schedule")
+                    preset = gr.Dropdown(list(limits.TRAIN_PRESETS), value=D("preset"), label="Preset")
+                    schedule = gr.Dropdown(list(SCHEDULES), value=D("schedule"), label="Noise schedule")
                 with gr.Row():
-                    objective = gr.Dropdown(list(OBJECTIVES), value="eps", label="Objective",
+                    objective = gr.Dropdown(list(OBJECTIVES), value=D("objective"), label="Objective",
                                             info="what the network predicts")
-                    weighting = gr.Dropdown(list(WEIGHTINGS), value="min_snr", label="Loss weighting")
+                    weighting = gr.Dropdown(list(WEIGHTINGS), value=D("weighting"), label="Loss weighting")
                 with gr.Row():
-                    steps = gr.Number(2000, label="Training steps", elem_id="train-steps", precision=0, minimum=1,
+                    steps = gr.Number(D("steps"), label="Training steps", elem_id="train-steps", precision=0, minimum=1,
                                       maximum=limits.MAX_TRAIN_STEPS, info=info["steps"])
-                    batch = gr.Number(128, label="Batch size", elem_id="train-batch", precision=0, minimum=1,
-                                      maximum=limits.MAX_BATCH_SIZE, info=info["batch_size"])
+                    batch = gr.Number(D("batch_size"), label="Batch size", elem_id="train-batch", precision=0,
+                                      minimum=1, maximum=limits.MAX_BATCH_SIZE, info=info["batch_size"])
                 with gr.Row():
-                    lr = gr.Number(1e-3, label="Learning rate", minimum=limits.LR_RANGE[0],
+                    lr = gr.Number(D("lr"), label="Learning rate", minimum=limits.LR_RANGE[0],
                                    maximum=limits.LR_RANGE[1], info=info["lr"])
-                    sample_every = gr.Number(250, label="Sample grid every", elem_id="train-sample-every",
-                                             precision=0, minimum=0, maximum=limits.MAX_TRAIN_STEPS,
-                                             info=info["sample_every"])
-                dropout = gr.Slider(0, 0.5, value=0.1, step=0.05, label="Guidance (label) dropout",
+                    sample_every = gr.Number(D("sample_every"), label="Sample grid every",
+                                             elem_id="train-sample-every", precision=0, minimum=0,
+                                             maximum=limits.MAX_TRAIN_STEPS, info=info["sample_every"])
+                dropout = gr.Slider(0, 0.5, value=D("label_dropout"), step=0.05, label="Guidance (label) dropout",
                                     info=info["label_dropout"])
-                conditional = gr.Checkbox(True, label="Class-conditional", info=info["conditional"])
+                conditional = gr.Checkbox(D("conditional"), label="Class-conditional", info=info["conditional"])
                 with gr.Accordion("Model size", open=False):
                     with gr.Row():
-                        image_size = gr.Dropdown(list(limits.IMAGE_SIZES), value=16, label="Image size",
+                        image_size = gr.Dropdown(list(limits.IMAGE_SIZES), value=D("image_size"), label="Image size",
                                                  elem_id="train-image-size", info=info["image_size"])
-                        base = gr.Number(0, label="Base channels", elem_id="train-base", precision=0, minimum=0,
-                                         maximum=limits.MAX_BASE_CHANNELS, info=info["base_channels"])
-                        T = gr.Number(1000, label="T", elem_id="train-T", precision=0, minimum=limits.MIN_T,
+                        base = gr.Number(D("base_channels"), label="Base channels", elem_id="train-base",
+                                         precision=0, minimum=0, maximum=limits.MAX_BASE_CHANNELS,
+                                         info=info["base_channels"])
+                        T = gr.Number(D("T"), label="T", elem_id="train-T", precision=0, minimum=limits.MIN_T,
                                       maximum=limits.MAX_T, info=info["T"])
+                amp = c.precision_picker()
                 with gr.Row():
                     start = gr.Button("Start training", variant="primary", elem_id="train-start")
                     stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
@@ -349,7 +354,7 @@ def build() -> TrainTab:
 
     view = dict(status=status, progress=progress, plot=plot, sample=sample, json=status_json)
     inputs = [data, zip_file, preset, schedule, objective, weighting, steps, batch, lr, dropout, sample_every,
-              image_size, base, T, conditional]
+              image_size, base, T, conditional, amp]
     start.click(c.bind(train_start, view), inputs, c.components(view), api_name="train_start",
                 concurrency_limit=None, **c.RAW)
     resume.click(c.bind(train_resume, view), [resume_run, zip_file], c.components(view), api_name="train_resume",

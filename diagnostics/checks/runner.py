@@ -56,13 +56,14 @@ class ModeSettings:
     generalisation_draws: int = 2   # (t, ε) draws per image and band there
     likelihood_n: int = 0           # images per split for bits/dim (0: not computed)
     likelihood_stride: int = 32     # bits/dim evaluates every t up to this, then every stride-th t
+    amp: str = "off"                # the network's precision while drawing the samples (ddpm.device)
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optional[str] = None,
-                  steps: Optional[int] = None, likelihood: Optional[bool] = None) -> ModeSettings:
+                  steps: Optional[int] = None, likelihood: Optional[bool] = None, amp: str = "off") -> ModeSettings:
     """quick: DDIM with 20 steps, 64 samples, short timings (well under a minute for a tiny 16×16 model on CPU);
     full: DDPM over all T steps, 500 samples, more timings and batch sizes.
     likelihood: compute bits/dim (default: in full mode only; it costs ~2·(stride + T/stride) passes per image)."""
@@ -83,10 +84,11 @@ def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optiona
     if quick:
         return ModeSettings(True, n, sampler, steps, noise_n=64, timing_batch=min(n, 64), timing_repeats=2,
                             memory_batch_sizes=(1, 16, 64), generalisation_n=64, likelihood_n=64 if likelihood else 0,
-                            likelihood_stride=stride)
+                            likelihood_stride=stride, amp=amp)
     return ModeSettings(False, n, sampler, steps, noise_n=256, timing_batch=min(n, DEFAULT_MAX_BATCH),
                         timing_repeats=5, memory_batch_sizes=(1, 4, 16, 64, 256), generalisation_n=500,
-                        generalisation_draws=4, likelihood_n=256 if likelihood else 0, likelihood_stride=stride)
+                        generalisation_draws=4, likelihood_n=256 if likelihood else 0, likelihood_stride=stride,
+                        amp=amp)
 
 
 def capture_steps_for(timesteps: Sequence[int], T: int) -> list[int]:
@@ -107,7 +109,7 @@ def draw_samples(model, diffusion: GaussianDiffusion, settings: ModeSettings, se
     labels = list(range(cfg.num_classes)) if getattr(cfg, "num_classes", 0) else None
     res = generate(model, diffusion, sampler=settings.sampler, steps=steps, n=settings.n, labels=labels,
                    guidance_scale=guidance_scale if labels else 1.0, seed=seed,
-                   capture_steps=capture_steps_for(ts, T), callback=callback)
+                   capture_steps=capture_steps_for(ts, T), callback=callback, amp=settings.amp)
     return SampleBatch(res.images, res.labels, res.trajectory, settings.sampler, len(res.timesteps), res.seconds,
                        bool(res.settings.get("clip_denoised", True)), dict(res.settings))
 
