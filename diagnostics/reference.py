@@ -50,8 +50,8 @@ def cache_dir() -> Path:
 
 def shipped_net_fits(ds: ImageDataset) -> Optional[str]:
     """None if the shipped feature network scores this reference set, else why not."""
-    from .features import DEFAULT_FEATURE_NET, load_feature_net
-    net = load_feature_net(DEFAULT_FEATURE_NET)
+    from .features import default_feature_net, load_feature_net
+    net = load_feature_net(default_feature_net(ds.name))          # features_mnist for mnist, else the digits one
     if str(net.dataset) != str(ds.name):
         return f"the shipped feature network was trained on {net.dataset!r}, the reference set is {ds.name!r}"
     if (net.image_size, net.in_channels) != (ds.image_size, ds.channels):
