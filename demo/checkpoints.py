@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .i18n import t
 from .runs import checkpoint_step, listed_runs
 from .paths import bundled_checkpoint, runs_dir, showcase_checkpoint
 
@@ -32,11 +33,12 @@ def list_checkpoints() -> list[CheckpointEntry]:
         entries.append(CheckpointEntry(SHOWCASE, f"bundled: {showcase.name} (MNIST, 28×28)", showcase))
     bundled = bundled_checkpoint()
     if bundled.exists():
-        entries.append(CheckpointEntry(BUNDLED, f"bundled: {bundled.name}", bundled))
+        entries.append(CheckpointEntry(BUNDLED, t("ckpt.bundled_label", name=bundled.name), bundled))
     runs = []
     for r in listed_runs(runs_dir()):
-        saved = f"; checkpoint from step {checkpoint_step(r.checkpoint)}" if r.state == "failed" else ""
-        label = f"run {r.run_id} ({r.state} at step {r.step}{saved}" + (f", {r.data})" if r.data else ")")
+        saved = t("ckpt.saved_at", step=checkpoint_step(r.checkpoint)) if r.state == "failed" else ""
+        label = t("ckpt.run_label_data" if r.data else "ckpt.run_label", run=r.run_id, state=t(f"state.{r.state}"),
+                  step=r.step, saved=saved, data=r.data)
         runs.append(CheckpointEntry(r.run_id, label, r.checkpoint))
     entries += sorted(runs, key=lambda e: e.name, reverse=True)   # run ids start with the time: newest first
     return entries
@@ -57,10 +59,9 @@ def resolve(name: Optional[str]) -> Path:
     entries = list_checkpoints()
     name = str(name or default_name()).strip()      # an API caller may send anything
     for e in entries:
-        if e.name == name or e.label == name:
+        if e.name == name or e.label == name:       # a label in the language it was listed in
             return e.path
     if not entries:
-        raise ValueError("no checkpoint is available yet: upload a .safetensors file (or a diffusers pipeline .zip) or train a model "
-                         "in the Train tab")
+        raise ValueError(t("ckpt.none_yet"))
     listed = ", ".join(e.name for e in entries)
-    raise ValueError(f"unknown checkpoint {name!r}; choose one of: {listed} (or upload a .safetensors file or a diffusers pipeline .zip)")
+    raise ValueError(t("ckpt.unknown", name=name, listed=listed))

@@ -26,6 +26,7 @@ from ddpm.data import make_grid
 from ddpm.device import AMP_CHOICES, pick_device, resolve_precision
 
 from . import checkpoints, guard, limits
+from .i18n import L, message, t
 from .model_cache import get_cache
 from .paths import output_root
 
@@ -79,32 +80,40 @@ def components(outputs: Outputs) -> list:
 
 
 # ------------------------------------------------------------------------------------------------ errors
-def user_error(message: str) -> gr.Error:
-    """A gr.Error for a user mistake: no traceback in the log; angle brackets kept visible (gradio renders
-    the message as HTML)."""
-    return gr.Error(str(message).replace("<", "‹").replace(">", "›"), print_exception=False)
+def user_error(text: str) -> gr.Error:
+    """A gr.Error for a user mistake, already in the page's language (t(...)): no traceback in the log;
+    angle brackets kept visible (gradio renders the message as HTML)."""
+    return gr.Error(str(text).replace("<", "‹").replace(">", "›"), print_exception=False)
+
+
+def core_error(e: BaseException) -> gr.Error:
+    """A user_error for an exception from the core (its English message translated where the table knows it)."""
+    return user_error(message(str(e)))
 
 
 def number(name: str, value: Any, lo: float, hi: float, integer: bool = False, hint: str = "") -> float | int:
-    """A widget value as a finite number in [lo, hi] (a whole number if `integer`), else a gr.Error."""
+    """A widget value as a finite number in [lo, hi] (a whole number if `integer`), else a gr.Error.
+    `name` is the strings key of the value's name; `hint` an already translated tail."""
+    name = t(name)
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise user_error(f"{name} must be a number (got {value!r}){hint}") from None
+        raise user_error(t("err.not_number", name=name, value=value, hint=hint)) from None
     if not math.isfinite(v):
-        raise user_error(f"{name} must be a finite number (got {value!r})")
+        raise user_error(t("err.not_finite", name=name, value=value))
     if integer:
         if v != int(v):
-            raise user_error(f"{name} must be a whole number (got {value!r})")
+            raise user_error(t("err.not_whole", name=name, value=value))
         v = int(v)
     if not lo <= v <= hi:
-        raise user_error(f"{name} must be between {lo:g} and {hi:g} (got {value!r}){hint}")
+        raise user_error(t("err.range", name=name, lo=lo, hi=hi, value=value, hint=hint))
     return v
 
 
 def choice(name: str, value: Any, options: Sequence) -> Any:
+    """`value` if it is one of `options`, else a gr.Error (`name`: the strings key of the value's name)."""
     if value not in options:
-        raise user_error(f"unknown {name} {value!r}; choose from {', '.join(map(str, options))}")
+        raise user_error(t("err.choice", name=t(name), value=value, options=", ".join(map(str, options))))
     return value
 
 
@@ -122,23 +131,23 @@ def upload_path(upload: Any) -> Optional[Path]:
 
 
 def check_upload_size(path: Path, what: str) -> None:
+    """`what`: the strings key naming the upload ("upload.what_checkpoint", "upload.what_zip")."""
     if not path.exists():
-        raise user_error(f"the uploaded {what} {path.name!r} is no longer on the server (uploads are deleted "
-                         "once used, or after an hour); upload it again")
+        raise user_error(t("upload.gone", what=t(what), name=path.name))
     size = path.stat().st_size
     if size > limits.MAX_UPLOAD_BYTES:
-        raise user_error(f"{path.name} is {size / 2**20:.1f} MB; uploads are limited to {limits.MAX_UPLOAD_MB} MB")
+        raise user_error(t("upload.too_big", name=path.name, size=size / 2**20, mb=limits.MAX_UPLOAD_MB))
 
 
 def checkpoint_path(checkpoint: Optional[str], upload: Any = None) -> Path:
     """The file to use: an uploaded .safetensors or diffusers .zip if given, else the listed checkpoint."""
     up = upload_path(upload)
     if up is not None:
-        check_upload_size(up, "checkpoint")
+        check_upload_size(up, "upload.what_checkpoint")
         return up
     try:
         return checkpoints.resolve(checkpoint)
-    except ValueError as e:
+    except ValueError as e:               # checkpoints.resolve's message, already in the page's language
         raise user_error(str(e)) from None
 
 
@@ -148,17 +157,17 @@ def load_model(checkpoint: Optional[str], upload: Any = None) -> LoadedCheckpoin
     try:
         return get_cache().get(path, max_bytes=limits.MAX_UPLOAD_BYTES if upload else None)
     except FileNotFoundError:
-        raise user_error(f"checkpoint file {path.name!r} was not found; pick another checkpoint or upload "
-                         "a .safetensors file or a diffusers pipeline .zip") from None
+        raise user_error(t("ckpt.not_found", name=path.name)) from None
     except CheckpointError as e:
-        raise user_error(str(e)) from None
+        raise core_error(e) from None
 
 
 def checkpoint_title(ckpt: LoadedCheckpoint, checkpoint: Optional[str], upload: Any) -> str:
-    name = f"upload {Path(ckpt.path).name}" if upload_path(upload) else (checkpoint or checkpoints.BUNDLED)
-    origin = f"step {ckpt.step:,}" if ckpt.source == "ddpm-workbench" else ckpt.source   # e.g. a diffusers zip
-    return (f"{name} ({origin}, T={ckpt.diffusion_config.T}, {ckpt.diffusion_config.schedule}, "
-            f"{ckpt.unet_config.image_size}×{ckpt.unet_config.image_size})")
+    name = t("ckpt.upload_name", name=Path(ckpt.path).name) if upload_path(upload) else \
+        (checkpoint or checkpoints.BUNDLED)
+    origin = t("ckpt.step", step=ckpt.step) if ckpt.source == "ddpm-workbench" else ckpt.source   # a diffusers zip
+    return t("ckpt.title", name=name, origin=origin, T=ckpt.diffusion_config.T,
+             schedule=ckpt.diffusion_config.schedule, size=ckpt.unet_config.image_size)
 
 
 def class_names(checkpoint: Optional[str], upload: Any = None) -> list[str]:
@@ -191,7 +200,7 @@ def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
     everything = not classes or any(str(c).strip().lower() == "all" for c in classes)
     if not ckpt.num_classes:
         if not everything:
-            raise user_error("this model is unconditional (trained without labels): untick the classes")
+            raise user_error(t("err.unconditional"))
         return None
     if everything:
         return list(range(ckpt.num_classes))
@@ -207,8 +216,7 @@ def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
         except ValueError:
             i = None
         if i is None or not 0 <= i < ckpt.num_classes:
-            raise user_error(f"class {s!r} is not one of this model's {ckpt.num_classes} classes "
-                             f"({', '.join(names)}); tick classes from the list, or none for all")
+            raise user_error(t("err.class", value=s, k=ckpt.num_classes, names=", ".join(names)))
         labels.append(i)
     return labels
 
@@ -217,13 +225,13 @@ def precision(value: Any) -> str:
     """The network precision a request asks for (--amp), checked on this machine before any work: fp16 on a
     CPU is refused with the reason, and so is bf16 where the CPU only emulates it (many times slower than fp32,
     bench/amp.py: a shared server's work budget assumes native speed; the CLI warns and runs it)."""
-    amp = choice("precision", str(value or "auto").strip().lower(), AMP_CHOICES)
+    amp = choice("name.precision", str(value or "auto").strip().lower(), AMP_CHOICES)
     try:
         p = resolve_precision(amp, pick_device("auto"))
     except ValueError as e:
-        raise user_error(str(e)) from None
+        raise core_error(e) from None
     if p.warning:
-        raise user_error(f"{p.warning}. This server refuses it; choose auto or off")
+        raise user_error(t("err.precision_refused", why=message(p.warning, fallback="note.core")))
     return amp
 
 
@@ -233,35 +241,34 @@ def precision_picker() -> gr.Dropdown:
     auto = resolve_precision("auto", dev)
     choices = [a for a in AMP_CHOICES if (a != "fp16" or dev.type == "cuda")
                and (a != "bf16" or not resolve_precision("bf16", dev).warning)]
-    return gr.Dropdown(choices, value="auto", label="Precision (network)",
-                       info=f"{auto.reason.replace('auto: ', 'auto = ')}; off = fp32; bf16 is fast only where the "
-                            "processor computes it natively (README: precision)")
+    return gr.Dropdown(choices, value="auto", label=L("precision.label"),
+                       info=L("precision.info", auto=auto.reason.replace("auto: ", "auto = ")))
 
 
 def sampling_steps(steps: Any, T: int) -> int:
-    s = number("steps", steps, -math.inf, math.inf, integer=True)
+    s = number("name.steps", steps, -math.inf, math.inf, integer=True)
     if s < 1:
-        raise user_error(f"steps must be between 1 and this model's T = {T} (got {s})")
+        raise user_error(t("err.steps_low", T=T, s=s))
     if s > T:
-        raise user_error(f"steps = {s} is more than this model's T = {T} diffusion steps; choose 1 to {T}")
+        raise user_error(t("err.steps_over_T", s=s, T=T))
     return s
 
 
 def guidance(value: Any, ckpt: LoadedCheckpoint) -> float:
-    w = number("guidance scale", value, 0, limits.MAX_GUIDANCE)
+    w = number("name.guidance", value, 0, limits.MAX_GUIDANCE)
     if not ckpt.num_classes:
         return 1.0                          # an unconditional model has nothing to guide towards
     if w != 1.0 and ckpt.guidance_unavailable:
-        raise user_error(f"guidance scale must be 1 for this checkpoint: {ckpt.guidance_unavailable}")
+        raise user_error(t("err.guidance_unavailable", why=message(ckpt.guidance_unavailable, fallback="note.core")))
     return w
 
 
 def eta(value: Any) -> float:
-    return number("η (eta)", value, 0, 1)
+    return number("name.eta", value, 0, 1)
 
 
 def seed(value: Any) -> int:
-    return number("seed", value, 0, limits.MAX_SEED, integer=True)
+    return number("name.seed", value, 0, limits.MAX_SEED, integer=True)
 
 
 # ------------------------------------------------------------------------------------- images and files
@@ -303,6 +310,7 @@ def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optiona
     """generate()'s (done, total) callback -> gr.Progress, at most ~50 updates per run; raises
     guard.ClientGone at the next network call once the request's client has gone."""
     last = [-1]
+    unit = t("progress.unit")       # read here: the callback may run where the request is not known
 
     def cb(done: int, total: int):
         tot = grand_total or total
@@ -310,7 +318,7 @@ def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optiona
         k = int(50 * (offset + done) / tot)
         if k != last[0] or done == total:
             last[0] = k
-            progress((offset + done, tot), desc=desc, unit="network calls")
+            progress((offset + done, tot), desc=desc, unit=unit)
     return cb
 
 
@@ -327,19 +335,18 @@ def check_work(ckpt: LoadedCheckpoint, passes: Sequence[limits.Pass], lower: str
     try:
         limits.check_work(passes, get_cache().flop_per_image(ckpt), ckpt.unet_config.image_size, lower)
     except limits.WorkLimitError as e:
-        raise user_error(str(e)) from None
+        raise core_error(e) from None
 
 
 # ---------------------------------------------------------------------------------- shared widgets
-def checkpoint_picker(info_upload: str, default: Optional[str] = None):
+def checkpoint_picker(default: Optional[str] = None):
     """The checkpoint dropdown (bundled model or a finished run) and an upload box; (dropdown, file).
     default: the name selected first (checkpoints.default_name(): the MNIST showcase when it ships)."""
-    dd = gr.Dropdown(choices=checkpoint_choices(), value=default or checkpoints.default_name(), label="Checkpoint",
-                     allow_custom_value=True, info="the bundled model, a finished or stopped run, or a failed run's last checkpoint")
-    with gr.Accordion("…or upload a checkpoint", open=False):
-        up = gr.File(label="checkpoint (.safetensors, or a diffusers pipeline .zip)", type="filepath",
-                     file_count="single")
-        gr.Markdown(info_upload)
+    dd = gr.Dropdown(choices=checkpoint_choices(), value=default or checkpoints.default_name(), label=L("ckpt.label"),
+                     allow_custom_value=True, info=L("ckpt.info"))
+    with gr.Accordion(L("ckpt.upload_open"), open=False):
+        up = gr.File(label=L("ckpt.upload_label"), type="filepath", file_count="single")
+        gr.Markdown(L("ckpt.upload_info", mb=limits.MAX_UPLOAD_MB))
     return dd, up
 
 
@@ -362,7 +369,7 @@ def steps_update(checkpoint: Optional[str], upload: Any = None, steps: Any = Non
         value = min(int(float(steps)), T)
     except (TypeError, ValueError):
         value = min(25, T)
-    return gr.update(maximum=T, value=value, info=f"DDIM steps S, 1 to this model's T = {T}")
+    return gr.update(maximum=T, value=value, info=t("steps.info_T", T=T))
 
 
 def follow_checkpoint(dd, up, classes, steps) -> None:

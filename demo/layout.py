@@ -1,42 +1,71 @@
-"""The app's page: an introduction and four tabs (Train, Sample, Compare, Diagnostics), each built by its own
-module in demo/tabs/ with its handlers beside it.
+"""The app's page: an introduction, the language switch and four tabs (Train, Sample, Compare, Diagnostics),
+each built by its own module in demo/tabs/ with its handlers beside it.
 
 Each tab's main action is a public API endpoint (api_name); the helpers that only keep the page in step
-(timer ticks, dropdown refreshes, the trajectory slider) are private.
+(timer ticks, dropdown refreshes, the trajectory slider, the language switch) are private.
 """
 from __future__ import annotations
 
 import gradio as gr
 
-from . import common, limits
+from . import common, i18n, limits
+from .i18n import L
 from .tabs import compare, diagnose, sample, train
 
 CSS = """
 .pixelated img, .pixelated canvas { image-rendering: pixelated; }
 .caption p { margin: 0.2em 0; }
 #diagnose-summary td:nth-child(2), #diagnose-summary th:nth-child(2) { white-space: nowrap; }
+#language { max-width: 260px; margin-left: auto; }
 """
 
-INTRO = """# DDPM Workbench
-Train, sample, compare and diagnose denoising diffusion models (DDPM / DDIM). The **Sample** tab starts
-with digits from the bundled model; a model you train in **Train** appears in every checkpoint list when it
-finishes. Every button here is also an API endpoint (see "Use via API" at the bottom of the page)."""
+# A change of the switch sets the cookie, which every later request carries, so the handlers answer in that
+# language (demo/i18n.py); the switch starts from that cookie, else the browser's Accept-Language.
+_SET_COOKIE_JS = f"""(lang) => {{
+  document.cookie = "{i18n.COOKIE}=" + lang + "; path=/; max-age=31536000; SameSite=Lax";
+  return lang;
+}}"""
 
 
 def launch_kwargs() -> dict:
-    """What gradio 6 takes at launch() rather than in Blocks(): theme and CSS; plus the upload limit."""
-    return dict(theme=gr.themes.Soft(), css=CSS, max_file_size=f"{limits.MAX_UPLOAD_MB}mb")
+    """What gradio 6 takes at launch() rather than in Blocks(): theme, CSS, the translations of the static
+    labels (call after build_demo, which registers the formatted ones); plus the upload limit."""
+    return dict(theme=gr.themes.Soft(), css=CSS, max_file_size=f"{limits.MAX_UPLOAD_MB}mb", i18n=i18n.gr_i18n())
 
 
 def build_demo() -> gr.Blocks:
     classes, T = common.bundled_classes_and_T()
     with gr.Blocks(title="DDPM Workbench", analytics_enabled=False, delete_cache=(1800, 3600)) as demo:
-        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True):
+            gr.Markdown(L("app.intro"))
+            language = gr.Radio([("English", "en"), ("中文", "zh")], value=i18n.DEFAULT, label=L("app.language"),
+                                elem_id="language", scale=0, min_width=220)
         with gr.Tabs(selected="sample"):
             train_tab = train.build()
             sample_tab = sample.build(demo, classes, T)
             compare_tab = compare.build(classes, T)
             diagnose_tab = diagnose.build()
         # a run that finishes joins every tab's checkpoint list
-        train.poll(demo, train_tab, [sample_tab.checkpoint, compare_tab.checkpoint, diagnose_tab.checkpoint])
+        signatures = train.poll(demo, train_tab,
+                                [sample_tab.checkpoint, compare_tab.checkpoint, diagnose_tab.checkpoint])
+        _language_switch(demo, language, signatures)
     return demo
+
+
+def _language_switch(demo: gr.Blocks, language: gr.Radio, signatures: list) -> None:
+    """On load: the switch and every static text in the request's language (its cookie, else the browser's
+    Accept-Language). On a change of the switch: the cookie, and every static text in the chosen language;
+    the cleared signatures make the next poll redraw the training status and the checkpoint lists in it too."""
+    found = i18n.translatable(demo)
+    texts = [block for block, _, _ in found]
+
+    def initial():
+        lang = i18n.current()
+        updates = i18n.relabel(found, lang)
+        label = {k: v for k, v in updates.get(language, {}).items() if k != "__type__"}
+        return {**updates, language: gr.update(value=lang, **label)}
+
+    def switch(lang: str):
+        return {**i18n.relabel(found, lang), **{s: None for s in signatures}}
+    demo.load(initial, None, [language, *texts], **common.QUIET, queue=False)
+    language.input(switch, language, [*texts, *signatures], js=_SET_COOKIE_JS, **common.QUIET, queue=False)

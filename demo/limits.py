@@ -1,4 +1,5 @@
-"""Per-request limits of the app, in one place: the UI shows them (info= text) and the handlers enforce them.
+"""Per-request limits of the app, in one place: the UI shows them (info= texts in demo/strings.py) and the
+handlers enforce them.
 
 They bound what one request can cost on a shared CPU Space; the CLI and the Python API have their own,
 much wider, limits.
@@ -69,41 +70,6 @@ QUICK_QUALITY_N = 64             # images per setting: enough to rank settings, 
 QUICK_QUALITY_STEPS = (5, 10, 25, 50)
 QUICK_QUALITY_ETAS = (0.0, 1.0)
 QUICK_QUALITY_MAX_DDPM_T = 200   # DDPM over all T steps joins the quick set only up to this T (the benchmark has it)
-
-
-def sample_info() -> dict[str, str]:
-    """info= texts for the sampling widgets."""
-    return {
-        "n": f"1–{MAX_IMAGES} images per request",
-        "n_compare": f"1–{MAX_COMPARE_IMAGES} images (DDPM runs all T steps for each)",
-        "steps": "DDIM steps S, 1 to the model's T; DDPM always runs all T steps",
-        "guidance": f"0 = unconditional, 1 = plain conditional, >1 = stronger class (max {MAX_GUIDANCE:g})",
-        "eta": "DDIM only: 0 = deterministic, 1 = DDPM-like noise",
-        "temperature": f"scales the starting noise x_T (0–{MAX_TEMPERATURE:g}; 1 is standard)",
-        "noise_temperature": f"scales the noise added at each step (0–{MAX_TEMPERATURE:g}; 1 is standard)",
-        "upload": (f"a .safetensors file written by `python -m ddpm.train`, or a .zip of a diffusers DDPMPipeline / "
-                   f"UNet2DModel folder (save_pretrained), at most {MAX_UPLOAD_MB} MB"),
-    }
-
-
-def train_info() -> dict[str, str]:
-    """info= texts for the training widgets."""
-    return {
-        "steps": f"optimizer steps, 1–{MAX_TRAIN_STEPS:,}",
-        "batch_size": f"1–{MAX_BATCH_SIZE}",
-        "lr": f"peak learning rate, {LR_RANGE[0]:g}–{LR_RANGE[1]:g}",
-        "zip": f"a .zip of PNG/JPEG images, grey or colour: one folder per class (e.g. `cats/001.png`) trains "
-               f"class-conditionally, images without folders train unconditionally; at most {MAX_UPLOAD_MB} MB; "
-               "it is kept only in the run's folder until the trainer has read it",
-        "image_size": f"{IMAGE_SIZES[0]}–{IMAGE_SIZES[-1]} px; the step limit shrinks with the pixel count "
-                      f"(steps × batch × pixels at most {MAX_TRAIN_STEPS:,} × {MAX_BATCH_SIZE} at "
-                      f"{TRAIN_WORK_SIZE}×{TRAIN_WORK_SIZE})",
-        "conditional": "one model per class label (classifier-free guidance); untick to train unconditionally",
-        "T": f"diffusion steps T, {MIN_T}–{MAX_T}",
-        "base_channels": f"0 = the preset's width; else a multiple of 8 up to {MAX_BASE_CHANNELS}",
-        "sample_every": f"a new sample grid every N steps (0 = only at the end, else at least {MIN_SAMPLE_EVERY})",
-        "label_dropout": "share of labels replaced by the null label, for classifier-free guidance (0–0.5)",
-    }
 
 
 def max_train_steps(image_size: int, batch_size: int) -> int:

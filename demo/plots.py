@@ -5,9 +5,11 @@ from typing import Sequence
 
 import plotly.graph_objects as go
 
+from .i18n import t
+
 _LAYOUT = dict(template="plotly_white", height=340, margin=dict(l=60, r=20, t=40, b=50),
                legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-QUARTILE_NAMES = ("t in [0, T/4)", "[T/4, T/2)", "[T/2, 3T/4)", "[3T/4, T)")
+QUARTILE_NAMES = ("[0, T/4)", "[T/4, T/2)", "[T/2, 3T/4)", "[3T/4, T)")     # the first is shown as "t in [0, T/4)"
 
 
 def empty_figure(message: str, title: str = "") -> go.Figure:
@@ -20,32 +22,34 @@ def empty_figure(message: str, title: str = "") -> go.Figure:
     return fig
 
 
-def loss_figure(rows: Sequence[dict], title: str = "Training loss") -> go.Figure:
+def loss_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
     """rows: metrics.jsonl entries. The mean loss, and the loss per quarter of the timesteps (dotted):
     small t (nearly clean images) is where a model keeps improving longest."""
+    title = title or t("plot.loss_title")
     rows = [r for r in rows if r.get("loss") is not None]
     if not rows:
-        return empty_figure("the loss curve appears after the first logged steps", title)
+        return empty_figure(t("plot.loss_empty"), title)
     steps = [r["step"] for r in rows]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=steps, y=[r["loss"] for r in rows], mode="lines+markers", name="loss",
+    fig.add_trace(go.Scatter(x=steps, y=[r["loss"] for r in rows], mode="lines+markers", name=t("plot.loss_name"),
                              line=dict(width=2.5, color="#1f77b4"), marker=dict(size=4)))
     for k, name in enumerate(QUARTILE_NAMES):
         ys = [(r.get("loss_by_quartile") or [None] * 4)[k] for r in rows]
         if any(y is not None for y in ys):
-            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines", name=name, line=dict(width=1, dash="dot")))
-    fig.update_layout(**_LAYOUT, title=title, xaxis_title="step", yaxis_title="loss (log scale)")
+            fig.add_trace(go.Scatter(x=steps, y=ys, mode="lines", name=t("plot.quartile") if k == 0 else name,
+                                     line=dict(width=1, dash="dot")))
+    fig.update_layout(**_LAYOUT, title=title, xaxis_title=t("plot.loss_x"), yaxis_title=t("plot.loss_y"))
     fig.update_yaxes(type="log", dtick="D2")
     return fig
 
 
-def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs network calls",
-                   metric: str = "fid", metric_label: str = "FID (lower is better)") -> go.Figure:
+def quality_figure(rows: Sequence[dict], title: str = "", metric: str = "fid", metric_label: str = "") -> go.Figure:
     """rows: diagnostics.sweep rows (series, network_calls, steps, fid, ...; older files: sampler, steps, eta).
     One line per sampler setting over network calls per image; the real-vs-real floor as a dashed line."""
+    title, metric_label = title or t("plot.quality_title"), metric_label or t("plot.fid_y")
     rows = [r for r in rows if r.get(metric) is not None]
     if not rows:
-        return empty_figure("no quality measurements for this checkpoint yet", title)
+        return empty_figure(t("plot.no_quality"), title)
     groups: dict[str, list[dict]] = {}
     for r in rows:
         if r.get("series"):
@@ -59,8 +63,9 @@ def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs network
     fig = go.Figure()
     for key, rs in sorted(groups.items()):
         rs = sorted(rs, key=calls)
-        hover = [f"{key}<br>steps {r['steps']}<br>{metric} {r[metric]:.3g}"
-                 + (f"<br>{r['network_calls']} network calls" if r.get("network_calls") is not None else "")
+        hover = [f"{key}<br>{t('plot.steps', n=r['steps'])}<br>{metric} {r[metric]:.3g}"
+                 + (f"<br>{t('plot.network_calls', n=r['network_calls'])}" if r.get("network_calls") is not None
+                    else "")
                  + (f"<br>{r['seconds']:.1f} s" if r.get("seconds") is not None else "")
                  + (f"<br>n = {r['n']}" if r.get("n") else "") for r in rs]
         fig.add_trace(go.Scatter(x=[calls(r) for r in rs], y=[r[metric] for r in rs], name=key,
@@ -70,9 +75,8 @@ def quality_figure(rows: Sequence[dict], title: str = "Sample quality vs network
     if floors and metric == "fid":
         floor = sum(floors) / len(floors)
         fig.add_hline(y=floor, line_dash="dash", line_color="#888",
-                      annotation_text=f"real-vs-real floor {floor:.3g}", annotation_position="top left")
-    fig.update_layout(**_LAYOUT, title=title, xaxis_title="network calls per image (log scale)",
-                      yaxis_title=metric_label)
+                      annotation_text=t("plot.floor", floor=floor), annotation_position="top left")
+    fig.update_layout(**_LAYOUT, title=title, xaxis_title=t("plot.quality_x"), yaxis_title=metric_label)
     ticks = sorted({calls(r) for r in rows})
     fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(s) for s in ticks])
     return fig

@@ -1,4 +1,5 @@
-"""python -m diagnostics report CKPT --out DIR [--quick] [--n N] [--seed S] [--device D] [--likelihood]
+"""python -m diagnostics report CKPT --out DIR [--quick] [--n N] [--seed S] [--device D] [--likelihood] [--lang zh]
+python -m diagnostics render REPORT_JSON --out DIR --lang zh
 python -m diagnostics likelihood CKPT [--n N] [--stride S] [--json PATH]
 
 Runs every check on a checkpoint, writes report.html (self-contained, offline), report.json and report.md
@@ -49,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     r.add_argument("--likelihood", action=argparse.BooleanOptionalAction, default=None,
                    help="compute bits/dim on the training and held-out splits (default: in full mode only)")
+    r.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="language of report.html and report.md: en (default) or zh (中文); report.json is the same")
+    rr = sub.add_parser("render", help="write a saved report.json again as report.html and report.md, e.g. in another "
+                                       "language (the numbers are the saved ones)")
+    rr.add_argument("report_json", help="a report.json written by `python -m diagnostics report`")
+    rr.add_argument("--out", required=True, help="folder for report.html and report.md")
+    rr.add_argument("--lang", choices=("en", "zh"), default="en", help="en (default) or zh (中文)")
     from .likelihood import add_cli
     add_cli(sub)
     return p
@@ -74,6 +82,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"error: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
         return 0
+    if args.command == "render":
+        from .report import load_report, to_markdown, write_report
+        try:
+            files = write_report(load_report(args.report_json), args.out, lang=args.lang, data=False)
+        except (FileNotFoundError, PermissionError, IsADirectoryError, ValueError, KeyError, TypeError) as e:
+            print(f"error: {args.report_json} could not be rendered ({type(e).__name__}: {e})", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(to_markdown(files.report, args.lang))
+        print(f"HTML:     {files.html_path}\nMarkdown: {files.md_path}")
+        return 0
     from .report import run_report
 
     bar = None
@@ -96,7 +114,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            callback=progress, sampler=args.sampler, steps=args.steps,
                            guidance_scale=args.guidance_scale, feature_net=args.feature_net,
                            likelihood=args.likelihood, reference=args.reference,
-                           train_features=args.train_features, amp=args.amp)
+                           train_features=args.train_features, amp=args.amp, lang=args.lang)
     except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
         if bar is not None:
             bar.close()
@@ -106,7 +124,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if bar is not None:
             bar.close()
     from .report import to_markdown
-    print(to_markdown(files.report))
+    print(to_markdown(files.report, args.lang))
     print(f"HTML:     {files.html_path}")
     print(f"JSON:     {files.json_path}")
     print(f"Markdown: {files.md_path}")

@@ -31,6 +31,7 @@ from ddpm.data import ImageDataset, load_dataset, make_grid
 
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.runner import mode_settings, run_checks
+from .i18n import sentence, title as check_title, tr, verdict_word
 from .plots import draw_figures
 from .reference import load_reference, reference_feature_net
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -151,7 +152,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                max_bytes: int = DEFAULT_MAX_BYTES, sampler: Optional[str] = None, steps: Optional[int] = None,
                guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
                thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None,
-               reference=None, train_features: bool = False, amp: str = "off") -> ReportFiles:
+               reference=None, train_features: bool = False, amp: str = "off", lang: str = "en") -> ReportFiles:
     """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
@@ -163,6 +164,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     callback(stage, fraction) reports progress. likelihood: compute bits/dim (default: in full mode only).
     amp: the network's precision while drawing the shared samples ("off" = fp32, "auto", "bf16"; see
     ddpm.device.resolve_precision); the other checks run in fp32.
+    lang: "en" or "zh", the language of report.html and report.md (report.json keeps the English texts).
     """
     started = time.perf_counter()
     if isinstance(checkpoint, LoadedCheckpoint):
@@ -201,13 +203,37 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
         checks=run.results, overall=worst_verdict([c.verdict for c in run.results]), model=model_summary(ck),
         sample_grid_png=grid)
     report.seconds = time.perf_counter() - started
+    return write_report(report, out, lang)
+
+
+def write_report(report: Report, out_dir: str | os.PathLike, lang: str = "en", data: bool = True) -> ReportFiles:
+    """report.md and report.html (in `lang`), and with `data` report.json and samples.png, into out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"cannot write to {str(out)!r}; choose another --out")
     html_path, json_path, md_path, grid_path = (out / "report.html", out / "report.json", out / "report.md",
                                                 out / "samples.png")
-    atomic_write(grid_path, lambda tmp: Path(tmp).write_bytes(grid))
-    atomic_write(json_path, lambda tmp: Path(tmp).write_text(to_json(report), encoding="utf-8"))
-    atomic_write(md_path, lambda tmp: Path(tmp).write_text(to_markdown(report), encoding="utf-8"))
-    atomic_write(html_path, lambda tmp: Path(tmp).write_text(to_html(report), encoding="utf-8"))
-    return ReportFiles(report, html_path, json_path, md_path, grid_path)
+    if data and report.sample_grid_png:
+        atomic_write(grid_path, lambda tmp: Path(tmp).write_bytes(report.sample_grid_png))
+    if data:
+        atomic_write(json_path, lambda tmp: Path(tmp).write_text(to_json(report), encoding="utf-8"))
+    atomic_write(md_path, lambda tmp: Path(tmp).write_text(to_markdown(report, lang), encoding="utf-8"))
+    atomic_write(html_path, lambda tmp: Path(tmp).write_text(to_html(report, lang), encoding="utf-8"))
+    return ReportFiles(report, html_path, json_path, md_path, grid_path if data and report.sample_grid_png else None)
+
+
+def load_report(json_path: str | os.PathLike) -> Report:
+    """A report back from its report.json (samples.png beside it, if there), e.g. to render it in another
+    language: `write_report(load_report("docs/report/report.json"), "docs/report/zh", lang="zh")`."""
+    path = Path(json_path)
+    d = json.loads(path.read_text(encoding="utf-8"))
+    names = {f.name for f in CheckResult.__dataclass_fields__.values()}
+    checks = [CheckResult(**{k: v for k, v in c.items() if k in names}) for c in d["checks"]]
+    grid = path.with_name("samples.png")
+    return Report(checkpoint=d["checkpoint"], created=d["created"], settings=d["settings"], checks=checks,
+                  overall=d["overall"], model=d["model"], seconds=d.get("seconds", 0.0),
+                  sample_grid_png=grid.read_bytes() if grid.exists() else None)
 
 
 # --------------------------------------------------------------------------------------------- renderers
@@ -260,35 +286,52 @@ def _md_cell(s: str) -> str:
 VERDICT_ICONS = {"ok": "✅ ok", "warn": "⚠️ warn", "fail": "❌ fail", "skip": "⏭️ skip"}
 
 
-def _skipped_clause(report: Report) -> str:
+def _skipped_clause(report: Report, lang: str = "en") -> str:
     """", 2 of 9 checks skipped: Sample quality, Memorisation" (or "" when every check ran): the overall
     summary after its verdict, so a report that skipped checks never reads as a plain "ok"."""
-    text = report.overall_summary
-    return text[len(report.overall):] if text.startswith(report.overall) else f" ({text})"
+    text = _overall_summary(report, lang)
+    head = verdict_word(report.overall, lang)
+    return text[len(head):] if text.startswith(head) else f" ({text})"
 
 
-def to_markdown(report: Report) -> str:
+def _overall_summary(report: Report, lang: str) -> str:
+    if lang != "zh":
+        return report.overall_summary
+    skipped = [check_title(c.key, c.title, lang) for c in report.checks if c.verdict == "skip"]
+    if not skipped:
+        return verdict_word(report.overall, lang)
+    if report.overall == "skip":
+        return tr("all_skipped", lang, n=len(report.checks))
+    return tr("skipped", lang, verdict=verdict_word(report.overall, lang), k=len(skipped), n=len(report.checks),
+              titles="、".join(skipped))
+
+
+def _icon(verdict: str, lang: str) -> str:
+    return VERDICT_ICONS[verdict].split(" ")[0] + " " + verdict_word(verdict, lang)
+
+
+def to_markdown(report: Report, lang: str = "en") -> str:
     """A short summary: the overall verdict, the model in one line and a table of checks with their fixes."""
-    m = report.model
+    m, s = report.model, report.settings
     lines = [
-        f"# Diagnostics: {Path(report.checkpoint).name}",
+        f"# {tr('md_title', lang, name=Path(report.checkpoint).name)}",
         "",
-        f"**Overall: {VERDICT_ICONS[report.overall]}{_skipped_clause(report)}** — {report.created}, "
-        f"{report.settings.get('mode')} mode "
-        f"({report.settings.get('sampler')}, {report.settings.get('steps')} steps, n={report.settings.get('n')}, "
-        f"seed {report.settings.get('seed')}, network in {report.settings.get('precision', 'fp32')}), "
+        f"**{tr('overall', lang)}: {_icon(report.overall, lang)}{_skipped_clause(report, lang)}** — {report.created}, "
+        f"{tr('mode', lang, mode=s.get('mode'))} "
+        f"({tr('run', lang, sampler=s.get('sampler'), steps=s.get('steps'), n=s.get('n'), seed=s.get('seed'),
+               precision=s.get('precision', 'fp32'))}), "
         f"{report.seconds:.0f} s",
         "",
-        f"Model: {m['preset']} U-Net, {m['parameters']:,} parameters, {m['channels']}×{m['image_size']}², "
-        f"{m['num_classes'] or 'no'} classes, step {m['step']} ({m['weights']} weights); data {m['data_set']}; "
-        f"{m['schedule']} schedule, T={m['T']}, predicts {m['objective']}.",
+        tr("model_line", lang, preset=m["preset"], params=m["parameters"], c=m["channels"], size=m["image_size"],
+           classes=m["num_classes"] or tr("no", lang), step=m["step"], weights=m["weights"], data=m["data_set"],
+           schedule=m["schedule"], T=m["T"], objective=m["objective"]),
         "",
-        "| Check | Verdict | Summary | Fix |",
+        f"| {tr('check', lang)} | {tr('verdict', lang)} | {tr('summary', lang)} | {tr('fix', lang)} |",
         "|---|---|---|---|",
     ]
     for c in report.checks:
-        lines.append(f"| {_md_cell(c.title)} | {VERDICT_ICONS[c.verdict]} | {_md_cell(c.summary)} | "
-                     f"{_md_cell(c.fix or '—')} |")
+        lines.append(f"| {_md_cell(check_title(c.key, c.title, lang))} | {_icon(c.verdict, lang)} | "
+                     f"{_md_cell(sentence(c.summary, lang))} | {_md_cell(sentence(c.fix, lang) or '—')} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -310,8 +353,9 @@ details{margin:6px 0} summary{cursor:pointer;color:#0969da}
 """
 
 
-def _badge(verdict: str) -> str:
-    return f'<span class="badge" style="background:{BADGE_COLORS[verdict]}">{html.escape(verdict)}</span>'
+def _badge(verdict: str, lang: str = "en") -> str:
+    return (f'<span class="badge" style="background:{BADGE_COLORS[verdict]}">'
+            f'{html.escape(verdict_word(verdict, lang))}</span>')
 
 
 def _table_html(rows: list[dict]) -> str:
@@ -367,7 +411,7 @@ def _numbers_html(numbers: dict) -> str:
     return "".join(parts)
 
 
-def to_html(report: Report) -> str:
+def to_html(report: Report, lang: str = "en") -> str:
     """One self-contained HTML page: plotly.js inlined once (no CDN), figures, the sample grid as a base64 PNG,
     a verdict badge, the rule and the fix for every check."""
     m = report.model
@@ -380,50 +424,55 @@ def to_html(report: Report) -> str:
         return fig.to_html(full_html=False, include_plotlyjs=include,
                            config={"displaylogo": False, "responsive": True})
 
-    out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
-           f"<title>DDPM diagnostics: {esc(Path(report.checkpoint).name)}</title>",
+    T = lambda key, **kw: esc(tr(key, lang, **kw))      # noqa: E731
+    name = lambda c: esc(check_title(c.key, c.title, lang))     # noqa: E731
+    out = [f"<!DOCTYPE html><html lang=\"{'zh-CN' if lang == 'zh' else 'en'}\"><head><meta charset=\"utf-8\">",
+           f"<title>{T('title')}: {esc(Path(report.checkpoint).name)}</title>",
            f"<style>{_CSS}</style></head><body>",
-           f"<h1>DDPM diagnostics {_badge(report.overall)}</h1>",
-           f"<p><b>Overall: {esc(report.overall_summary)}</b></p>",
+           f"<h1>{T('title')} {_badge(report.overall, lang)}</h1>",
+           f"<p><b>{T('overall')}: {esc(_overall_summary(report, lang))}</b></p>",
            f"<div class=\"muted\">{esc(report.checkpoint)} · {esc(report.created)} · "
-           f"{esc(str(report.settings.get('mode')))} mode · {report.seconds:.1f} s</div>"]
+           f"{T('mode', mode=report.settings.get('mode'))} · {report.seconds:.1f} s</div>"]
     counts = {v: sum(c.verdict == v for c in report.checks) for v in ("ok", "warn", "fail", "skip")}
-    out.append("<p>" + " ".join(f"{_badge(v)} {counts[v]}" for v in counts) + "</p>")
+    out.append("<p>" + " ".join(f"{_badge(v, lang)} {counts[v]}" for v in counts) + "</p>")
     # summary table
-    out.append("<h2>Summary</h2><table><tr><th>Check</th><th>Verdict</th><th>Summary</th><th>Fix</th></tr>")
+    out.append(f"<h2>{T('summary')}</h2><table><tr><th>{T('check')}</th><th>{T('verdict')}</th><th>{T('summary')}"
+               f"</th><th>{T('fix')}</th></tr>")
     for c in report.checks:
-        out.append(f"<tr><td><a href=\"#{esc(c.key)}\">{esc(c.title)}</a></td><td>{_badge(c.verdict)}</td>"
-                   f"<td>{esc(c.summary)}</td><td>{esc(c.fix) or '—'}</td></tr>")
+        out.append(f"<tr><td><a href=\"#{esc(c.key)}\">{name(c)}</a></td><td>{_badge(c.verdict, lang)}</td>"
+                   f"<td>{esc(sentence(c.summary, lang))}</td><td>{esc(sentence(c.fix, lang)) or '—'}</td></tr>")
     out.append("</table>")
     # model and samples
-    out.append("<h2>Model</h2>")
-    model_rows = [{"": k, "value": _fmt(v)} for k, v in m.items() if k not in ("train", "class_names")]
-    model_rows.append({"": "class_names", "value": ", ".join(m.get("class_names") or []) or "—"})
-    model_rows.append({"": "training", "value": _fmt(m.get("train") or {})})
+    out.append(f"<h2>{T('model')}</h2>")
+    value = tr("value", lang)
+    model_rows = [{"": k, value: _fmt(v)} for k, v in m.items() if k not in ("train", "class_names")]
+    model_rows.append({"": tr("class_names", lang), value: ", ".join(m.get("class_names") or []) or "—"})
+    model_rows.append({"": tr("training", lang), value: _fmt(m.get("train") or {})})
     out.append(_table_html(model_rows))
     s = report.settings
     if report.sample_grid_png:
         b64 = base64.b64encode(report.sample_grid_png).decode("ascii")
-        out.append(f"<h2>Samples</h2><div class=\"muted\">The {min(GRID_IMAGES, int(s.get('n') or 0))} first of the "
-                   f"{esc(str(s.get('n')))} samples every sample-based check uses: {esc(str(s.get('sampler')).upper())}, "
-                   f"{esc(str(s.get('steps')))} steps, seed {esc(str(s.get('seed')))}"
-                   + (", one column per class" if m.get("num_classes") else "") + ".</div>"
+        out.append(f"<h2>{T('samples')}</h2><div class=\"muted\">"
+                   + T("samples_note", k=min(GRID_IMAGES, int(s.get("n") or 0)), n=s.get("n"),
+                       sampler=str(s.get("sampler")).upper(), steps=s.get("steps"), seed=s.get("seed"))
+                   + (T("per_class") if m.get("num_classes") else "") + ("。" if lang == "zh" else ".") + "</div>"
                    f"<div class=\"grid\"><img alt=\"sample grid\" src=\"data:image/png;base64,{b64}\"></div>")
     # checks
     for c in report.checks:
-        out.append(f"<div class=\"check\" id=\"{esc(c.key)}\"><h2>{esc(c.title)} {_badge(c.verdict)}</h2>")
-        out.append(f"<p>{esc(c.summary)}</p>")
+        out.append(f"<div class=\"check\" id=\"{esc(c.key)}\"><h2>{name(c)} {_badge(c.verdict, lang)}</h2>")
+        out.append(f"<p>{esc(sentence(c.summary, lang))}</p>")
         if c.threshold:
-            out.append(f"<div class=\"rule\"><b>Rule:</b> {esc(c.threshold)}</div>")
+            out.append(f"<div class=\"rule\"><b>{T('rule')}:</b> {esc(sentence(c.threshold, lang))}</div>")
         if c.fix:
-            out.append(f"<div class=\"fix\"><b>Fix:</b> {esc(c.fix)}</div>")
+            out.append(f"<div class=\"fix\"><b>{T('fix')}:</b> {esc(sentence(c.fix, lang))}</div>")
         extra = [f"n = {c.n}"] if c.n is not None else []
         extra.append(f"{c.seconds:.2f} s")
         out.append("<div class=\"muted\">" + esc(" · ".join(extra)) + "</div>")
         drawn = draw_figures(c)
         notes = c.notes + drawn.not_drawn
         if notes:
-            out.append("<ul class=\"muted\">" + "".join(f"<li>{esc(nt)}</li>" for nt in notes) + "</ul>")
+            out.append("<ul class=\"muted\">" + "".join(f"<li>{esc(sentence(nt, lang))}</li>" for nt in notes)
+                       + "</ul>")
         for fig in drawn.figures:
             out.append(fig_html(fig))
         if c.numbers:
@@ -432,10 +481,11 @@ def to_html(report: Report) -> str:
     # settings
     th = s.get("thresholds") or {}
     shown = {k: v for k, v in s.items() if k != "thresholds"}
-    out.append("<h2>Settings</h2>" + _table_html([{"setting": k, "value": _fmt(v)} for k, v in shown.items()]))
+    out.append(f"<h2>{T('settings')}</h2>"
+               + _table_html([{tr("setting", lang): k, value: _fmt(v)} for k, v in shown.items()]))
     if th:
-        out.append("<details><summary>All thresholds (diagnostics/thresholds.py)</summary>"
-                   + _table_html([{"threshold": k, "value": v} for k, v in th.items()]) + "</details>")
-    out.append("<p class=\"muted\">Written by DDPM Workbench diagnostics; the numbers are in report.json.</p>")
+        out.append(f"<details><summary>{T('thresholds')}</summary>"
+                   + _table_html([{tr("threshold", lang): k, value: v} for k, v in th.items()]) + "</details>")
+    out.append(f"<p class=\"muted\">{T('footer')}</p>")
     out.append("</body></html>")
     return "\n".join(out)

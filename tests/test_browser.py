@@ -1,6 +1,8 @@
 """A real browser (Debian's Chromium through playwright) on the app with the bundled model: the Sample tab
 shows digits and their trajectory frames on the first visit, Sample and Compare work by clicking, training
-starts and stops from the page, the diagnostics report renders, and every tab is saved as a screenshot.
+starts and stops from the page, the diagnostics report renders, the page follows a zh-CN or en-US browser and
+its language switch (tab names, a server-side caption and an error message in each), and every tab is saved
+as a screenshot.
 
 Screenshots go to a temporary folder; DDPM_UPDATE_SCREENSHOTS=1 writes them to docs/screenshots/ instead
 (what the README shows), so a plain test run leaves the checkout as it was.
@@ -61,16 +63,21 @@ def app_url(tmp_path_factory, app_server):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def browser():
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1440, "height": 1000})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        pg.goto(app_url)
-        yield pg
-        context.close()
-        browser.close()
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url, browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-US")
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    pg.goto(app_url)
+    yield pg
+    context.close()
 
 
 def image_src(page, elem_id: str) -> str:
@@ -173,3 +180,45 @@ def test_every_tab_opens_without_errors(page):
         open_tab(page, name)
         page.wait_for_timeout(300)
     assert page.locator(".toast-body.error, .error-message").count() == 0
+
+
+LOCALES = {
+    "zh-CN": dict(tabs=("训练", "采样", "比较", "诊断"), opening="16 张图像", zip_choice="我的 .zip",
+                  error="请选择一个按类别分文件夹的 .zip 上传", switch_to="English", shot="sample_zh.png"),
+    "en-US": dict(tabs=("Train", "Sample", "Compare", "Diagnostics"), opening="16 images", zip_choice="my .zip",
+                  error="choose a .zip of class folders to upload", switch_to="中文", shot="sample_en.png"),
+}
+
+
+@pytest.mark.parametrize("locale", list(LOCALES))
+def test_the_page_follows_the_browser_language_and_the_switch(app_url, browser, shots_dir, locale):
+    want, other = LOCALES[locale], LOCALES["en-US" if locale == "zh-CN" else "zh-CN"]
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale=locale)
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(app_url)
+        for name in want["tabs"]:
+            expect(pg.get_by_role("tab", name=name)).to_be_visible(timeout=120_000)
+        # the opening samples' caption comes from the server, in the page's language too
+        expect(pg.locator("#sample-info")).to_contain_text(want["opening"], timeout=180_000)
+        shot(pg, shots_dir, want["shot"])
+        # a user mistake: training on a .zip without choosing one
+        open_tab(pg, want["tabs"][0])
+        pg.get_by_text(want["zip_choice"]).first.click()
+        pg.locator("#train-start").click()
+        expect(pg.get_by_text(want["error"]).first).to_be_visible(timeout=30_000)
+        # the visible switch: every tab name in the other language, kept after a reload (a cookie)
+        pg.locator("#language").get_by_text(want["switch_to"], exact=True).click()
+        for name in other["tabs"]:
+            expect(pg.get_by_role("tab", name=name)).to_be_visible(timeout=30_000)
+        pg.reload()
+        for name in other["tabs"]:
+            expect(pg.get_by_role("tab", name=name)).to_be_visible(timeout=120_000)
+        open_tab(pg, other["tabs"][0])
+        pg.get_by_text(other["zip_choice"]).first.click()
+        pg.locator("#train-start").click()
+        expect(pg.get_by_text(other["error"]).first).to_be_visible(timeout=30_000)
+    finally:
+        context.close()

@@ -15,6 +15,7 @@ from ddpm import generate, initial_noise
 
 from .. import checkpoints, guard, limits, plots, quality
 from .. import common as c
+from ..i18n import L, message, t
 from ..model_cache import get_cache
 
 
@@ -41,27 +42,26 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     T = ckpt.diffusion_config.T
     s = c.sampling_steps(steps, T)
     eta = c.eta(eta)
-    n = c.number("number of images", n, 1, limits.MAX_COMPARE_IMAGES, integer=True,
-                 hint=f"; at most {limits.MAX_COMPARE_IMAGES} here, since DDPM runs all T steps for each")
+    n = c.number("name.n", n, 1, limits.MAX_COMPARE_IMAGES, integer=True,
+                 hint=t("hint.max_compare", n=limits.MAX_COMPARE_IMAGES))
     seed = c.seed(seed)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
-    c.check_work(ckpt, [c.sampling_pass(f"DDPM, {T:,} steps", T, n, labels, w),
-                        c.sampling_pass(f"DDIM, {s:,} steps", s, n, labels, w)],
-                 "Lower the number of images (at most {max_images} fit these settings); DDPM always runs all "
-                 "T steps, so a model with a smaller T compares faster.")
+    c.check_work(ckpt, [c.sampling_pass(t("work.pass", sampler="DDPM", steps=T), T, n, labels, w),
+                        c.sampling_pass(t("work.pass", sampler="DDIM", steps=s), s, n, labels, w)],
+                 t("work.lower_compare"))
     amp = c.precision(amp)
     x_T = initial_noise(n, ckpt.image_shape, seed)
     total = T + s
     try:
         ddpm = generate(ckpt.model, ckpt.diffusion, sampler="ddpm", n=n, labels=labels, guidance_scale=w,
                         seed=seed, x_T=x_T, amp=amp,
-                        callback=c.progress_callback(progress, f"DDPM, {T} steps", 0, total))
+                        callback=c.progress_callback(progress, t("compare.progress_ddpm", T=T), 0, total))
         ddim = generate(ckpt.model, ckpt.diffusion, sampler="ddim", steps=s, eta=eta, n=n, labels=labels,
                         guidance_scale=w, seed=seed, x_T=x_T, amp=amp,
-                        callback=c.progress_callback(progress, f"DDIM, {s} steps", T, total))
+                        callback=c.progress_callback(progress, t("compare.progress_ddim", s=s), T, total))
     except ValueError as e:
-        raise c.user_error(str(e)) from None
+        raise c.core_error(e) from None
     nrow = c.grid_columns(n, labels)
     diff = float((ddpm.images - ddim.images).pow(2).mean().sqrt())
     numbers = {
@@ -75,11 +75,12 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     }
 
     def caption(label, r):
-        return (f"**{label}** · {r.network_calls} network calls per image · {r.settings['precision']} · "
-                f"{r.seconds:.2f} s")
+        return t("compare.caption", label=label, calls=r.network_calls, precision=r.settings["precision"],
+                 seconds=r.seconds)
     return CompareView(c.grid_image(ddpm.images, nrow), c.grid_image(ddim.images, nrow),
-                       caption(f"DDPM, all T = {T} steps", ddpm),
-                       caption(f"DDIM, S = {s}, η = {eta:g}", ddim) + f" · {numbers['speedup']:g}× faster", numbers)
+                       caption(t("compare.ddpm_label", T=T), ddpm),
+                       caption(t("compare.ddim_label", s=s, eta=eta), ddim) + t("compare.faster", x=numbers["speedup"]),
+                       numbers)
 
 
 # -------------------------------------------------------------------------------- samplers side by side
@@ -101,12 +102,12 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     the RMS difference of each grid to DDPM's if DDPM is picked, else to the first sampler's."""
     ckpt = c.load_model(checkpoint, upload)
     T = ckpt.diffusion_config.T
-    picked = [c.choice("sampler", s, list(COMPARE_SAMPLERS)) for s in dict.fromkeys(samplers or [])]
+    picked = [c.choice("name.sampler", s, list(COMPARE_SAMPLERS)) for s in dict.fromkeys(samplers or [])]
     if len(picked) < 2:
-        raise c.user_error(f"pick at least two samplers to compare (from {', '.join(COMPARE_SAMPLERS)})")
+        raise c.user_error(t("samplers.too_few", options=", ".join(COMPARE_SAMPLERS)))
     s = c.sampling_steps(calls, T)
-    n = c.number("number of images", n, 1, limits.MAX_COMPARE_IMAGES, integer=True,
-                 hint=f"; at most {limits.MAX_COMPARE_IMAGES} here")
+    n = c.number("name.n", n, 1, limits.MAX_COMPARE_IMAGES, integer=True,
+                 hint=t("hint.max_here", n=limits.MAX_COMPARE_IMAGES))
     seed = c.seed(seed)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
@@ -114,19 +115,19 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     x_T = initial_noise(n, ckpt.image_shape, seed)
     cost = {label: T if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
     c.check_work(ckpt, [c.sampling_pass(label, cost[label], n, labels, w) for label in picked],
-                 "Lower the number of images (at most {max_images} fit these settings), the network calls, or the "
-                 "number of samplers (DDPM always runs all T steps).")
+                 t("work.lower_samplers"))
     results, done = {}, 0
     try:
         for label in picked:
             name = COMPARE_SAMPLERS[label]
             results[label] = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=None if name == "ddpm" else s,
                                       n=n, labels=labels, guidance_scale=w, seed=seed, x_T=x_T, amp=amp,
-                                      callback=c.progress_callback(progress, f"{label}, {cost[label]} network calls",
+                                      callback=c.progress_callback(progress, t("samplers.progress", sampler=label,
+                                                                                  calls=cost[label]),
                                                                    done, sum(cost.values())))
             done += cost[label]
     except ValueError as e:
-        raise c.user_error(str(e)) from None
+        raise c.core_error(e) from None
     reference = "DDPM" if "DDPM" in picked else picked[0]
     ref = results[reference].images
     nrow = c.grid_columns(n, labels)
@@ -134,10 +135,9 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     for label, r in results.items():
         rms = float((r.images - ref).pow(2).mean().sqrt())
         gallery.append((c.grid_image(r.images, nrow, target=360),
-                        f"{label} · {r.network_calls} network calls · {r.seconds:.2f} s"))
+                        t("samplers.caption", sampler=label, calls=r.network_calls, seconds=r.seconds)))
         table.append([label, r.network_calls, round(r.seconds, 3), round(rms, 4)])
-    info = (f"All {len(picked)} start from the same x_T (seed {seed}); DDIM with η = 0, the solvers at order 2. "
-            f"RMS difference (images in [−1, 1]) to **{reference}**'s images.")
+    info = t("samplers.info", k=len(picked), seed=seed, reference=reference)
     return SamplersView(gallery, table, info)
 
 
@@ -149,25 +149,20 @@ def quality_plot(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = 
     try:
         sha = get_cache().sha256(path)
     except OSError:
-        raise c.user_error(f"checkpoint file {path.name!r} was not found") from None
+        raise c.user_error(t("ckpt.gone", name=path.name)) from None
     is_bundled = (checkpoint or checkpoints.BUNDLED) == checkpoints.BUNDLED and c.upload_path(upload) is None
     rows, note = quality.bench_rows(path, sha, is_bundled=is_bundled)
+    note = message(note, fallback="note.core")
     if rows:
-        return QualityView(plots.quality_figure(rows), f"Quality vs steps {note}.")
+        return QualityView(plots.quality_figure(rows), t("quality.from_bench", note=note))
     cached = quality.cached_rows(sha)
     if cached:
-        ddpm = "" if any(r.get("sampler") == "ddpm" for r in cached["rows"]) else \
-            " DDPM over all T steps is left out of the quick measurement at this T (the benchmark has it)."
+        ddpm = "" if any(r.get("sampler") == "ddpm" for r in cached["rows"]) else t("quality.no_ddpm")
         return QualityView(plots.quality_figure(cached["rows"]),
-                           f"Quality vs steps from a quick measurement on this file (n = {cached.get('n')} images "
-                           f"per setting, features {cached.get('network')}; {note}). At small n, FID is biased "
-                           f"upwards: read the ranking, not the absolute values.{ddpm}")
-    return QualityView(plots.empty_figure("no quality measurements for this checkpoint yet"),
-                       f"No quality numbers for this checkpoint: {note}. Press **Measure quality now** for a quick "
-                       f"measurement (DDIM at S = {', '.join(map(str, limits.QUICK_QUALITY_STEPS))} with "
-                       f"η = {' and '.join(f'{e:g}' for e in limits.QUICK_QUALITY_ETAS)}, "
-                       f"n = {limits.QUICK_QUALITY_N} images each, about a minute on a CPU); it is cached, so the "
-                       "plot is immediate next time.")
+                           t("quality.quick", n=cached.get("n"), network=cached.get("network"), note=note, ddpm=ddpm))
+    return QualityView(plots.empty_figure(t("plot.no_quality")),
+                       t("quality.none", note=note, steps=", ".join(map(str, limits.QUICK_QUALITY_STEPS)),
+                         etas=" / ".join(f"{e:g}" for e in limits.QUICK_QUALITY_ETAS), n=limits.QUICK_QUALITY_N))
 
 
 def measure_quality(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
@@ -178,23 +173,20 @@ def measure_quality(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any
     try:
         import diagnostics.metrics  # noqa: F401
     except ImportError:
-        raise c.user_error("the quality measurement needs the diagnostics package, which is not installed "
-                           "here") from None
+        raise c.user_error(t("quality.no_diagnostics")) from None
     T = ckpt.diffusion_config.T
     settings = quality.quick_settings(T)
-    c.check_work(ckpt, [limits.Pass(f"{st.sampler.upper()}, {st.steps or T:,} steps", st.steps or T,
-                                    limits.QUICK_QUALITY_N) for st in settings],
-                 "This model is too large for the quick measurement here; run `python -m bench.quality_vs_steps "
-                 "--ckpt …` on your own machine.")
+    c.check_work(ckpt, [limits.Pass(t("work.pass", sampler=st.sampler.upper(), steps=st.steps or T), st.steps or T,
+                                    limits.QUICK_QUALITY_N) for st in settings], t("work.lower_quality"))
 
     def report(fraction: float, desc: str) -> None:
-        guard.check(f"{100 * fraction:.0f}% of the measurement")
+        guard.check(f"{100 * fraction:.0f}%")
         progress(fraction, desc=desc)
-    progress(0.0, desc="measuring sample quality")
+    progress(0.0, desc=t("quality.progress"))
     try:
         quality.measure(ckpt, sha, progress=report, settings=settings)
     except ValueError as e:
-        raise c.user_error(str(e)) from None
+        raise c.core_error(e) from None
     return quality_plot(checkpoint, upload)
 
 
@@ -203,7 +195,7 @@ def quality_plot_quiet(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: 
     try:
         return quality_plot(checkpoint, upload)
     except gr.Error as e:
-        return QualityView(plots.empty_figure("no checkpoint"), str(e.message))
+        return QualityView(plots.empty_figure(t("plot.no_checkpoint")), str(e.message))
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -214,54 +206,52 @@ class CompareTab:
 
 def build(classes: list[str], T: int) -> CompareTab:
     """The Compare tab's widgets and events (call inside gr.Tabs)."""
-    info = limits.sample_info()
-    with gr.Tab("Compare", id="compare") as tab:
+    with gr.Tab(L("tab.compare"), id="compare") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 # the digits model: bench/results/quality_vs_steps.json (the quality plot) covers it, not the MNIST one
-                ckpt, upload = c.checkpoint_picker(info["upload"], default=checkpoints.BUNDLED)
-                cls = gr.CheckboxGroup(classes, value=[], label="Classes (none ticked = all)")
-                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label="Guidance scale w",
-                                     info=info["guidance"])
-                steps = gr.Slider(1, T, value=25, step=1, label="DDIM steps S", info=info["steps"])
-                eta = gr.Slider(0, 1, value=0.0, step=0.05, label="DDIM η", info=info["eta"])
+                ckpt, upload = c.checkpoint_picker(default=checkpoints.BUNDLED)
+                cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
+                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label=L("sample.guidance"),
+                                     info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
+                steps = gr.Slider(1, T, value=25, step=1, label=L("compare.steps"), info=L("sample.steps_info"))
+                eta = gr.Slider(0, 1, value=0.0, step=0.05, label=L("compare.eta"), info=L("sample.eta_info"))
                 with gr.Row():
-                    seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=limits.MAX_SEED)
-                    n = gr.Slider(1, limits.MAX_COMPARE_IMAGES, value=8, step=1, label="Images",
-                                  elem_id="compare-n", info=info["n_compare"])
+                    seed = gr.Number(0, label=L("sample.seed"), precision=0, minimum=0, maximum=limits.MAX_SEED)
+                    n = gr.Slider(1, limits.MAX_COMPARE_IMAGES, value=8, step=1, label=L("sample.n"),
+                                  elem_id="compare-n", info=L("compare.n_info", max=limits.MAX_COMPARE_IMAGES))
                 amp = c.precision_picker()
-                btn = gr.Button("Compare DDPM and DDIM", variant="primary", elem_id="compare-button")
-                gr.Markdown("Both samplers start from the same seed and the very same x_T, so the difference is "
-                            "the sampler alone.", elem_classes="caption")
+                btn = gr.Button(L("compare.button"), variant="primary", elem_id="compare-button")
+                gr.Markdown(L("compare.same_xT"), elem_classes="caption")
             with gr.Column(scale=2):
                 with gr.Row():
                     with gr.Column():
-                        ddpm = gr.Image(label="DDPM (all T steps)", elem_id="compare-ddpm", type="numpy",
+                        ddpm = gr.Image(label=L("compare.ddpm"), elem_id="compare-ddpm", type="numpy",
                                         format="png", interactive=False, height=300, elem_classes="pixelated")
                         ddpm_text = gr.Markdown(label="ddpm_info", show_label=False, elem_classes="caption")
                     with gr.Column():
-                        ddim = gr.Image(label="DDIM (S steps)", elem_id="compare-ddim", type="numpy",
+                        ddim = gr.Image(label=L("compare.ddim"), elem_id="compare-ddim", type="numpy",
                                         format="png", interactive=False, height=300, elem_classes="pixelated")
                         ddim_text = gr.Markdown(label="ddim_info", elem_id="compare-ddim-info", show_label=False,
                                                 elem_classes="caption")
-                with gr.Accordion("Numbers", open=False):
-                    numbers = gr.JSON(label="comparison")
-                gr.Markdown("### Samplers side by side at the same number of network calls")
+                with gr.Accordion(L("compare.numbers"), open=False):
+                    numbers = gr.JSON(label=L("compare.numbers_label"))
+                gr.Markdown(L("samplers.title"))
                 with gr.Row():
                     pick = gr.CheckboxGroup(list(COMPARE_SAMPLERS), value=DEFAULT_COMPARE_SAMPLERS,
-                                            label="Samplers (two or more)", elem_id="compare-samplers")
-                    calls = gr.Slider(1, T, value=10, step=1, label="Network calls (DDPM: all T)",
-                                      elem_id="compare-calls")
-                s_btn = gr.Button("Compare samplers", elem_id="compare-samplers-button")
+                                            label=L("samplers.pick"), elem_id="compare-samplers")
+                    calls = gr.Slider(1, T, value=10, step=1, label=L("samplers.calls"), elem_id="compare-calls")
+                s_btn = gr.Button(L("samplers.button"), elem_id="compare-samplers-button")
                 s_info = gr.Markdown(label="samplers_info", show_label=False, elem_classes="caption")
-                s_gallery = gr.Gallery(label="one grid per sampler", elem_id="compare-samplers-gallery",
+                s_gallery = gr.Gallery(label=L("samplers.gallery"), elem_id="compare-samplers-gallery",
                                        columns=4, height=320, format="png", elem_classes="pixelated")
-                s_table = gr.Dataframe(headers=["sampler", "network calls", "seconds", "RMS difference"],
-                                       label="calls, wall time and difference", interactive=False)
-                gr.Markdown("### Sample quality against sampling steps")
+                s_table = gr.Dataframe(headers=[t("samplers.col_sampler"), t("samplers.col_calls"),
+                                                t("samplers.col_seconds"), t("samplers.col_rms")],
+                                       label=L("samplers.table"), interactive=False)
+                gr.Markdown(L("compare.quality_title"))
                 q_note = gr.Markdown(label="quality_note", show_label=False, elem_classes="caption")
-                q_plot = gr.Plot(label="quality vs steps", elem_id="quality-plot")
-                q_btn = gr.Button("Measure quality now (quick)", size="sm")
+                q_plot = gr.Plot(label=L("compare.quality_plot"), elem_id="quality-plot")
+                q_btn = gr.Button(L("compare.measure"), size="sm")
 
     view = dict(ddpm=ddpm, ddim=ddim, ddpm_info=ddpm_text, ddim_info=ddim_text, numbers=numbers)
     inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n, amp]

@@ -15,6 +15,7 @@ from ddpm.data import make_grid, save_image_grid, to_uint8
 
 from .. import checkpoints, limits
 from .. import common as c
+from ..i18n import L, current, t
 from ..model_cache import file_key
 
 SAMPLERS = ("DDIM", "DDPM", "DPM-Solver++", "UniPC")   # the Radio's choices; SAMPLER_NAMES maps them to generate()'s
@@ -43,17 +44,17 @@ def sampler_name(sampler: Any) -> str:
     """A sampler as the widgets name it ("DPM-Solver++") -> generate()'s name ("dpmpp_2m")."""
     s = str(sampler or "").strip().lower()
     if s not in SAMPLER_NAMES:
-        raise c.user_error(f"sampler must be one of {', '.join(SAMPLERS)} (got {sampler!r})")
+        raise c.user_error(t("err.sampler", options=", ".join(SAMPLERS), value=sampler))
     return SAMPLER_NAMES[s]
 
 
 def sampler_text(name: str, steps: int, eta: float) -> str:
     """How a run is described to the user: 'DDIM, 25 steps, η = 0', 'UniPC, 10 network calls', ..."""
     if name == "ddim":
-        return f"DDIM, {steps} steps, η = {eta:g}"
+        return t("sample.ddim_run", steps=steps, eta=eta)
     if name == "ddpm":
-        return f"DDPM, all {steps} steps (fixed_small variance)"
-    return f"{dict(zip(SAMPLER_NAMES.values(), SAMPLERS))[name]}, {steps} network calls (order 2)"
+        return t("sample.ddpm_run", steps=steps)
+    return t("sample.solver_run", sampler=dict(zip(SAMPLER_NAMES.values(), SAMPLERS))[name], steps=steps)
 
 
 def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
@@ -66,34 +67,30 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     T = ckpt.diffusion_config.T
     s = c.sampling_steps(steps, T) if name != "ddpm" else None
     eta = c.eta(eta)
-    n = c.number("number of images", n, 1, limits.MAX_IMAGES, integer=True,
-                 hint=f"; at most {limits.MAX_IMAGES} per request")
+    n = c.number("name.n", n, 1, limits.MAX_IMAGES, integer=True, hint=t("hint.max_images", n=limits.MAX_IMAGES))
     seed = c.seed(seed)
-    temperature = c.number("temperature", temperature, 0, limits.MAX_TEMPERATURE)
-    noise_temperature = c.number("step-noise temperature", noise_temperature, 0, limits.MAX_TEMPERATURE)
+    temperature = c.number("name.temperature", temperature, 0, limits.MAX_TEMPERATURE)
+    noise_temperature = c.number("name.noise_temperature", noise_temperature, 0, limits.MAX_TEMPERATURE)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
     calls = T if name == "ddpm" else s
     c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta), calls, n, labels, w)],
-                 "Lower the number of images (at most {max_images} fit these settings)"
-                 + (", or use DDIM with fewer steps." if name == "ddpm" else " or the steps."))
+                 t("work.lower_sample_ddpm" if name == "ddpm" else "work.lower_sample"))
     amp = c.precision(amp)
     try:
         res = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=s, eta=eta, n=n, labels=labels,
                        guidance_scale=w, seed=seed, temperature=temperature, noise_temperature=noise_temperature,
                        trajectory_frames=limits.TRAJECTORY_FRAMES, amp=amp,
-                       callback=c.progress_callback(progress, f"{sampler_text(name, s or T, eta)}: sampling"))
+                       callback=c.progress_callback(progress, t("sample.progress", run=sampler_text(name, s or T, eta))))
     except ValueError as e:
-        raise c.user_error(str(e)) from None
+        raise c.core_error(e) from None
     nrow = c.grid_columns(n, labels)
-    sampler_txt = sampler_text(name, len(res.timesteps), eta)
-    cls = "all classes" if labels is None or labels == list(range(ckpt.num_classes)) else \
-        "classes " + ", ".join(ckpt.class_names[i] for i in dict.fromkeys(labels))
-    info = (f"**{n} images** · {sampler_txt} · {cls} · guidance {w:g} · seed {seed} · "
-            f"temperature {temperature:g} / {noise_temperature:g}  \n"
-            f"{res.network_calls} network calls per image · network in {res.settings['precision']} · "
-            f"{res.seconds:.2f} s · "
-            f"checkpoint {c.checkpoint_title(ckpt, checkpoint, upload)}")
+    run = sampler_text(name, len(res.timesteps), eta)
+    cls = t("sample.all_classes") if labels is None or labels == list(range(ckpt.num_classes)) else \
+        t("sample.some_classes", names=", ".join(ckpt.class_names[i] for i in dict.fromkeys(labels)))
+    info = t("sample.info", n=n, run=run, classes=cls, w=w, seed=seed, temp=temperature, ntemp=noise_temperature,
+             calls=res.network_calls, precision=res.settings["precision"],
+             seconds=res.seconds, ckpt=c.checkpoint_title(ckpt, checkpoint, upload))
     return _view(c.grid_image(res.images, nrow), info, _write_sample_files(res, ckpt, nrow),
                  _trajectory_frames(res, nrow))
 
@@ -133,8 +130,7 @@ def _trajectory_frames(res, nrow: int) -> dict:
 def _frame_slider(frames: dict, value: int):
     k = max(1, len(frames["t"]))
     return gr.update(minimum=0, maximum=k - 1, value=value, step=1,
-                     label=f"trajectory frame (0 = pure noise at t = {frames['t'][0] if frames['t'] else '?'}, "
-                           f"{k - 1} = last step)")
+                     label=t("sample.frame_range", t=frames["t"][0] if frames["t"] else "?", last=k - 1))
 
 
 def show_frame(frames: Optional[dict], index: Any = None) -> FrameView:
@@ -143,14 +139,14 @@ def show_frame(frames: Optional[dict], index: Any = None) -> FrameView:
         return FrameView(gr.update(value=None), gr.update(value=None))
     k = len(frames["t"])
     i = k - 1 if index is None else int(min(max(0, int(float(index))), k - 1))
-    t = frames["t"][i]
+    step = frames["t"][i]
     return FrameView(gr.update(value=c.upscale(np.asarray(frames["x_t"][i], np.uint8), 400),
-                               label=f"x_t at t = {t} (frame {i + 1}/{k})"),
+                               label=t("sample.xt_at", t=step, i=i + 1, k=k)),
                      gr.update(value=c.upscale(np.asarray(frames["x0"][i], np.uint8), 400),
-                               label=f"x̂_0 predicted at t = {t}"))
+                               label=t("sample.x0_at", t=step)))
 
 
-_FIRST_VISIT: dict = {}     # file key -> (grid, info, files, frames) of the opening run
+_FIRST_VISIT: dict = {}     # (file key, language) -> (grid, info, files, frames) of the opening run
 
 
 def sample_on_load(progress=gr.Progress()) -> SampleView:
@@ -159,14 +155,14 @@ def sample_on_load(progress=gr.Progress()) -> SampleView:
     try:
         key = file_key(checkpoints.resolve(checkpoints.default_name()))
     except (ValueError, OSError):
-        return _view(None, "No bundled checkpoint is available: upload one, or train a model in the Train tab.",
-                     None, None)
-    cached = _FIRST_VISIT.get(key)
+        return _view(None, t("sample.no_bundled"), None, None)
+    cached = _FIRST_VISIT.get((key, current()))
     if cached is None or not all(os.path.exists(f) for f in cached[2]):
         v = sample(checkpoints.default_name(), None, None, d["guidance"], d["sampler"], d["steps"], d["eta"],
                    d["temperature"], d["temperature"], d["seed"], d["n"], progress=progress)
-        _FIRST_VISIT.clear()
-        _FIRST_VISIT[key] = cached = (v.grid, v.info, v.files, v.frames)
+        for old in [k for k in _FIRST_VISIT if k[0] != key]:      # a replaced bundled file
+            del _FIRST_VISIT[old]
+        _FIRST_VISIT[key, current()] = cached = (v.grid, v.info, v.files, v.frames)
     return _view(*cached)
 
 
@@ -178,43 +174,41 @@ class SampleTab:
 
 def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
     """The Sample tab's widgets and events (call inside gr.Tabs)."""
-    info = limits.sample_info()
-    with gr.Tab("Sample", id="sample"):
+    with gr.Tab(L("tab.sample"), id="sample"):
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                ckpt, upload = c.checkpoint_picker(info["upload"])
-                cls = gr.CheckboxGroup(classes, value=[], label="Classes (none ticked = all)")
-                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label="Guidance scale w",
-                                     info=info["guidance"])
-                sampler = gr.Radio(list(SAMPLERS), value="DDIM", label="Sampler")
-                steps = gr.Slider(1, T, value=25, step=1, label="Steps", info=info["steps"])
-                eta = gr.Slider(0, 1, value=0.0, step=0.05, label="η (eta)", info=info["eta"])
+                ckpt, upload = c.checkpoint_picker()
+                cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
+                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label=L("sample.guidance"),
+                                     info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
+                sampler = gr.Radio(list(SAMPLERS), value="DDIM", label=L("sample.sampler"))
+                steps = gr.Slider(1, T, value=25, step=1, label=L("sample.steps"), info=L("sample.steps_info"))
+                eta = gr.Slider(0, 1, value=0.0, step=0.05, label=L("name.eta"), info=L("sample.eta_info"))
                 with gr.Row():
-                    temp = gr.Slider(0, limits.MAX_TEMPERATURE, value=1.0, step=0.05, label="Temperature",
-                                     info=info["temperature"])
+                    temp = gr.Slider(0, limits.MAX_TEMPERATURE, value=1.0, step=0.05, label=L("sample.temperature"),
+                                     info=L("sample.temperature_info", max=limits.MAX_TEMPERATURE))
                     ntemp = gr.Slider(0, limits.MAX_TEMPERATURE, value=1.0, step=0.05,
-                                      label="Step-noise temperature", info=info["noise_temperature"])
+                                      label=L("sample.noise_temperature"),
+                                      info=L("sample.noise_temperature_info", max=limits.MAX_TEMPERATURE))
                 with gr.Row():
-                    seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=limits.MAX_SEED)
-                    n = gr.Slider(1, limits.MAX_IMAGES, value=16, step=1, label="Images", elem_id="sample-n",
-                                  info=info["n"])
+                    seed = gr.Number(0, label=L("sample.seed"), precision=0, minimum=0, maximum=limits.MAX_SEED)
+                    n = gr.Slider(1, limits.MAX_IMAGES, value=16, step=1, label=L("sample.n"), elem_id="sample-n",
+                                  info=L("sample.n_info", max=limits.MAX_IMAGES))
                 amp = c.precision_picker()
-                btn = gr.Button("Sample", variant="primary", elem_id="sample-button")
+                btn = gr.Button(L("sample.button"), variant="primary", elem_id="sample-button")
             with gr.Column(scale=2):
-                grid = gr.Image(label="Samples", elem_id="sample-grid", type="numpy", format="png",
+                grid = gr.Image(label=L("sample.grid"), elem_id="sample-grid", type="numpy", format="png",
                                 interactive=False, height=420, elem_classes="pixelated")
                 text = gr.Markdown(label="info", elem_id="sample-info", show_label=False, elem_classes="caption")
-                gr.Markdown("**How the samples form**: x_t (the noisy sample) and x̂_0 (the model's guess of the "
-                            "final image) at each frame.")
+                gr.Markdown(L("sample.how"))
                 with gr.Row():
                     xt = gr.Image(label="x_t", elem_id="sample-xt", type="numpy", format="png", interactive=False,
                                   height=260, elem_classes="pixelated")
                     x0 = gr.Image(label="x̂_0", elem_id="sample-x0", type="numpy", format="png",
                                   interactive=False, height=260, elem_classes="pixelated")
                 frame = gr.Slider(0, limits.TRAJECTORY_FRAMES - 1, value=limits.TRAJECTORY_FRAMES // 2, step=1,
-                                  label="trajectory frame")
-                files = gr.File(label="Download: PNG grid + .npz (images, labels, x_T, settings)",
-                                file_count="multiple", interactive=False)
+                                  label=L("sample.frame"))
+                files = gr.File(label=L("sample.files"), file_count="multiple", interactive=False)
         frames = gr.State(None)
 
     # the API's outputs keep this order: grid, info, files, frame, x_t, x̂_0 (the State is not part of it)

@@ -23,6 +23,7 @@ from ddpm.diffusion import OBJECTIVES, WEIGHTINGS
 
 from .. import checkpoints, limits, plots
 from .. import common as c
+from ..i18n import L, message, t
 from ..jobs import (UPLOADED, CannotResumeError, JobBusyError, JobStatus, NoJobRunningError, TrainingJobs,
                     TrainRequest, app_default as D)
 from ..runs import read_json
@@ -70,27 +71,25 @@ def _check_zip(path: Path, image_size: int, conditional: bool) -> None:
     """Read the upload with the trainer's own loader before anything starts: its refusals (no images, one class
     asked to train class-conditionally, ...) become the user's message, and what it skipped or resized is
     shown as a warning."""
-    c.check_upload_size(path, ".zip")
+    c.check_upload_size(path, "upload.what_zip")
     if not zipfile.is_zipfile(path):
-        raise c.user_error(f"{path.name} is not a .zip file; upload a .zip of PNG/JPEG images, one folder per "
-                           "class (<class_name>/<image>.png) or all at the top (unconditional)")
+        raise c.user_error(t("train.not_zip", name=path.name))
     with zipfile.ZipFile(path) as zf:
         escaping = [n for n in zf.namelist() if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts
                     or "\\" in n]
     if escaping:
-        raise c.user_error(f"{path.name} holds paths that leave its folder (e.g. {escaping[0]!r}); make the .zip "
-                           "again from the image folders themselves")
+        raise c.user_error(t("train.zip_escaping", name=path.name, example=escaping[0]))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")          # the notes are shown below, not logged
             ds = load_dataset(str(path), image_size=image_size)
         training_conditioning(ds, conditional)
     except ValueError as e:
-        raise c.user_error(str(e).replace(str(path), path.name)) from None
+        raise c.user_error(message(str(e).replace(str(path), path.name))) from None
     for note in ds.notes:
-        gr.Warning(note.replace(str(path), path.name))
+        gr.Warning(message(note.replace(str(path), path.name), fallback="note.core"))
     if conditional and not ds.conditional:
-        gr.Info(f"{path.name} has no class folders: it trains unconditionally")
+        gr.Info(t("train.no_class_folders", name=path.name))
 
 
 def _discard_upload(path: Path) -> None:
@@ -113,43 +112,42 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
     """Start a training run as a child process; refused while another run trains."""
     data = str(data or "digits").strip().lower()
     if data not in DATA_CHOICES:
-        raise c.user_error(f"data must be 'digits', 'mnist' or 'zip' (an uploaded .zip of images), not {data!r}")
+        raise c.user_error(t("train.bad_data", value=data))
     upload = c.upload_path(zip_file) if data == "zip" else None
     if data == "zip" and upload is None:
-        raise c.user_error("choose a .zip of images to upload, or pick a built-in data set ('digits' or 'mnist')")
+        raise c.user_error(t("train.need_zip"))
     req = TrainRequest(
         data="mnist" if data == "mnist" else "digits",
         conditional=bool(conditional),
-        preset=c.choice("preset", preset, limits.TRAIN_PRESETS),
-        schedule=c.choice("schedule", schedule, tuple(SCHEDULES)),
-        objective=c.choice("objective", objective, OBJECTIVES),
-        weighting=c.choice("weighting", weighting, WEIGHTINGS),
-        steps=c.number("training steps", steps, 1, limits.MAX_TRAIN_STEPS, integer=True),
-        batch_size=c.number("batch size", batch_size, 1, limits.MAX_BATCH_SIZE, integer=True),
-        lr=c.number("learning rate", lr, *limits.LR_RANGE),
-        label_dropout=c.number("guidance (label) dropout", label_dropout, 0, 0.5),
-        sample_every=c.number("sample every", sample_every, 0, limits.MAX_TRAIN_STEPS, integer=True),
-        image_size=int(c.choice("image size", int(c.number("image size", image_size, 1, 1024, integer=True)),
-                                limits.IMAGE_SIZES)),
-        base_channels=c.number("base channels", base_channels, 0, limits.MAX_BASE_CHANNELS, integer=True),
-        T=c.number("T (diffusion steps)", T, limits.MIN_T, limits.MAX_T, integer=True),
+        preset=c.choice("name.preset", preset, limits.TRAIN_PRESETS),
+        schedule=c.choice("name.schedule", schedule, tuple(SCHEDULES)),
+        objective=c.choice("name.objective", objective, OBJECTIVES),
+        weighting=c.choice("name.weighting", weighting, WEIGHTINGS),
+        steps=c.number("name.train_steps", steps, 1, limits.MAX_TRAIN_STEPS, integer=True),
+        batch_size=c.number("name.batch", batch_size, 1, limits.MAX_BATCH_SIZE, integer=True),
+        lr=c.number("name.lr", lr, *limits.LR_RANGE),
+        label_dropout=c.number("name.dropout", label_dropout, 0, 0.5),
+        sample_every=c.number("name.sample_every", sample_every, 0, limits.MAX_TRAIN_STEPS, integer=True),
+        image_size=int(c.choice("name.image_size", int(c.number("name.image_size", image_size, 1, 1024,
+                                                                integer=True)), limits.IMAGE_SIZES)),
+        base_channels=c.number("name.base", base_channels, 0, limits.MAX_BASE_CHANNELS, integer=True),
+        T=c.number("name.T", T, limits.MIN_T, limits.MAX_T, integer=True),
         amp=c.precision(amp),
     )
     max_steps = limits.max_train_steps(req.image_size, req.batch_size)
     if req.steps > max_steps:
-        raise c.user_error(f"{req.steps:,} steps of batch {req.batch_size} at {req.image_size}×{req.image_size} is "
-                           f"over this server's training budget: at most {max_steps:,} steps at this size and batch "
-                           "(the limit shrinks with the pixel count); lower the steps, the batch or the image size")
+        raise c.user_error(t("train.over_budget", steps=req.steps, batch=req.batch_size, size=req.image_size,
+                             max=max_steps))
     if upload is not None:
         _check_zip(upload, req.image_size, req.conditional)
     if req.base_channels % 8:
-        raise c.user_error(f"base channels must be 0 (the preset's) or a multiple of 8 (got {req.base_channels})")
+        raise c.user_error(t("train.base_multiple", value=req.base_channels))
     if 0 < req.sample_every < limits.MIN_SAMPLE_EVERY:
-        raise c.user_error(f"sample every must be 0 (only at the end) or at least {limits.MIN_SAMPLE_EVERY} steps")
+        raise c.user_error(t("train.sample_every_min", min=limits.MIN_SAMPLE_EVERY))
     try:
         get_jobs().start(req, upload)
     except JobBusyError as e:
-        raise c.user_error(str(e)) from None
+        raise c.core_error(e) from None
     if upload is not None:
         _discard_upload(upload)
     return train_status()
@@ -185,7 +183,7 @@ def train_stop() -> TrainView:
     try:
         get_jobs().stop()
     except NoJobRunningError as e:
-        raise c.user_error(str(e)) from None
+        raise c.core_error(e) from None
     return train_status()
 
 
@@ -194,27 +192,24 @@ def _duration(seconds: Optional[float]) -> str:
         return "?"
     seconds = int(round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
+        return t("time.s", s=seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+        return t("time.min_s", m=seconds // 60, s=seconds % 60)
+    return t("time.h_min", h=seconds // 3600, m=seconds % 3600 // 60)
 
 
 def status_markdown(st: JobStatus) -> str:
     if st.state == "idle":
-        return "No training run yet. Choose the settings and press **Start training**."
+        return t("train.idle")
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.started_at)) if st.started_at else "?"
     s = st.settings
     what = ", ".join(str(x) for x in (s.get("data"), s.get("preset"), s.get("schedule"), s.get("objective"),
-                                      f"{s.get('steps', st.total):,} steps") if x)
-    head = {"starting": "Training is starting", "running": "Training is running", "stopping": "Training is stopping",
-            "finished": "The last run finished", "stopped": "The last run was stopped",
-            "failed": "The last run failed"}[st.state]
-    lines = [f"**{head}** — run `{st.run_id}`, started {started} ({what})."]
+                                      t("train.n_steps", n=s.get("steps", st.total))) if x)
+    lines = [t("train.headline", head=t(f"train.head.{st.state}"), run=st.run_id, started=started, what=what)]
     if st.active:
-        lines.append("Only one training job runs at a time; everyone who opens this page sees this run.")
+        lines.append(t("train.one_at_a_time"))
     if st.message and st.state != "running":
-        lines.append(st.message)
+        lines.append(message(st.message, fallback="note.core"))
     lines += _data_lines(st.run_dir)
     return "  \n".join(lines)
 
@@ -224,8 +219,8 @@ def _data_lines(run_dir: Optional[str]) -> list[str]:
     progress = read_json(Path(run_dir) / "progress.json") if run_dir else None
     if not progress or not progress.get("data"):
         return []
-    return [f"Data: {html.escape(str(progress['data']))}"] + [f"⚠ {html.escape(str(n))}"
-                                                            for n in progress.get("data_notes") or []]
+    return [t("train.data_line", data=html.escape(str(progress["data"])))] + [
+        f"⚠ {html.escape(message(str(n), fallback='note.core'))}" for n in progress.get("data_notes") or []]
 
 
 def progress_html(st: JobStatus) -> str:
@@ -233,14 +228,15 @@ def progress_html(st: JobStatus) -> str:
         return ""
     frac = st.step / st.total if st.total else 0.0
     color = {"failed": "#d62728", "stopped": "#ff7f0e", "stopping": "#ff7f0e"}.get(st.state, "#2ca02c")
-    parts = [f"step {st.step:,} / {st.total:,} ({100 * frac:.0f}%)"]
+    parts = [t("train.progress_step", step=st.step, total=st.total, pct=100 * frac)]
     if st.loss is not None:
-        parts.append(f"loss {st.loss:.4f}")
+        parts.append(t("train.progress_loss", loss=st.loss))
     if st.active:
-        parts.append(f"about {_duration(st.eta)} left" if st.eta is not None else "estimating time left")
+        parts.append(t("train.progress_left", time=_duration(st.eta)) if st.eta is not None
+                     else t("train.progress_estimating"))
     elif st.elapsed is not None:
-        parts.append(f"trained for {_duration(st.elapsed)}")
-    parts.append(st.state)
+        parts.append(t("train.progress_trained", time=_duration(st.elapsed)))
+    parts.append(t(f"state.{st.state}"))
     return (f'<div class="train-progress" style="font-family:sans-serif">'
             f'<div style="background:#eee;border-radius:6px;height:18px;overflow:hidden">'
             f'<div style="width:{100 * frac:.1f}%;height:100%;background:{color};transition:width .5s"></div></div>'
@@ -251,7 +247,7 @@ def train_status() -> TrainView:
     """The training status everyone sees."""
     jobs = get_jobs()
     st = jobs.status()
-    title = f"Training loss — run {st.run_id}" if st.run_id else "Training loss"
+    title = t("plot.loss_title_run", run=st.run_id) if st.run_id else t("plot.loss_title")
     fig: go.Figure = plots.loss_figure(jobs.history(), title=title)
     return TrainView(status_markdown(st), progress_html(st), fig, st.sample_path, st.to_dict())
 
@@ -292,65 +288,67 @@ class TrainTab:
 
 def build() -> TrainTab:
     """The Train tab's widgets and its own events (call inside gr.Tabs); `poll` wires the page's timer."""
-    info = limits.train_info()
-    with gr.Tab("Train", id="train"):
+    with gr.Tab(L("tab.train"), id="train"):
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                data = gr.Radio([("digits (built in: 1,797 labelled 8×8 digits)", "digits"),
-                                 ("MNIST (built in: 5,000 real 28×28 digits)", "mnist"),
-                                 ("my .zip of images", "zip")], value="digits", label="Data set")
+                data = gr.Radio([(L("train.data_digits"), "digits"), (L("train.data_mnist"), "mnist"),
+                                 (L("train.data_zip"), "zip")], value="digits", label=L("train.data"))
                 with gr.Group(visible=False) as zip_group:
-                    zip_file = gr.File(label="training data (.zip)", type="filepath", file_count="single",
-                                       height=140)
-                    gr.Markdown(info["zip"], elem_classes="caption", padding=True)
+                    zip_file = gr.File(label=L("train.zip"), type="filepath", file_count="single", height=140)
+                    gr.Markdown(L("train.zip_info", mb=limits.MAX_UPLOAD_MB), elem_classes="caption", padding=True)
                 with gr.Row():
-                    preset = gr.Dropdown(list(limits.TRAIN_PRESETS), value=D("preset"), label="Preset")
-                    schedule = gr.Dropdown(list(SCHEDULES), value=D("schedule"), label="Noise schedule")
+                    preset = gr.Dropdown(list(limits.TRAIN_PRESETS), value=D("preset"), label=L("train.preset"))
+                    schedule = gr.Dropdown(list(SCHEDULES), value=D("schedule"), label=L("train.schedule"))
                 with gr.Row():
-                    objective = gr.Dropdown(list(OBJECTIVES), value=D("objective"), label="Objective",
-                                            info="what the network predicts")
-                    weighting = gr.Dropdown(list(WEIGHTINGS), value=D("weighting"), label="Loss weighting")
+                    objective = gr.Dropdown(list(OBJECTIVES), value=D("objective"), label=L("train.objective"),
+                                            info=L("train.objective_info"))
+                    weighting = gr.Dropdown(list(WEIGHTINGS), value=D("weighting"), label=L("train.weighting"))
                 with gr.Row():
-                    steps = gr.Number(D("steps"), label="Training steps", elem_id="train-steps", precision=0, minimum=1,
-                                      maximum=limits.MAX_TRAIN_STEPS, info=info["steps"])
-                    batch = gr.Number(D("batch_size"), label="Batch size", elem_id="train-batch", precision=0,
-                                      minimum=1, maximum=limits.MAX_BATCH_SIZE, info=info["batch_size"])
+                    steps = gr.Number(D("steps"), label=L("train.steps"), elem_id="train-steps", precision=0, minimum=1,
+                                      maximum=limits.MAX_TRAIN_STEPS,
+                                      info=L("train.steps_info", max=limits.MAX_TRAIN_STEPS))
+                    batch = gr.Number(D("batch_size"), label=L("train.batch"), elem_id="train-batch", precision=0,
+                                      minimum=1, maximum=limits.MAX_BATCH_SIZE,
+                                      info=L("train.batch_info", max=limits.MAX_BATCH_SIZE))
                 with gr.Row():
-                    lr = gr.Number(D("lr"), label="Learning rate", minimum=limits.LR_RANGE[0],
-                                   maximum=limits.LR_RANGE[1], info=info["lr"])
-                    sample_every = gr.Number(D("sample_every"), label="Sample grid every",
+                    lr = gr.Number(D("lr"), label=L("train.lr"), minimum=limits.LR_RANGE[0], maximum=limits.LR_RANGE[1],
+                                   info=L("train.lr_info", lo=limits.LR_RANGE[0], hi=limits.LR_RANGE[1]))
+                    sample_every = gr.Number(D("sample_every"), label=L("train.sample_every"),
                                              elem_id="train-sample-every", precision=0, minimum=0,
-                                             maximum=limits.MAX_TRAIN_STEPS, info=info["sample_every"])
-                dropout = gr.Slider(0, 0.5, value=D("label_dropout"), step=0.05, label="Guidance (label) dropout",
-                                    info=info["label_dropout"])
-                conditional = gr.Checkbox(D("conditional"), label="Class-conditional", info=info["conditional"])
-                with gr.Accordion("Model size", open=False):
+                                             maximum=limits.MAX_TRAIN_STEPS,
+                                             info=L("train.sample_every_info", min=limits.MIN_SAMPLE_EVERY))
+                dropout = gr.Slider(0, 0.5, value=D("label_dropout"), step=0.05, label=L("train.dropout"),
+                                    info=L("train.dropout_info"))
+                conditional = gr.Checkbox(D("conditional"), label=L("train.conditional"), info=L("train.conditional_info"))
+                with gr.Accordion(L("train.model_size"), open=False):
                     with gr.Row():
-                        image_size = gr.Dropdown(list(limits.IMAGE_SIZES), value=D("image_size"), label="Image size",
-                                                 elem_id="train-image-size", info=info["image_size"])
-                        base = gr.Number(D("base_channels"), label="Base channels", elem_id="train-base",
-                                         precision=0, minimum=0, maximum=limits.MAX_BASE_CHANNELS,
-                                         info=info["base_channels"])
+                        image_size = gr.Dropdown(list(limits.IMAGE_SIZES), value=D("image_size"), label=L("train.image_size"),
+                                                 elem_id="train-image-size",
+                                                 info=L("train.image_size_info", lo=limits.IMAGE_SIZES[0],
+                                                        hi=limits.IMAGE_SIZES[-1], steps=limits.MAX_TRAIN_STEPS,
+                                                        batch=limits.MAX_BATCH_SIZE, size=limits.TRAIN_WORK_SIZE))
+                        base = gr.Number(D("base_channels"), label=L("train.base"), elem_id="train-base", precision=0,
+                                         minimum=0, maximum=limits.MAX_BASE_CHANNELS,
+                                         info=L("train.base_info", max=limits.MAX_BASE_CHANNELS))
                         T = gr.Number(D("T"), label="T", elem_id="train-T", precision=0, minimum=limits.MIN_T,
-                                      maximum=limits.MAX_T, info=info["T"])
+                                      maximum=limits.MAX_T, info=L("train.T_info", lo=limits.MIN_T, hi=limits.MAX_T))
                 amp = c.precision_picker()
                 with gr.Row():
-                    start = gr.Button("Start training", variant="primary", elem_id="train-start")
-                    stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
-                    refresh = gr.Button("Refresh", size="sm")
-                with gr.Accordion("Resume a stopped or failed run", open=False):
-                    resume_run = gr.Dropdown([], label="Run", elem_id="train-resume-run",
-                                             info="goes on from the run's last checkpoint with its own settings; "
-                                                  "a run on an uploaded .zip needs the .zip above again")
-                    resume = gr.Button("Resume", elem_id="train-resume")
+                    start = gr.Button(L("train.start"), variant="primary", elem_id="train-start")
+                    stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop")
+                    refresh = gr.Button(L("train.refresh"), size="sm")
+                with gr.Accordion(L("train.resume_open"), open=False):
+                    resume_run = gr.Dropdown([], label=L("train.resume_run"), elem_id="train-resume-run",
+                                             info=L("train.resume_info"))
+                    resume = gr.Button(L("train.resume"), elem_id="train-resume")
             with gr.Column(scale=2):
-                status = gr.Markdown("Loading the training status…", label="status", show_label=False)
+                status = gr.Markdown(L("train.loading"), label="status", show_label=False)
                 progress = gr.HTML(label="progress", elem_id="train-progress")
-                plot = gr.Plot(label="Loss", elem_id="train-plot")
-                sample = gr.Image(label="Latest sample grid", elem_id="train-sample", type="filepath", format="png",
+                plot = gr.Plot(label=L("train.loss"), elem_id="train-plot")
+                sample = gr.Image(label=L("train.latest"), elem_id="train-sample", type="filepath", format="png",
                                   interactive=False, height=300, elem_classes="pixelated")
-                with gr.Accordion("Status as JSON", open=False):
-                    status_json = gr.JSON(label="status")
+                with gr.Accordion(L("train.json"), open=False):
+                    status_json = gr.JSON(label=L("train.json_label"))
 
     view = dict(status=status, progress=progress, plot=plot, sample=sample, json=status_json)
     inputs = [data, zip_file, preset, schedule, objective, weighting, steps, batch, lr, dropout, sample_every,
@@ -368,8 +366,9 @@ def build() -> TrainTab:
     return TrainTab(view=view, resumable=resume_run)
 
 
-def poll(demo: gr.Blocks, tab: TrainTab, checkpoint_dropdowns: list) -> None:
-    """On page load and every POLL_SECONDS: the training status, and every tab's checkpoint list."""
+def poll(demo: gr.Blocks, tab: TrainTab, checkpoint_dropdowns: list) -> list[gr.State]:
+    """On page load and every POLL_SECONDS: the training status, and every tab's checkpoint list. Returns
+    the two signatures the poll compares (cleared, they make the next tick redraw both)."""
     listing_sig, status_sig = gr.State(None), gr.State(None)
     outputs = dict(tab.view, checkpoints=checkpoint_dropdowns, resumable=tab.resumable, listing_sig=listing_sig,
                    status_sig=status_sig)
@@ -377,3 +376,4 @@ def poll(demo: gr.Blocks, tab: TrainTab, checkpoint_dropdowns: list) -> None:
     gr.Timer(POLL_SECONDS).tick(event, [listing_sig, status_sig], c.components(outputs), **c.QUIET,
                                 concurrency_limit=None)
     demo.load(event, [listing_sig, status_sig], c.components(outputs), **c.QUIET)
+    return [listing_sig, status_sig]

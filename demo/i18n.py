@@ -1,0 +1,188 @@
+"""中文 and English for the app: `t(key, **values)` in the page's language, from the one table in
+demo/strings.py.
+
+The language of a request is, in order: an explicit `use(lang)` (tests, the language switch), the
+`ddpm_lang` cookie the page's switch sets, the browser's Accept-Language, else English. Static labels are
+also handed to gradio's own `gr.I18n` (`L(key)`), so the first paint is already in the browser's language
+and gradio's built-in texts follow it; the switch re-labels them from the same table (`relabel`).
+
+Numbers and units are identical in both languages: a value is formatted once and put into either text.
+Messages that reach the app in English from the core (ddpm/, diagnostics/) are translated by the message
+patterns of demo/strings.py (`message`).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from contextvars import ContextVar
+from typing import Any, Iterator, Optional
+
+import gradio as gr
+from gradio.i18n import I18nData
+
+from .strings import MESSAGES, STRINGS
+
+LANGUAGES = ("en", "zh")
+DEFAULT = "en"
+COOKIE = "ddpm_lang"
+_INDEX = {"en": 0, "zh": 1}
+_chosen: ContextVar[Optional[str]] = ContextVar("ddpm_lang", default=None)
+_formatted: dict[str, tuple[str, str]] = {}     # L(key, **values) -> a key of its own for gr.I18n
+
+
+def normalize(code: Any) -> tuple[str, Optional[str]]:
+    """A language code ("zh-CN", "zh_Hans", "en-US", "zh", …) -> ("zh" | "en", a note when it was not
+    understood and English is used instead)."""
+    s = str(code or "").strip().lower().replace("_", "-")
+    if s.startswith("zh"):
+        return "zh", None
+    if s.startswith("en") or not s:
+        return "en", None
+    return DEFAULT, f"language {str(code)!r} is not available; showing English (choose en or zh)"
+
+
+def _from_request() -> Optional[str]:
+    try:
+        from gradio.context import LocalContext
+        request = LocalContext.request.get(None)
+    except (ImportError, LookupError):
+        return None
+    if request is None:
+        return None
+    try:
+        cookie = (request.cookies or {}).get(COOKIE)
+    except AttributeError:
+        cookie = None
+    if cookie:
+        return normalize(cookie)[0]
+    header = (getattr(request, "headers", None) or {}).get("accept-language", "")
+    first = header.split(",")[0].split(";")[0].strip()
+    return normalize(first)[0] if first else None
+
+
+def current() -> str:
+    """The language of the request being served ("en" or "zh")."""
+    return _chosen.get() or _from_request() or DEFAULT
+
+
+@contextlib.contextmanager
+def use(lang: str) -> Iterator[str]:
+    """Serve in `lang` inside the block (normalised: an unknown code means English)."""
+    code = normalize(lang)[0]
+    token = _chosen.set(code)
+    try:
+        yield code
+    finally:
+        _chosen.reset(token)
+
+
+def text(key: str, lang: str, **values: Any) -> str:
+    """STRINGS[key] in `lang`, formatted with `values`. KeyError for a key the table lacks (a test reads
+    every key the code uses, so a user never sees a raw key)."""
+    if key in _formatted:
+        return _formatted[key][_INDEX[lang]]
+    entry = STRINGS[key]
+    template = entry[_INDEX[lang]]
+    return template.format(**values) if values else template
+
+
+def t(key: str, **values: Any) -> str:
+    """STRINGS[key] in the current request's language."""
+    return text(key, current(), **values)
+
+
+def both(key: str, **values: Any) -> tuple[str, str]:
+    return text(key, "en", **values), text(key, "zh", **values)
+
+
+def message(msg: str, lang: Optional[str] = None, fallback: str = "err.core") -> str:
+    """An English message from the core (a CheckpointError, a ValueError, a job's reason) in the page's
+    language: the first MESSAGES pattern that matches it whole gives the Chinese; none keeps the English."""
+    lang = lang or current()
+    if lang == "en":
+        return msg
+    for pattern, zh in _compiled():
+        m = pattern.fullmatch(msg.strip())
+        if m:
+            return zh.format(*(g if g is not None else "—" for g in m.groups()))
+    return text(fallback, lang, msg=msg)
+
+
+_COMPILED: list = []
+
+
+def _compiled() -> list:
+    if not _COMPILED:
+        _COMPILED.extend((re.compile(p, re.S), zh) for p, zh in MESSAGES)
+    return _COMPILED
+
+
+# ----------------------------------------------------------------------------------- static labels
+def L(key: str, **values: Any) -> I18nData:
+    """A static label / info / Markdown for a widget: gradio's I18n marker, translated in the browser."""
+    if values:
+        en, zh = both(key, **values)
+        derived = f"{key}:{abs(hash((en, zh))):x}"
+        _formatted[derived] = (en, zh)
+        return I18nData(derived)
+    STRINGS[key]                      # fail at build time on an unknown key
+    return I18nData(key)
+
+
+def gr_i18n() -> gr.I18n:
+    """Every table entry (and every formatted label) for gradio's frontend."""
+    keys = {k: v for k, v in STRINGS.items() if "{" not in v[0] or not _needs_values(v[0])}
+    keys.update(_formatted)
+    en = {k: v[0] for k, v in keys.items()}
+    zh = {k: v[1] for k, v in keys.items()}
+    return gr.I18n(en=en, zh=zh, **{"zh-CN": zh, "zh-TW": zh, "zh-HK": zh})
+
+
+def _needs_values(template: str) -> bool:
+    return bool(re.search(r"(?<!\{)\{[a-zA-Z_][^{}]*\}(?!\})", template))
+
+
+_PROPS = ("label", "info", "value", "placeholder")
+
+
+def _key_of(v: Any) -> Optional[str]:
+    """The key of an L() marker, as the object or as the string gradio turns some values into."""
+    if isinstance(v, I18nData):
+        return v.key
+    if isinstance(v, str) and v.startswith(_MARK):
+        try:
+            return json.loads(v[len(_MARK):]).get("key")
+        except ValueError:
+            return None
+    return None
+
+
+_MARK = "__i18n__"
+
+
+def translatable(demo: gr.Blocks) -> list[tuple[Any, str, Any]]:
+    """(block, prop, key or [(key-or-text, value)] choices) for every static text built with L()."""
+    found = []
+    for block in demo.blocks.values():
+        for prop in _PROPS:
+            key = _key_of(getattr(block, prop, None))
+            if key:
+                found.append((block, prop, key))
+        choices = getattr(block, "choices", None)
+        if isinstance(choices, list) and any(isinstance(c, (list, tuple)) and _key_of(c[0]) for c in choices):
+            found.append((block, "choices", [(_key_of(c[0]) or c[0], c[1]) for c in choices]))
+    return found
+
+
+def relabel(found: list[tuple[Any, str, Any]], lang: str) -> dict:
+    """{block: gr.update(prop=text in lang)} for the language switch."""
+    code = normalize(lang)[0]
+    updates: dict = {}
+    for block, prop, key in found:
+        if prop == "choices":
+            value = [(text(k, code) if k in STRINGS or k in _formatted else k, v) for k, v in key]
+        else:
+            value = text(key, code)
+        updates.setdefault(block, {})[prop] = value
+    return {block: gr.update(**props) for block, props in updates.items()}
