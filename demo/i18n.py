@@ -102,11 +102,20 @@ def message(msg: str, lang: Optional[str] = None, fallback: str = "err.core") ->
     lang = lang or current()
     if lang == "en":
         return msg
+    found = _translate(msg)
+    return found if found is not None else text(fallback, lang, msg=msg)
+
+
+def _translate(msg: str, depth: int = 0) -> Optional[str]:
+    """The Chinese of a whole message by its pattern (a part that is itself a known message, translated
+    too), or None."""
     for pattern, zh in _compiled():
         m = pattern.fullmatch(msg.strip())
         if m:
-            return zh.format(*(g if g is not None else "—" for g in m.groups()))
-    return text(fallback, lang, msg=msg)
+            parts = [(_translate(g, depth + 1) or g) if g and depth < 2 and len(g) > 12 else (g or "—")
+                     for g in m.groups()]
+            return zh.format(*parts)
+    return None
 
 
 _COMPILED: list = []

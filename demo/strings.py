@@ -270,6 +270,20 @@ STRINGS: dict[str, tuple[str, str]] = {
     "diag.no_package": ("the diagnostics package is not installed here, so no report can be made",
                         "这里没有安装 diagnostics 包，无法生成报告"),
     "diag.starting": ("starting", "正在开始"),
+    "diag.stage": ("diagnostics: {stage}", "诊断：{stage}"),
+    "stage.data": ("loading the data", "读取数据"),
+    "stage.model": ("model basics", "模型基本情况"),
+    "stage.schedule": ("noise schedule", "噪声调度"),
+    "stage.noise": ("noise prediction", "噪声预测"),
+    "stage.performance": ("performance", "性能"),
+    "stage.sampling": ("sampling", "采样"),
+    "stage.smoothness": ("smoothness", "平滑度"),
+    "stage.diversity": ("diversity", "多样性"),
+    "stage.quality": ("sample quality", "样本质量"),
+    "stage.memorisation": ("memorisation", "记忆"),
+    "stage.generalisation": ("generalisation", "泛化"),
+    "stage.likelihood": ("likelihood", "似然"),
+    "stage.done": ("done", "完成"),
 
     # -------------------------------------------------------------------------------------- Train
     "train.data": ("Data set", "数据集"),
@@ -400,8 +414,33 @@ MESSAGES: list[tuple[str, str]] = [
     (r"stopping: the trainer saves its checkpoint, then exits", "正在停止：训练程序会先保存检查点再退出"),
     (r"starting: loading the data and building the model", "正在启动：读取数据并构建模型"),
     (r"(finished|stopped) at step ([\d,]+); checkpoint (.+?) (.*)", "{0}，第 {1} 步；检查点 {2} {3}"),
-    (r"training failed: (.*?)(?:; its last checkpoint \((.+?)\) is kept in (.+))?",
-     "训练失败：{0}"),
+    (r"training failed: (.*); its last checkpoint \((.+?)\) is listed in every tab as run (\S+), and Resume goes on "
+     r"from it",
+     "训练失败：{0}；它最后的检查点（{1}）以训练 {2} 的名字出现在每个页面的检查点列表里，“继续训练”会从它接着训练"),
+    (r"training failed: (.*); it saved no checkpoint, so Resume starts it again from step 0",
+     "训练失败：{0}；它没有保存检查点，所以“继续训练”会从第 0 步重新开始"),
+    (r"training failed: (.*)", "训练失败：{0}"),
+    (r"error: none of the images in (.+?) could be read.*", "错误：{0} 里的图像一张都读不出来"),
+    (r"the training process ended without finishing \(the app restarted or it was killed\)",
+     "训练进程没有完成就结束了（应用重启了，或进程被终止）"),
+    (r"the training process exited with code (-?\d+)", "训练进程以退出码 {0} 结束"),
+    (r"run (\S+) trained on an uploaded \.zip, which the app deletes once read; upload the same \.zip again to "
+     r"resume it", "训练 {0} 用的是上传的 .zip，应用读完就删除了；请重新上传同一个 .zip 来继续训练"),
+    (r"run (\S+)'s settings cannot be read back \((.*)\); start a new run", "训练 {0} 的设置无法读回（{1}）；请开始一次新的训练"),
+    (r"there is no run (.+?) of this app to resume; resumable runs: (.*)",
+     "这个应用没有名为 {0} 的训练可以继续；可以继续的训练：{1}"),
+    (r"run (\S+) cannot be resumed: it is still training", "训练 {0} 无法继续：它还在训练中"),
+    (r"run (\S+) cannot be resumed: it already reached its ([\d,]+) steps", "训练 {0} 无法继续：它已经完成了全部 {1} 步"),
+    (r"run (\S+) cannot be resumed: it is (\w+)", "训练 {0} 无法继续：它的状态是 {1}"),
+    # demo/model_cache.py
+    (r"(.+?) needs (.+?); this server keeps at most (.+?) of models loaded, so it cannot open it\. .*",
+     "{0} 需要 {1}；这台服务器最多只加载 {2} 的模型，所以无法打开它。请使用更小的模型（更少的通道、层级或类别，或更小的 T），"
+     "或在你自己的机器上用 `python -m ddpm.sample` 运行"),
+    # demo/limits.py: the work budget
+    (r"this request needs ([\d,]+) network calls in a row \((.+)\); this server runs at most ([\d,]+) per request\. "
+     r"(.*)", "这个请求需要连续 {0} 次网络调用（{1}）；这台服务器每个请求最多 {2} 次。{3}"),
+    (r"this request is too much work for this server: (.+), over the (.+?) a request may use here\. (.*)",
+     "这个请求对这台服务器来说计算量太大：{0}，超过了每个请求可用的 {1}。{2}"),
     # demo/quality.py: where the quality numbers come from
     (r"no benchmark results yet \((.+?) is not there\)", "还没有基准测试结果（{0} 不存在）"),
     (r"(.+?) could not be read \((.*)\)", "{0} 无法读取（{1}）"),

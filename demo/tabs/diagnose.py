@@ -14,6 +14,7 @@ from ddpm import CheckpointError
 from .. import checkpoints, guard, limits
 from .. import common as c
 from ..i18n import L, current, t
+from ..strings import STRINGS
 
 DIAGNOSE_MODES = ("quick", "full")
 
@@ -73,6 +74,11 @@ def report_passes(settings) -> list[limits.Pass]:
             limits.Pass(t("work.eps_stats"), 10, settings.noise_n),
             limits.Pass(t("work.timings"), settings.timing_repeats + 1, settings.timing_batch),
             limits.Pass(t("work.memory"), 1, sum(settings.memory_batch_sizes))]
+
+
+def _stage(stage: str) -> str:
+    """A progress stage of run_checks ("sampling", "quality", …) in the page's language."""
+    return t("diag.stage", stage=t(f"stage.{stage}") if f"stage.{stage}" in STRINGS else str(stage))
 
 
 # ------------------------------------------------------------------------------------------------ layout
