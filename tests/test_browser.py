@@ -184,9 +184,9 @@ def test_every_tab_opens_without_errors(page):
 
 LOCALES = {
     "zh-CN": dict(tabs=("训练", "采样", "比较", "诊断"), opening="16 张图像", zip_choice="我的 .zip",
-                  error="请选择一个按类别分文件夹的 .zip 上传", switch_to="English", shot="sample_zh.png"),
+                  error="请选择一个图像 .zip 上传", switch_to="English", shot="sample_zh.png"),
     "en-US": dict(tabs=("Train", "Sample", "Compare", "Diagnostics"), opening="16 images", zip_choice="my .zip",
-                  error="choose a .zip of class folders to upload", switch_to="中文", shot="sample_en.png"),
+                  error="choose a .zip of images to upload", switch_to="中文", shot="sample_en.png"),
 }
 
 
