@@ -341,6 +341,9 @@ STRINGS: dict[str, tuple[str, str]] = {
                           "needs the .zip above again",
                           "用它自己的设置从最后一个检查点接着训练；用上传的 .zip 训练的需要在上面重新上传那个 .zip"),
     "train.resume": ("Resume", "继续训练"),
+    "train.resumable": ("{run} ({state} at step {step:,} of {total:,})", "{run}（{state}，第 {step:,} / {total:,} 步）"),
+    "train.resumable_zip": ("{run} ({state} at step {step:,} of {total:,}, needs its .zip again)",
+                            "{run}（{state}，第 {step:,} / {total:,} 步，需要重新上传它的 .zip）"),
     "train.zip_escaping": ("{name} holds paths that leave its folder (e.g. {example!r}); make the .zip again from the "
                            "image folders themselves",
                            "{name} 里有指向文件夹之外的路径（例如 {example!r}）；请直接用图像文件夹重新打包 .zip"),

@@ -165,7 +165,7 @@ def train_resume(run: Optional[str] = None, zip_file: Any = None) -> TrainView:
             _check_zip(upload, int(settings.get("image_size", 16)), bool(settings.get("conditional", True)))
         jobs.resume(found.run_id, upload)
     except (JobBusyError, CannotResumeError) as e:
-        raise c.user_error(str(e)) from None
+        raise c.core_error(e) from None
     if upload is not None:
         _discard_upload(upload)
     return train_status()
@@ -173,8 +173,8 @@ def train_resume(run: Optional[str] = None, zip_file: Any = None) -> TrainView:
 
 def resumable_choices() -> list[tuple[str, str]]:
     """(label, run id) of this app's runs that Resume can go on with, newest first."""
-    return [(f"{r.run_id} ({r.state} at step {r.step:,} of {r.total:,}"
-             + (", needs its .zip again" if r.data == UPLOADED else "") + ")", r.run_id)
+    return [(t("train.resumable_zip" if r.data == UPLOADED else "train.resumable", run=r.run_id,
+               state=t(f"state.{r.state}"), step=r.step, total=r.total), r.run_id)
             for r in get_jobs().resumable_runs()]
 
 
