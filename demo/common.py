@@ -56,7 +56,7 @@ def bind(handler: Callable, outputs: Outputs) -> Callable:
             result = handler(*args, **kwargs)
         except guard.ClientGone as gone:
             guard.log_cancelled(handler.__name__, str(gone))
-            raise user_error("stopped: the request was cancelled or its page was closed") from None
+            raise user_error(t("err.cancelled")) from None
         except gr.Error as e:
             guard.log_refused(handler.__name__, str(e.message))
             raise

@@ -104,6 +104,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "precision.label": ("Precision (network)", "精度（网络）"),
     "precision.info": ("{auto}; off = fp32; bf16 is fast only where the processor computes it natively (README: "
                        "precision)", "{auto}；off = fp32；只有处理器原生支持 bf16 时它才快（见 README 的 precision 一节）"),
+    "err.cancelled": ("stopped: the request was cancelled or its page was closed", "已停止：请求被取消，或页面已关闭"),
     "err.core": ("{msg}", "出错了（以下是英文原文）：{msg}"),
     "note.core": ("{msg}", "{msg}（英文原文）"),
     "progress.unit": ("network calls", "次网络调用"),
