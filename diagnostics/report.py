@@ -313,13 +313,14 @@ def _icon(verdict: str, lang: str) -> str:
 def to_markdown(report: Report, lang: str = "en") -> str:
     """A short summary: the overall verdict, the model in one line and a table of checks with their fixes."""
     m, s = report.model, report.settings
+    run = tr("run", lang, sampler=s.get("sampler"), steps=s.get("steps"), n=s.get("n"), seed=s.get("seed"),
+             precision=s.get("precision", "fp32"))
     lines = [
         f"# {tr('md_title', lang, name=Path(report.checkpoint).name)}",
         "",
         f"**{tr('overall', lang)}: {_icon(report.overall, lang)}{_skipped_clause(report, lang)}** — {report.created}, "
         f"{tr('mode', lang, mode=s.get('mode'))} "
-        f"({tr('run', lang, sampler=s.get('sampler'), steps=s.get('steps'), n=s.get('n'), seed=s.get('seed'),
-               precision=s.get('precision', 'fp32'))}), "
+        f"({run}), "
         f"{report.seconds:.0f} s",
         "",
         tr("model_line", lang, preset=m["preset"], params=m["parameters"], c=m["channels"], size=m["image_size"],
