@@ -168,12 +168,14 @@ def run(quick: bool = False, variants: Optional[Sequence[str]] = None, train_bat
         common.log(f"[speed] {name}: {info[name]['parameters']:,} parameters, "
                    f"{info[name]['forward_gflop_per_image']:.4f} GFLOP/image forward")
         del m
-    mm = {"fp32": common.matmul_gflops(dev, 2048, torch.float32, repeats=3 if quick else 10),
-          "bf16": common.matmul_gflops(dev, 2048, torch.bfloat16, repeats=3 if quick else 10)}
-    conv = {"fp32": common.conv_gflops(dev, dtype=torch.float32, repeats=3 if quick else 10),
-            "bf16": common.conv_gflops(dev, dtype=torch.bfloat16, repeats=3 if quick else 10)}
-    common.log(f"[speed] torch.mm 2048²: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s; "
-               f"3x3 conv 128ch 16x16 batch 64: fp32 {conv['fp32']:.0f}, bf16 {conv['bf16']:.0f} GFLOP/s")
+    # quick: smaller problems, since a CPU without native bf16 emulates it (~30 s per 2048² bf16 product on AVX2)
+    mm_n, conv_batch = (512, 8) if quick else (2048, 64)
+    mm = {"fp32": common.matmul_gflops(dev, mm_n, torch.float32, repeats=3 if quick else 10),
+          "bf16": common.matmul_gflops(dev, mm_n, torch.bfloat16, repeats=3 if quick else 10)}
+    conv = {"fp32": common.conv_gflops(dev, batch=conv_batch, dtype=torch.float32, repeats=3 if quick else 10),
+            "bf16": common.conv_gflops(dev, batch=conv_batch, dtype=torch.bfloat16, repeats=3 if quick else 10)}
+    common.log(f"[speed] torch.mm {mm_n}²: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s; "
+               f"3x3 conv 128ch 16x16 batch {conv_batch}: fp32 {conv['fp32']:.0f}, bf16 {conv['bf16']:.0f} GFLOP/s")
 
     rows = []
     for variant in variants:
@@ -207,7 +209,7 @@ def run(quick: bool = False, variants: Optional[Sequence[str]] = None, train_bat
             r["train_speedup_vs_diffusers"] = r["train_steps_per_s"] / other["train_steps_per_s"]
             r["forward_speedup_vs_diffusers"] = r["forward_images_per_s"] / other["forward_images_per_s"]
     payload.update(
-        models=info, matmul_gflops=mm, matmul_size=2048, conv_gflops=conv,
+        models=info, matmul_gflops=mm, matmul_size=mm_n, conv_batch=conv_batch, conv_gflops=conv,
         conv_reference="one Conv2d(128, 128, 3, padding=1) on (64, 128, 16, 16), forward", variants=variants, rows=rows,
         diffusers_config=dict(block_out_channels=[32, 64, 64], layers_per_block=1,
                               down_block_types=["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
@@ -215,7 +217,8 @@ def run(quick: bool = False, variants: Optional[Sequence[str]] = None, train_bat
                               norm_num_groups=8, num_class_embeds=NUM_CLASSES + 1),
         method="median step time after warmup; first_call_s includes torch.compile's compilation; FLOPs counted by "
                "torch.utils.flop_counter.FlopCounterMode (convolutions and matmuls; attention via SDPA may be "
-               "uncounted on CPU; elementwise ops and norms are not counted); % of matmul against torch.mm 2048² in "
+               "uncounted on CPU; elementwise ops and norms are not counted); % of matmul against torch.mm "
+               f"{mm_n}² in "
                "the same dtype (bf16 for bf16-autocast variants)")
     tables = [common.table(
         "Models compared", ["model", "parameters", "GFLOP/img fwd", "GFLOP/img train"],
@@ -229,9 +232,9 @@ def run(quick: bool = False, variants: Optional[Sequence[str]] = None, train_bat
               f"{r['train_pct_of_matmul']:.0f}/{r['forward_pct_of_matmul']:.0f}",
               f"{r['train_first_call_s']:.1f}/{r['forward_first_call_s']:.1f}"] for r in ok]
             + [[r["model"], r["variant"], "error", r["error"][:60], "", "", "", "", ""] for r in rows if "error" in r],
-            notes=[f"train batch {train_batch}, forward batch {sample_batch}; torch.mm 2048²: "
+            notes=[f"train batch {train_batch}, forward batch {sample_batch}; torch.mm {mm_n}²: "
                    f"fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s",
-                   f"a single 3x3 conv (128 ch, 16x16, batch 64) reaches fp32 {conv['fp32']:.0f}, bf16 "
+                   f"a single 3x3 conv (128 ch, 16x16, batch {conv_batch}) reaches fp32 {conv['fp32']:.0f}, bf16 "
                    f"{conv['bf16']:.0f} GFLOP/s: where it beats torch.mm, '% of mm' can exceed 100"]
             + ([] if any(v.startswith("compile") for v in variants) else ["torch.compile skipped (quick mode)"]))]
     payload["tables"] = tables
