@@ -18,7 +18,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from .diffusion import DiffusionConfig, GaussianDiffusion
+from .diffusion import DiffusionConfig, GaussianDiffusion, SamplingDefaults
 from .formats import diffusers as diffusers_format
 from .formats.base import CheckpointError, LoadedCheckpoint
 from .formats.limits import LIMITS, check_diffusion_dict, check_int, check_shapes, check_unet_dict, header_shapes, \
@@ -78,7 +78,8 @@ def save_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, ema_mode
     """Write one self-contained checkpoint.
 
     train_state (for --resume) may hold "optimizer" (an optimizer state_dict), "rng" (name -> uint8
-    tensor of a generator state) and "extra" (JSON-able). Leave it out for a file to share.
+    tensor of a generator state), "tensors" (name -> tensor, e.g. the VLB loss history of importance-sampled t)
+    and "extra" (JSON-able). Leave it out for a file to share.
     """
     unet_config: UNetConfig = model.config
     tensors = {f"model.{k}": v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
@@ -94,6 +95,8 @@ def save_checkpoint(path: str | os.PathLike, *, model: torch.nn.Module, ema_mode
         tensors.update(opt_tensors)
         for name, s in train_state.get("rng", {}).items():
             tensors[f"rng.{name}"] = s.detach().cpu().contiguous()
+        for name, v in train_state.get("tensors", {}).items():
+            tensors[f"state.{name}"] = v.detach().cpu().contiguous()
         meta["train_state"] = {"optimizer": opt_plain, "rng": sorted(train_state.get("rng", {})),
                                "extra": train_state.get("extra", {})}
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"ddpm": json.dumps(meta)}))
@@ -204,15 +207,17 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     class_names = [str(c) for c in class_names]
     if unet_config.num_classes and len(class_names) != unet_config.num_classes:
         class_names = [str(i) for i in range(unet_config.num_classes)]
+    # a network that learns its variance samples DDPM with it unless the caller says otherwise
+    defaults = SamplingDefaults(variance="learned_range") if unet_config.learn_sigma else SamplingDefaults()
     return LoadedCheckpoint(
-        model=model.to(device).eval(), diffusion=GaussianDiffusion(diffusion_config),
+        model=model.to(device).eval(), diffusion=GaussianDiffusion(diffusion_config, sampling_defaults=defaults),
         unet_config=unet_config, diffusion_config=diffusion_config, class_names=class_names,
         step=step, meta=meta, path=str(path), weights=used,
         has_train_state="train_state" in meta)
 
 
 def load_train_state(path: str | os.PathLike, max_bytes: Optional[int] = None) -> dict:
-    """Everything needed to resume: raw and EMA weights, optimizer state, RNG states, extra.
+    """Everything needed to resume: raw and EMA weights, optimizer state, RNG states, other tensors, extra.
 
     No size limit by default: a resumable file holds weights, EMA and two Adam moments, so a "base" run's
     is already over the upload limit meant for shared files."""
@@ -230,6 +235,7 @@ def load_train_state(path: str | os.PathLike, max_bytes: Optional[int] = None) -
         "ema": _read_tensors(path, "ema."),
         "optimizer": _unflatten_optimizer(ts["optimizer"], {f"optim.{k}": v for k, v in opt_tensors.items()}),
         "rng": rng,
+        "tensors": _read_tensors(path, "state."),
         "extra": ts.get("extra", {}),
     }
 

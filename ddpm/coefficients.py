@@ -6,17 +6,22 @@ preserving schedule, α_t² + σ_t² = 1), λ_t = log α_t − log σ_t (half th
 √ᾱ_t, not DDPM's α_t = 1 − β_t, which appears below only inside ᾱ and the posterior coefficients.
 
 t is 0-based, t ∈ [0, T); t = −1 stands for the clean image (ᾱ_{−1} = 1, σ = 0, λ = +∞).
+
+A network that learns its reverse variance (Nichol & Dhariwal 2021, `UNetConfig.learn_sigma`) outputs 2C channels
+for C image channels: [model output (ε, x_0 or v), v_raw]. `split_variance` separates them, `split_output` reads only
+the first C, and `learned_range_log_variance` is the one place of their eq. 15.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
 
 OBJECTIVES = ("eps", "x0", "v")
+VARIANCES = ("fixed_small", "fixed_large", "learned_range")   # the reverse variance σ_t² of p_θ(x_{t−1} | x_t)
 
 Coef = Union[float, Tensor]   # a Python float (one t for the batch) or a (B, 1, 1, 1) tensor (one t per sample)
 
@@ -26,13 +31,39 @@ class Prediction(NamedTuple):
     pred_xstart: Tensor  # x̂_0: (B, C, H, W)
 
 
+def split_variance(model_out: Tensor, x_t: Tensor) -> tuple[Tensor, Optional[Tensor]]:
+    """(B, 2C, H, W) = [mean output, v_raw] of a learned-variance network → both halves, (B, C, H, W) each;
+    a (B, C, H, W) output → (model_out, None). C is x_t's channel count, so the two cases never mix up."""
+    if model_out.dim() < 2 or x_t.dim() < 2 or model_out.shape[1] != 2 * x_t.shape[1]:
+        return model_out, None
+    c = x_t.shape[1]
+    return model_out[:, :c], model_out[:, c:]
+
+
+def join_variance(mean_out: Tensor, v: Optional[Tensor]) -> Tensor:
+    """The inverse of split_variance: [mean output, v] along the channels (mean_out alone when v is None)."""
+    return mean_out if v is None else torch.cat([mean_out, v], dim=1)
+
+
+def learned_range_log_variance(v: Tensor, log_beta: Coef, log_posterior_variance: Coef) -> Tensor:
+    """log Σ_θ(x_t, t) = f log β_t + (1 − f) log β̃_t,  f = (v + 1)/2  (Nichol & Dhariwal 2021, eq. 15).
+
+    v: the network's raw extra output (diffusers' "learned_range": f = (v + 1)/2, so v ∈ [−1, 1] spans β̃_t … β_t;
+    v is not clamped, as in improved-diffusion and diffusers). log β̃_t is the clipped one (β̃_1 at t = 0)."""
+    frac = (v + 1) / 2
+    return frac * log_beta + (1 - frac) * log_posterior_variance
+
+
 def split_output(objective: str, model_out: Tensor, x_t: Tensor, alpha: Coef, sigma: Coef) -> Prediction:
     """The network's output in its own parameterisation → (ε̂, x̂_0), from x_t = α x_0 + σ ε:
 
     eps: x̂_0 = (x_t − σ ε̂)/α                          (Ho et al. eq. 15)
     x0:  ε̂ = (x_t − α x̂_0)/σ
     v:   x̂_0 = α x_t − σ v,  ε̂ = σ x_t + α v          (v = α ε − σ x_0, Salimans & Ho 2022 §4)
+
+    A learned-variance output's extra C channels (split_variance) do not enter the mean: they are ignored here.
     """
+    model_out = split_variance(model_out, x_t)[0]
     if objective == "eps":
         return Prediction(model_out, (x_t - sigma * model_out) / alpha)
     if objective == "x0":

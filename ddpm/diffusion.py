@@ -12,7 +12,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from .coefficients import OBJECTIVES, CoefficientTable, Prediction, output_from, split_output
+from .coefficients import OBJECTIVES, CoefficientTable, Prediction, output_from, split_output, split_variance
 from .schedules import DEFAULT_T, make_betas
 LOSSES = ("mse", "l1")
 WEIGHTINGS = ("simple", "snr", "min_snr", "importance")
@@ -59,7 +59,8 @@ class SamplingDefaults:
     spacing: str = "trailing"         # DDIM timestep spacing: trailing | linspace | leading
     clip_denoised: bool = True        # clamp x̂_0 to [-clip_range, clip_range] before the posterior mean
     clip_range: float = 1.0           # the data range of x_0
-    variance: str = "fixed_small"     # DDPM reverse variance: fixed_small (β̃_t) | fixed_large (β_t)
+    variance: str = "fixed_small"     # DDPM reverse variance: fixed_small (β̃_t) | fixed_large (β_t) | learned_range
+                                      # (the network's v, Improved DDPM eq. 15: a model trained with --learn-sigma)
 
 
 def _extract(arr: Tensor, t: Tensor, x: Tensor) -> Tensor:
@@ -227,13 +228,23 @@ class GaussianDiffusion:
                         weighting: str = "simple", min_snr_gamma: float = 5.0) -> Tensor:
         """Per-sample weighted loss, (B,): w(t)·‖target − model(x_t, t, y)‖ averaged over pixels.
 
-        x_start: (B, C, H, W) in [-1, 1]; t: (B,) long; y: (B,) long labels or None.
+        x_start: (B, C, H, W) in [-1, 1]; t: (B,) long; y: (B,) long labels or None. A network that learns its
+        variance is trained by `ddpm.vlb_loss.training_losses` (L_simple + λ L_vlb) instead.
         """
-        _check_choice("loss", loss_type, LOSSES)
         if noise is None:
             noise = torch.randn_like(x_start)
         x_t = self.q_sample(x_start, t, noise)
         out = model(x_t, t, y)
+        if split_variance(out, x_t)[1] is not None:
+            raise ValueError("this network learns its variance (2C output channels): train it with "
+                             "ddpm.vlb_loss.training_losses, which adds the λ·L_vlb term that trains v")
+        return self.simple_loss(out, x_start, noise, t, loss_type, weighting, min_snr_gamma)
+
+    def simple_loss(self, out: Tensor, x_start: Tensor, noise: Tensor, t: Tensor, loss_type: str = "mse",
+                    weighting: str = "simple", min_snr_gamma: float = 5.0) -> Tensor:
+        """w(t)·‖target − out‖² (mse) or w(t)·|target − out| (l1), averaged over pixels: (B,). out: the network's
+        output at x_t = q_sample(x_start, t, noise), in its own parameterisation (mean part only, C channels)."""
+        _check_choice("loss", loss_type, LOSSES)
         target = self.training_target(x_start, noise, t)
         err = (out - target) ** 2 if loss_type == "mse" else (out - target).abs()
         per_sample = err.float().flatten(1).mean(1)

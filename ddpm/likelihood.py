@@ -23,11 +23,11 @@ from typing import Callable, Optional
 import torch
 from torch import Tensor
 
+from .coefficients import VARIANCES, learned_range_log_variance, split_variance
 from .diffusion import GaussianDiffusion, _extract
 
 LN2 = math.log(2.0)
 BINS = 256                           # 8-bit data: the decoder's bins have half-width 1/255 on [−1, 1]
-VARIANCES = ("fixed_small", "fixed_large")
 
 
 # ---------------------------------------------------------------------------------------------- the equations
@@ -71,17 +71,35 @@ def discretized_gaussian_log_likelihood(x: Tensor, mean: Tensor, log_scale: Tens
     return torch.where(both_open, torch.zeros_like(hi), _log_bin_mass(lo, hi))
 
 
-def model_log_variance(diffusion: GaussianDiffusion, t: Tensor, x: Tensor, variance: str = "fixed_small") -> Tensor:
+def model_log_variance(diffusion: GaussianDiffusion, t: Tensor, x: Tensor, variance: str = "fixed_small",
+                       v: Optional[Tensor] = None) -> Tensor:
     """log σ_t² of p_θ(x_{t−1} | x_t), broadcast to x: fixed_small σ² = β̃_t (log clipped at t = 0 by β̃_1);
-    fixed_large σ² = β_t, with β̃_1 at t = 0 so the decoder is not wider than the posterior (as improved-diffusion)."""
+    fixed_large σ² = β_t, with β̃_1 at t = 0 so the decoder is not wider than the posterior (as improved-diffusion);
+    learned_range: eq. 15 of Nichol & Dhariwal between log β_t and the clipped log β̃_t, from the network's v
+    (v: (B, C, H, W), the second half of a learned-variance output)."""
     if variance == "fixed_small":
         table = diffusion.posterior_log_variance_clipped
     elif variance == "fixed_large":
         q = diffusion.float64
         table = torch.log(torch.cat([q["posterior_variance"][1:2], q["betas"][1:]])).to(diffusion.dtype)
+    elif variance == "learned_range":
+        if v is None:
+            raise ValueError("variance 'learned_range' needs the network's variance output v: this model does not "
+                             "learn its variance (train with --learn-sigma), use fixed_small or fixed_large")
+        log_beta = _extract(diffusion.float64["betas"].log().to(diffusion.dtype), t, x)
+        return learned_range_log_variance(v, log_beta, _extract(diffusion.posterior_log_variance_clipped, t, x))
     else:
         raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
     return _extract(table, t, x).expand_as(x)
+
+
+def resolve_variance(diffusion: GaussianDiffusion, variance: Optional[str]) -> str:
+    """None → the model's own reverse variance (diffusion.sampling_defaults: learned_range for a model trained with
+    --learn-sigma, fixed_small for ours otherwise, a diffusers scheduler's variance_type)."""
+    variance = diffusion.sampling_defaults.variance if variance is None else variance
+    if variance not in VARIANCES:
+        raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
+    return variance
 
 
 def prior_bpd(diffusion: GaussianDiffusion, x_start: Tensor) -> Tensor:
@@ -93,16 +111,18 @@ def prior_bpd(diffusion: GaussianDiffusion, x_start: Tensor) -> Tensor:
 
 
 def vlb_term_bpd(diffusion: GaussianDiffusion, model_out: Tensor, x_start: Tensor, x_t: Tensor, t: Tensor, *,
-                 variance: str = "fixed_small", clip_denoised: bool = True) -> Tensor:
+                 variance: Optional[str] = None, clip_denoised: bool = True) -> Tensor:
     """L_{t−1} (t ≥ 1) or L_0 (t = 0) for each image, in bits/dim: (B,).
 
-    model_out: the network's output at (x_t, t) in its own parameterisation; p_θ(x_{t−1} | x_t) = N(μ̃_t(x_t, x̂_0), σ_t²)
-    with x̂_0 from model_out (clipped to [−1, 1] if clip_denoised, as the samplers do). x_start on the 8-bit grid."""
+    model_out: the network's output at (x_t, t) in its own parameterisation (with v for a learned variance);
+    p_θ(x_{t−1} | x_t) = N(μ̃_t(x_t, x̂_0), σ_t²) with x̂_0 from model_out (clipped to [−1, 1] if clip_denoised, as
+    the samplers do) and σ_t² from `variance` (None: the model's own). x_start on the 8-bit grid."""
+    variance = resolve_variance(diffusion, variance)
     _, pred_xstart = diffusion.split_model_output(model_out, x_t, t)
     if clip_denoised:
         pred_xstart = pred_xstart.clamp(-1, 1)
     model_mean, _, _ = diffusion.q_posterior_mean_variance(pred_xstart, x_t, t)
-    model_log_var = model_log_variance(diffusion, t, x_t, variance)
+    model_log_var = model_log_variance(diffusion, t, x_t, variance, split_variance(model_out, x_t)[1])
     true_mean, _, true_log_var = diffusion.q_posterior_mean_variance(x_start, x_t, t)
     kl = normal_kl(true_mean, true_log_var, model_mean, model_log_var).flatten(1).mean(1) / LN2
     nll = -discretized_gaussian_log_likelihood(x_start, model_mean, 0.5 * model_log_var).flatten(1).mean(1) / LN2
@@ -146,7 +166,7 @@ class VLBResult:
                                    # evaluated t (0 for stride 1)
     stride: int = 1
     clip_denoised: bool = True
-    variance: str = "fixed_small"
+    variance: str = "fixed_small"  # the reverse variance used (learned_range: the network's own, eq. 15)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -180,13 +200,15 @@ def interpolation_bound(ts: list[int], mean_terms: Tensor) -> float:
 
 @torch.no_grad()
 def vlb_terms(model_fn: Callable[[Tensor, Tensor], Tensor], diffusion: GaussianDiffusion, x_start: Tensor, *,
-              stride: int = 1, seed: int = 0, variance: str = "fixed_small", clip_denoised: bool = True,
+              stride: int = 1, seed: int = 0, variance: Optional[str] = None, clip_denoised: bool = True,
               quantize: bool = True, callback: Optional[Callable[[int, int], None]] = None) -> VLBResult:
     """The variational bound of each image in bits/dim (see the module docstring).
 
     model_fn(x_t, t) -> the network's output; x_start: (B, C, H, W) in [−1, 1], quantised to 8 bits first unless
     quantize=False (then it must already lie on the grid). stride: see vlb_timesteps.
-    Noise for timestep t comes from timestep_noise(shape, seed, t). callback(done, total) after each timestep."""
+    Noise for timestep t comes from timestep_noise(shape, seed, t). callback(done, total) after each timestep.
+    variance: the reverse variance σ_t² (VARIANCES); None is the model's own (learned_range for a learned one)."""
+    variance = resolve_variance(diffusion, variance)
     ts = vlb_timesteps(diffusion.T, stride)
     x = quantize_8bit(x_start) if quantize else x_start
     if not quantize and not torch.allclose(quantize_8bit(x), x, atol=1e-5):

@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, load_checkpoint
 from .classifier import load_classifier
 from .data import make_grid, save_image_grid
 from .device import AMP_CHOICES, pick_device
-from .samplers import DEFAULT_STEPS, SAMPLERS
+from .samplers import DEFAULT_STEPS, SAMPLERS, VARIANCES
 from .sampling import Trajectory, generate
 
 
@@ -86,9 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "timestep_spacing - and linspace of S+1 points for the solvers, which take linspace or trailing)")
     p.add_argument("--order", type=int, default=2, choices=[1, 2], help="solver order of dpmpp_2m / unipc")
     p.add_argument("--karras", action="store_true", help="Karras σ spacing for dpmpp_2m / unipc")
-    p.add_argument("--variance", default=None, choices=["fixed_small", "fixed_large"],
-                   help="DDPM's reverse variance: β̃_t or β_t (None: the model's own, fixed_small for ours, "
-                        "a diffusers model's variance_type)")
+    p.add_argument("--variance", default=None, choices=list(VARIANCES),
+                   help="DDPM's reverse variance: β̃_t, β_t or the network's learned one (None: the model's own: "
+                        "learned_range for a model trained with --learn-sigma, else fixed_small for ours, a diffusers "
+                        "model's variance_type)")
     clip = p.add_mutually_exclusive_group()
     clip.add_argument("--no-clip", dest="clip", action="store_false", default=None,
                       help="do not clamp x̂_0 (None: the model's own; ours clamp to [-1, 1], a diffusers model "

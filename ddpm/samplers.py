@@ -11,8 +11,10 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import torch
 from torch import Tensor
 
+from .coefficients import VARIANCES, learned_range_log_variance, split_variance
 from .diffusion import GaussianDiffusion
 from .solvers import DPMSolverPP, UniPC
 from .steps import SPACINGS, Step, ddim_timesteps
@@ -20,12 +22,12 @@ from .steps import SPACINGS, Step, ddim_timesteps
 __all__ = ["SAMPLERS", "SPACINGS", "VARIANCES", "DDIMSampler", "DDPMSampler", "DPMSolverPP", "Step", "UniPC",
            "ddim_timesteps", "make_sampler"]
 
-VARIANCES = ("fixed_small", "fixed_large")
-
 
 class DDPMSampler:
     """Ancestral sampling over all T steps (Ho et al. Algorithm 2):
-    x_{t−1} = μ̃_t(x_t, x̂_0) + σ_t z, σ_t² = β̃_t (fixed_small) or β_t (fixed_large)."""
+    x_{t−1} = μ̃_t(x_t, x̂_0) + σ_t z, σ_t² = β̃_t (fixed_small), β_t (fixed_large) or, for a network that learns
+    its variance, log σ_t² = f log β_t + (1 − f) log β̃_t with f = (v + 1)/2 (learned_range, Nichol & Dhariwal
+    eq. 15; v is the second half of the network's 2C output channels)."""
 
     name = "ddpm"
 
@@ -53,6 +55,13 @@ class DDPMSampler:
         if t == 0 or noise is None:
             return Step(mean, pred_xstart)
         # 3. add σ_t z
+        if self.variance == "learned_range":
+            v = split_variance(model_out, x_t)[1]
+            if v is None:
+                raise ValueError("variance 'learned_range' needs a network that learns its variance (2C output "
+                                 "channels, trained with --learn-sigma); use fixed_small or fixed_large")
+            log_var = learned_range_log_variance(v, math.log(c.beta), c.posterior_log_variance_clipped)
+            return Step(mean + torch.exp(0.5 * log_var) * noise, pred_xstart)
         var = c.posterior_variance if self.variance == "fixed_small" else c.beta
         return Step(mean + math.sqrt(var) * noise, pred_xstart)
 

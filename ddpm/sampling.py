@@ -15,6 +15,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import Tensor
 
+from .coefficients import join_variance, split_variance
 from .device import Precision, resolve_precision
 from .diffusion import GaussianDiffusion
 from .formats.base import guidance_unavailable
@@ -57,6 +58,8 @@ class GuidedModel:
     Classifier-free (Ho & Salimans 2022): out = out_∅ + w (out_y − out_∅); w = 0 is unconditional,
     w = 1 purely conditional; the two passes run as one doubled batch.
     Classifier guidance (Dhariwal & Nichol 2021, Alg. 2 in ε form): ε̂ ← ε̂ − s √(1−ᾱ_t) ∇_x log p(y | x_t, t).
+    A learned-variance network (2C channels): guidance moves the mean output only and the variance output v is
+    the conditional pass's (the unconditional one's at w = 0), as GLIDE / improved-diffusion do.
     """
 
     def __init__(self, model, diffusion: GaussianDiffusion, labels: Optional[Tensor], guidance_scale: float = 1.0,
@@ -84,8 +87,8 @@ class GuidedModel:
                 out = self.model(x_t, t, torch.full_like(y, self.null))
             else:
                 both = self.model(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, self.null)]))
-                out_y, out_null = both.chunk(2)
-                out = out_null + self.w * (out_y - out_null)
+                (mean_y, v_y), (mean_null, _) = (split_variance(o, x_t) for o in both.chunk(2))
+                out = join_variance(mean_null + self.w * (mean_y - mean_null), v_y)
         if self.classifier is not None and self.s != 0.0 and y is not None:
             d = self.diffusion
             eps, _ = d.split_model_output(out, x_t, t)
@@ -95,7 +98,7 @@ class GuidedModel:
                 selected = log_probs[torch.arange(len(y)), y].sum()
                 grad = torch.autograd.grad(selected, x_in)[0]
             _, sigma = d.alpha_sigma(t, x_t)                     # σ_t = √(1−ᾱ_t), (B, 1, 1, 1)
-            out = d.model_output_from_eps(x_t, t, eps - self.s * sigma * grad)
+            out = join_variance(d.model_output_from_eps(x_t, t, eps - self.s * sigma * grad), split_variance(out, x_t)[1])
         return out
 
 
@@ -195,6 +198,9 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
                          "(train one with `python -m ddpm.train_classifier`)")
     smp = make_sampler(sampler, diffusion, steps=steps, eta=eta, variance=variance, spacing=spacing,
                        clip_denoised=clip_denoised, order=order, karras=karras)
+    if getattr(smp, "variance", None) == "learned_range" and not learns_variance(model):
+        raise ValueError("variance 'learned_range' needs a model that learns its variance (trained with "
+                         "--learn-sigma); this one does not: use fixed_small or fixed_large")
     cfg = model.config
     device = next(model.parameters()).device
     precision = resolve_precision(amp, device)
@@ -246,6 +252,12 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
                     precision=precision.name)
     return SampleResult(torch.cat(images), None if y is None else y.cpu(), x_T.cpu(), list(smp.timesteps), calls,
                         time.perf_counter() - start, traj, settings)
+
+
+def learns_variance(model) -> bool:
+    """Whether the network also outputs the variance interpolation v (ours with learn_sigma, or a diffusers
+    UNet2DModel with out_channels = 2C and a learned_range scheduler)."""
+    return bool(getattr(getattr(model, "config", None), "learn_sigma", False))
 
 
 def check_classifier(classifier, model, diffusion: GaussianDiffusion) -> None:

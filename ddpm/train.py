@@ -45,6 +45,7 @@ from .run_files import append_line, check_writable, trim_metrics, write_json
 from .sampling import generate
 from .train_config import OptionSpec, TrainConfig, add_config_args, config_from_args
 from .unet import UNet, UNetConfig, count_parameters, preset_config
+from .vlb_loss import check_resume_variance, timestep_sampler, training_losses
 
 __all__ = ["OptionSpec", "StopTraining", "TrainConfig", "TrainProgress", "TrainResult", "TrainRun", "train",
            "lr_at", "ema_update", "main"]
@@ -110,7 +111,7 @@ def data_columns(cfg: TrainConfig) -> dict:
 
 def build_model_config(cfg: TrainConfig, data: ImageDataset) -> UNetConfig:
     over = dict(image_size=cfg.image_size if data is None else data.image_size,
-                in_channels=data.channels, dropout=cfg.dropout,
+                in_channels=data.channels, dropout=cfg.dropout, learn_sigma=cfg.learn_sigma,
                 num_classes=data.num_classes if training_conditioning(data, cfg.conditional) else 0)
     if cfg.base_channels:
         over["base_channels"] = cfg.base_channels
@@ -170,6 +171,7 @@ class TrainRun:
     opt: torch.optim.Optimizer
     g_data: torch.Generator           # batch indices, the same on every rank
     g_noise: torch.Generator          # t, ε and label dropout, one per rank
+    timesteps: object = None          # draws t: uniform, or importance-sampled for --loss vlb (ddpm.vlb_loss)
     step: int = 0
     net: Optional[nn.Module] = None   # what the step calls: the model, compiled and/or wrapped in DDP
     precision: Optional[Precision] = None   # the network's precision (--amp); the rest stays fp32
@@ -227,6 +229,7 @@ class TrainRun:
                   opt=torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay),
                   g_data=torch.Generator().manual_seed(cfg.seed),
                   g_noise=torch.Generator().manual_seed(cfg.seed + 1 + rank),
+                  timesteps=timestep_sampler(cfg.loss, cfg.T),
                   precision=precision, precision_history=[{"from_step": 0, "precision": precision.name}])
         resume_path = (out / "last.safetensors") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
         if resume_path is not None and (cfg.resume != "auto" or resume_path.exists()):
@@ -252,6 +255,7 @@ class TrainRun:
         continues bit for bit as if it had never stopped."""
         state = load_train_state(path)
         meta = state["meta"]
+        check_resume_variance(meta["model"], self.ucfg.learn_sigma, path)
         if meta["model"] != self.ucfg.to_dict():
             diff = {k: (meta["model"].get(k), v) for k, v in self.ucfg.to_dict().items() if meta["model"].get(k) != v}
             raise CheckpointError(f"cannot resume from {path}: its model differs from this run's "
@@ -263,6 +267,7 @@ class TrainRun:
         if self.ema is not None:  # a run saved without EMA starts its EMA from the resumed weights, not the init
             self.ema.load_state_dict(state["ema"] or state["model"])
         self.opt.load_state_dict(state["optimizer"])
+        self.timesteps.load_state_dict(state["tensors"])
         self.step = int(meta["step"])
         trained = meta.get("train", {})
         self.precision_history = list(trained.get("precision_history") or
@@ -306,14 +311,16 @@ class TrainRun:
             y = self.data.labels[idx].clone()
             y[torch.rand(per_rank, generator=self.g_noise) < cfg.label_dropout] = self.ucfg.num_classes  # null label
             y = y.to(device)
-        t = torch.randint(cfg.T, (per_rank,), generator=self.g_noise).to(device)
+        t, importance = self.timesteps.sample(per_rank, self.g_noise)   # importance: 1/(T p_t) or None
         noise = torch.randn(x0.shape, generator=self.g_noise).to(device)
         self.last_lr = lr_at(self.step, cfg)
         for group in self.opt.param_groups:
             group["lr"] = self.last_lr
         net = functools.partial(self.precision.run, self.net)   # only the network runs in bf16/fp16
-        per_sample = self.diffusion.training_losses(net, x0, t, y, noise, cfg.loss, cfg.weighting, cfg.min_snr_gamma)
-        loss = per_sample.mean()
+        terms = training_losses(self.diffusion, net, x0, t.to(device), y, noise, cfg.loss, cfg.weighting,
+                                cfg.min_snr_gamma, importance)
+        self.timesteps.update(t, terms.vlb)
+        loss = terms.loss.mean()
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss became {loss.item()} at step {self.step}; lower --lr "
                                      f"(now {cfg.lr}) or keep --grad-clip on")
@@ -327,7 +334,7 @@ class TrainRun:
         if self.ema is not None:
             ema_update(self.ema, self.model, min(cfg.ema_decay, (1 + self.step) / (10 + self.step)))
         self.step += 1
-        self.window.add(loss.item(), per_sample, t.cpu(), cfg.T)
+        self.window.add(loss.item(), terms.loss, t.cpu(), cfg.T)
 
     def due(self, every: int) -> bool:
         """Whether a periodic grid / checkpoint falls on this step (the final ones are written by finish())."""
@@ -380,7 +387,8 @@ class TrainRun:
                         diffusion_config=self.dcfg, class_names=self.data.class_names, step=self.step,
                         data=meta_data, train={**asdict(self.cfg), "precision": self.precision.name,
                                                "precision_history": self.precision_history},
-                        train_state={"optimizer": self.opt.state_dict(), "rng": rng})
+                        train_state={"optimizer": self.opt.state_dict(), "rng": rng,
+                                     "tensors": self.timesteps.state_dict()})
         if final:
             export_checkpoint(self.out / "last.safetensors", self.out / "model.safetensors")
 

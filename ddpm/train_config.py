@@ -15,9 +15,10 @@ from typing import Any, Optional
 
 from .data import DEFAULT_HOLDOUT
 from .device import AMP_CHOICES
-from .diffusion import LOSSES, OBJECTIVES, WEIGHTINGS
+from .diffusion import OBJECTIVES, WEIGHTINGS
 from .schedules import SCHEDULES
 from .unet import PRESETS
+from .vlb_loss import TRAIN_LOSSES
 
 
 @dataclass(frozen=True)
@@ -82,9 +83,12 @@ class TrainConfig:
     schedule: str = option("linear", "noise schedule", choices=SCHEDULES)
     T: int = option(1000, "diffusion steps", low=2)
     objective: str = option("eps", "eps | x0 | v", choices=OBJECTIVES)
-    loss: str = option("mse", "mse | l1", choices=LOSSES)
+    loss: str = option("mse", "mse | l1 (L_simple) | vlb (the variational bound alone, t importance-sampled; "
+                              "weighting does not apply)", choices=TRAIN_LOSSES)
     weighting: str = option("min_snr", "simple | snr | min_snr | importance (min_snr won bench/recipes.py)",
                             choices=WEIGHTINGS)
+    learn_sigma: bool = option(False, "learn the reverse variance (Improved DDPM): the network also outputs v, "
+                                      "trained by L_simple + 0.001·L_vlb; DDPM sampling then uses it")
     min_snr_gamma: float = option(5.0, "γ of min-SNR weighting", low=0, low_open=True)
     steps: int = option(2000, "optimizer steps", low=1)
     batch_size: int = option(128, "global batch (split over torchrun processes)", low=1)

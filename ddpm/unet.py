@@ -3,6 +3,8 @@ embedding of classifier-free guidance added to the time embedding).
 
 x: (B, C, H, W); t: (B,) long in [0, T); y: (B,) long in [0, num_classes] where the value
 num_classes is the "null" label used for unconditional passes, or None for an unconditional model.
+The output is (B, C, H, W), or (B, 2C, H, W) = [model output, v] with learn_sigma (Nichol & Dhariwal 2021: v sets
+the reverse variance, `ddpm.coefficients.learned_range_log_variance`).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class UNetConfig:
     dropout: float = 0.0                  # dropout inside residual blocks
     num_classes: int = 0                  # 0 = unconditional; else labels 0..n-1 plus null label n
     groups: int = 8                       # GroupNorm groups
+    learn_sigma: bool = False             # also output v (2C channels): the learned reverse variance (Improved DDPM)
 
     def __post_init__(self):
         object.__setattr__(self, "channel_mult", tuple(int(m) for m in self.channel_mult))
@@ -55,10 +58,17 @@ class UNetConfig:
             raise ValueError(f"dropout must be in [0, 1) (got {self.dropout})")
         if self.num_classes < 0:
             raise ValueError("num_classes must be >= 0")
+        if not isinstance(self.learn_sigma, bool):
+            raise ValueError(f"learn_sigma must be true or false (got {self.learn_sigma!r})")
 
     @property
     def conditional(self) -> bool:
         return self.num_classes > 0
+
+    @property
+    def out_channels(self) -> int:
+        """C, or 2C when the network also outputs the variance interpolation v."""
+        return self.in_channels * (2 if self.learn_sigma else 1)
 
     @property
     def has_null_class(self) -> bool:
@@ -69,6 +79,8 @@ class UNetConfig:
         d = asdict(self)
         d["channel_mult"] = list(self.channel_mult)
         d["attention_resolutions"] = list(self.attention_resolutions)
+        if not self.learn_sigma:   # a fixed-variance model's config reads exactly as before the option existed
+            del d["learn_sigma"]
         return d
 
     @classmethod
@@ -207,7 +219,7 @@ class UNet(nn.Module):
                 self.upsample.append(nn.Conv2d(c, c, 3, padding=1))
                 res *= 2
         self.out_norm = nn.GroupNorm(cfg.groups, c)
-        self.out_conv = nn.Conv2d(c, cfg.in_channels, 3, padding=1)
+        self.out_conv = nn.Conv2d(c, cfg.out_channels, 3, padding=1)
         nn.init.zeros_(self.out_conv.weight)
         nn.init.zeros_(self.out_conv.bias)
 

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ddpm import GaussianDiffusion
-from ddpm.likelihood import VLBResult, interpolation_bound, vlb_terms
+from ddpm.likelihood import VARIANCES, VLBResult, interpolation_bound, vlb_terms
 
 BATCH_SEED_STEP = 7919          # batch k of a split draws its noise from seed + k·7919 (no two batches share noise)
 
@@ -75,11 +75,12 @@ def _merge(parts: list[VLBResult]) -> VLBResult:
 
 @torch.no_grad()
 def bits_per_dim(model, diffusion: GaussianDiffusion, images: Tensor, labels: Optional[Tensor] = None, *,
-                 stride: int = 1, seed: int = 0, batch: int = 256, variance: str = "fixed_small",
+                 stride: int = 1, seed: int = 0, batch: int = 256, variance: Optional[str] = None,
                  clip_denoised: bool = True, callback: Optional[Callable[[int, int], None]] = None) -> VLBResult:
     """The bound in bits/dim for every image (quantised to 8 bits first): images (N, C, H, W) in [−1, 1] of the
     model's size and channel count (else ValueError); labels (N,) for a conditional model (else the null label).
-    stride: every stride-th KL timestep (1 to T−1). callback(done, total) counts network passes."""
+    stride: every stride-th KL timestep (1 to T−1). callback(done, total) counts network passes.
+    variance: the reverse variance (None: the model's own, learned_range for a model trained with --learn-sigma)."""
     _check_shape(model, images)
     if len(images) < 1:
         raise ValueError("no images to score")
@@ -141,7 +142,7 @@ class LikelihoodResult:
 
 
 def likelihood_on_splits(model, diffusion: GaussianDiffusion, train, heldout=None, *, n: int = 256, stride: int = 10,
-                         seed: int = 0, variance: str = "fixed_small", clip_denoised: bool = True,
+                         seed: int = 0, variance: Optional[str] = None, clip_denoised: bool = True,
                          callback: Optional[Callable[[int, int], None]] = None) -> LikelihoodResult:
     """Bits/dim on n training images and n held-out images (ImageDataset or (images, labels)); the i-th image of
     each split gets the same timesteps and noise, so the gap is a paired difference."""
@@ -167,7 +168,7 @@ def likelihood_on_splits(model, diffusion: GaussianDiffusion, train, heldout=Non
         held = SplitBits.from_result("held-out", r_he)
         d = (r_he.total - r_tr.total).double()
         gap, gap_se = float(d.mean()), float(d.std() / math.sqrt(len(d)))
-    return LikelihoodResult(SplitBits.from_result("training", r_tr), held, gap, gap_se, stride, seed, variance,
+    return LikelihoodResult(SplitBits.from_result("training", r_tr), held, gap, gap_se, stride, seed, r_tr.variance,
                             clip_denoised, conditional, time.perf_counter() - start, notes)
 
 
@@ -181,8 +182,10 @@ def add_cli(sub) -> None:
                    help="evaluate every t up to STRIDE, then every STRIDE-th t (1 = all T; default 32, ≈ 64 passes "
                         "per image at T=1000); the error bound from the stride is printed")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variance", choices=("fixed_small", "fixed_large"), default="fixed_small",
-                   help="the reverse variance σ_t² of p(x_{t−1}|x_t): β̃_t (default) or β_t")
+    p.add_argument("--variance", choices=VARIANCES, default=None,
+                   help="the reverse variance σ_t² of p(x_{t−1}|x_t): β̃_t, β_t or the network's learned one "
+                        "(default: the model's own, learned_range for a model trained with --learn-sigma, else "
+                        "fixed_small)")
     p.add_argument("--json", default=None, help="also write every number here")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
 

@@ -196,4 +196,6 @@ def test_report_cli_takes_the_likelihood_switch():
     assert p.parse_args(["report", "m.safetensors", "--out", "o", "--no-likelihood"]).likelihood is False
     assert p.parse_args(["report", "m.safetensors", "--out", "o"]).likelihood is None
     args = p.parse_args(["likelihood", "m.safetensors", "--stride", "8", "--n", "16"])
-    assert (args.command, args.stride, args.n, args.variance) == ("likelihood", 8, 16, "fixed_small")
+    # variance None: the model's own (learned_range for a model trained with --learn-sigma, else fixed_small)
+    assert (args.command, args.stride, args.n, args.variance) == ("likelihood", 8, 16, None)
+    assert p.parse_args(["likelihood", "m.safetensors", "--variance", "learned_range"]).variance == "learned_range"

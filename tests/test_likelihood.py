@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from ddpm import DiffusionConfig, GaussianDiffusion, make_betas
+from ddpm import DiffusionConfig, GaussianDiffusion, SamplingDefaults, make_betas
 from ddpm.likelihood import (discretized_gaussian_log_likelihood, model_log_variance, normal_kl, prior_bpd,
                              quantize_8bit, timestep_noise, vlb_terms, vlb_timesteps)
 
@@ -83,6 +83,14 @@ class _ToyModel(torch.nn.Module):
         return a.view(-1, 1, 1, 1) * x_t + 0.2 * torch.tanh(3 * x_t)
 
 
+class _ToyLearnedModel(_ToyModel):
+    """The same ε̂, plus a variance output v = 1.2 sin(x_t + t/5) (beyond [−1, 1] at times): 2C channels."""
+
+    def forward(self, x_t, t):
+        v = 1.2 * torch.sin(x_t + t.to(x_t.dtype).view(-1, 1, 1, 1) / 5.0)
+        return torch.cat([super().forward(x_t, t), v], 1)
+
+
 def _independent_bpd(betas: np.ndarray, x0: np.ndarray, model, seed: int, variance: str) -> np.ndarray:
     """−log p(x_0) bound per image, bits/dim, written straight from Ho et al. eq. 5, 7, 13 with numpy/scipy (float64),
     one image and one timestep at a time, clipping x̂_0 to [−1, 1]."""
@@ -99,33 +107,37 @@ def _independent_bpd(betas: np.ndarray, x0: np.ndarray, model, seed: int, varian
     for t in range(T):
         eps = timestep_noise(x0.shape, seed, t, F64).numpy()
         x_t = np.sqrt(ab[t]) * x0 + np.sqrt(1 - ab[t]) * eps
-        eps_hat = model(torch.from_numpy(x_t), torch.full((B,), t)).numpy()
+        out = model(torch.from_numpy(x_t), torch.full((B,), t)).numpy()
+        eps_hat, v = out[:, :x0.shape[1]], out[:, x0.shape[1]:]
         x0_hat = np.clip((x_t - np.sqrt(1 - ab[t]) * eps_hat) / np.sqrt(ab[t]), -1, 1)
         c1, c2 = np.sqrt(ab_prev[t]) * betas[t] / (1 - ab[t]), np.sqrt(alphas[t]) * (1 - ab_prev[t]) / (1 - ab[t])
         mu_model = c1 * x0_hat + c2 * x_t
         if variance == "fixed_small":
-            var_model = post_var[1] if t == 0 else post_var[t]
-        else:
-            var_model = post_var[1] if t == 0 else betas[t]
+            var_model = np.full(x0.shape, post_var[1] if t == 0 else post_var[t])
+        elif variance == "fixed_large":
+            var_model = np.full(x0.shape, post_var[1] if t == 0 else betas[t])
+        else:               # Nichol & Dhariwal eq. 15 between log β_t and log β̃_t (β̃_1 at t = 0), per pixel
+            frac = (v + 1) / 2
+            var_model = np.exp(frac * np.log(betas[t]) + (1 - frac) * np.log(post_var[1] if t == 0 else post_var[t]))
         for i in range(B):
             if t == 0:      # −log ∫ N(u; μ, σ²) over each pixel's bin, edge bins open
                 lo = np.where(x0[i] < -0.999, -np.inf, x0[i] - 1 / 255)
                 hi = np.where(x0[i] > 0.999, np.inf, x0[i] + 1 / 255)
-                d = stats.norm(mu_model[i], np.sqrt(var_model))
+                d = stats.norm(mu_model[i], np.sqrt(var_model[i]))
                 total[i] -= np.log(d.cdf(hi) - d.cdf(lo)).sum()
             else:           # KL(N(μ̃, β̃_t) ‖ N(μ_θ, σ_t²))
                 mu_true = c1 * x0[i] + c2 * x_t[i]
-                total[i] += (0.5 * np.log(var_model / post_var[t]) + (post_var[t] + (mu_true - mu_model[i]) ** 2)
-                             / (2 * var_model) - 0.5).sum()
+                total[i] += (0.5 * np.log(var_model[i] / post_var[t]) + (post_var[t] + (mu_true - mu_model[i]) ** 2)
+                             / (2 * var_model[i]) - 0.5).sum()
     return total / (D * math.log(2))
 
 
-@pytest.mark.parametrize("variance", ["fixed_small", "fixed_large"])
+@pytest.mark.parametrize("variance", ["fixed_small", "fixed_large", "learned_range"])
 def test_bits_per_dim_equals_independent_computation(variance):
     T = 30
     diff = GaussianDiffusion(DiffusionConfig(schedule="linear", T=T), dtype=F64)
     x0 = quantize_8bit(torch.rand(4, 1, 3, 3, generator=torch.Generator().manual_seed(1), dtype=F64) * 2.2 - 1.1)
-    model = _ToyModel()
+    model = _ToyLearnedModel() if variance == "learned_range" else _ToyModel()
     res = vlb_terms(model, diff, x0, stride=1, seed=5, variance=variance)
     expected = _independent_bpd(make_betas("linear", T).numpy(), x0.numpy(), model, 5, variance)
     assert res.timesteps == list(range(T)) and res.interpolation_bound == 0.0 and sum(res.weights) == T
@@ -133,6 +145,12 @@ def test_bits_per_dim_equals_independent_computation(variance):
     assert res.mean == pytest.approx(expected.mean(), rel=1e-9)
     # the decoder term is the t = 0 column; every term is non-negative
     assert torch.equal(res.decoder, res.terms[:, 0]) and (res.terms >= 0).all() and (res.prior >= 0).all()
+    if variance == "learned_range":  # the model's own variance by default: learned for a learned-variance model
+        own = GaussianDiffusion(diff.config, dtype=F64, sampling_defaults=SamplingDefaults(variance="learned_range"))
+        assert torch.equal(vlb_terms(model, own, x0, seed=5).total, res.total)
+        assert vlb_terms(model, diff, x0, seed=5).variance == "fixed_small"
+        with pytest.raises(ValueError, match="does not learn its variance"):
+            vlb_terms(_ToyModel(), diff, x0, seed=5, variance="learned_range")
 
 
 def test_stride_estimate_within_its_stated_bound():

@@ -264,7 +264,7 @@ def test_make_sampler_and_errors():
         make_sampler("euler", d)
     with pytest.raises(ValueError, match="DDPM runs all T=1000 steps.*ddim"):
         make_sampler("ddpm", d, steps=50)
-    with pytest.raises(ValueError, match=r"unknown variance 'learned'; choose from \['fixed_small', 'fixed_large'\]"):
+    with pytest.raises(ValueError, match=r"unknown variance 'learned'; choose from \['fixed_small', 'fixed_large', 'learned_range'\]"):
         make_sampler("ddpm", d, variance="learned")
     with pytest.raises(ValueError, match=r"unknown spacing 'uniform'; choose from"):
         make_sampler("ddim", d, spacing="uniform")

@@ -185,7 +185,7 @@ def test_resume_mismatch_is_a_clear_error(tmp_path):
     ("objective", "epsilon", ["eps", "v", "x0"]),
     ("weighting", "snr2", ["importance", "min_snr", "simple", "snr"]),
     ("schedule", "cosinus", ["cosine", "linear", "quadratic", "sigmoid"]),
-    ("loss", "l2", ["l1", "mse"]),
+    ("loss", "l2", ["l1", "mse", "vlb"]),
 ])
 def test_unknown_names_list_the_choices(tmp_path, field, value, choices):
     out = tmp_path / "never"

@@ -31,7 +31,8 @@ from torch import Tensor, nn
 from ..diffusion import GaussianDiffusion
 from ..safezip import UnsafeZipError, checked_members, extract_members
 from .base import CheckpointError, LoadedCheckpoint
-from .diffusers_config import PIPELINE_CLASSES, DiffusersUNetConfig, check_unet, refuse, scheduler_to_diffusion
+from .diffusers_config import PIPELINE_CLASSES, DiffusersUNetConfig, check_unet, check_variance_pair, refuse, \
+    scheduler_to_diffusion
 from .limits import check_shapes, header_shapes, meta_shapes
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
@@ -72,7 +73,8 @@ def recognises(path: str | os.PathLike) -> bool:
 
 
 class DiffusersUNet(nn.Module):
-    """diffusers' UNet2DModel called as our U-Net is: model(x_t, t, y) -> (B, C, H, W)."""
+    """diffusers' UNet2DModel called as our U-Net is: model(x_t, t, y) -> (B, C, H, W), or (B, 2C, H, W) for a
+    learned variance (out_channels = 2C, read by the learned_range scheduler)."""
 
     def __init__(self, unet: nn.Module, config: DiffusersUNetConfig):
         super().__init__()
@@ -228,6 +230,7 @@ def _load_folder(root: Path, path: str, source: str, kind: str, device, max_byte
     sched_cfg = _read_json(sched_path, source)
     kwargs, desc = check_unet(unet_cfg, source, null_class=bool(ours.get("null_class")))
     dcfg, defaults = scheduler_to_diffusion(sched_cfg, source)
+    check_variance_pair(desc, defaults, source)
     weights = unet_dir / WEIGHTS
     if max_bytes is not None and weights.stat().st_size > max_bytes:
         raise CheckpointError(f"{source}: {WEIGHTS} is {weights.stat().st_size / 2**20:.0f} MB, over the "
@@ -274,7 +277,7 @@ def unet2d_config(cfg) -> dict:
         raise ValueError(f"this U-Net's attention layers use heads of {head_dims} channels at different levels; "
                          "UNet2DModel has one attention_head_dim for all, so it cannot be expressed exactly")
     return dict(
-        sample_size=cfg.image_size, in_channels=cfg.in_channels, out_channels=cfg.in_channels,
+        sample_size=cfg.image_size, in_channels=cfg.in_channels, out_channels=cfg.out_channels,
         block_out_channels=widths, layers_per_block=cfg.num_res_blocks,
         down_block_types=["AttnDownBlock2D" if a else "DownBlock2D" for a in attn],
         up_block_types=["AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attn)],

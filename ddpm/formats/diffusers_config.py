@@ -7,6 +7,7 @@ a UNet2DModel config is range-checked (the same limits as our checkpoints) and d
 | num_train_timesteps, beta_schedule (linear, scaled_linear, squaredcos_cap_v2, sigmoid), beta_start/end, trained_betas | the betas, computed as diffusers computes them (float32), as a custom schedule |
 | prediction_type epsilon / sample / v_prediction | objective eps / x0 / v |
 | variance_type fixed_small(_log) / fixed_large(_log) | DDPM variance default fixed_small / fixed_large |
+| variance_type learned_range (with a UNet2DModel of out_channels = 2 · in_channels) | learned_range: the U-Net's second half is v of Improved DDPM eq. 15 |
 | clip_sample, clip_sample_range | clip_denoised default, clip range |
 | timestep_spacing leading / trailing / linspace | DDIM spacing default |
 """
@@ -26,7 +27,7 @@ SCHEDULER_CLASSES = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler")
 PIPELINE_CLASSES = ("DDPMPipeline", "DDIMPipeline", "PNDMPipeline")
 PREDICTION_TYPES = {"epsilon": "eps", "sample": "x0", "v_prediction": "v"}
 VARIANCE_TYPES = {"fixed_small": "fixed_small", "fixed_small_log": "fixed_small",
-                  "fixed_large": "fixed_large", "fixed_large_log": "fixed_large"}
+                  "fixed_large": "fixed_large", "fixed_large_log": "fixed_large", "learned_range": "learned_range"}
 SPACINGS = ("leading", "trailing", "linspace")
 DOWN_BLOCKS = ("DownBlock2D", "AttnDownBlock2D", "ResnetDownsampleBlock2D", "AttnDownsampleBlock2D")
 UP_BLOCKS = ("UpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D", "AttnUpsampleBlock2D")
@@ -84,8 +85,8 @@ def scheduler_to_diffusion(cfg: Any, source: str) -> tuple[DiffusionConfig, Samp
         raise refuse(source, "prediction_type", pred, f"does not map; supported: {sorted(PREDICTION_TYPES)}")
     var = cfg.get("variance_type", "fixed_small") or "fixed_small"
     if var not in VARIANCE_TYPES:
-        raise refuse(source, "variance_type", var, "is a learned variance, which is not supported (only "
-                                                   "fixed_small / fixed_large)")
+        raise refuse(source, "variance_type", var, "is not supported (only fixed_small / fixed_large and the "
+                                                   "learned variance learned_range of Improved DDPM)")
     spacing = cfg.get("timestep_spacing", "leading")
     if spacing not in SPACINGS:
         raise refuse(source, "timestep_spacing", spacing, f"does not map; supported: {list(SPACINGS)}")
@@ -99,6 +100,17 @@ def scheduler_to_diffusion(cfg: Any, source: str) -> tuple[DiffusionConfig, Samp
     dcfg = DiffusionConfig(schedule="custom", T=T, objective=PREDICTION_TYPES[pred], betas=tuple(betas.tolist()))
     return dcfg, SamplingDefaults(spacing=spacing, clip_denoised=clip, clip_range=clip_range,
                                   variance=VARIANCE_TYPES[var])
+
+
+def check_variance_pair(desc: DiffusersUNetConfig, defaults: SamplingDefaults, source: str) -> None:
+    """A U-Net with 2C outputs needs the learned_range scheduler that reads them, and that scheduler needs them."""
+    learned = defaults.variance == "learned_range"
+    if desc.learn_sigma and not learned:
+        raise refuse(source, "out_channels", 2 * desc.in_channels, f"(twice in_channels: a learned variance) needs a "
+                     f"scheduler with variance_type='learned_range', but it has {defaults.variance!r}")
+    if learned and not desc.learn_sigma:
+        raise refuse(source, "variance_type", "learned_range", f"needs a UNet2DModel with out_channels = "
+                     f"{2 * desc.in_channels} (mean and variance), but it has out_channels={desc.in_channels}")
 
 
 def diffusion_to_scheduler(dcfg: DiffusionConfig, betas: torch.Tensor, defaults: SamplingDefaults) -> dict:
@@ -129,6 +141,7 @@ class DiffusersUNetConfig:
     has_null_class: bool            # True only where the saved model declares its last class embedding null
     groups: int
     dropout: float = 0.0
+    learn_sigma: bool = False       # out_channels = 2 · in_channels: [model output, v] (a learned_range scheduler)
     diffusers: dict = field(default_factory=dict, compare=False)   # the UNet2DModel config as saved
 
     @property
@@ -171,9 +184,9 @@ def check_unet(cfg: Any, source: str, null_class: bool = False) -> tuple[dict, D
     size = check_int(source, "sample_size", size, 4, L.max_image_size)
     c_in = check_int(source, "in_channels", cfg.get("in_channels", 3), 1, L.max_in_channels)
     c_out = check_int(source, "out_channels", cfg.get("out_channels", 3), 1, 2 * L.max_in_channels)
-    if c_out != c_in:
-        raise refuse(source, "out_channels", c_out, f"differs from in_channels={c_in}: the model also predicts a "
-                                                    "(learned) variance, which is not supported")
+    if c_out not in (c_in, 2 * c_in):
+        raise refuse(source, "out_channels", c_out, f"is neither in_channels={c_in} nor twice it (a learned "
+                                                    "variance); it does not map")
     widths = check_int_list(source, "block_out_channels", cfg.get("block_out_channels", (224, 448, 672, 896)), 1,
                             L.max_width, L.max_levels)
     layers = check_int(source, "layers_per_block", cfg.get("layers_per_block", 2), 1, L.max_res_blocks)
@@ -200,5 +213,5 @@ def check_unet(cfg: Any, source: str, null_class: bool = False) -> tuple[dict, D
         channel_mult=tuple(max(1, w // widths[0]) for w in widths), num_res_blocks=layers,
         attention_resolutions=tuple(size >> i for i, t in enumerate(down) if t.startswith("Attn")),
         num_heads=max(1, widths[0] // head_dim), num_classes=embeds - 1 if has_null else embeds,
-        has_null_class=has_null, groups=groups, dropout=dropout, diffusers=dict(cfg))
+        has_null_class=has_null, groups=groups, dropout=dropout, learn_sigma=c_out == 2 * c_in, diffusers=dict(cfg))
     return kwargs, desc

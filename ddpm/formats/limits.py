@@ -102,6 +102,8 @@ def check_unet_dict(d: Any, source: str, limits: Limits = LIMITS) -> UNetConfig:
     check_float(source, "dropout", d.get("dropout", 0.0), 0.0, 1.0, open_hi=True)
     check_int(source, "num_classes", d.get("num_classes", 0), 0, L.max_classes)
     check_int(source, "groups", d.get("groups", 8), 1, L.max_width)
+    if not isinstance(d.get("learn_sigma", False), bool):
+        raise _fail(source, "learn_sigma", d.get("learn_sigma"), "is not true or false")
     try:
         return UNetConfig.from_dict(d)
     except (TypeError, ValueError) as e:

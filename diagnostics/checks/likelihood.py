@@ -59,7 +59,7 @@ def check_likelihood(model, diffusion: GaussianDiffusion, splits, *, n: int = 25
             f"than 3 standard errors of the paired gap; fail if the bound is not finite")
     notes = [f"every {r.stride}-th timestep evaluated (±{numbers['interpolation_bound']:.2g} bits/dim from the stride "
              "if the mean term is monotone between evaluated timesteps); 8-bit data, discretised Gaussian decoder, "
-             "fixed_small reverse variance, x̂_0 clipped to [−1, 1]", MEANING["gap"]] + r.notes
+             f"{r.variance} reverse variance, x̂_0 clipped to [−1, 1]", MEANING["gap"]] + r.notes
     fix = ""
     if not all(math.isfinite(v) for v in (tr.bpd, *(() if he is None else (he.bpd,)))):
         verdict, summary = "fail", "The bound is not finite: the network outputs NaN/Inf on noised real images."
