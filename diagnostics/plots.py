@@ -1,6 +1,7 @@
 """Plotly figures drawn from a CheckResult's numbers (never from tensors), so a report re-rendered from its
 JSON gets the same figures. `draw_figures(result)` draws the figures that belong to a check; the report calls
-it when it renders, so running the checks draws nothing and a result is never changed by drawing it.
+it when it renders, so running the checks draws nothing and a result is never changed by drawing it. Titles,
+axes and legend names are in the report's language (diagnostics.i18n.FIGURES); the numbers are the same in both.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Callable
 import plotly.graph_objects as go
 
 from .checks.result import CheckResult
+from .i18n import figure_text
 
 HEIGHT = 340
 _LAYOUT = dict(height=HEIGHT, margin=dict(l=60, r=20, t=50, b=50), template="plotly_white",
@@ -23,131 +25,137 @@ def _fig(title: str, xtitle: str, ytitle: str, **kw) -> go.Figure:
     return fig
 
 
-def snr_figure(numbers: dict) -> go.Figure:
+def snr_figure(numbers: dict, lang: str = "en") -> go.Figure:
     """SNR_t = ᾱ_t/(1−ᾱ_t) on a log scale, this schedule beside the built-in ones at the same T."""
     curve = numbers["snr_curve"]
-    fig = _fig(f"SNR by timestep (T={numbers['T']})", "t", "SNR (log scale)", yaxis_type="log")
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    fig = _fig(w("snr_title", T=numbers["T"]), "t", w("snr_y"), yaxis_type="log")
     for name, ys in curve.items():
         if name == "t":
             continue
         this = name == "this"
         fig.add_trace(go.Scatter(x=curve["t"], y=[max(y, 1e-12) for y in ys], mode="lines",
-                                 name=f"this ({numbers['schedule']})" if this else name,
+                                 name=w("this", schedule=numbers["schedule"]) if this else name,
                                  line=dict(width=4 if this else 1.5, dash=None if this else "dot")))
     return fig
 
 
-def noise_figure(numbers: dict) -> go.Figure:
+def noise_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
     rows = numbers["per_t"]
     ts = [r["t"] for r in rows]
-    fig = _fig("Predicted ε on noised data", "t", "value")
-    fig.add_trace(go.Scatter(x=ts, y=[r["eps_mean"] for r in rows], mode="lines+markers", name="mean ε̂ (want 0)"))
-    fig.add_trace(go.Scatter(x=ts, y=[r["eps_std"] for r in rows], mode="lines+markers", name="std ε̂ (want 1)"))
+    fig = _fig(w("noise_title"), "t", w("value"))
+    fig.add_trace(go.Scatter(x=ts, y=[r["eps_mean"] for r in rows], mode="lines+markers", name=w("eps_mean")))
+    fig.add_trace(go.Scatter(x=ts, y=[r["eps_std"] for r in rows], mode="lines+markers", name=w("eps_std")))
     fig.add_trace(go.Scatter(x=ts, y=[r["eps_mse"] for r in rows], mode="lines+markers", name="MSE(ε̂, ε)"))
     return fig
 
 
-def x0_figure(numbers: dict) -> go.Figure:
+def x0_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
     rows = sorted(numbers["per_t"], key=lambda r: -r["t"])
     ts = [r["t"] for r in rows]
-    fig = _fig(f"Unclipped x̂_0 along {numbers['sampler'].upper()} sampling", "t (sampling runs right to left)",
-               "x̂_0 range", xaxis_autorange="reversed")
-    fig.add_trace(go.Scatter(x=ts, y=[r["max"] for r in rows], mode="lines+markers", name="max"))
-    fig.add_trace(go.Scatter(x=ts, y=[r["min"] for r in rows], mode="lines+markers", name="min"))
+    fig = _fig(w("x0_title", sampler=numbers["sampler"].upper()), w("x0_x"), w("x0_y"), xaxis_autorange="reversed")
+    fig.add_trace(go.Scatter(x=ts, y=[r["max"] for r in rows], mode="lines+markers", name=w("max")))
+    fig.add_trace(go.Scatter(x=ts, y=[r["min"] for r in rows], mode="lines+markers", name=w("min")))
     fig.add_trace(go.Scatter(x=ts, y=[r["frac_outside"] for r in rows], mode="lines+markers", yaxis="y2",
-                             name="fraction |x̂_0| > 1", line=dict(dash="dot")))
+                             name=w("frac_outside"), line=dict(dash="dot")))
     fig.add_hrect(y0=-1, y1=1, fillcolor="green", opacity=0.08, line_width=0)
-    fig.update_layout(yaxis2=dict(title="fraction outside", overlaying="y", side="right", range=[0, 1]),
+    fig.update_layout(yaxis2=dict(title=w("outside_axis"), overlaying="y", side="right", range=[0, 1]),
                       yaxis_type="linear")
     return fig
 
 
-def _histogram_figure(title: str, xtitle: str, histogram: dict, series: dict[str, str]) -> go.Figure:
+def _histogram_figure(title: str, xtitle: str, histogram: dict, series: dict[str, str], lang: str) -> go.Figure:
     """Overlaid bars of histogram[key] for every key in series (key -> legend name), on shared bin_edges."""
     edges = histogram["bin_edges"]
     centers = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    fig = _fig(title, xtitle, "images", barmode="overlay")
+    fig = _fig(title, xtitle, figure_text("images", lang), barmode="overlay")
     for key, name in series.items():
         fig.add_trace(go.Bar(x=centers, y=histogram[key], name=name, opacity=0.6))
     return fig
 
 
-def smoothness_figure(numbers: dict) -> go.Figure:
-    return _histogram_figure("Per-image Sobel edge energy", "mean gradient magnitude", numbers["histogram"],
-                             {"real": "real", "generated": "generated"})
+def smoothness_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    return _histogram_figure(w("smooth_title"), w("smooth_x"), numbers["histogram"],
+                             {"real": w("real"), "generated": w("generated")}, lang)
 
 
-def diversity_figure(numbers: dict) -> go.Figure:
+def diversity_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
     per_class = numbers.get("per_class")
     if per_class:
-        fig = _fig("Spread within each class (pairwise RMS distance)", "class", "RMS distance per pixel", barmode="group")
+        fig = _fig(w("div_class_title"), w("class"), w("div_class_y"), barmode="group")
         names = [r["class"] for r in per_class]
-        fig.add_trace(go.Bar(x=names, y=[r["real_pairwise_rms"] for r in per_class], name="real"))
-        fig.add_trace(go.Bar(x=names, y=[r["generated_pairwise_rms"] for r in per_class], name="generated"))
+        fig.add_trace(go.Bar(x=names, y=[r["real_pairwise_rms"] for r in per_class], name=w("real")))
+        fig.add_trace(go.Bar(x=names, y=[r["generated_pairwise_rms"] for r in per_class], name=w("generated")))
         return fig
-    fig = _fig("Spread of the samples", "statistic", "value", barmode="group")
-    stats = ["pairwise RMS distance", "per-pixel std"]
+    fig = _fig(w("div_title"), w("statistic"), w("value"), barmode="group")
+    stats = [w("pairwise"), w("pixel_std")]
     if "real_pairwise_rms" in numbers:
-        fig.add_trace(go.Bar(x=stats, y=[numbers["real_pairwise_rms"], numbers["real_pixel_std"]], name="real"))
+        fig.add_trace(go.Bar(x=stats, y=[numbers["real_pairwise_rms"], numbers["real_pixel_std"]], name=w("real")))
     fig.add_trace(go.Bar(x=stats, y=[numbers["generated_pairwise_rms"], numbers["generated_pixel_std"]],
-                         name="generated"))
+                         name=w("generated")))
     return fig
 
 
-def memorisation_figure(numbers: dict) -> go.Figure:
-    fig = _histogram_figure("Distance to the nearest training image", "L2 distance (pixels in [-1, 1])",
-                            numbers["histogram"], {"heldout": "real held-out (never trained on)",
-                                                   "generated": "generated"})
+def memorisation_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    fig = _histogram_figure(w("mem_title"), w("mem_x"), numbers["histogram"],
+                            {"heldout": w("heldout_never"), "generated": w("generated")}, lang)
     fig.add_vline(x=numbers["copy_radius"], line_dash="dash", line_color="#c62828",
-                  annotation_text="near-copy radius", annotation_position="top right")
+                  annotation_text=w("copy_radius"), annotation_position="top right")
     return fig
 
 
-def memory_figure(numbers: dict) -> go.Figure:
+def memory_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
     rows = [r for r in numbers["memory_by_batch"] if r.get("mib") is not None]
-    fig = _fig("Forward-pass memory by batch size", "batch size", "MiB", xaxis_type="category")
-    fig.add_trace(go.Bar(x=[str(r["batch"]) for r in rows], y=[r["mib"] for r in rows], name="activations"))
+    fig = _fig(w("memory_title"), w("batch"), "MiB", xaxis_type="category")
+    fig.add_trace(go.Bar(x=[str(r["batch"]) for r in rows], y=[r["mib"] for r in rows], name=w("activations")))
     return fig
 
 
-def steps_figure(numbers: dict) -> go.Figure:
+def steps_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
     rows = numbers["steps_table"]
-    fig = _fig(f"Projected sampling time per batch of {numbers['batch']}", "sampler steps", "seconds",
-               xaxis_type="log", yaxis_type="log")
+    fig = _fig(w("steps_title", batch=numbers["batch"]), w("steps_x"), w("seconds"), xaxis_type="log",
+               yaxis_type="log")
     fig.add_trace(go.Scatter(x=[r["steps"] for r in rows], y=[r["seconds_per_batch"] for r in rows],
-                             mode="lines+markers", name="per batch"))
+                             mode="lines+markers", name=w("per_batch")))
     return fig
 
 
-def generalisation_figure(numbers: dict) -> go.Figure:
+def generalisation_figure(numbers: dict, lang: str = "en") -> go.Figure:
     """Denoising loss per band of t, training vs held-out images, with the relative gap on a second axis."""
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
     rows = numbers["per_band"]
     bands = [r["band"] for r in rows]
-    fig = _fig("Denoising loss per band of t (low noise on the left)", "band of t", "MSE(ε̂, ε)", barmode="group",
-               yaxis_type="log")
-    fig.add_trace(go.Bar(x=bands, y=[r["train_loss"] for r in rows], name="training images"))
-    fig.add_trace(go.Bar(x=bands, y=[r["heldout_loss"] for r in rows], name="held-out images"))
+    fig = _fig(w("gen_title"), w("band"), "MSE(ε̂, ε)", barmode="group", yaxis_type="log")
+    fig.add_trace(go.Bar(x=bands, y=[r["train_loss"] for r in rows], name=w("training_images")))
+    fig.add_trace(go.Bar(x=bands, y=[r["heldout_loss"] for r in rows], name=w("heldout_images")))
     fig.add_trace(go.Scatter(x=bands, y=[100 * r["gap_relative"] for r in rows], mode="lines+markers", yaxis="y2",
-                             name="gap, % (held-out over training)", line=dict(dash="dot")))
-    fig.update_layout(yaxis2=dict(title="gap %", overlaying="y", side="right", zeroline=True))
+                             name=w("gap"), line=dict(dash="dot")))
+    fig.update_layout(yaxis2=dict(title=w("gap_axis"), overlaying="y", side="right", zeroline=True))
     return fig
 
 
-def likelihood_figure(numbers: dict) -> go.Figure:
+def likelihood_figure(numbers: dict, lang: str = "en") -> go.Figure:
     """The per-timestep VLB terms L_{t−1} (L_0 at t = 0) in bits/dim, training and held-out, log scale."""
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
     per_t = numbers["per_t"]
-    fig = _fig(f"Variational-bound terms by timestep (bits/dim; stride {numbers['stride']})", "t",
-               "L_{t−1} (bits/dim, log scale)", yaxis_type="log")
-    for key, name in (("training", "training images"), ("heldout", "held-out images")):
+    fig = _fig(w("vlb_title", stride=numbers["stride"]), "t", w("vlb_y"), yaxis_type="log")
+    for key, name in (("training", w("training_images")), ("heldout", w("heldout_images"))):
         if key in per_t:
             fig.add_trace(go.Scatter(x=per_t["t"], y=[max(v, 1e-12) for v in per_t[key]], mode="lines+markers",
                                      name=name, marker=dict(size=4)))
     fig.add_annotation(x=0, y=0.98, xref="paper", yref="paper", showarrow=False, xanchor="left",
-                       text="t = 0: decoder L_0; t ≥ 1: KL(q(x_{t−1}|x_t,x_0) ‖ p(x_{t−1}|x_t))")
+                       text=w("vlb_note"))
     return fig
 
 
-FIGURES: dict[str, list[Callable[[dict], go.Figure]]] = {
+FIGURES: dict[str, list[Callable[[dict, str], go.Figure]]] = {
     "schedule": [snr_figure],
     "noise_prediction": [noise_figure],
     "x0_range": [x0_figure],
@@ -167,14 +175,15 @@ class CheckFigures:
     not_drawn: list[str] = field(default_factory=list)
 
 
-def draw_figures(result: CheckResult) -> CheckFigures:
-    """The figures for this check (none for a skipped one); a figure that fails to draw is left out and named."""
+def draw_figures(result: CheckResult, lang: str = "en") -> CheckFigures:
+    """The figures for this check (none for a skipped one), titled in `lang`; a figure that fails to draw is left
+    out and named."""
     out = CheckFigures()
     if result.verdict == "skip":
         return out
     for make in FIGURES.get(result.key, []):
         try:
-            out.figures.append(make(result.numbers))
+            out.figures.append(make(result.numbers, lang))
         except (KeyError, TypeError, ValueError) as e:
             out.not_drawn.append(f"figure {make.__name__} not drawn: {e}")
     return out

@@ -318,10 +318,9 @@ def to_markdown(report: Report, lang: str = "en") -> str:
     lines = [
         f"# {tr('md_title', lang, name=Path(report.checkpoint).name)}",
         "",
-        f"**{tr('overall', lang)}: {_icon(report.overall, lang)}{_skipped_clause(report, lang)}** — {report.created}, "
-        f"{tr('mode', lang, mode=s.get('mode'))} "
-        f"({run}), "
-        f"{report.seconds:.0f} s",
+        tr("md_head", lang, overall=tr("overall", lang),
+           verdict=_icon(report.overall, lang) + _skipped_clause(report, lang), created=report.created,
+           mode=tr("mode", lang, mode=s.get("mode")), run=run, seconds=f"{report.seconds:.0f}"),
         "",
         tr("model_line", lang, preset=m["preset"], params=m["parameters"], c=m["channels"], size=m["image_size"],
            classes=m["num_classes"] or tr("no", lang), step=m["step"], weights=m["weights"], data=m["data_set"],
@@ -377,7 +376,7 @@ def _table_html(rows: list[dict]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _numbers_html(numbers: dict) -> str:
+def _numbers_html(numbers: dict, lang: str = "en") -> str:
     scalars, tables, nested = [], [], []
     parts = []
     captions = numbers.get("captions")
@@ -407,7 +406,7 @@ def _numbers_html(numbers: dict) -> str:
         text = json.dumps(_jsonable(v), ensure_ascii=False)
         if len(text) > 4000:
             text = text[:4000] + " …"
-        parts.append(f"<details><summary>{html.escape(k)} (raw numbers; all in report.json)</summary>"
+        parts.append(f"<details><summary>{html.escape(tr('raw', lang, k=k))}</summary>"
                      f"<pre style=\"white-space:pre-wrap;font-size:.8em\">{html.escape(text)}</pre></details>")
     return "".join(parts)
 
@@ -469,7 +468,7 @@ def to_html(report: Report, lang: str = "en") -> str:
         extra = [f"n = {c.n}"] if c.n is not None else []
         extra.append(f"{c.seconds:.2f} s")
         out.append("<div class=\"muted\">" + esc(" · ".join(extra)) + "</div>")
-        drawn = draw_figures(c)
+        drawn = draw_figures(c, lang)
         notes = c.notes + drawn.not_drawn
         if notes:
             out.append("<ul class=\"muted\">" + "".join(f"<li>{esc(sentence(nt, lang))}</li>" for nt in notes)
@@ -477,7 +476,7 @@ def to_html(report: Report, lang: str = "en") -> str:
         for fig in drawn.figures:
             out.append(fig_html(fig))
         if c.numbers:
-            out.append(_numbers_html(c.numbers))
+            out.append(_numbers_html(c.numbers, lang))
         out.append("</div>")
     # settings
     th = s.get("thresholds") or {}

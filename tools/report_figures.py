@@ -2,6 +2,9 @@
 
     python tools/report_figures.py docs/report/report.html docs/report/figures
 
+Titles and axes are those of the report's language (`python -m diagnostics render … --lang zh` writes a Chinese
+report.html); a figure with a Chinese title is named by its check.
+
 Needs playwright and Debian's chromium (/usr/bin/chromium); neither is needed to build or read reports.
 """
 from __future__ import annotations
@@ -31,7 +34,9 @@ def main(html: str, out_dir: str) -> int:
         page.wait_for_selector(".plotly-graph-div .main-svg")
         for i, fig in enumerate(page.query_selector_all(".plotly-graph-div")):
             title = fig.evaluate("el => (el.layout && el.layout.title && el.layout.title.text) || ''")
-            path = out / f"{i:02d}_{slug(title)}.png"
+            check = fig.evaluate("el => (el.closest('.check') || {}).id || ''")
+            name = slug(title) if title.isascii() else slug(check)      # a 中文 report: by its check
+            path = out / f"{i:02d}_{name}.png"
             fig.screenshot(path=str(path))
             print(path)
         browser.close()
