@@ -145,6 +145,22 @@ def test_compare_tab_runs_ddpm_beside_ddim(page, shots_dir):
     shot(page, shots_dir, "compare.png")
 
 
+def test_compare_tab_runs_samplers_side_by_side(page, shots_dir):
+    """DDIM, DPM-Solver++ and UniPC (the default pick) at 10 network calls from the same x_T: one grid each in
+    the gallery and a row each in the table with its calls, seconds and RMS difference."""
+    open_tab(page, "Compare")                     # the tab the previous test left open; n is still 4
+    set_number(page, "compare-calls", 10)
+    page.locator("#compare-samplers-button").click()
+    expect = sync_api.expect
+    gallery = page.locator("#compare-samplers-gallery img")
+    expect(gallery).to_have_count(3, timeout=600_000)
+    table = page.locator("#compare-samplers-table")
+    for text in ("RMS difference", "DDIM", "DPM-Solver++", "UniPC"):
+        expect(table).to_contain_text(text, timeout=60_000)
+    assert page.get_by_text(re.compile(r"All 3 start from the same x_T")).count() >= 1
+    shot(page, shots_dir, "compare_samplers.png")
+
+
 def test_train_tab_starts_shows_progress_and_stops(page, shots_dir):
     open_tab(page, "Train")
     expect = sync_api.expect
@@ -161,6 +177,21 @@ def test_train_tab_starts_shows_progress_and_stops(page, shots_dir):
     expect(page.locator("#train-progress")).to_contain_text(re.compile(r"step \d+ / 400"), timeout=60_000)
     page.get_by_text("Model size").click()              # fold the accordion again for the screenshot
     shot(page, shots_dir, "train.png")
+    page.locator("#train-stop").click()
+    expect(page.get_by_text("The last run was stopped")).to_be_visible(timeout=300_000)
+
+
+def test_train_tab_resumes_the_stopped_run(page):
+    """The run the previous test stopped is offered under "Resume a stopped or failed run" (the page's poll
+    fills the list); Resume goes on from its last checkpoint, and Stop ends it again."""
+    open_tab(page, "Train")
+    expect = sync_api.expect
+    page.get_by_text("Resume a stopped or failed run").click()
+    picked = page.locator("#train-resume-run input").first
+    expect(picked).to_have_value(re.compile(r"\S"), timeout=60_000)      # the poll picked the stopped run
+    page.locator("#train-resume").click()
+    expect(page.get_by_text(re.compile("Training is (starting|running)"))).to_be_visible(timeout=60_000)
+    expect(page.locator("#train-progress")).to_contain_text(re.compile(r"step \d+ / 400"), timeout=300_000)
     page.locator("#train-stop").click()
     expect(page.get_by_text("The last run was stopped")).to_be_visible(timeout=300_000)
 

@@ -247,7 +247,7 @@ def build(classes: list[str], T: int) -> CompareTab:
                                        columns=4, height=320, format="png", elem_classes="pixelated")
                 s_table = gr.Dataframe(headers=[t("samplers.col_sampler"), t("samplers.col_calls"),
                                                 t("samplers.col_seconds"), t("samplers.col_rms")],
-                                       label=L("samplers.table"), interactive=False)
+                                       label=L("samplers.table"), interactive=False, elem_id="compare-samplers-table")
                 gr.Markdown(L("compare.quality_title"))
                 q_note = gr.Markdown(label="quality_note", show_label=False, elem_classes="caption")
                 q_plot = gr.Plot(label=L("compare.quality_plot"), elem_id="quality-plot")
