@@ -8,7 +8,7 @@ and gradio's built-in texts follow it; the switch re-labels them from the same t
 
 Numbers and units are identical in both languages: a value is formatted once and put into either text.
 Messages that reach the app in English from the core (ddpm/, diagnostics/) are translated by the message
-patterns of demo/strings.py (`message`).
+patterns of demo/messages.py (`message`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from typing import Any, Iterator, Optional
 import gradio as gr
 from gradio.i18n import I18nData
 
-from .strings import MESSAGES, STRINGS
+from .messages import MESSAGES
+from .strings import STRINGS
 
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"
@@ -42,7 +43,8 @@ def normalize(code: Any) -> tuple[str, Optional[str]]:
     return DEFAULT, f"language {str(code)!r} is not available; showing English (choose en or zh)"
 
 
-def _from_request() -> Optional[str]:
+def _request_code() -> Optional[str]:
+    """The language the request asks for as sent: its cookie, else the first of its Accept-Language."""
     try:
         from gradio.context import LocalContext
         request = LocalContext.request.get(None)
@@ -55,10 +57,23 @@ def _from_request() -> Optional[str]:
     except AttributeError:
         cookie = None
     if cookie:
-        return normalize(cookie)[0]
+        return cookie
     header = (getattr(request, "headers", None) or {}).get("accept-language", "")
-    first = header.split(",")[0].split(";")[0].strip()
-    return normalize(first)[0] if first else None
+    return header.split(",")[0].split(";")[0].strip() or None
+
+
+def _from_request() -> Optional[str]:
+    code = _request_code()
+    return normalize(code)[0] if code else None
+
+
+def language_note() -> Optional[str]:
+    """For a page whose browser asks for a language this app does not have (it answers in English): a note saying
+    so, shown under the language switch; None otherwise."""
+    code = None if _chosen.get() else _request_code()
+    if not code or normalize(code)[1] is None:
+        return None
+    return text("app.language_note", "en", code=code)
 
 
 def current() -> str:
@@ -106,14 +121,21 @@ def message(msg: str, lang: Optional[str] = None, fallback: str = "err.core") ->
     return found if found is not None else text(fallback, lang, msg=msg)
 
 
+_OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.S)      # [[ … {k} … ]]: shown only when group k matched
+_FIELD = re.compile(r"\{(\d+)[^}]*\}")
+
+
 def _translate(msg: str, depth: int = 0) -> Optional[str]:
     """The Chinese of a whole message by its pattern (a part that is itself a known message, translated
     too), or None."""
     for pattern, zh in _compiled():
         m = pattern.fullmatch(msg.strip())
         if m:
-            parts = [(_translate(g, depth + 1) or g) if g and depth < 2 and len(g) > 12 else (g or "—")
-                     for g in m.groups()]
+            groups = m.groups()
+            zh = _OPTIONAL.sub(lambda o: o.group(1) if all(groups[int(k)] is not None for k in _FIELD.findall(
+                o.group(1))) else "", zh)
+            parts = [(_translate(g, depth + 1) or g) if g and depth < 6 and len(g) > 12 else (g or "—")
+                     for g in groups]
             return zh.format(*parts)
     return None
 
@@ -153,6 +175,15 @@ def _needs_values(template: str) -> bool:
 
 
 _PROPS = ("label", "info", "value", "placeholder")
+_HEADERS: dict[tuple[str, ...], tuple[str, ...]] = {}      # a table's English column headers -> their keys
+
+
+def headers(*keys: str) -> list[str]:
+    """Column headers for a gr.Dataframe: the English texts, remembered by key, so that the page relabels them
+    in its language on load and on the switch (`translatable`); a handler returns `t(key)` for each with the data."""
+    english = tuple(text(k, "en") for k in keys)
+    _HEADERS[english] = keys
+    return list(english)
 
 
 def _key_of(v: Any) -> Optional[str]:
@@ -171,13 +202,17 @@ _MARK = "__i18n__"
 
 
 def translatable(demo: gr.Blocks) -> list[tuple[Any, str, Any]]:
-    """(block, prop, key or [(key-or-text, value)] choices) for every static text built with L()."""
+    """(block, prop, key or [(key-or-text, value)] choices or [keys] of headers) for every static text built with
+    L() or `headers`."""
     found = []
     for block in demo.blocks.values():
         for prop in _PROPS:
             key = _key_of(getattr(block, prop, None))
             if key:
                 found.append((block, prop, key))
+        heads = getattr(block, "headers", None)
+        if isinstance(heads, list) and all(isinstance(h, str) for h in heads) and tuple(heads) in _HEADERS:
+            found.append((block, "headers", list(_HEADERS[tuple(heads)])))
         choices = getattr(block, "choices", None)
         if isinstance(choices, list) and any(isinstance(c, (list, tuple)) and _key_of(c[0]) for c in choices):
             found.append((block, "choices", [(_key_of(c[0]) or c[0], c[1]) for c in choices]))
@@ -191,6 +226,8 @@ def relabel(found: list[tuple[Any, str, Any]], lang: str) -> dict:
     for block, prop, key in found:
         if prop == "choices":
             value = [(text(k, code) if k in STRINGS or k in _formatted else k, v) for k, v in key]
+        elif prop == "headers":
+            value = [text(k, code) for k in key]
         else:
             value = text(key, code)
         updates.setdefault(block, {})[prop] = value

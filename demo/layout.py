@@ -54,8 +54,9 @@ def build_demo() -> gr.Blocks:
 
 def _language_switch(demo: gr.Blocks, language: gr.Radio, signatures: list) -> None:
     """On load: the switch and every static text in the request's language (its cookie, else the browser's
-    Accept-Language). On a change of the switch: the cookie, and every static text in the chosen language;
-    the cleared signatures make the next poll redraw the training status and the checkpoint lists in it too."""
+    Accept-Language; one this app does not have gives English, with a note under the switch). On a change of
+    the switch: the cookie, and every static text in the chosen language; the cleared signatures make the next
+    poll redraw the training status and the checkpoint lists in it too."""
     found = i18n.translatable(demo)
     texts = [block for block, _, _ in found]
 
@@ -63,6 +64,9 @@ def _language_switch(demo: gr.Blocks, language: gr.Radio, signatures: list) -> N
         lang = i18n.current()
         updates = i18n.relabel(found, lang)
         label = {k: v for k, v in updates.get(language, {}).items() if k != "__type__"}
+        note = i18n.language_note()                 # a browser language this app does not have: said so
+        if note:
+            label["info"] = note
         return {**updates, language: gr.update(value=lang, **label)}
 
     def switch(lang: str):

@@ -9,8 +9,8 @@ is unused.
 The Chinese follows the terms of the Chinese DDPM tutorials: 去噪扩散概率模型, 前向扩散, 逆向去噪, 噪声调度,
 信噪比, 后验分布, 无分类器引导, 采样器, 检查点, 时间步.
 
-MESSAGES translates English messages that reach the app from the core (ddpm/, diagnostics/, the job
-manager): a regular expression matching the whole message, and the Chinese with its groups in {0}, {1}, ….
+The English messages that reach the app from the core (ddpm/, diagnostics/, the job manager) are translated by
+the patterns of demo/messages.py.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ STRINGS: dict[str, tuple[str, str]] = {
         "在**训练**页训练的模型结束后会出现在每个检查点列表里。这里的每个按钮也是一个 API 接口（见页面底部的"
         "“通过 API 使用”）。"),
     "app.language": ("Language / 语言", "语言 / Language"),
+    "app.language_note": ("your browser asks for {code!r}, which this app does not have: it is shown in English "
+                          "(or choose 中文)", "你的浏览器要求的语言 {code!r} 这里没有：页面以英文显示（也可以选择中文）"),
     "tab.train": ("Train", "训练"),
     "tab.sample": ("Sample", "采样"),
     "tab.compare": ("Compare", "比较"),
@@ -407,74 +409,3 @@ STRINGS: dict[str, tuple[str, str]] = {
     "name.base": ("base channels", "基础通道数"),
     "name.T": ("T (diffusion steps)", "T（扩散步数）"),
 }
-
-MESSAGES: list[tuple[str, str]] = [
-    # demo/jobs.py
-    (r"run (\S+) \(started (.+?)\) is training \(step ([\d,]+)/([\d,]+)\); only one training job runs at a time\. "
-     r"(.*)",
-     "训练 {0}（开始于 {1}）正在进行（第 {2}/{3} 步）；同一时间只运行一个训练任务。请等它结束，或先停止它。"),
-    (r"no training is running, so there is nothing to stop", "当前没有训练在运行，所以没有可停止的。"),
-    (r"no training run yet", "还没有训练"),
-    (r"stopping: the trainer saves its checkpoint, then exits", "正在停止：训练程序会先保存检查点再退出"),
-    (r"starting: loading the data and building the model", "正在启动：读取数据并构建模型"),
-    (r"(finished|stopped) at step ([\d,]+); checkpoint (.+?) (.*)", "{0}，第 {1} 步；检查点 {2} {3}"),
-    (r"training failed: (.*); its last checkpoint \((.+?)\) is listed in every tab as run (\S+), and Resume goes on "
-     r"from it",
-     "训练失败：{0}；它最后的检查点（{1}）以训练 {2} 的名字出现在每个页面的检查点列表里，“继续训练”会从它接着训练"),
-    (r"training failed: (.*); it saved no checkpoint, so Resume starts it again from step 0",
-     "训练失败：{0}；它没有保存检查点，所以“继续训练”会从第 0 步重新开始"),
-    (r"training failed: (.*)", "训练失败：{0}"),
-    (r"error: none of the images in (.+?) could be read.*", "错误：{0} 里的图像一张都读不出来"),
-    (r"the training process ended without finishing \(the app restarted or it was killed\)",
-     "训练进程没有完成就结束了（应用重启了，或进程被终止）"),
-    (r"the training process exited with code (-?\d+)", "训练进程以退出码 {0} 结束"),
-    (r"run (\S+) trained on an uploaded \.zip, which the app deletes once read; upload the same \.zip again to "
-     r"resume it", "训练 {0} 用的是上传的 .zip，应用读完就删除了；请重新上传同一个 .zip 来继续训练"),
-    (r"run (\S+)'s settings cannot be read back \((.*)\); start a new run", "训练 {0} 的设置无法读回（{1}）；请开始一次新的训练"),
-    (r"there is no run (.+?) of this app to resume; resumable runs: (.*)",
-     "这个应用没有名为 {0} 的训练可以继续；可以继续的训练：{1}"),
-    (r"run (\S+) cannot be resumed: it is still training", "训练 {0} 无法继续：它还在训练中"),
-    (r"run (\S+) cannot be resumed: it already reached its ([\d,]+) steps", "训练 {0} 无法继续：它已经完成了全部 {1} 步"),
-    (r"run (\S+) cannot be resumed: it is (\w+)", "训练 {0} 无法继续：它的状态是 {1}"),
-    # demo/model_cache.py
-    (r"(.+?) needs (.+?); this server keeps at most (.+?) of models loaded, so it cannot open it\. .*",
-     "{0} 需要 {1}；这台服务器最多只加载 {2} 的模型，所以无法打开它。请使用更小的模型（更少的通道、层级或类别，或更小的 T），"
-     "或在你自己的机器上用 `python -m ddpm.sample` 运行"),
-    # demo/limits.py: the work budget
-    (r"this request needs ([\d,]+) network calls in a row \((.+)\); this server runs at most ([\d,]+) per request\. "
-     r"(.*)", "这个请求需要连续 {0} 次网络调用（{1}）；这台服务器每个请求最多 {2} 次。{3}"),
-    (r"this request is too much work for this server: (.+), over the (.+?) a request may use here\. (.*)",
-     "这个请求对这台服务器来说计算量太大：{0}，超过了每个请求可用的 {1}。{2}"),
-    # demo/quality.py: where the quality numbers come from
-    (r"no benchmark results yet \((.+?) is not there\)", "还没有基准测试结果（{0} 不存在）"),
-    (r"(.+?) could not be read \((.*)\)", "{0} 无法读取（{1}）"),
-    (r"the benchmark results \((.+?)\) were measured on other checkpoints", "基准测试结果（{0}）是在其他检查点上测的"),
-    (r"from the benchmark \(quick run\) \((.+?)\), n = (.+?) images per setting(?:; features: (.+))?",
-     "来自基准测试的快速运行（{0}），每个设置 n = {1} 张图；特征网络：{2}"),
-    (r"from the benchmark \((.+?)\), n = (.+?) images per setting(?:; features: (.+))?",
-     "来自基准测试（{0}），每个设置 n = {1} 张图；特征网络：{2}"),
-    (r"the quick measurement compares samples with the model's training data \((.+?)\); .*",
-     "快速测量要把样本与模型的训练数据（{0}）比较；这里只有内置的 'digits' 数据集，请在有那份数据的机器上运行 "
-     "`python -m bench.quality_vs_steps --ckpt ...`"),
-    # ddpm/checkpoint.py (CheckpointError): the file name first, then what is wrong and what to do
-    (r"(.+?) is a folder; pass the \.safetensors file inside it", "{0} 是一个文件夹；请给出其中的 .safetensors 文件"),
-    (r"(.+?) is empty \(0 bytes\).*", "{0} 是空文件（0 字节）：文件没有写完整；请换一个检查点"),
-    (r"(.+?) is (\d+) MB, over the (\d+) MB limit for checkpoints", "{0} 有 {1} MB，超过了检查点 {2} MB 的上限"),
-    (r"(.+?) is a PyTorch pickle .*", "{0} 是 PyTorch 的 pickle 文件（.pt/.pth），不是 DDPM 工作台的检查点；pickle "
-                                      "可以执行任意代码，所以这里从不打开它。请使用 `python -m ddpm.train` 写出的 "
-                                      ".safetensors 文件。"),
-    (r"(.+?) is not a readable safetensors file .*", "{0} 不是可读的 safetensors 文件，可能被截断或是别的格式。请使用 "
-                                                     "`python -m ddpm.train` 写出的检查点。"),
-    (r"(.+?) is a safetensors file but not a DDPM Workbench checkpoint .*",
-     "{0} 是 safetensors 文件，但不是 DDPM 工作台的检查点（文件头里没有 'ddpm' 配置），没有配置就无法重建模型。"),
-    (r"(.+?): its config header is not valid JSON; the file is damaged", "{0}：配置文件头不是有效的 JSON；文件已损坏"),
-    (r"(.+?) is a (.+?) file, but a (.+?) file is needed here .*",
-     "{0} 是 {1} 文件，但这里需要 {2} 文件（扩散模型和引导分类器是不同的文件）"),
-    (r"(.+?) was written by a newer DDPM Workbench \(format v(\d+)\); upgrade",
-     "{0} 由更新版本的 DDPM 工作台写出（格式 v{1}）；请升级"),
-    (r"(.+?): reading the weights failed \((.*)\); the file is truncated or damaged",
-     "{0}：读取权重失败（{1}）；文件被截断或已损坏"),
-    (r"(.+?): its model/diffusion config does not build \((.*)\)", "{0}：其中的模型 / 扩散配置无法构建（{1}）"),
-    (r"(.+?): the weights do not fit the saved architecture \((.*)\); the file is damaged or was edited",
-     "{0}：权重与保存的网络结构不符（{1}）；文件已损坏或被修改过"),
-]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import string
+import warnings
 from typing import Optional, Sequence
 
 from .i18n_sentences import PATTERNS, UNITS
@@ -142,6 +143,15 @@ TITLES = {   # check key -> 中文 title
     "likelihood": "似然（由变分下界得到的比特每维 bits/dim）",
     "performance": "性能",
 }
+
+
+def language(code) -> str:
+    """"en" or "zh" for a language code ("zh-CN", "en_US", …); another falls back to English with a warning."""
+    s = str(code or "en").strip().lower().replace("_", "-")
+    if s.startswith(LANGUAGES):
+        return s[:2]
+    warnings.warn(f"language {str(code)!r} is not available; writing English (choose en or zh)", stacklevel=3)
+    return "en"
 
 
 def tr(key: str, lang: str, **values) -> str:

@@ -31,7 +31,7 @@ from ddpm.data import ImageDataset, load_dataset, make_grid
 
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.runner import mode_settings, run_checks
-from .i18n import sentence, title as check_title, tr, verdict_word
+from .i18n import language, sentence, title as check_title, tr, verdict_word
 from .plots import draw_figures
 from .reference import load_reference, reference_feature_net
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -207,7 +207,9 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
 
 
 def write_report(report: Report, out_dir: str | os.PathLike, lang: str = "en", data: bool = True) -> ReportFiles:
-    """report.md and report.html (in `lang`), and with `data` report.json and samples.png, into out_dir."""
+    """report.md and report.html (in `lang`: en or zh; another falls back to English with a warning), and with
+    `data` report.json and samples.png, into out_dir."""
+    lang = language(lang)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):

@@ -490,10 +490,11 @@ def test_compare_samplers_from_the_same_x_T(tmp_path, monkeypatch, randomize_une
                     data={"name": "digits", "source": "digits", "image_size": 8, "channels": 1})
     monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(path))
     v = compare.compare_samplers("bundled", None, [], 1.0, ["DDPM", "DDIM", "DPM-Solver++", "UniPC"], 6, 2, 3)
-    assert [row[0] for row in v.table] == ["DDPM", "DDIM", "DPM-Solver++", "UniPC"]
-    assert [row[1] for row in v.table] == [T, 6, 6, 6]                     # network calls; DDPM runs all T
-    assert all(row[2] > 0 for row in v.table) and v.table[0][3] == 0.0      # DDPM is the reference
-    assert all(row[3] > 0 for row in v.table[1:]) and "**DDPM**" in v.samplers_info
+    assert v.table["headers"] == ["sampler", "network calls", "seconds", "RMS difference"]
+    assert [row[0] for row in v.table["data"]] == ["DDPM", "DDIM", "DPM-Solver++", "UniPC"]
+    assert [row[1] for row in v.table["data"]] == [T, 6, 6, 6]             # network calls; DDPM runs all T
+    assert all(row[2] > 0 for row in v.table["data"]) and v.table["data"][0][3] == 0.0      # DDPM is the reference
+    assert all(row[3] > 0 for row in v.table["data"][1:]) and "**DDPM**" in v.samplers_info
     assert len(v.gallery) == 4 and "UniPC · 6 network calls" in v.gallery[3][1]
     # the differences are those of images from one x_T: recomputed here through generate()
     from ddpm import generate, load_checkpoint
@@ -501,10 +502,15 @@ def test_compare_samplers_from_the_same_x_T(tmp_path, monkeypatch, randomize_une
     kw = dict(n=3, labels=list(range(ck.num_classes)), seed=2)
     ddpm = generate(ck.model, ck.diffusion, sampler="ddpm", **kw).images
     unipc = generate(ck.model, ck.diffusion, sampler="unipc", steps=6, **kw).images
-    assert v.table[3][3] == pytest.approx(round(float((unipc - ddpm).pow(2).mean().sqrt()), 4), abs=2e-4)
+    assert v.table["data"][3][3] == pytest.approx(round(float((unipc - ddpm).pow(2).mean().sqrt()), 4), abs=2e-4)
     two = compare.compare_samplers("bundled", None, [], 1.0, ["UniPC", "DPM-Solver++"], 6, 2, 3)
-    assert two.table[0][3] == 0.0 and "**UniPC**" in two.samplers_info      # without DDPM: the first picked
-    assert two.table[1][3] > 1e-3                                           # the corrector changes the images
+    assert two.table["data"][0][3] == 0.0 and "**UniPC**" in two.samplers_info      # without DDPM: the first picked
+    assert two.table["data"][1][3] > 1e-3                                           # the corrector changes the images
+    from demo import i18n
+    with i18n.use("zh"):                     # the table's headers in the page's language, the numbers the same
+        zh = compare.compare_samplers("bundled", None, [], 1.0, ["UniPC", "DPM-Solver++"], 6, 2, 3)
+    assert zh.table["headers"] == ["采样器", "网络调用次数", "秒", "均方根差异"]
+    assert [r[:2] + r[3:] for r in zh.table["data"]] == [r[:2] + r[3:] for r in two.table["data"]]
 
 
 def test_compare_samplers_refuses_bad_choices():

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 
 from ddpm import generate, initial_noise
 
-from .. import checkpoints, guard, limits, plots, quality
+from .. import checkpoints, guard, i18n, limits, plots, quality
 from .. import common as c
 from ..i18n import L, message, t
 from ..model_cache import get_cache
@@ -88,10 +88,14 @@ COMPARE_SAMPLERS = {"DDPM": "ddpm", "DDIM": "ddim", "DPM-Solver++": "dpmpp_2m", 
 DEFAULT_COMPARE_SAMPLERS = ["DDIM", "DPM-Solver++", "UniPC"]
 
 
+SAMPLER_COLUMNS = ("samplers.col_sampler", "samplers.col_calls", "samplers.col_seconds", "samplers.col_rms")
+
+
 @dataclass
 class SamplersView:
     gallery: list                    # [(grid, caption)], one per sampler, in the order picked
-    table: list                      # rows: sampler, network calls, seconds, RMS difference to the reference
+    table: dict                      # {"headers": the columns in the page's language, "data": rows of sampler,
+                                     # network calls, seconds, RMS difference to the reference}
     samplers_info: str               # Markdown: the reference of the difference, the shared x_T
 
 
@@ -138,7 +142,7 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
                         t("samplers.caption", sampler=label, calls=r.network_calls, seconds=r.seconds)))
         table.append([label, r.network_calls, round(r.seconds, 3), round(rms, 4)])
     info = t("samplers.info", k=len(picked), seed=seed, reference=reference)
-    return SamplersView(gallery, table, info)
+    return SamplersView(gallery, {"headers": [t(k) for k in SAMPLER_COLUMNS], "data": table}, info)
 
 
 # ----------------------------------------------------------------------------------------------- quality
@@ -245,9 +249,8 @@ def build(classes: list[str], T: int) -> CompareTab:
                 s_info = gr.Markdown(label="samplers_info", show_label=False, elem_classes="caption")
                 s_gallery = gr.Gallery(label=L("samplers.gallery"), elem_id="compare-samplers-gallery",
                                        columns=4, height=320, format="png", elem_classes="pixelated")
-                s_table = gr.Dataframe(headers=[t("samplers.col_sampler"), t("samplers.col_calls"),
-                                                t("samplers.col_seconds"), t("samplers.col_rms")],
-                                       label=L("samplers.table"), interactive=False, elem_id="compare-samplers-table")
+                s_table = gr.Dataframe(headers=i18n.headers(*SAMPLER_COLUMNS), label=L("samplers.table"),
+                                       interactive=False, elem_id="compare-samplers-table")
                 gr.Markdown(L("compare.quality_title"))
                 q_note = gr.Markdown(label="quality_note", show_label=False, elem_classes="caption")
                 q_plot = gr.Plot(label=L("compare.quality_plot"), elem_id="quality-plot")
