@@ -283,9 +283,9 @@ STRINGS: dict[str, tuple[str, str]] = {
     "stage.smoothness": ("smoothness", "平滑度"),
     "stage.diversity": ("diversity", "多样性"),
     "stage.quality": ("sample quality", "样本质量"),
-    "stage.memorisation": ("memorisation", "记忆"),
-    "stage.generalisation": ("generalisation", "泛化"),
-    "stage.likelihood": ("likelihood", "似然"),
+    "stage.memorisation": ("memorisation", "记忆化（复制训练图像）"),
+    "stage.generalisation": ("generalisation", "泛化（训练图像对留出图像）"),
+    "stage.likelihood": ("likelihood", "似然（比特每维 bits/dim）"),
     "stage.done": ("done", "完成"),
 
     # -------------------------------------------------------------------------------------- Train
