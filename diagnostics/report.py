@@ -360,7 +360,7 @@ def _badge(verdict: str, lang: str = "en") -> str:
             f'{html.escape(verdict_word(verdict, lang))}</span>')
 
 
-def _table_html(rows: list[dict]) -> str:
+def _table_html(rows: list[dict], lang: str = "en") -> str:
     cols: list[str] = []
     for r in rows:
         for k in r:
@@ -373,7 +373,7 @@ def _table_html(rows: list[dict]) -> str:
         for c in cols:
             v = r.get(c, "")
             cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            cells.append(f"<td{cls}>{html.escape(_fmt(v))}</td>")
+            cells.append(f"<td{cls}>{html.escape(sentence(v, lang) if isinstance(v, str) else _fmt(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -384,7 +384,8 @@ def _numbers_html(numbers: dict, lang: str = "en") -> str:
     captions = numbers.get("captions")
     if isinstance(captions, dict) and captions:
         # sample-quality numbers are only meaningful with their n, reference set and network: caption each
-        parts.append("<ul>" + "".join(f"<li>{html.escape(str(c))}</li>" for c in captions.values()) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{html.escape(sentence(str(c), lang))}</li>" for c in captions.values())
+                     + "</ul>")
     for k, v in numbers.items():
         if k == "captions" or (isinstance(v, (list, dict)) and not v):
             continue
@@ -403,7 +404,7 @@ def _numbers_html(numbers: dict, lang: str = "en") -> str:
         rows = "".join(f"<tr><th>{html.escape(k)}</th>{cell(v)}</tr>" for k, v in scalars)
         parts.append(f"<table>{rows}</table>")
     for k, rows in tables:
-        parts.append(f"<div class=\"muted\">{html.escape(k)}</div>{_table_html(rows)}")
+        parts.append(f"<div class=\"muted\">{html.escape(k)}</div>{_table_html(rows, lang)}")
     for k, v in nested:
         text = json.dumps(_jsonable(v), ensure_ascii=False)
         if len(text) > 4000:

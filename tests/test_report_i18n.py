@@ -23,9 +23,12 @@ NUMBERS = lambda s: set(re.findall(r"\d+(?:[.,]\d+)*", s))      # noqa: E731
 
 
 def texts(report) -> list[str]:
+    """Every sentence of a report: summaries, rules, fixes, notes, and what each number is (the sample-quality
+    captions, the bits/dim parts and their meaning)."""
     out = []
     for c in report.checks:
-        out += [c.summary, c.threshold, c.fix, *c.notes]
+        out += [c.summary, c.threshold, c.fix, *c.notes, *(c.numbers.get("captions") or {}).values()]
+        out += [v for row in c.numbers.get("parts") or [] for k, v in row.items() if k in ("part", "meaning")]
     return [t for t in out if t]
 
 
@@ -227,6 +230,7 @@ def test_every_branch_of_every_check_has_its_chinese(digits, extractor, random_u
     assert any(s.startswith("Samples are noisier than the data") for s in summaries)
     assert any(s.startswith("Samples vary less") for s in summaries) and any(s.startswith("Samples vary more")
                                                                                 for s in summaries)
+    assert sum("captions" in r.numbers for r in results) >= 2 and any("parts" in r.numbers for r in results)
     all_texts = texts(type("R", (), {"checks": results})())
     assert i18n.untranslated(all_texts) == []
     for text in all_texts:
