@@ -170,7 +170,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "sample.progress": ("{run}: sampling", "{run}：采样中"),
     "sample.solver_run": ("{sampler}, {steps} network calls (order 2)", "{sampler}，{steps} 次网络调用（二阶）"),
     "sample.ddim_run": ("DDIM, {steps} steps, η = {eta:g}", "DDIM，{steps} 步，η = {eta:g}"),
-    "sample.ddpm_run": ("DDPM, all {steps} steps (fixed_small variance)", "DDPM，全部 {steps} 步（fixed_small 方差）"),
+    "sample.ddpm_run": ("DDPM, all {steps} steps ({variance} variance)", "DDPM，全部 {steps} 步（逆向方差 {variance}）"),
     "sample.all_classes": ("all classes", "全部类别"),
     "sample.some_classes": ("classes {names}", "类别 {names}"),
     "sample.info": ("**{n} images** · {run} · {classes} · guidance {w:g} · seed {seed} · temperature {temp:g} / "

@@ -100,8 +100,13 @@ def test_sample_classes_guidance_and_ddpm_runs_all_T():
     v = sample.sample("bundled", None, ["3", "7"], 2.0, "DDPM", 5, 0.0, 1.0, 1.0, 1, 4)
     info, files = v.info, v.files
     assert f"{T} network calls per image" in info and "classes 3, 7" in info
+    assert f"DDPM, all {T} steps (fixed_small variance)" in info           # the model's own reverse variance
     with np.load(files[1]) as z:
         assert z["labels"].tolist() == [3, 7, 3, 7]
+    from demo import i18n
+    assert sample.sampler_text("ddpm", 1000, 0.0, "learned_range") == "DDPM, all 1000 steps (learned_range variance)"
+    with i18n.use("zh"):
+        assert sample.sampler_text("ddpm", 1000, 0.0, "learned_range") == "DDPM，全部 1000 步（逆向方差 learned_range）"
 
 
 def test_same_seed_same_images():

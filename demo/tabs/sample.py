@@ -48,12 +48,13 @@ def sampler_name(sampler: Any) -> str:
     return SAMPLER_NAMES[s]
 
 
-def sampler_text(name: str, steps: int, eta: float) -> str:
-    """How a run is described to the user: 'DDIM, 25 steps, η = 0', 'UniPC, 10 network calls', ..."""
+def sampler_text(name: str, steps: int, eta: float, variance: str = "fixed_small") -> str:
+    """How a run is described to the user: 'DDIM, 25 steps, η = 0', 'UniPC, 10 network calls', 'DDPM, all 1000
+    steps (learned_range variance)' (variance: the model's own reverse variance, which DDPM samples with)."""
     if name == "ddim":
         return t("sample.ddim_run", steps=steps, eta=eta)
     if name == "ddpm":
-        return t("sample.ddpm_run", steps=steps)
+        return t("sample.ddpm_run", steps=steps, variance=variance)
     return t("sample.solver_run", sampler=dict(zip(SAMPLER_NAMES.values(), SAMPLERS))[name], steps=steps)
 
 
@@ -74,18 +75,20 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
     calls = T if name == "ddpm" else s
-    c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta), calls, n, labels, w)],
+    variance = ckpt.diffusion.sampling_defaults.variance
+    c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta, variance), calls, n, labels, w)],
                  t("work.lower_sample_ddpm" if name == "ddpm" else "work.lower_sample"))
     amp = c.precision(amp)
+    running = t("sample.progress", run=sampler_text(name, s or T, eta, variance))
     try:
         res = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=s, eta=eta, n=n, labels=labels,
                        guidance_scale=w, seed=seed, temperature=temperature, noise_temperature=noise_temperature,
                        trajectory_frames=limits.TRAJECTORY_FRAMES, amp=amp,
-                       callback=c.progress_callback(progress, t("sample.progress", run=sampler_text(name, s or T, eta))))
+                       callback=c.progress_callback(progress, running))
     except ValueError as e:
         raise c.core_error(e) from None
     nrow = c.grid_columns(n, labels)
-    run = sampler_text(name, len(res.timesteps), eta)
+    run = sampler_text(name, len(res.timesteps), eta, variance)
     cls = t("sample.all_classes") if labels is None or labels == list(range(ckpt.num_classes)) else \
         t("sample.some_classes", names=", ".join(ckpt.class_names[i] for i in dict.fromkeys(labels)))
     info = t("sample.info", n=n, run=run, classes=cls, w=w, seed=seed, temp=temperature, ntemp=noise_temperature,
