@@ -66,7 +66,7 @@ def quality_figure(rows: Sequence[dict], title: str = "", metric: str = "fid", m
         hover = [f"{key}<br>{t('plot.steps', n=r['steps'])}<br>{metric} {r[metric]:.3g}"
                  + (f"<br>{t('plot.network_calls', n=r['network_calls'])}" if r.get("network_calls") is not None
                     else "")
-                 + (f"<br>{r['seconds']:.1f} s" if r.get("seconds") is not None else "")
+                 + (f"<br>{t('time.s', s=format(r['seconds'], '.1f'))}" if r.get("seconds") is not None else "")
                  + (f"<br>n = {r['n']}" if r.get("n") else "") for r in rs]
         fig.add_trace(go.Scatter(x=[calls(r) for r in rs], y=[r[metric] for r in rs], name=key,
                                  mode="lines+markers", marker=dict(size=9 if key.startswith("DDPM") else 6),

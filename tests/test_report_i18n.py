@@ -136,6 +136,8 @@ def _every_branch(digits, extractor, random_unet, monkeypatch) -> list:
         out.append(checks.check_noise_prediction(Stand(fn), d, x[:16], source="real digits images"))
     out.append(checks.check_noise_prediction(Stand(lambda x_t, t: x_t), d, x[:16],
                                              source="generated samples (no real data)"))
+    out.append(checks.check_noise_prediction(Stand(lambda x_t, t: x_t), GaussianDiffusion(DiffusionConfig(
+        "linear", 50, objective="x0")), x[:16], source="real digits images"))     # rows shown but not judged
     # x̂_0 range: in range, a little outside, far outside without clipping, no trajectory
     inside = x[:8].unsqueeze(0).repeat(3, 1, 1, 1, 1)
     little = inside.clone()
@@ -231,7 +233,13 @@ def test_every_branch_of_every_check_has_its_chinese(digits, extractor, random_u
     assert any(s.startswith("Samples vary less") for s in summaries) and any(s.startswith("Samples vary more")
                                                                                 for s in summaries)
     assert sum("captions" in r.numbers for r in results) >= 2 and any("parts" in r.numbers for r in results)
-    all_texts = texts(type("R", (), {"checks": results})())
+    assert any(n.startswith("x0 objective") for r in results for n in r.notes)
+    from types import SimpleNamespace
+
+    from diagnostics.checks.quality import floor_note
+    notes = [floor_note(SimpleNamespace(fid_floor=f, n_floor=64, floor_draws=d), conditional, seen)
+             for f, d, conditional, seen in ((0.5, 10, True, False), (0.5, 1, False, True), (None, 0, True, False))]
+    all_texts = texts(type("R", (), {"checks": results})()) + notes
     assert i18n.untranslated(all_texts) == []
     for text in all_texts:
         zh = i18n.sentence(text, "zh")
