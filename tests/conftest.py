@@ -133,8 +133,8 @@ def _stop_app(proc: subprocess.Popen, runs: Path) -> None:
     """Stop the server, then any training child it left (by the pid its run folder recorded)."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
+        try:       # gradio can sit out its full shutdown while a browser keeps a connection open: don't wait 30 s
+            proc.wait(8)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
