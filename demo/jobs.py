@@ -84,6 +84,7 @@ class TrainRequest:
     seed: int = app_default("seed")
     amp: str = app_default("amp")
     conditional: bool = app_default("conditional")   # False: --no-conditional (a flat zip trains unconditionally)
+    learn_sigma: bool = app_default("learn_sigma")   # True: --learn-sigma (Improved DDPM's learned variance)
 
     def cli_args(self) -> list[str]:
         args = []

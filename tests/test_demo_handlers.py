@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+import ddpm
 from demo import checkpoints, common, limits
 from demo.jobs import TrainingJobs, TrainRequest
 from demo.model_cache import ModelCache, estimate_size
@@ -433,6 +434,19 @@ def test_a_crashing_training_run_is_reported_and_the_app_goes_on(monkeypatch):
     monkeypatch.setattr(TrainRequest, "cli_args", cli_args)     # (not undo(): that would drop app_env's settings)
     train.train_start(data="digits", zip_file=None, steps=1, **TINY)   # a new run may start at once
     assert train.get_jobs().wait(timeout=240).state == "finished"
+
+
+def test_learned_variance_reaches_the_trainer_and_the_sample_tab_says_it():
+    # Improved DDPM's --learn-sigma from the Train tab's checkbox (TrainRequest derives the flag from TrainConfig)
+    args = TrainRequest(learn_sigma=True).cli_args()
+    assert "--learn-sigma" in args and "--no-learn-sigma" in TrainRequest().cli_args()
+    train.train_start(data="digits", zip_file=None, steps=2, learn_sigma=True, **TINY)
+    final = train.get_jobs().wait(timeout=240)
+    assert final.state == "finished", final.message
+    ck = ddpm.load_checkpoint(final.checkpoint)
+    assert ck.unet_config.learn_sigma and ck.sampling_defaults.variance == "learned_range"
+    info = sample.sample(final.run_id, None, ["1"], 1.0, "DDPM", 5, 0.0, 1.0, 1.0, 0, 2).info
+    assert f"DDPM, all {T} steps (learned_range variance)" in info
 
 
 def test_a_restarted_app_sees_the_last_run(tmp_path):

@@ -108,7 +108,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
                 batch_size: int = D("batch_size"), lr: float = D("lr"), label_dropout: float = D("label_dropout"),
                 sample_every: int = D("sample_every"), image_size: int = D("image_size"),
                 base_channels: int = D("base_channels"), T: int = D("T"), conditional: bool = D("conditional"),
-                amp: str = D("amp")) -> TrainView:
+                amp: str = D("amp"), learn_sigma: bool = D("learn_sigma")) -> TrainView:
     """Start a training run as a child process; refused while another run trains."""
     data = str(data or "digits").strip().lower()
     if data not in DATA_CHOICES:
@@ -119,6 +119,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
     req = TrainRequest(
         data="mnist" if data == "mnist" else "digits",
         conditional=bool(conditional),
+        learn_sigma=bool(learn_sigma),
         preset=c.choice("name.preset", preset, limits.TRAIN_PRESETS),
         schedule=c.choice("name.schedule", schedule, tuple(SCHEDULES)),
         objective=c.choice("name.objective", objective, OBJECTIVES),
@@ -320,6 +321,8 @@ def build() -> TrainTab:
                 dropout = gr.Slider(0, 0.5, value=D("label_dropout"), step=0.05, label=L("train.dropout"),
                                     info=L("train.dropout_info"))
                 conditional = gr.Checkbox(D("conditional"), label=L("train.conditional"), info=L("train.conditional_info"))
+                learn_sigma = gr.Checkbox(D("learn_sigma"), label=L("train.learn_sigma"), elem_id="train-learn-sigma",
+                                          info=L("train.learn_sigma_info"))
                 with gr.Accordion(L("train.model_size"), open=False):
                     with gr.Row():
                         image_size = gr.Dropdown(list(limits.IMAGE_SIZES), value=D("image_size"), label=L("train.image_size"),
@@ -352,7 +355,7 @@ def build() -> TrainTab:
 
     view = dict(status=status, progress=progress, plot=plot, sample=sample, json=status_json)
     inputs = [data, zip_file, preset, schedule, objective, weighting, steps, batch, lr, dropout, sample_every,
-              image_size, base, T, conditional, amp]
+              image_size, base, T, conditional, amp, learn_sigma]
     start.click(c.bind(train_start, view), inputs, c.components(view), api_name="train_start",
                 concurrency_limit=None, **c.RAW)
     resume.click(c.bind(train_resume, view), [resume_run, zip_file], c.components(view), api_name="train_resume",
