@@ -1,6 +1,7 @@
 """中文 for the diagnostics report: one table of the report's own words (headings, labels, verdicts, check
 titles, figure titles and axes) and, in diagnostics/i18n_sentences.py, the sentences the checks write
-(summaries, rules, fixes, notes) as patterns whose numbers are carried over unchanged.
+(summaries, rules, fixes, notes) as patterns whose numbers are carried over unchanged (what each number is, in
+diagnostics/i18n_numbers.py).
 
     tr("overall", "zh")                  -> "总体结论"
     sentence("Eval mode, 1,114,209 finite parameters with …", "zh")
@@ -19,7 +20,8 @@ import string
 import warnings
 from typing import Optional, Sequence
 
-from .i18n_sentences import PATTERNS, UNITS
+from .i18n_numbers import PATTERNS as NUMBER_PATTERNS
+from .i18n_sentences import PATTERNS as SENTENCE_PATTERNS, UNITS
 
 LANGUAGES = ("en", "zh")
 
@@ -229,7 +231,7 @@ def _fill(template: str, groups: Sequence[Optional[str]]) -> str:
 def _match(text: str) -> Optional[str]:
     """The Chinese of the whole text by its pattern, or None."""
     if not _COMPILED:
-        _COMPILED.extend((re.compile(p, re.S), zh) for p, zh in PATTERNS)
+        _COMPILED.extend((re.compile(p, re.S), zh) for p, zh in SENTENCE_PATTERNS + NUMBER_PATTERNS)
     for pattern, zh in _COMPILED:
         m = pattern.fullmatch(text)
         if m:

@@ -318,12 +318,10 @@ def to_markdown(report: Report, lang: str = "en") -> str:
     run = tr("run", lang, sampler=s.get("sampler"), steps=s.get("steps"), n=s.get("n"), seed=s.get("seed"),
              precision=s.get("precision", "fp32"))
     lines = [
-        f"# {tr('md_title', lang, name=Path(report.checkpoint).name)}",
-        "",
-        tr("md_head", lang, overall=tr("overall", lang),
-           verdict=_icon(report.overall, lang) + _skipped_clause(report, lang), created=report.created,
-           mode=tr("mode", lang, mode=s.get("mode")), run=run, seconds=f"{report.seconds:.0f}"),
-        "",
+        f"# {tr('md_title', lang, name=Path(report.checkpoint).name)}", "",
+        tr("md_head", lang, overall=tr("overall", lang), verdict=_icon(report.overall, lang)
+           + _skipped_clause(report, lang), created=report.created, mode=tr("mode", lang, mode=s.get("mode")),
+           run=run, seconds=f"{report.seconds:.0f}"), "",
         tr("model_line", lang, preset=m["preset"], params=m["parameters"], c=m["channels"], size=m["image_size"],
            classes=m["num_classes"] or tr("no", lang), step=m["step"], weights=m["weights"], data=m["data_set"],
            schedule=m["schedule"], T=m["T"], objective=m["objective"]),
@@ -360,6 +358,13 @@ def _badge(verdict: str, lang: str = "en") -> str:
             f'{html.escape(verdict_word(verdict, lang))}</span>')
 
 
+def _text(v, lang: str) -> str:
+    """A value of the numbers as shown: a description (or a list of them) in `lang`, anything else formatted."""
+    if isinstance(v, list) and v and all(isinstance(e, str) for e in v) and lang == "zh":
+        return "；".join(sentence(e, lang) for e in v)
+    return sentence(v, lang) if isinstance(v, str) else _fmt(v)
+
+
 def _table_html(rows: list[dict], lang: str = "en") -> str:
     cols: list[str] = []
     for r in rows:
@@ -373,7 +378,7 @@ def _table_html(rows: list[dict], lang: str = "en") -> str:
         for c in cols:
             v = r.get(c, "")
             cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            cells.append(f"<td{cls}>{html.escape(sentence(v, lang) if isinstance(v, str) else _fmt(v))}</td>")
+            cells.append(f"<td{cls}>{html.escape(_text(v, lang))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -400,7 +405,7 @@ def _numbers_html(numbers: dict, lang: str = "en") -> str:
     if scalars:
         def cell(v) -> str:
             cls = ' class="num"' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
-            return f"<td{cls}>{html.escape(_fmt(v))}</td>"
+            return f"<td{cls}>{html.escape(_text(v, lang))}</td>"
         rows = "".join(f"<tr><th>{html.escape(k)}</th>{cell(v)}</tr>" for k, v in scalars)
         parts.append(f"<table>{rows}</table>")
     for k, rows in tables:

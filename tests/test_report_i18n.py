@@ -3,6 +3,7 @@ reports and of every branch of every check have a Chinese form with the same num
 report is its English report.json rendered in Chinese; `python -m diagnostics render … --lang zh` writes it."""
 from __future__ import annotations
 
+import html
 import re
 import string
 import subprocess
@@ -70,6 +71,18 @@ def test_the_committed_chinese_report_is_the_english_one_rendered_in_chinese(fol
     committed = (folder / "zh" / "report.md").read_text(encoding="utf-8")
     assert committed == to_markdown(report, "zh")
     assert "# 诊断：" in committed and "| 检查 | 结论 | 摘要 | 修正建议 |" in committed
+
+
+@pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: p.name)
+def test_the_chinese_html_report_has_no_english_sentence_left(folder):
+    """Outside the raw-number dumps (<pre>) and plotly's script: headings, summaries, rules, fixes, notes, figure
+    titles and what each number is (table cells, captions) are all in Chinese."""
+    page = to_html(load_report(folder / "report.json"), "zh")
+    body = re.sub(r"<script.*?</script>|<pre.*?</pre>", "", page, flags=re.S)
+    text = html.unescape(re.sub(r"<[^>]+>", "\n", body))
+    left = [line for line in text.splitlines() if re.search(r"\b[a-z]{2,} [a-z]{2,} [a-z]{3,}\b", line)]
+    assert left == []
+    assert "各时间步的信噪比" in page                          # a figure's title, inside plotly's JSON
 
 
 def test_the_html_report_in_chinese():
