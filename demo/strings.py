@@ -296,11 +296,11 @@ STRINGS: dict[str, tuple[str, str]] = {
     "train.conditional": ("Class-conditional", "按类别条件生成"),
     "train.conditional_info": ("one model per class label (classifier-free guidance); untick to train unconditionally",
                                "以类别标签为条件（可用无分类器引导）；取消勾选则训练无条件模型"),
-    "train.learn_sigma": ("Learn the variance (Improved DDPM)", "学习方差（Improved DDPM）"),
+    "train.learn_sigma": ("Learn the variance (Improved DDPM)", "可学习方差（Improved DDPM）"),
     "train.learn_sigma_info": ("the network also outputs the reverse variance, trained by L_simple + 0.001·L_vlb; "
                                "DDPM sampling then uses it (--learn-sigma)",
-                               "网络同时输出逆向过程的方差，用 L_simple + 0.001·L_vlb 训练；DDPM 采样随后使用它"
-                               "（--learn-sigma）"),
+                               "网络同时输出逆向去噪每一步的方差，用 L_simple + 0.001·L_vlb（变分下界项）训练；之后 "
+                               "DDPM 采样就用这个学到的方差（--learn-sigma）"),
     "train.image_size_info": ("{lo}–{hi} px; the step limit shrinks with the pixel count (steps × batch × pixels at "
                               "most {steps:,} × {batch} at {size}×{size})",
                               "{lo}–{hi} 像素；步数上限随像素数减小（步数 × 批大小 × 像素数至多为 {size}×{size} 时的 "
