@@ -182,6 +182,13 @@ def test_pure_vlb_trains_the_mean_too_and_weights_by_importance():
     (grad,) = torch.autograd.grad(terms.loss.sum(), out)
     assert grad[:, :1].abs().max() > 0 and grad[:, 1:].abs().max() > 0
     torch.testing.assert_close(terms.loss.detach(), 100 * terms.vlb * w)
+    fixed_out = out[:, :1].detach().clone().requires_grad_(True)   # a fixed-variance network: the bound with β̃_t
+    fixed = training_losses(d, lambda *a: fixed_out, x0, t, None, noise, "vlb")
+    x_t = d.q_sample(x0, t, noise)
+    torch.testing.assert_close(fixed.vlb, vlb_term_bpd(d, fixed_out.detach(), x0, x_t, t, variance="fixed_small",
+                                                       clip_denoised=False))
+    (g_fixed,) = torch.autograd.grad(fixed.loss.sum(), fixed_out)
+    assert torch.isfinite(g_fixed).all() and g_fixed.abs().max() > 0
     with pytest.raises(ValueError, match="learns its variance.*vlb_loss.training_losses"):
         d.training_losses(lambda *a: out, x0, t, None, noise)
 
