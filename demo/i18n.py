@@ -219,16 +219,28 @@ def translatable(demo: gr.Blocks) -> list[tuple[Any, str, Any]]:
     return found
 
 
-def relabel(found: list[tuple[Any, str, Any]], lang: str) -> dict:
-    """{block: gr.update(prop=text in lang)} for the language switch."""
+def relabel(found: list[tuple[Any, str, Any]], lang: str, tables: Optional[dict] = None) -> dict:
+    """{block: gr.update(prop=text in lang)} for the language switch. A table's headers travel in its value
+    (gradio draws them from there), so `tables` gives each table's current value and its rows are kept."""
     code = normalize(lang)[0]
     updates: dict = {}
     for block, prop, key in found:
         if prop == "choices":
             value = [(text(k, code) if k in STRINGS or k in _formatted else k, v) for k, v in key]
         elif prop == "headers":
-            value = [text(k, code) for k in key]
+            prop, value = "value", {"headers": [text(k, code) for k in key],
+                                    "data": _rows((tables or {}).get(block))}
         else:
             value = text(key, code)
         updates.setdefault(block, {})[prop] = value
     return {block: gr.update(**props) for block, props in updates.items()}
+
+
+def _rows(value: Any) -> list:
+    """The rows of a gr.Dataframe's value as a handler receives it (a pandas DataFrame, a dict or rows), without
+    the empty row an empty table holds."""
+    if value is None:
+        return []
+    rows = value.values.tolist() if hasattr(value, "values") and not isinstance(value, dict) else (
+        value.get("data") or [] if isinstance(value, dict) else list(value))
+    return [r for r in rows if any(c not in ("", None) for c in r)]

@@ -20,10 +20,11 @@ CSS = """
 """
 
 # A change of the switch sets the cookie, which every later request carries, so the handlers answer in that
-# language (demo/i18n.py); the switch starts from that cookie, else the browser's Accept-Language.
-_SET_COOKIE_JS = f"""(lang) => {{
+# language (demo/i18n.py); the switch starts from that cookie, else the browser's Accept-Language. The tables
+# whose headers follow the language are inputs too (their rows are kept), so the function hands them on.
+_SET_COOKIE_JS = f"""(lang, ...tables) => {{
   document.cookie = "{i18n.COOKIE}=" + lang + "; path=/; max-age=31536000; SameSite=Lax";
-  return lang;
+  return [lang, ...tables];
 }}"""
 
 
@@ -59,17 +60,19 @@ def _language_switch(demo: gr.Blocks, language: gr.Radio, signatures: list) -> N
     poll redraw the training status and the checkpoint lists in it too."""
     found = i18n.translatable(demo)
     texts = [block for block, _, _ in found]
+    tables = list(dict.fromkeys(block for block, prop, _ in found if prop == "headers"))   # rows kept on a switch
 
-    def initial():
+    def initial(*values):
         lang = i18n.current()
-        updates = i18n.relabel(found, lang)
+        updates = i18n.relabel(found, lang, dict(zip(tables, values)))
         label = {k: v for k, v in updates.get(language, {}).items() if k != "__type__"}
         note = i18n.language_note()                 # a browser language this app does not have: said so
         if note:
             label["info"] = note
         return {**updates, language: gr.update(value=lang, **label)}
 
-    def switch(lang: str):
-        return {**i18n.relabel(found, lang), **{s: None for s in signatures}}
-    demo.load(initial, None, [language, *texts], **common.QUIET, queue=False)
-    language.input(switch, language, [*texts, *signatures], js=_SET_COOKIE_JS, **common.QUIET, queue=False)
+    def switch(lang: str, *values):
+        return {**i18n.relabel(found, lang, dict(zip(tables, values))), **{s: None for s in signatures}}
+    demo.load(initial, tables, [language, *texts], **common.QUIET, queue=False)
+    language.input(switch, [language, *tables], [*texts, *signatures], js=_SET_COOKIE_JS, **common.QUIET,
+                   queue=False)

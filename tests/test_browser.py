@@ -215,9 +215,10 @@ def test_every_tab_opens_without_errors(page):
 
 LOCALES = {
     "zh-CN": dict(tabs=("训练", "采样", "比较", "诊断"), opening="16 张图像", zip_choice="我的 .zip",
-                  error="请选择一个图像 .zip 上传", switch_to="English", shot="sample_zh.png"),
+                  error="请选择一个图像 .zip 上传", switch_to="English", shot="sample_zh.png", header="均方根差异"),
     "en-US": dict(tabs=("Train", "Sample", "Compare", "Diagnostics"), opening="16 images", zip_choice="my .zip",
-                  error="choose a .zip of images to upload", switch_to="中文", shot="sample_en.png"),
+                  error="choose a .zip of images to upload", switch_to="中文", shot="sample_en.png",
+                  header="RMS difference"),
 }
 
 
@@ -235,6 +236,9 @@ def test_the_page_follows_the_browser_language_and_the_switch(app_url, browser, 
         # the opening samples' caption comes from the server, in the page's language too
         expect(pg.locator("#sample-info")).to_contain_text(want["opening"], timeout=180_000)
         shot(pg, shots_dir, want["shot"])
+        # the samplers table's column headers (set by the server on load) are in the page's language too
+        open_tab(pg, want["tabs"][2])
+        expect(pg.locator("#compare-samplers-table")).to_contain_text(want["header"], timeout=30_000)
         # a user mistake: training on a .zip without choosing one
         open_tab(pg, want["tabs"][0])
         pg.get_by_text(want["zip_choice"]).first.click()
@@ -251,5 +255,18 @@ def test_the_page_follows_the_browser_language_and_the_switch(app_url, browser, 
         pg.get_by_text(other["zip_choice"]).first.click()
         pg.locator("#train-start").click()
         expect(pg.get_by_text(other["error"]).first).to_be_visible(timeout=30_000)
+    finally:
+        context.close()
+
+
+def test_a_browser_language_the_app_does_not_have_gets_english_with_a_note(app_url, browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="fr-FR")
+    try:
+        pg = context.new_page()
+        pg.goto(app_url)
+        expect = sync_api.expect
+        for name in LOCALES["en-US"]["tabs"]:
+            expect(pg.get_by_role("tab", name=name)).to_be_visible(timeout=120_000)
+        expect(pg.locator("#language")).to_contain_text("which this app does not have", timeout=60_000)
     finally:
         context.close()

@@ -266,10 +266,14 @@ def test_gradio_i18n_holds_every_static_label_in_both_languages():
     assert [u["label"] for b, u in i18n.relabel(found, "en").items() if isinstance(b, gr.Tab)] == \
         ["Train", "Sample", "Compare", "Diagnostics"]
     # the samplers table's column headers follow the page too (the handler answers with them in its language)
-    heads = [u["headers"] for b, u in zh.items() if isinstance(b, gr.Dataframe) and "headers" in u]
-    assert heads == [["采样器", "网络调用次数", "秒", "均方根差异"]]
-    assert [u["headers"] for b, u in i18n.relabel(found, "en").items() if "headers" in u] == \
-        [["sampler", "network calls", "seconds", "RMS difference"]]
+    tables = [b for b in zh if isinstance(b, gr.Dataframe)]
+    assert [zh[b]["value"]["headers"] for b in tables] == [["采样器", "网络调用次数", "秒", "均方根差异"]]
+    import pandas as pd                   # the rows a user has are kept through a switch
+    shown = {tables[0]: pd.DataFrame([["DDIM", 10, 0.5, 0.0]], columns=["采样器", "网络调用次数", "秒", "均方根差异"])}
+    en = i18n.relabel(found, "en", shown)[tables[0]]["value"]
+    assert en == {"headers": ["sampler", "network calls", "seconds", "RMS difference"], "data": [["DDIM", 10, 0.5, 0.0]]}
+    empty = pd.DataFrame([["", "", "", ""]], columns=["a", "b", "c", "d"])       # gradio's empty table
+    assert i18n.relabel(found, "zh", {tables[0]: empty})[tables[0]]["value"]["data"] == []
 
 
 def test_handlers_answer_in_the_page_language(tmp_path, monkeypatch, write_tiny_checkpoint):
