@@ -69,7 +69,9 @@ def test_the_committed_chinese_report_is_the_english_one_rendered_in_chinese(fol
     --out <folder>/zh --lang zh (the command in the README)."""
     report = load_report(folder / "report.json")
     committed = (folder / "zh" / "report.md").read_text(encoding="utf-8")
-    assert committed == to_markdown(report, "zh")
+    assert committed == to_markdown(report, "zh"), (
+        f"{folder.name}/zh/report.md is not its report.json rendered in Chinese; after writing the report again run: "
+        f"python -m diagnostics render docs/{folder.name}/report.json --out docs/{folder.name}/zh --lang zh")
     assert "# 诊断：" in committed and "| 检查 | 结论 | 摘要 | 修正建议 |" in committed
 
 
