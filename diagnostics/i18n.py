@@ -63,22 +63,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "all_skipped": ("skip: all {n} checks were skipped", "跳过：全部 {n} 项检查都被跳过"),
 }
 
-VERDICT_WORDS = {"ok": "正常", "warn": "警告", "fail": "失败", "skip": "跳过"}
-
-TITLES = {   # check key -> 中文 title
-    "model": "模型基本情况",
-    "schedule": "噪声调度",
-    "noise_prediction": "对加噪真实数据的噪声预测",
-    "x0_range": "采样过程中 x̂_0 的范围",
-    "smoothness": "平滑度（边缘能量）",
-    "diversity": "多样性（模式坍缩）",
-    "sample_quality": "样本质量（FID、IS、精确率/召回率）",
-    "memorisation": "记忆（复制训练图像）",
-    "generalisation": "泛化（去噪损失：训练图像与留出图像）",
-    "likelihood": "似然（由变分下界得到的 bits/dim）",
-    "performance": "性能",
-}
-
 FIGURES: dict[str, tuple[str, str]] = {     # titles, axes and legend names of the report's figures
     "snr_title": ("SNR by timestep (T={T})", "各时间步的信噪比（T={T}）"),
     "snr_y": ("SNR (log scale)", "信噪比 SNR（对数坐标）"),
