@@ -3,6 +3,8 @@ scale s, for the bundled model and its noise-aware classifier.
 
     python -m bench.guidance            # n=200 per row
     python -m bench.guidance --quick    # n=40, fewer rows
+    python -m bench.guidance --ckpt checkpoints/mnist_tiny.safetensors --classifier none --cfg-scales 0 1 1.5 2 3 \
+        --out-json bench/results/guidance_mnist.json    # classifier-free guidance only, for a model without one
 
 Each row: conditional accuracy (the shipped feature network recognises the asked class), FID against the
 digits training split with the real-vs-real floor of the same class mix (class-matched where the labels steer
@@ -40,16 +42,23 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
-def run(quick: bool = False, ckpt: Optional[str] = None, classifier: str = DEFAULT_CLASSIFIER, n: Optional[int] = None,
-        steps: int = 25, seed: int = 0, out_json: Optional[str] = None, command: Optional[str] = None) -> dict:
+def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[str] = DEFAULT_CLASSIFIER,
+        n: Optional[int] = None, steps: int = 25, seed: int = 0, out_json: Optional[str] = None,
+        command: Optional[str] = None, cfg_scales: Optional[Sequence[float]] = None) -> dict:
+    """classifier None (or "none"): classifier-free rows only, at cfg_scales (default: the w of FULL_ROWS)."""
     started = time.perf_counter()
     ckpt = ckpt or common.default_checkpoint()
     n = n or (40 if quick else 200)
     ck = load_checkpoint(ckpt)
-    clf = load_classifier(common.ROOT / classifier if not classifier.startswith("/") else classifier)
+    if classifier in (None, "", "none"):
+        classifier, clf = None, None
+        grid = [(float(w), 0.0) for w in (cfg_scales or sorted({w for w, _ in FULL_ROWS}))]
+    else:
+        clf = load_classifier(common.ROOT / classifier if not classifier.startswith("/") else classifier)
+        grid = QUICK_ROWS if quick else FULL_ROWS
     sweep = QualitySweep(ck, n=n, seed=seed, classifier=clf)
     rows = []
-    for w, s in (QUICK_ROWS if quick else FULL_ROWS):
+    for w, s in grid:
         setting = SweepSetting("ddim", steps, {"eta": 0.0, "guidance_scale": w, "classifier_scale": s})
         res = sweep.sample(setting)
         r = sweep.score(setting, res)
@@ -59,7 +68,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: str = DEFAU
                      "pairwise_distance": mean_pairwise_distance(res.images), "seconds": r.seconds,
                      "n": n, "sampler": f"DDIM-{steps}, eta 0"})
     payload = common.envelope(NAME, quick, command, "cpu")
-    payload.update(checkpoint=ckpt, classifier=str(classifier), network=sweep.extractor.describe(),
+    payload.update(checkpoint=ckpt, classifier=None if classifier is None else str(classifier), network=sweep.extractor.describe(),
                    reference=f"{sweep.reference.name} training split ({len(sweep.reference)} images)",
                    notes=sweep.notes + [FLOOR_NOTE], rows=rows)
     payload["tables"] = [common.table(
@@ -77,7 +86,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--ckpt", default=None)
-    p.add_argument("--classifier", default=DEFAULT_CLASSIFIER)
+    p.add_argument("--classifier", default=DEFAULT_CLASSIFIER,
+                   help="the noise-aware classifier for the s > 0 rows; 'none': classifier-free guidance only")
+    p.add_argument("--cfg-scales", type=float, nargs="+", default=None,
+                   help="with --classifier none: the w of the rows (default 0 1 2 4)")
     p.add_argument("--n", type=int, default=None, help="images per row (default 200; quick 40)")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
@@ -85,8 +97,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out-json", default=None)
     a = p.parse_args(argv)
     common.set_threads(a.threads)
+    if a.cfg_scales and a.classifier not in ("", "none"):
+        p.error("--cfg-scales goes with --classifier none (the classifier rows are a fixed grid)")
+    if any(w < 0 for w in a.cfg_scales or []):
+        p.error("--cfg-scales: guidance scales are >= 0 (0 = unconditional, 1 = conditional, > 1 = guided)")
     payload = run(a.quick, a.ckpt, a.classifier, a.n, a.steps, a.seed, a.out_json,
-                  common.cli_command("bench.guidance", argv))
+                  common.cli_command("bench.guidance", argv), a.cfg_scales)
     common.print_result(payload)
     return 0
 

@@ -238,6 +238,19 @@ def test_guidance(tiny_ckpt, tmp_path):
     assert "digits" in disk["reference"] and disk["network"]
 
 
+def test_guidance_without_a_classifier(tiny_ckpt, tmp_path):
+    # a model with no noise-aware classifier (the MNIST one): classifier-free rows only, at the asked scales
+    from bench import guidance
+    out = tmp_path / "guidance.json"
+    res = guidance.run(quick=True, ckpt=tiny_ckpt, classifier="none", cfg_scales=[0, 2], n=20, steps=3,
+                       out_json=str(out))
+    disk = check_envelope(res, "guidance", out)
+    assert [(r["cfg_scale"], r["classifier_scale"]) for r in disk["rows"]] == [(0.0, 0.0), (2.0, 0.0)]
+    assert disk["classifier"] is None and [r["floor_classes"] for r in disk["rows"]] == ["random", "matched"]
+    with pytest.raises(SystemExit):
+        guidance.main(["--cfg-scales", "1", "2"])          # the classifier grid is fixed: refused, not ignored
+
+
 def test_quick_results_are_ignored_never_tracked():
     # running the quick benchmarks must leave the checkout clean: nothing under bench/results/quick is tracked
     import subprocess
