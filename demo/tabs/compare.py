@@ -213,8 +213,7 @@ def build(classes: list[str], T: int) -> CompareTab:
     with gr.Tab(L("tab.compare"), id="compare") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                # the digits model: bench/results/quality_vs_steps.json (the quality plot) covers it, not the MNIST one
-                ckpt, upload = c.checkpoint_picker(default=checkpoints.BUNDLED)
+                ckpt, upload = c.checkpoint_picker()       # the MNIST showcase (bench/results covers it and digits)
                 cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
                 guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label=L("sample.guidance"),
                                      info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
