@@ -33,9 +33,10 @@ def texts(report) -> list[str]:
     return [t for t in out if t]
 
 
-@pytest.mark.parametrize("key", sorted(i18n.TEXT))
-def test_each_report_word_has_both_languages_with_the_same_placeholders(key):
-    en, zh = i18n.TEXT[key]
+@pytest.mark.parametrize("table,key", [("TEXT", k) for k in sorted(i18n.TEXT)] +
+                         [("FIGURES", k) for k in sorted(i18n.FIGURES)])
+def test_each_report_and_figure_word_has_both_languages_with_the_same_placeholders(table, key):
+    en, zh = getattr(i18n, table)[key]
     fields = lambda s: {f for _, f, _, _ in string.Formatter().parse(s) if f}     # noqa: E731
     assert en and CJK.search(zh) and fields(en) == fields(zh)
 
@@ -263,13 +264,6 @@ def test_every_branch_of_every_check_has_its_chinese(digits, extractor, random_u
 
 
 # --------------------------------------------------------------------------------------------- figures
-@pytest.mark.parametrize("key", sorted(i18n.FIGURES))
-def test_each_figure_word_has_both_languages_with_the_same_placeholders(key):
-    en, zh = i18n.FIGURES[key]
-    fields = lambda s: {f for _, f, _, _ in string.Formatter().parse(s) if f}     # noqa: E731
-    assert en and CJK.search(zh) and fields(en) == fields(zh)
-
-
 def test_the_figures_are_titled_in_chinese_with_the_same_numbers():
     from ddpm import SCHEDULES
     from diagnostics.plots import FIGURES, draw_figures
