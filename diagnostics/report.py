@@ -152,7 +152,8 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                max_bytes: int = DEFAULT_MAX_BYTES, sampler: Optional[str] = None, steps: Optional[int] = None,
                guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
                thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None,
-               reference=None, train_features: bool = False, amp: str = "off", lang: str = "en") -> ReportFiles:
+               reference=None, train_features: bool = False, amp: str = "off", lang: str = "en",
+               eta: float = 0.0) -> ReportFiles:
     """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
@@ -165,13 +166,14 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     amp: the network's precision while drawing the shared samples ("off" = fp32, "auto", "bf16"; see
     ddpm.device.resolve_precision); the other checks run in fp32.
     lang: "en" or "zh", the language of report.html and report.md (report.json keeps the English texts).
+    eta: DDIM's η for the shared samples (0 deterministic, 1 as noisy as DDPM's posterior).
     """
     started = time.perf_counter()
     if isinstance(checkpoint, LoadedCheckpoint):
         ck = checkpoint
     else:
         ck = load_checkpoint(checkpoint, device=pick_device(device), max_bytes=max_bytes)
-    settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps, likelihood, amp)
+    settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps, likelihood, amp, eta)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
@@ -194,7 +196,8 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
         checkpoint=str(ck.path),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         settings={"mode": "quick" if settings.quick else "full", **settings.as_dict(), "seed": seed,
-                  "device": str(next(ck.model.parameters()).device), "guidance_scale": guidance_scale,
+                  "device": str(next(ck.model.parameters()).device),
+                  "guidance_scale": guidance_scale if ck.num_classes else 1.0,   # as applied: none without classes
                   "sampling_seconds": run.samples.seconds,
                   "precision": run.samples.settings.get("precision", "fp32"),   # what amp resolved to
                   "real_data": (f"{real.name}: {len(real)} images" if real is not None else f"none ({real_reason})"),
@@ -312,10 +315,22 @@ def _icon(verdict: str, lang: str) -> str:
     return VERDICT_ICONS[verdict].split(" ")[0] + " " + verdict_word(verdict, lang)
 
 
+def sampler_words(settings: dict, lang: str = "en") -> str:
+    """The shared samples' sampler as a reader needs it: "DDIM η=1, guidance w=1.5" (η only when > 0, guidance
+    only when on)."""
+    words = str(settings.get("sampler")).upper()
+    if settings.get("eta"):
+        words += f" η={float(settings['eta']):g}"
+    w = float(settings.get("guidance_scale", 1.0) or 1.0)
+    if w != 1.0:
+        words += (f"，无分类器引导 w={w:g}" if lang == "zh" else f", classifier-free guidance w={w:g}")
+    return words
+
+
 def to_markdown(report: Report, lang: str = "en") -> str:
     """A short summary: the overall verdict, the model in one line and a table of checks with their fixes."""
     m, s = report.model, report.settings
-    run = tr("run", lang, sampler=s.get("sampler"), steps=s.get("steps"), n=s.get("n"), seed=s.get("seed"),
+    run = tr("run", lang, sampler=sampler_words(s, lang), steps=s.get("steps"), n=s.get("n"), seed=s.get("seed"),
              precision=s.get("precision", "fp32"))
     lines = [
         f"# {tr('md_title', lang, name=Path(report.checkpoint).name)}", "",
@@ -462,7 +477,7 @@ def to_html(report: Report, lang: str = "en") -> str:
         b64 = base64.b64encode(report.sample_grid_png).decode("ascii")
         out.append(f"<h2>{T('samples')}</h2><div class=\"muted\">"
                    + T("samples_note", k=min(GRID_IMAGES, int(s.get("n") or 0)), n=s.get("n"),
-                       sampler=str(s.get("sampler")).upper(), steps=s.get("steps"), seed=s.get("seed"))
+                       sampler=sampler_words(s, lang), steps=s.get("steps"), seed=s.get("seed"))
                    + (T("per_class") if m.get("num_classes") else "") + ("。" if lang == "zh" else ".") + "</div>"
                    f"<div class=\"grid\"><img alt=\"sample grid\" src=\"data:image/png;base64,{b64}\"></div>")
     # checks

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from ddpm import CheckpointError, load_checkpoint
 from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED
@@ -185,6 +186,40 @@ def test_cli_prints_markdown_and_paths(tiny_ckpt, tmp_path, capsys):
     assert rc == 0
     out = capsys.readouterr().out
     assert "| Check | Verdict" in out and str(tmp_path / "r" / "report.html") in out
+    assert "(DDIM, 20 steps, n=12" in out                  # no η, no guidance: the plain sampler
+
+
+def test_cli_eta_and_guidance_reach_the_samples_and_the_report(tiny_ckpt, tmp_path, capsys):
+    """--eta 1 --guidance-scale 2: the shared samples are drawn so (the same images generate() gives with those
+    settings) and the report's run line says so in both languages."""
+    from ddpm import generate
+    from diagnostics.checks.runner import draw_samples, mode_settings
+    from diagnostics.report import sampler_words
+    rc = cli_main(["report", str(tiny_ckpt), "--out", str(tmp_path / "r"), "--quick", "--n", "10", "--steps", "5",
+                   "--eta", "1", "--guidance-scale", "2", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    settings = json.loads((tmp_path / "r" / "report.json").read_text())["settings"]
+    assert settings["eta"] == 1.0 and settings["guidance_scale"] == 2.0
+    assert "(DDIM η=1, classifier-free guidance w=2, 5 steps, n=10" in out
+    assert sampler_words(settings, "zh") == "DDIM η=1，无分类器引导 w=2"
+    ck = load_checkpoint(tiny_ckpt)
+    batch = draw_samples(ck.model, ck.diffusion, mode_settings(True, ck.diffusion.T, n=10, steps=5, eta=1.0),
+                         seed=0, guidance_scale=2.0)
+    direct = generate(ck.model, ck.diffusion, sampler="ddim", steps=5, eta=1.0, n=10, labels=list(range(10)),
+                      guidance_scale=2.0, seed=0)
+    assert torch.equal(batch.images, direct.images)
+    deterministic = draw_samples(ck.model, ck.diffusion, mode_settings(True, ck.diffusion.T, n=10, steps=5),
+                                 seed=0, guidance_scale=2.0)
+    assert not torch.equal(batch.images, deterministic.images)    # η reached the sampler
+
+
+@pytest.mark.parametrize("kwargs, message", [({"eta": 1.5}, "eta must be in"), ({"eta": -0.1}, "eta must be in"),
+                                             ({"eta": 1.0, "sampler": "ddpm"}, "eta is DDIM's")])
+def test_eta_outside_ddim_is_refused(kwargs, message):
+    from diagnostics.checks.runner import mode_settings
+    with pytest.raises(ValueError, match=message):
+        mode_settings(True, 100, **kwargs)
 
 
 def _diagnostics_import_graph() -> dict[str, set[str]]:
@@ -240,7 +275,6 @@ def _stand_in_torchvision(monkeypatch) -> list:
     """A stand-in torchvision whose inception_v3 is a tiny net with Inception-v3's interface (an avgpool whose
     output the extractor hooks, 1000 logits); returns the list of weights it was asked for."""
     import types
-    import torch
     from torch import nn
 
     class TinyInception(nn.Module):

@@ -57,16 +57,19 @@ class ModeSettings:
     likelihood_n: int = 0           # images per split for bits/dim (0: not computed)
     likelihood_stride: int = 32     # bits/dim evaluates every t up to this, then every stride-th t
     amp: str = "off"                # the network's precision while drawing the samples (ddpm.device)
+    eta: float = 0.0                # DDIM's η: 0 deterministic, 1 the DDPM posterior's variance on DDIM's steps
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optional[str] = None,
-                  steps: Optional[int] = None, likelihood: Optional[bool] = None, amp: str = "off") -> ModeSettings:
+                  steps: Optional[int] = None, likelihood: Optional[bool] = None, amp: str = "off",
+                  eta: float = 0.0) -> ModeSettings:
     """quick: DDIM with 20 steps, 64 samples, short timings (well under a minute for a tiny 16×16 model on CPU);
     full: DDPM over all T steps, 500 samples, more timings and batch sizes.
-    likelihood: compute bits/dim (default: in full mode only; it costs ~2·(stride + T/stride) passes per image)."""
+    likelihood: compute bits/dim (default: in full mode only; it costs ~2·(stride + T/stride) passes per image).
+    eta: DDIM's η in [0, 1] (DDIM only; DDPM's variance is the model's)."""
     if n is not None and (not isinstance(n, int) or n < 2):
         raise ValueError(f"n must be an integer >= 2 (got {n!r}): diversity needs at least two samples")
     sampler = sampler or ("ddim" if quick else "ddpm")
@@ -74,6 +77,10 @@ def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optiona
         raise ValueError(f"unknown sampler {sampler!r}; choose from ['ddim', 'ddpm']")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps must be a positive integer (got {steps!r})")
+    if not 0.0 <= float(eta) <= 1.0:
+        raise ValueError(f"eta must be in [0, 1] (got {eta!r}): 0 is deterministic DDIM, 1 adds DDPM's noise")
+    if sampler == "ddpm" and eta:
+        raise ValueError("eta is DDIM's; DDPM's variance is the model's own (use --sampler ddim with --eta)")
     if sampler == "ddpm":
         steps = T
     else:
@@ -84,11 +91,11 @@ def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optiona
     if quick:
         return ModeSettings(True, n, sampler, steps, noise_n=64, timing_batch=min(n, 64), timing_repeats=2,
                             memory_batch_sizes=(1, 16, 64), generalisation_n=64, likelihood_n=64 if likelihood else 0,
-                            likelihood_stride=stride, amp=amp)
+                            likelihood_stride=stride, amp=amp, eta=float(eta))
     return ModeSettings(False, n, sampler, steps, noise_n=256, timing_batch=min(n, DEFAULT_MAX_BATCH),
                         timing_repeats=5, memory_batch_sizes=(1, 4, 16, 64, 256), generalisation_n=500,
                         generalisation_draws=4, likelihood_n=256 if likelihood else 0, likelihood_stride=stride,
-                        amp=amp)
+                        amp=amp, eta=float(eta))
 
 
 def capture_steps_for(timesteps: Sequence[int], T: int) -> list[int]:
@@ -107,8 +114,8 @@ def draw_samples(model, diffusion: GaussianDiffusion, settings: ModeSettings, se
     steps = settings.steps if settings.sampler == "ddim" else None
     ts = make_sampler(settings.sampler, diffusion, steps=steps).timesteps   # with the model's own spacing
     labels = list(range(cfg.num_classes)) if getattr(cfg, "num_classes", 0) else None
-    res = generate(model, diffusion, sampler=settings.sampler, steps=steps, n=settings.n, labels=labels,
-                   guidance_scale=guidance_scale if labels else 1.0, seed=seed,
+    res = generate(model, diffusion, sampler=settings.sampler, steps=steps, eta=settings.eta, n=settings.n,
+                   labels=labels, guidance_scale=guidance_scale if labels else 1.0, seed=seed,
                    capture_steps=capture_steps_for(ts, T), callback=callback, amp=settings.amp)
     return SampleBatch(res.images, res.labels, res.trajectory, settings.sampler, len(res.timesteps), res.seconds,
                        bool(res.settings.get("clip_denoised", True)), dict(res.settings))
