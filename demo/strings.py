@@ -265,6 +265,13 @@ STRINGS: dict[str, tuple[str, str]] = {
     "diag.train_features": ("train a feature network on them", "用它们训练一个特征网络"),
     "diag.train_features_info": ("where the shipped one does not fit (labelled images; a few CPU minutes, cached)",
                                  "在自带的特征网络不适用时（需要带标签的图像；CPU 上几分钟，结果会缓存）"),
+    "diag.sampling_open": ("How the report's samples are drawn", "报告样本的采样方式"),
+    "diag.eta_info": ("quick mode (DDIM) only: 0 = deterministic, 1 = DDPM-like noise; the bundled MNIST model's "
+                      "report uses w = 1.25, η = 0.5",
+                      "仅 quick 模式（DDIM）：0 = 确定性，1 = 像 DDPM 一样加噪声；自带 MNIST 模型的报告用 w = 1.25、η = 0.5"),
+    "diag.eta_full": ("η is DDIM's, and the full report samples with DDPM over all T steps (its variance is the "
+                      "model's): set η to 0, or choose the quick report",
+                      "η 只用于 DDIM，而完整报告用 DDPM 跑完全部 T 步（方差由模型决定）：请把 η 设为 0，或选择 quick 报告"),
     "diag.button": ("Run diagnostics", "运行诊断"),
     "diag.files": ("Download the report (HTML + JSON)", "下载报告（HTML + JSON）"),
     "diag.start": ("Pick a checkpoint and press **Run diagnostics**.", "选择一个检查点，然后按**运行诊断**。"),

@@ -473,13 +473,33 @@ def test_diagnose_rejects_bad_mode_and_bad_upload(tmp_path):
 
 
 def test_diagnose_quick_report_reads_in_the_page():
-    v = diagnose.diagnose("bundled", None, "quick", 0)
+    """Guidance and η from the tab's sampling accordion reach the report's samples and its run line."""
+    v = diagnose.diagnose("bundled", None, "quick", 0, None, False, 1.5, 0.5)
     summary, frame, files = v.summary, v.report, v.files
     assert summary.startswith("# Diagnostics") and "| Check | Verdict |" in summary
+    assert "DDIM η=0.5, classifier-free guidance w=1.5, 20 steps" in summary
     assert frame.startswith("<iframe") and "srcdoc=" in frame
     html_path, json_path = files
     assert html_path.endswith(".html") and json_path.endswith(".json")
-    assert "checks" in json.loads(Path(json_path).read_text())
+    report = json.loads(Path(json_path).read_text())
+    assert "checks" in report and report["settings"]["eta"] == 0.5 and report["settings"]["guidance_scale"] == 1.5
+
+
+def test_diagnose_refuses_eta_in_full_mode_and_bad_guidance():
+    with pytest.raises(gr.Error) as e:
+        diagnose.diagnose("bundled", None, "full", 0, None, False, 1.0, 0.5)
+    assert "η is DDIM's" in error_message(e) and "quick" in error_message(e)
+    with pytest.raises(gr.Error) as e:
+        diagnose.diagnose("bundled", None, "quick", 0, None, False, 99.0, 0.0)
+    assert "guidance" in error_message(e).lower()
+
+
+def test_report_budget_counts_guidance_twice():
+    from diagnostics.checks.runner import mode_settings
+    s = mode_settings(True, 100)
+    plain, guided = diagnose.report_passes(s, 1.0, 10)[0], diagnose.report_passes(s, 2.0, 10)[0]
+    assert guided.batch_factor == 2 * plain.batch_factor
+    assert diagnose.report_passes(s, 2.0, 0)[0].batch_factor == plain.batch_factor     # nothing to guide
 
 
 def test_quick_quality_measurement_is_cached_by_file_hash(monkeypatch, tmp_path, write_tiny_checkpoint):

@@ -27,15 +27,19 @@ class DiagnoseView:
 
 
 def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, mode: str = "quick",
-             seed: int = 0, reference: Any = None, train_features: bool = False,
-             progress=gr.Progress()) -> DiagnoseView:
+             seed: int = 0, reference: Any = None, train_features: bool = False, guidance_scale: float = 1.0,
+             eta: float = 0.0, progress=gr.Progress()) -> DiagnoseView:
     """Run the diagnostics report on a checkpoint; `reference`: an uploaded .zip of images for the data checks
-    of a model that records no data set (a diffusers model), `train_features`: train a feature network on it."""
+    of a model that records no data set (a diffusers model), `train_features`: train a feature network on it;
+    `guidance_scale` and `eta` (DDIM's η, quick mode only): how the report's shared samples are drawn."""
     mode = str(mode or "quick").strip().lower()
     if mode not in DIAGNOSE_MODES:
         raise c.user_error(t("diag.bad_mode", value=mode))
     seed = c.seed(seed)
     ckpt = c.load_model(checkpoint, upload)       # validates the file with the loader's own messages
+    w, eta = c.guidance(guidance_scale, ckpt), c.eta(eta)
+    if eta and mode == "full":
+        raise c.user_error(t("diag.eta_full"))
     ref = c.upload_path(reference)
     if ref is not None:
         c.check_upload_size(ref, "upload.what_reference")
@@ -45,7 +49,8 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
         from diagnostics.report import to_markdown
     except ImportError:
         raise c.user_error(t("diag.no_package")) from None
-    c.check_work(ckpt, report_passes(mode_settings(mode == "quick", ckpt.diffusion_config.T)),
+    c.check_work(ckpt, report_passes(mode_settings(mode == "quick", ckpt.diffusion_config.T, eta=eta), w,
+                                     ckpt.num_classes),
                  t("work.lower_report_full" if mode == "full" else "work.lower_report_quick"))
 
     def report(stage: str, fraction: float) -> None:
@@ -57,7 +62,7 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
         # the cached model, not a reload; named by its file name only, so the report shows no server path
         files = run_report(replace(ckpt, path=Path(ckpt.path).name), out, quick=mode == "quick", seed=seed,
                            callback=report, reference=ref, train_features=bool(train_features) and ref is not None,
-                           lang=current())
+                           lang=current(), guidance_scale=w, eta=eta)
     except (CheckpointError, ValueError, FileNotFoundError, PermissionError) as e:
         raise c.core_error(e) from None
     page = Path(files.html_path).read_text(encoding="utf-8")
@@ -66,11 +71,13 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
     return DiagnoseView(to_markdown(files.report, current()), frame, [str(files.html_path), str(files.json_path)])
 
 
-def report_passes(settings) -> list[limits.Pass]:
-    """The report's network work for the budget (diagnostics.checks.runner.ModeSettings): the samples, ε
-    statistics at 5 noise levels on real and on generated images, the timings, and one call per memory batch."""
-    return [limits.Pass(t("work.pass", sampler=settings.sampler.upper(), steps=settings.steps), settings.steps,
-                        settings.n),
+def report_passes(settings, guidance_scale: float = 1.0, num_classes: int = 0) -> list[limits.Pass]:
+    """The report's network work for the budget (diagnostics.checks.runner.ModeSettings): the samples (twice
+    the batch under classifier-free guidance), ε statistics at 5 noise levels on real and on generated images,
+    the timings, and one call per memory batch."""
+    labels = list(range(num_classes)) if num_classes else None
+    return [c.sampling_pass(t("work.pass", sampler=settings.sampler.upper(), steps=settings.steps), settings.steps,
+                            settings.n, labels, guidance_scale),
             limits.Pass(t("work.eps_stats"), 10, settings.noise_n),
             limits.Pass(t("work.timings"), settings.timing_repeats + 1, settings.timing_batch),
             limits.Pass(t("work.memory"), 1, sum(settings.memory_batch_sizes))]
@@ -100,6 +107,10 @@ def build() -> DiagnoseTab:
                                         elem_id="diagnose-reference")
                     train_features = gr.Checkbox(False, label=L("diag.train_features"),
                                                  info=L("diag.train_features_info"))
+                with gr.Accordion(L("diag.sampling_open"), open=False):
+                    guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.05, label=L("sample.guidance"),
+                                         info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
+                    eta = gr.Slider(0, 1, value=0.0, step=0.05, label=L("name.eta"), info=L("diag.eta_info"))
                 btn = gr.Button(L("diag.button"), variant="primary", elem_id="diagnose-button")
                 files = gr.File(label=L("diag.files"), file_count="multiple", interactive=False)
             with gr.Column(scale=2):
@@ -108,7 +119,8 @@ def build() -> DiagnoseTab:
                 report = gr.HTML(label="report", elem_id="diagnose-report")
 
     view = dict(summary=summary, report=report, files=files)
-    btn.click(c.bind(diagnose, view), [ckpt, upload, mode, seed, reference, train_features], c.components(view),
+    btn.click(c.bind(diagnose, view), [ckpt, upload, mode, seed, reference, train_features, guidance, eta],
+              c.components(view),
               api_name="diagnose",
               **c.COMPUTE)
     return DiagnoseTab(checkpoint=ckpt)
