@@ -177,16 +177,17 @@ class SampleTab:
 
 def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
     """The Sample tab's widgets and events (call inside gr.Tabs)."""
+    d = limits.DEFAULT_SAMPLE
     with gr.Tab(L("tab.sample"), id="sample"):
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 ckpt, upload = c.checkpoint_picker()
                 cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
-                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label=L("sample.guidance"),
+                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=d["guidance"], step=0.05, label=L("sample.guidance"),
                                      info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
-                sampler = gr.Radio(list(SAMPLERS), value="DDIM", label=L("sample.sampler"))
-                steps = gr.Slider(1, T, value=25, step=1, label=L("sample.steps"), info=L("sample.steps_info"))
-                eta = gr.Slider(0, 1, value=0.0, step=0.05, label=L("name.eta"), info=L("sample.eta_info"))
+                sampler = gr.Radio(list(SAMPLERS), value=d["sampler"], label=L("sample.sampler"))
+                steps = gr.Slider(1, T, value=d["steps"], step=1, label=L("sample.steps"), info=L("sample.steps_info"))
+                eta = gr.Slider(0, 1, value=d["eta"], step=0.05, label=L("name.eta"), info=L("sample.eta_info"))
                 with gr.Row():
                     temp = gr.Slider(0, limits.MAX_TEMPERATURE, value=1.0, step=0.05, label=L("sample.temperature"),
                                      info=L("sample.temperature_info", max=limits.MAX_TEMPERATURE))
