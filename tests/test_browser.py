@@ -118,7 +118,9 @@ def test_sample_tab_shows_digits_on_first_visit_and_samples_on_click(page, shots
     assert first
     expect = sync_api.expect
     expect(page.locator("#sample-info")).to_contain_text("16 images", timeout=120_000)
-    expect(page.locator("#sample-info")).to_contain_text("25 network calls per image")
+    from demo.limits import DEFAULT_SAMPLE
+    calls = DEFAULT_SAMPLE["steps"]                   # the first view's sampler setting
+    expect(page.locator("#sample-info")).to_contain_text(f"{calls} network calls per image")
     first_xt, first_x0 = image_src(page, "sample-xt"), image_src(page, "sample-x0")   # the trajectory too
     assert first_xt and first_x0
     set_number(page, "sample-n", 20)
