@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Optional, Sequence
@@ -126,7 +127,8 @@ def write_figure(rows: list[dict], floor: Optional[float], title: str, html_path
         if floor is not None:
             ax.axhline(floor, ls=":", c="grey", label="real-vs-real floor")
         ax.set_xscale("log"); ax.set_xlabel("network calls per image"); ax.set_ylabel("FID"); ax.legend()
-        ax.set_title(title); f.tight_layout(); f.savefig(png, dpi=120); plt.close(f)
+        ax.set_title(textwrap.fill(title, 64), fontsize=10)        # wrapped, so a long file name fits
+        f.tight_layout(); f.savefig(png, dpi=120); plt.close(f)
         out["figure_png"] = str(png)
     except ImportError:
         out["png_note"] = (f"no PNG: kaleido is not usable ({kaleido_err[:80]}) and matplotlib is not installed; "
