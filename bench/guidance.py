@@ -68,7 +68,8 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[st
                      "pairwise_distance": mean_pairwise_distance(res.images), "seconds": r.seconds,
                      "n": n, "sampler": f"DDIM-{steps}, eta 0"})
     payload = common.envelope(NAME, quick, command, "cpu")
-    payload.update(checkpoint=ckpt, classifier=None if classifier is None else str(classifier), network=sweep.extractor.describe(),
+    payload.update(checkpoint=ckpt, classifier=None if classifier is None else str(classifier),
+                   network=sweep.extractor.describe(),
                    reference=f"{sweep.reference.name} training split ({len(sweep.reference)} images)",
                    notes=sweep.notes + [FLOOR_NOTE], rows=rows)
     payload["tables"] = [common.table(

@@ -32,6 +32,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "md_head": ("**{overall}: {verdict}** — {created}, {mode} ({run}), {seconds} s",
                 "**{overall}：{verdict}** — {created}，{mode}（{run}），{seconds} 秒"),
     "mode": ("{mode} mode", "{mode} 模式"),
+    "guided": (", classifier-free guidance w={w:g}", "，无分类器引导 w={w:g}"),
     "run": ("{sampler}, {steps} steps, n={n}, seed {seed}, network in {precision}",
             "{sampler}，{steps} 步，n={n}，随机种子 {seed}，网络精度 {precision}"),
     "model_line": ("Model: {preset} U-Net, {params:,} parameters, {c}×{size}², {classes} classes, step {step} "
@@ -144,6 +145,16 @@ def tr(key: str, lang: str, **values) -> str:
     """TEXT[key] in `lang`, formatted."""
     template = TEXT[key][1 if lang == "zh" else 0]
     return template.format(**values) if values else template
+
+
+def sampler_words(settings: dict, lang: str = "en") -> str:
+    """A report's sampler as a reader needs it: "DDIM η=1, classifier-free guidance w=1.5" (η only when > 0,
+    guidance only when on)."""
+    words = str(settings.get("sampler")).upper()
+    if settings.get("eta"):
+        words += f" η={float(settings['eta']):g}"
+    w = float(settings.get("guidance_scale", 1.0) or 1.0)
+    return words + (tr("guided", lang, w=w) if w != 1.0 else "")
 
 
 def figure_text(key: str, lang: str, **values) -> str:

@@ -31,7 +31,7 @@ from ddpm.data import ImageDataset, load_dataset, make_grid
 
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.runner import mode_settings, run_checks
-from .i18n import language, sentence, title as check_title, tr, verdict_word
+from .i18n import language, sampler_words, sentence, title as check_title, tr, verdict_word
 from .plots import draw_figures
 from .reference import load_reference, reference_feature_net
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
@@ -134,11 +134,8 @@ def load_real_data(ck: LoadedCheckpoint) -> tuple[Optional[ImageDataset], str]:
 def _grid_png(images: torch.Tensor, labels: Optional[torch.Tensor], num_classes: int) -> bytes:
     from PIL import Image
     imgs = images[:GRID_IMAGES]
-    nrow = None
-    if labels is not None and num_classes:
-        # one column per class, as the samples were drawn with the classes cycled
-        nrow = num_classes
-    grid = make_grid(imgs, nrow=nrow)
+    # one column per class, as the samples were drawn with the classes cycled
+    grid = make_grid(imgs, nrow=num_classes if labels is not None and num_classes else None)
     scale = max(1, min(8, 256 // max(1, images.shape[-1])))
     grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     buf = io.BytesIO()
@@ -313,18 +310,6 @@ def _overall_summary(report: Report, lang: str) -> str:
 
 def _icon(verdict: str, lang: str) -> str:
     return VERDICT_ICONS[verdict].split(" ")[0] + " " + verdict_word(verdict, lang)
-
-
-def sampler_words(settings: dict, lang: str = "en") -> str:
-    """The shared samples' sampler as a reader needs it: "DDIM η=1, guidance w=1.5" (η only when > 0, guidance
-    only when on)."""
-    words = str(settings.get("sampler")).upper()
-    if settings.get("eta"):
-        words += f" η={float(settings['eta']):g}"
-    w = float(settings.get("guidance_scale", 1.0) or 1.0)
-    if w != 1.0:
-        words += (f"，无分类器引导 w={w:g}" if lang == "zh" else f", classifier-free guidance w={w:g}")
-    return words
 
 
 def to_markdown(report: Report, lang: str = "en") -> str:

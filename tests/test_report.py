@@ -194,7 +194,7 @@ def test_cli_eta_and_guidance_reach_the_samples_and_the_report(tiny_ckpt, tmp_pa
     settings) and the report's run line says so in both languages."""
     from ddpm import generate
     from diagnostics.checks.runner import draw_samples, mode_settings
-    from diagnostics.report import sampler_words
+    from diagnostics.i18n import sampler_words
     rc = cli_main(["report", str(tiny_ckpt), "--out", str(tmp_path / "r"), "--quick", "--n", "10", "--steps", "5",
                    "--eta", "1", "--guidance-scale", "2", "--no-progress"])
     assert rc == 0
