@@ -1,7 +1,9 @@
 """Device choice (CUDA, then Apple MPS, then CPU, unless the user names one) and the network's precision
-(`--amp auto|off|bf16|fp16`: bf16 autocast where the processor computes it natively, fp32 elsewhere)."""
+(`--amp auto|off|bf16|fp16`; on a CPU, `auto` trains in bf16 where the processor computes it natively and samples in
+fp32 everywhere, so that sampled images are the same on every CPU)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -28,19 +30,42 @@ def pick_device(name: str | None = "auto") -> torch.device:
 
 # ---- numeric precision of the network (autocast) -----------------------------------------------------------
 AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+USES = ("train", "sample")            # what the network runs for; `auto` is decided per use
 
-# Whether `auto` picks bf16 on a CPU with native bf16. Decided by bench/amp.py (bench/results/amp.json): bf16
-# and fp32 gave the same quality within the real-vs-real floor, both for training (100 steps, same seed: FID
-# 11.865 vs 11.883, floor 0.138, n=200) and for sampling the bundled model (FID 0.235 vs 0.236, floor 0.266,
-# n=100). bf16 rounds the same way whether the CPU computes it natively or emulates it, so that comparison
-# carries over to native CPUs; only the speed differs (1.4× training, 1.5× sampling on an AVX-512 BF16 EPYC:
-# bench/results/speed.json). Without native bf16, auto stays fp32: emulated bf16 is many times slower.
-CPU_AUTO_BF16 = True
+# What `auto` picks on a CPU that computes bf16 natively, per use. Decided by bench/amp.py, measured on such a CPU
+# (bench/results/amp_native_bf16.json) beside one that emulates it (bench/results/amp.json):
+# - train: bf16. It trains faster there and the trained model's quality equals fp32's within the real-vs-real floor;
+#   the checkpoint records the precision it was trained in.
+# - sample: fp32. bf16 samples only somewhat faster, and its images differ from fp32's by up to a few hundredths
+#   (a DDIM-20 image by 6e-2), so parity with diffusers, export round trips, the report, the Compare tab's
+#   differences and a seed reproduced on another machine would depend on the CPU. Sampling in bf16 is asked for.
+# Without native bf16, auto is fp32 for both: emulated bf16 is many times slower.
+CPU_AUTO_BF16 = {"train": True, "sample": False}
+
+# The switch that makes one CPU behave as the other kind: DDPM_CPU_BF16=native|emulated (unset or detect: ask the
+# CPU). Tests run the precision-sensitive cases both ways; a user can see what auto does on the other kind.
+CPU_BF16_ENV = "DDPM_CPU_BF16"
+CPU_BF16_VALUES = ("detect", "native", "emulated")
+
+
+def cpu_bf16_override() -> Optional[bool]:
+    """DDPM_CPU_BF16 read: True (native), False (emulated) or None (detect). An unknown value is refused."""
+    value = os.environ.get(CPU_BF16_ENV, "").strip().lower()
+    if value in ("", "detect"):
+        return None
+    if value not in CPU_BF16_VALUES:
+        raise ValueError(f"{CPU_BF16_ENV}={os.environ[CPU_BF16_ENV]!r} is not understood; set it to one of "
+                         f"{', '.join(CPU_BF16_VALUES)} (or leave it unset to ask the CPU)")
+    return value == "native"
 
 
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bfloat16 natively: AVX-512 BF16 or AMX-BF16 on x86, the BF16 extension on Arm.
-    Without it PyTorch emulates bf16 on fp32 units, which is slower than plain fp32."""
+    Without it PyTorch emulates bf16 on fp32 units, which is slower than plain fp32. DDPM_CPU_BF16=native|emulated
+    overrides the answer (only the decision: the arithmetic is the CPU's own)."""
+    forced = cpu_bf16_override()
+    if forced is not None:
+        return forced
     caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
     if caps.get("avx512_bf16") or caps.get("amx_bf16"):
         return True
@@ -80,11 +105,16 @@ FP16_ON_CPU = ("fp16 is refused on a CPU: CPUs have no fast fp16 path here and f
                "scaling; use --amp bf16 (fast where the CPU has native bf16) or --amp off")
 
 
-def resolve_precision(amp: str, device: torch.device | str) -> Precision:
-    """`--amp` on a device -> the Precision to run in. auto: bf16 on CUDA with bf16 (else fp16), bf16 on a CPU
-    with native bf16 (CPU_AUTO_BF16), else fp32; off: fp32; bf16 / fp16 as asked (fp16 on a CPU is refused)."""
+def resolve_precision(amp: str, device: torch.device | str, use: str = "sample") -> Precision:
+    """`--amp` on a device, for a use ("train" or "sample") -> the Precision to run in.
+
+    auto: bf16 on CUDA with bf16 (else fp16); on a CPU with native bf16, CPU_AUTO_BF16[use] (bf16 to train, fp32 to
+    sample); fp32 elsewhere. off: fp32. bf16 / fp16 as asked (fp16 on a CPU is refused; bf16 on a CPU that emulates
+    it carries a warning)."""
     if amp not in AMP_CHOICES:
         raise ValueError(f"unknown amp {amp!r}; choose from {sorted(AMP_CHOICES)}")
+    if use not in USES:
+        raise ValueError(f"unknown use {use!r}; choose from {list(USES)}")
     kind = torch.device(device).type
     if amp == "off":
         return Precision("fp32", kind, "--amp off")
@@ -104,7 +134,8 @@ def resolve_precision(amp: str, device: torch.device | str) -> Precision:
         warning = None if native else ("this CPU has no native bf16 (no AVX-512 BF16 / AMX): PyTorch emulates "
                                        "it, which is slower than fp32; --amp off or auto is faster here")
         return Precision("bf16", kind, "--amp bf16", warning)
-    if native and CPU_AUTO_BF16:
-        return Precision("bf16", kind, "auto: this CPU computes bf16 natively")
-    return Precision("fp32", kind, "auto: fp32 (this CPU has no native bf16)" if not native else
-                     "auto: fp32 (bf16 is not the CPU default)")
+    if not native:
+        return Precision("fp32", kind, "auto: fp32 (this CPU has no native bf16)")
+    if CPU_AUTO_BF16[use]:
+        return Precision("bf16", kind, "auto: bf16 to train (this CPU computes bf16 natively)")
+    return Precision("fp32", kind, "auto: fp32 to sample (the same images on every CPU; --amp bf16 to ask for bf16)")

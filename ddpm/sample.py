@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=256, help="images per forward pass (the memory bound)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--amp", default="auto", choices=AMP_CHOICES,
-                   help="network precision: auto (bf16 on a GPU or a CPU with native bf16, else fp32), off (fp32), "
-                        "bf16, fp16 (GPU only); the sampler's arithmetic stays fp32")
+                   help="network precision: auto (fp32 on every CPU, so the same seed gives the same images on any "
+                        "CPU; bf16/fp16 on a GPU), off (fp32), bf16 (fast where the CPU computes it natively), fp16 "
+                        "(GPU only); the sampler's arithmetic stays fp32; the .npz records what ran")
     p.add_argument("--out", default="samples.png", help="the grid image; the .npz is written beside it")
     p.add_argument("--trajectory", default="", help="also write the trajectory (.png strip or .gif)")
     p.add_argument("--frames", type=int, default=10, help="trajectory frames")

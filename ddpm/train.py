@@ -207,7 +207,7 @@ class TrainRun:
         if world > 1 and device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
-        precision = resolve_precision(cfg.amp, device)   # refuses fp16 on a CPU before anything is written
+        precision = resolve_precision(cfg.amp, device, "train")   # refuses fp16 on a CPU before anything is written
         if precision.warning and rank == 0:
             warnings.warn(precision.warning, stacklevel=3)
         if cfg.batch_size % world:

@@ -23,10 +23,10 @@ import torch
 
 from ddpm import CheckpointError, LoadedCheckpoint
 from ddpm.data import make_grid
-from ddpm.device import AMP_CHOICES, pick_device, resolve_precision
+from ddpm.device import AMP_CHOICES, cpu_has_native_bf16, pick_device, resolve_precision
 
 from . import checkpoints, guard, limits
-from .i18n import L, message, t
+from .i18n import L, both, message, t
 from .model_cache import get_cache
 from .paths import output_root
 
@@ -221,13 +221,14 @@ def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
     return labels
 
 
-def precision(value: Any) -> str:
-    """The network precision a request asks for (--amp), checked on this machine before any work: fp16 on a
-    CPU is refused with the reason, and so is bf16 where the CPU only emulates it (many times slower than fp32,
-    bench/amp.py: a shared server's work budget assumes native speed; the CLI warns and runs it)."""
+def precision(value: Any, use: str = "sample") -> str:
+    """The network precision a request asks for (--amp) for a use ("sample" or "train"), checked on this machine
+    before any work: fp16 on a CPU is refused with the reason, and so is bf16 where the CPU only emulates it (many
+    times slower than fp32, bench/amp.py: a shared server's work budget assumes native speed; the CLI warns and
+    runs it)."""
     amp = choice("name.precision", str(value or "auto").strip().lower(), AMP_CHOICES)
     try:
-        p = resolve_precision(amp, pick_device("auto"))
+        p = resolve_precision(amp, pick_device("auto"), use)
     except ValueError as e:
         raise core_error(e) from None
     if p.warning:
@@ -235,14 +236,25 @@ def precision(value: Any) -> str:
     return amp
 
 
-def precision_picker() -> gr.Dropdown:
-    """auto | off | bf16 where it is native (| fp16 on a GPU), with what auto means here as its info text."""
+def precision_picker(use: str = "sample") -> gr.Dropdown:
+    """auto | off | bf16 where it is native (| fp16 on a GPU), with what auto means here, for this use, as its
+    info text."""
     dev = pick_device("auto")
-    auto = resolve_precision("auto", dev)
+    auto = resolve_precision("auto", dev, use)
     choices = [a for a in AMP_CHOICES if (a != "fp16" or dev.type == "cuda")
-               and (a != "bf16" or not resolve_precision("bf16", dev).warning)]
+               and (a != "bf16" or not resolve_precision("bf16", dev, use).warning)]
     return gr.Dropdown(choices, value="auto", label=L("precision.label"),
-                       info=L("precision.info", auto=auto.reason.replace("auto: ", "auto = ")))
+                       info=L("precision.info", auto=both(_auto_key(auto, use), name=auto.name)))
+
+
+def _auto_key(auto, use: str) -> str:
+    """The strings key that says what `auto` resolved to on this machine, for this use."""
+    if auto.device_type != "cpu":
+        return "precision.auto_device"
+    if auto.name == "bf16":
+        return "precision.auto_cpu_train_bf16"
+    return "precision.auto_cpu_sample_fp32" if use == "sample" and cpu_has_native_bf16() else \
+        "precision.auto_cpu_fp32"
 
 
 def sampling_steps(steps: Any, T: int) -> int:

@@ -16,7 +16,7 @@ import contextlib
 import json
 import re
 from contextvars import ContextVar
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, NamedTuple, Optional
 
 import gradio as gr
 from gradio.i18n import I18nData
@@ -99,7 +99,14 @@ def text(key: str, lang: str, **values: Any) -> str:
         return _formatted[key][_INDEX[lang]]
     entry = STRINGS[key]
     template = entry[_INDEX[lang]]
+    values = {k: v[_INDEX[lang]] if isinstance(v, Both) else v for k, v in values.items()}
     return template.format(**values) if values else template
+
+
+class Both(NamedTuple):
+    """A value that is itself a text in both languages (`both(key)`), placed into another entry by `text`/`L`."""
+    en: str
+    zh: str
 
 
 def t(key: str, **values: Any) -> str:
@@ -107,8 +114,8 @@ def t(key: str, **values: Any) -> str:
     return text(key, current(), **values)
 
 
-def both(key: str, **values: Any) -> tuple[str, str]:
-    return text(key, "en", **values), text(key, "zh", **values)
+def both(key: str, **values: Any) -> Both:
+    return Both(text(key, "en", **values), text(key, "zh", **values))
 
 
 def message(msg: str, lang: Optional[str] = None, fallback: str = "err.core") -> str:

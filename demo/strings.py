@@ -106,6 +106,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "precision.label": ("Precision (network)", "精度（网络）"),
     "precision.info": ("{auto}; off = fp32; bf16 is fast only where the processor computes it natively (README: "
                        "precision)", "{auto}；off = fp32；只有处理器原生支持 bf16 时它才快（见 README 的 precision 一节）"),
+    "precision.auto_device": ("auto = {name} on this device", "auto = 此设备上的 {name}"),
+    "precision.auto_cpu_train_bf16": ("auto = bf16 (this CPU computes bf16 natively: faster training, same quality)",
+                                      "auto = bf16（这台 CPU 原生支持 bf16：训练更快，质量相同）"),
+    "precision.auto_cpu_sample_fp32": ("auto = fp32 (the same images on every CPU; bf16 only when chosen)",
+                                       "auto = fp32（每台 CPU 上图像都相同；只有选择时才用 bf16）"),
+    "precision.auto_cpu_fp32": ("auto = fp32 (this CPU has no native bf16)", "auto = fp32（这台 CPU 不原生支持 bf16）"),
     "err.cancelled": ("stopped: the request was cancelled or its page was closed", "已停止：请求被取消，或页面已关闭"),
     "err.core": ("{msg}", "出错了（以下是英文原文）：{msg}"),
     "note.core": ("{msg}", "{msg}（英文原文）"),

@@ -48,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="CPU threads for torch (default: 1 with --quick, whose small batches gain little from more "
                         "and lose a lot when other processes hold the cores; torch's own choice otherwise)")
     r.add_argument("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
-                   help="network precision while drawing the samples: auto (bf16 on a GPU or a CPU with native bf16, "
-                        "else fp32), off (fp32), bf16, fp16 (GPU only); the other checks run in fp32")
+                   help="network precision while drawing the samples: auto (fp32 on every CPU, so the report is the "
+                        "same on any CPU; bf16/fp16 on a GPU), off (fp32), bf16, fp16 (GPU only); the other checks "
+                        "run in fp32; the report says what ran")
     r.add_argument("--no-progress", action="store_true", help="do not draw a progress bar")
     r.add_argument("--likelihood", action=argparse.BooleanOptionalAction, default=None,
                    help="compute bits/dim on the training and held-out splits (default: in full mode only)")

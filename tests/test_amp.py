@@ -57,13 +57,43 @@ def test_auto_is_fp32_without_native_bf16_and_the_choices_are_honoured(monkeypat
 
     monkeypatch.setattr(device_mod, "cpu_has_native_bf16", lambda: True)
     assert resolve_precision("bf16", "cpu").warning is None            # native: no slowness warning
-    monkeypatch.setattr(device_mod, "CPU_AUTO_BF16", True)
-    assert resolve_precision("auto", "cpu").name == "bf16"             # what auto does if the benchmark says so
-    monkeypatch.setattr(device_mod, "CPU_AUTO_BF16", False)
-    assert resolve_precision("auto", "cpu").name == "fp32"
+    # auto is decided per use (bench/results/amp_native_bf16.json): bf16 to train, fp32 to sample
+    assert resolve_precision("auto", "cpu", "train").name == "bf16"
+    assert resolve_precision("auto", "cpu", "sample").name == "fp32"
+    assert resolve_precision("auto", "cpu").name == "fp32"             # sampling is the default use
+    assert "same images on every CPU" in resolve_precision("auto", "cpu", "sample").reason
+    assert resolve_precision("bf16", "cpu", "sample").name == "bf16"   # bf16 sampling when asked
+    monkeypatch.setattr(device_mod, "CPU_AUTO_BF16", {"train": False, "sample": True})
+    assert (resolve_precision("auto", "cpu", "train").name, resolve_precision("auto", "cpu", "sample").name) == \
+        ("fp32", "bf16")                                               # the table is what decides
+    with pytest.raises(ValueError, match=r"unknown use 'infer'; choose from \['train', 'sample'\]"):
+        resolve_precision("auto", "cpu", "infer")
+
+
+@pytest.mark.parametrize("value, native", [("native", True), ("emulated", False), ("NATIVE ", True)])
+def test_the_switch_makes_one_cpu_behave_as_the_other_kind(monkeypatch, value, native):
+    monkeypatch.setenv(device_mod.CPU_BF16_ENV, value)
+    assert cpu_has_native_bf16() is native
+    assert resolve_precision("auto", "cpu", "train").name == ("bf16" if native else "fp32")
+    assert resolve_precision("auto", "cpu", "sample").name == "fp32"   # the same on both kinds
+    assert (resolve_precision("bf16", "cpu").warning is None) is native
+
+
+def test_the_switch_detects_when_unset_and_refuses_unknown_values(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"avx512_bf16": True})
+    for value in ("", "detect"):
+        monkeypatch.setenv(device_mod.CPU_BF16_ENV, value)
+        assert cpu_has_native_bf16() is True
+    monkeypatch.setenv(device_mod.CPU_BF16_ENV, "yes")
+    with pytest.raises(ValueError, match=r"DDPM_CPU_BF16='yes' is not understood; set it to one of detect, native, "
+                                         r"emulated \(or leave it unset to ask the CPU\)"):
+        cpu_has_native_bf16()
+    with pytest.raises(ValueError, match="DDPM_CPU_BF16='yes'"):
+        resolve_precision("auto", "cpu")
 
 
 def test_detector_reads_torch_and_the_kernel_flags(monkeypatch):
+    monkeypatch.delenv(device_mod.CPU_BF16_ENV, raising=False)      # ask the (simulated) CPU itself
     for caps in ({"avx512_bf16": True}, {"amx_bf16": True}):
         monkeypatch.setattr(torch.cpu, "get_capabilities", lambda caps=caps: caps)
         assert cpu_has_native_bf16()
@@ -231,3 +261,23 @@ def test_app_tabs_take_a_precision_and_refuse_fp16_on_a_cpu(app_env, monkeypatch
     info = sample.c.precision_picker().info                         # a gr.I18n marker, translated in the browser
     english = gr_i18n().translations["en"][info.key]
     assert "auto = fp32" in english                                 # what auto means here, beside the choice
+
+
+def test_app_says_what_auto_means_for_each_use_on_either_kind_of_cpu(app_env, cpu_kind):
+    from demo import common as c
+    from demo.i18n import gr_i18n
+    from demo.tabs import sample
+    train_info, sample_info = c.precision_picker("train").info, c.precision_picker("sample").info
+    en, zh = gr_i18n().translations["en"], gr_i18n().translations["zh"]
+    if cpu_kind == "native":
+        assert en[train_info.key].startswith("auto = bf16 (this CPU computes bf16 natively")
+        assert zh[train_info.key].startswith("auto = bf16（这台 CPU 原生支持 bf16")
+        assert en[sample_info.key].startswith("auto = fp32 (the same images on every CPU")
+        assert zh[sample_info.key].startswith("auto = fp32（每台 CPU 上图像都相同")
+        assert c.precision("bf16", "sample") == "bf16"                 # asked for: allowed where it is native
+    else:
+        assert en[train_info.key].startswith("auto = fp32 (this CPU has no native bf16)")
+        assert en[sample_info.key] == en[train_info.key]
+        assert zh[train_info.key].startswith("auto = fp32（这台 CPU 不原生支持 bf16）")
+    view = sample.sample(n=2, steps=2, amp="auto")
+    assert "network in fp32" in view.info                              # auto samples in fp32 on both kinds

@@ -10,6 +10,7 @@ import warnings
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -87,6 +88,26 @@ def test_ddim20_equals_diffusers_own_loop(trained, tmp_path, clip):
     print(f"DDIM-20 clip_sample={clip}: max |ours - diffusers| = {diff:.2e}")
     assert diff <= 1e-3
     assert ours.images.std() > 0.1          # not a degenerate all-equal output
+
+
+def test_sample_cli_at_its_defaults_equals_diffusers_on_either_kind_of_cpu(trained, tmp_path, cpu_kind):
+    """`python -m ddpm.sample --ckpt PIPELINE --sampler ddim --steps 20` with no --amp: fp32 on a CPU with native bf16
+    as on one without, so it matches diffusers' own loop from the same x_T whatever CPU the user has (bf16 there
+    was 6e-2 away)."""
+    from ddpm.sample import main as sample_main
+    folder, pipe = trained
+    out = tmp_path / "grid.png"
+    assert sample_main(["--ckpt", str(folder), "--sampler", "ddim", "--steps", "20", "--n", "8", "--seed", "3",
+                        "--out", str(out), "--quiet"]) == 0
+    saved = np.load(out.with_suffix(".npz"))
+    assert json.loads(str(saved["settings"]))["precision"] == "fp32"
+    x_T = torch.from_numpy(saved["x_T"])
+    assert torch.equal(x_T, ddpm.initial_noise(8, (1, 8, 8), seed=3))
+    clip = pipe.scheduler.config.clip_sample
+    theirs = diffusers_ddim(pipe.scheduler, pipe.unet, x_T, 20, use_clipped_model_output=clip).clamp(-1, 1)
+    diff = (torch.from_numpy(saved["images"]) - theirs).abs().max().item()
+    assert diff <= 1e-4, f"{cpu_kind}: max |ours - diffusers| = {diff:.2e}"
+    assert theirs.std() > 0.1
 
 
 def test_bare_unet_folder_with_scheduler_beside_it_and_zips(trained, tmp_path):

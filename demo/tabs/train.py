@@ -133,7 +133,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
                                                                 integer=True)), limits.IMAGE_SIZES)),
         base_channels=c.number("name.base", base_channels, 0, limits.MAX_BASE_CHANNELS, integer=True),
         T=c.number("name.T", T, limits.MIN_T, limits.MAX_T, integer=True),
-        amp=c.precision(amp),
+        amp=c.precision(amp, "train"),
     )
     max_steps = limits.max_train_steps(req.image_size, req.batch_size)
     if req.steps > max_steps:
@@ -335,7 +335,7 @@ def build() -> TrainTab:
                                          info=L("train.base_info", max=limits.MAX_BASE_CHANNELS))
                         T = gr.Number(D("T"), label="T", elem_id="train-T", precision=0, minimum=limits.MIN_T,
                                       maximum=limits.MAX_T, info=L("train.T_info", lo=limits.MIN_T, hi=limits.MAX_T))
-                amp = c.precision_picker()
+                amp = c.precision_picker("train")
                 with gr.Row():
                     start = gr.Button(L("train.start"), variant="primary", elem_id="train-start")
                     stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop")
