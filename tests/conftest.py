@@ -41,6 +41,29 @@ def extractor():
     return load_feature_net()
 
 
+# ------------------------------------------------------------------------------- the two kinds of CPU
+@pytest.fixture(params=["native", "emulated"])
+def cpu_kind(request, monkeypatch):
+    """Run a precision-sensitive test as on a CPU that computes bf16 natively and as on one that emulates it
+    (DDPM_CPU_BF16, read by ddpm.device.cpu_has_native_bf16: only the decision changes, the arithmetic is this
+    CPU's). The variable reaches the processes the test starts (the app, the trainer) too."""
+    from ddpm.device import CPU_BF16_ENV
+    monkeypatch.setenv(CPU_BF16_ENV, request.param)
+    return request.param
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI a skipped test is a failed one: a test of the project's own code that did not run checked nothing.
+    (.ci/run sets CI=true, so a local run of it cannot skip either.)"""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("CI", "").lower() in ("1", "true", "yes") and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which runs every test: {reason}"
+
+
 # ------------------------------------------------------------------------------------- tiny networks
 def _randomize_unet(model, seed: int = 0):
     """A fresh U-Net's zero-initialised output convs (the last layer, and each residual / attention block's
