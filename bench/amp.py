@@ -11,6 +11,13 @@
    labels and step noise: images/s, the largest pixel difference between the two sets, FID and accuracy of each.
 3. Memory layout: training steps/s and forward images/s of the tiny U-Net in eager (contiguous) and channels-last
    format, in fp32 and bf16 (bench.speed's timing functions), to decide whether channels-last pays here.
+4. The app's paths, end to end: a Train-tab run (demo.jobs: `python -m ddpm.train` in its own process, from start to
+   its finished checkpoint, wall time) and a Sample-tab request (demo.tabs.sample.sample: load, check, sample, grid)
+   in each precision, so the figures are those a user of the app feels.
+
+`auto` is decided per use from these numbers (ddpm.device.CPU_AUTO_BF16); the JSON names the CPU they were taken on
+(machine.native_bf16). Run it on both kinds of CPU: bench/results/amp.json is the CPU without native bf16,
+bench/results/amp_native_bf16.json the CPU with it (`--out-json`).
 
 "Quality equal" is judged per pair: |ΔFID| no larger than the FID floor at that n (the real-vs-real FID of two
 real sets of the same size, i.e. what sampling noise alone gives), and |Δ accuracy| within two binomial
@@ -31,7 +38,7 @@ import torch
 
 from bench import common, speed
 from ddpm.checkpoint import load_checkpoint
-from ddpm.device import cpu_has_native_bf16, resolve_precision
+from ddpm.device import USES, cpu_has_native_bf16, resolve_precision
 from ddpm.train import TrainConfig, train
 from diagnostics.sweep import QualitySweep, SweepSetting
 
@@ -107,6 +114,33 @@ def sample_pair(ckpt: str, n: int, steps: int, seed: int) -> list:
     return rows
 
 
+def app_rows(train_steps: int, sample_n: int, sample_steps: int, work: Path) -> list:
+    """The Train tab's run (its job manager: the trainer in its own process, wall time from start to the finished
+    checkpoint) and the Sample tab's request (load, checks, sampling, the grid), in fp32 and bf16."""
+    from demo import checkpoints
+    from demo.jobs import TrainingJobs, TrainRequest
+    from demo.tabs import sample as sample_tab
+    rows = []
+    for amp in PRECISIONS:
+        jobs = TrainingJobs(work / f"app_runs_{amp}")
+        common.log(f"[amp] Train tab: {train_steps} steps in {_label(amp)} (the app's defaults otherwise)")
+        t0 = time.perf_counter()
+        jobs.start(TrainRequest(steps=train_steps, sample_every=0, amp=amp))
+        status = jobs.wait(timeout=3600)
+        train_s = time.perf_counter() - t0
+        if status.state != "finished":
+            raise RuntimeError(f"the Train tab's run ended {status.state}: {status.to_dict()}")
+        sample_tab.sample(checkpoint=checkpoints.BUNDLED, n=2, steps=2, amp=amp)          # warm the model cache
+        t0 = time.perf_counter()
+        sample_tab.sample(checkpoint=checkpoints.BUNDLED, n=sample_n, steps=sample_steps, amp=amp)
+        sample_s = time.perf_counter() - t0
+        rows.append({"precision": _label(amp), "amp": amp, "train_steps": train_steps, "train_wall_s": train_s,
+                     "train_steps_per_s_end_to_end": train_steps / train_s, "sample_n": sample_n,
+                     "sample_steps": sample_steps, "sample_request_s": sample_s, "sample_images_per_s": sample_n / sample_s})
+        common.log(f"[amp]   Train tab {train_s:.1f} s, Sample tab {sample_s:.2f} s for {sample_n} images")
+    return rows
+
+
 def layout_rows(train_batch: int, forward_batch: int, repeats: int) -> list:
     dev = torch.device("cpu")
     rows = []
@@ -128,7 +162,8 @@ def layout_rows(train_batch: int, forward_batch: int, repeats: int) -> list:
 def run(quick: bool = False, ckpt: Optional[str] = None, train_steps: Optional[int] = None,
         train_batch: Optional[int] = None, base_channels: int = 16, train_n: Optional[int] = None,
         sample_n: Optional[int] = None, sample_steps: Optional[int] = None, layout_repeats: Optional[int] = None,
-        seed: int = 0, out_json: Optional[str] = None, command: Optional[str] = None, write: bool = True) -> dict:
+        seed: int = 0, out_json: Optional[str] = None, command: Optional[str] = None, write: bool = True,
+        app_train_steps: Optional[int] = None) -> dict:
     started = time.perf_counter()
     ckpt = ckpt or common.default_checkpoint()
     train_steps = train_steps or (3 if quick else 100)
@@ -137,10 +172,12 @@ def run(quick: bool = False, ckpt: Optional[str] = None, train_steps: Optional[i
     sample_n = sample_n or (10 if quick else 100)
     sample_steps = sample_steps or (2 if quick else 10)
     layout_repeats = layout_repeats or (1 if quick else 3)
+    app_train_steps = app_train_steps or (3 if quick else 60)
     payload = common.envelope(NAME, quick, command, "cpu")
-    auto = resolve_precision("auto", "cpu")
+    payload["machine"]["native_bf16"] = cpu_has_native_bf16()
     with tempfile.TemporaryDirectory(prefix="bench_amp_") as work:
         training = train_pair(train_steps, train_batch, base_channels, seed, train_n, 5 if quick else 20, Path(work))
+        app = app_rows(app_train_steps, 4 if quick else 16, 2 if quick else 50, Path(work))
     sampling = sample_pair(ckpt, sample_n, sample_steps, seed)
     layouts = layout_rows(8 if quick else 64, 8 if quick else 64, layout_repeats)
 
@@ -149,9 +186,15 @@ def run(quick: bool = False, ckpt: Optional[str] = None, train_steps: Optional[i
     train_ratio = (t16["steps_per_s"] / t32["steps_per_s"]) if t16["steps_per_s"] and t32["steps_per_s"] else None
     sample_ratio = s16["images_per_s"] / s32["images_per_s"]
     cl = {r["precision"]: r for r in layouts if r["channels_last"]}
+    a32, a16 = app
     conclusion = {
-        "native_bf16": cpu_has_native_bf16(), "auto_resolves_to": auto.name, "auto_reason": auto.reason,
+        "native_bf16": cpu_has_native_bf16(),
+        "auto": {use: resolve_precision("auto", "cpu", use).name for use in USES},
+        "auto_reason": {use: resolve_precision("auto", "cpu", use).reason for use in USES},
         "bf16_train_speed_vs_fp32": train_ratio, "bf16_sample_speed_vs_fp32": sample_ratio,
+        "bf16_train_tab_speed_vs_fp32": a32["train_wall_s"] / a16["train_wall_s"],
+        "bf16_sample_tab_speed_vs_fp32": a32["sample_request_s"] / a16["sample_request_s"],
+        "max_abs_pixel_diff_bf16_vs_fp32": s16["max_abs_pixel_diff_vs_fp32"],
         "training_quality_equal": quality_equal(t32, t16), "sampling_quality_equal": quality_equal(s32, s16),
         "channels_last_train_vs_contiguous_fp32": cl["fp32"]["train_vs_contiguous"],
         "channels_last_forward_vs_contiguous_fp32": cl["fp32"]["forward_vs_contiguous"],
@@ -160,20 +203,26 @@ def run(quick: bool = False, ckpt: Optional[str] = None, train_steps: Optional[i
         f"on this CPU ({'native' if conclusion['native_bf16'] else 'no native'} bf16) bf16 trains at "
         f"{train_ratio:.2f}× and samples at {sample_ratio:.2f}× the fp32 speed; quality "
         f"{'equal' if conclusion['training_quality_equal'] else 'NOT equal'} within the floor for training and "
-        f"{'equal' if conclusion['sampling_quality_equal'] else 'NOT equal'} for sampling; channels-last fp32 "
+        f"{'equal' if conclusion['sampling_quality_equal'] else 'NOT equal'} for sampling (images up to "
+        f"{s16['max_abs_pixel_diff_vs_fp32']:.3f} apart); the Train tab runs at "
+        f"{conclusion['bf16_train_tab_speed_vs_fp32']:.2f}× and the Sample tab at "
+        f"{conclusion['bf16_sample_tab_speed_vs_fp32']:.2f}×; channels-last fp32 "
         f"trains at {cl['fp32']['train_vs_contiguous']:.2f}× and samples at {cl['fp32']['forward_vs_contiguous']:.2f}× "
         f"the contiguous speed")
     common.log(f"[amp] {conclusion['sentence']}")
     payload.update(
         checkpoint=str(Path(ckpt).name), checkpoint_sha256=common.sha256_prefix(ckpt), seed=seed,
-        training=training, sampling=sampling, layouts=layouts, conclusion=conclusion,
+        training=training, sampling=sampling, app=app, layouts=layouts, conclusion=conclusion,
         method="training: ddpm.train.train with --amp off / bf16, same seed (same batches, t, ε), steps/s from the "
                "progress callback's timestamps after the first log line; quality of each EMA model sampled in fp32 "
                "from the same x_T. sampling: ddpm.sampling.generate with amp='off' / 'bf16' from the same x_T, "
-               "labels and step noise. layouts: bench.speed.time_train / time_forward (median of the repeats).",
+               "labels and step noise. app: demo.jobs.TrainingJobs (wall time from start to the finished checkpoint) and "
+               "demo.tabs.sample.sample (one request after a warm-up). layouts: bench.speed.time_train / "
+               "time_forward (median of the repeats).",
         notes=["quality equal = |ΔFID| <= the real-vs-real floor at the same n and |Δ cond. accuracy| <= 2 binomial "
-               "standard errors", "bf16 rounds alike whether computed natively or emulated, so the quality "
-               "comparison carries over to CPUs with native bf16; the speed does not",
+               "standard errors", "bf16 results are not the same on every CPU: a CPU that computes bf16 "
+               "natively and one that emulates it run other kernels (compare amp.json with amp_native_bf16.json: "
+               "the same bf16 training gave FID 11.865 and 11.779); fp32 results agree",
                "timings on a shared machine: see loadavg_at_start/at_end in machine"])
     fmt_acc = lambda r: r.get("conditional_accuracy")
     payload["tables"] = [
@@ -188,6 +237,13 @@ def run(quick: bool = False, ckpt: Optional[str] = None, train_steps: Optional[i
                       "n"],
                      [[r["precision"], r["sampler"], r["images_per_s"], r["max_abs_pixel_diff_vs_fp32"], r["fid"],
                        r["fid_floor"], r["fid_floor_std"], fmt_acc(r), r["n"]] for r in sampling]),
+        common.table("The app's paths, end to end",
+                     ["precision", "Train tab steps", "wall s", "steps/s", "Sample tab images", "DDIM steps",
+                      "request s", "img/s"],
+                     [[r["precision"], r["train_steps"], r["train_wall_s"], r["train_steps_per_s_end_to_end"],
+                       r["sample_n"], r["sample_steps"], r["sample_request_s"], r["sample_images_per_s"]] for r in app],
+                     notes=["Train tab: the app's defaults (digits, its preset and batch), no sample grid; wall time "
+                            "includes starting the trainer's process"]),
         common.table("Memory layout (tiny U-Net, 16×16)",
                      ["variant", "precision", "train steps/s", "vs contiguous", "fwd img/s", "vs contiguous"],
                      [[r["variant"], r["precision"], r["train_steps_per_s"], r["train_vs_contiguous"],
@@ -209,13 +265,15 @@ def main(argv=None) -> int:
     p.add_argument("--sample-n", type=int, help="images per precision in the sampling comparison (default 100)")
     p.add_argument("--sample-steps", type=int, help="DDIM steps of the sampling comparison (default 10)")
     p.add_argument("--layout-repeats", type=int, help="timed repeats per layout cell (default 3)")
+    p.add_argument("--app-train-steps", type=int, help="steps of the Train tab's run per precision (default 60)")
     p.add_argument("--seed", type=int, default=0)
     common.add_threads_arg(p)
     p.add_argument("--out-json")
     a = p.parse_args(argv)
     common.set_threads(a.threads)
     res = run(a.quick, a.ckpt, a.train_steps, a.train_batch, a.base_channels, a.train_n, a.sample_n, a.sample_steps,
-              a.layout_repeats, a.seed, a.out_json, common.cli_command("bench.amp", argv))
+              a.layout_repeats, a.seed, a.out_json, common.cli_command("bench.amp", argv),
+              app_train_steps=a.app_train_steps)
     common.print_result(res)
     return 0
 

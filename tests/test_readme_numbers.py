@@ -1,0 +1,67 @@
+"""README numbers come from bench/results: every `<!-- bench:NAME -->` block equals the Markdown rendered from its
+JSON (bench/readme.py), and a changed number in either is caught."""
+import json
+import shutil
+
+import pytest
+
+from bench import readme
+from bench.common import RESULTS_DIR
+
+
+def test_every_readme_block_is_rendered_from_its_json():
+    text = readme.README.read_text(encoding="utf-8")
+    names = [m.group("name") for m in readme.BLOCK.finditer(text)]
+    assert {"amp", "amp_native_bf16"} <= set(names)
+    assert readme.stale_blocks(text) == [], "run `python -m bench.readme` after a benchmark"
+    assert readme.main(["--check"]) == 0
+
+
+def test_a_number_changed_in_the_readme_or_in_the_json_is_caught(tmp_path):
+    text = readme.README.read_text(encoding="utf-8")
+    body = readme.BLOCK.search(text.split("<!-- bench:amp_native_bf16 -->")[0] + "<!-- bench:amp_native_bf16 -->"
+                               + text.split("<!-- bench:amp_native_bf16 -->")[1]).group("body")
+    first_row = next(line for line in body.splitlines() if line.startswith("| fp32 |"))
+    edited = first_row.replace("| fp32 |", "| fp32 | 9", 1)
+    assert readme.stale_blocks(text.replace(first_row, edited, 1)) != []
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS_DIR, results, ignore=shutil.ignore_patterns("*.png", "quick", "tmp"))
+    payload = json.loads((results / "amp_native_bf16.json").read_text())
+    payload["tables"][0]["rows"][0][2] *= 1.5                      # the fp32 training speed
+    (results / "amp_native_bf16.json").write_text(json.dumps(payload))
+    assert readme.stale_blocks(text, results) == ["amp_native_bf16"]
+    assert readme.stale_blocks(readme.update(text, results), results) == []
+
+
+def test_the_precision_decision_in_the_code_is_the_one_the_native_measurement_supports():
+    """ddpm.device.CPU_AUTO_BF16 against bench/results/amp_native_bf16.json: bf16 to train only where it trained
+    faster at equal quality; fp32 to sample, because bf16 images differ from fp32's by more than float32 round-off."""
+    from ddpm.device import CPU_AUTO_BF16
+    c = json.loads((RESULTS_DIR / "amp_native_bf16.json").read_text())["conclusion"]
+    assert c["native_bf16"] is True
+    assert CPU_AUTO_BF16["train"] == (c["bf16_train_speed_vs_fp32"] > 1.1 and c["training_quality_equal"])
+    assert c["auto"] == {"train": "bf16" if CPU_AUTO_BF16["train"] else "fp32", "sample": "fp32"}
+    assert CPU_AUTO_BF16["sample"] is False and c["max_abs_pixel_diff_bf16_vs_fp32"] > 1e-3
+
+
+def test_the_precision_prose_quotes_its_json_in_order():
+    """The sentences under the precision tables say what the two JSON files say: each figure, in the order
+    written, is the JSON's value at the precision shown."""
+    import re
+    native = json.loads((RESULTS_DIR / "amp_native_bf16.json").read_text())
+    other = json.loads((RESULTS_DIR / "amp.json").read_text())
+    c = native["conclusion"]
+    fid = lambda payload, part, prec: next(r["fid"] for r in payload[part] if r["precision"] == prec)
+    want = [f"{c['bf16_train_speed_vs_fp32']:.2f}×", f"{c['bf16_train_tab_speed_vs_fp32']:.2f}×",
+            f"{native['training'][0]['fid_floor']:.3f}", f"{other['conclusion']['bf16_train_speed_vs_fp32'] ** -1:.0f}×",
+            f"{c['bf16_sample_speed_vs_fp32']:.2f}×", f"{c['bf16_sample_tab_speed_vs_fp32']:.2f}×",
+            f"{c['max_abs_pixel_diff_bf16_vs_fp32']:.3f}", f"{fid(native, 'training', 'bf16'):.3f}",
+            f"{fid(other, 'training', 'bf16'):.3f}", f"{fid(native, 'training', 'fp32'):.3f}",
+            f"{c['channels_last_train_vs_contiguous_fp32']:.2f}×", f"{c['channels_last_forward_vs_contiguous_fp32']:.2f}×"]
+    assert fid(native, "training", "fp32") == pytest.approx(fid(other, "training", "fp32"), abs=5e-4)  # "on both"
+    text = readme.README.read_text(encoding="utf-8")
+    prose = text[text.index("What `--amp auto` does on a CPU"):text.index("### Sampling speed")]
+    numbers = re.findall(r"\d+\.\d+×?|\d+×", prose)
+    it = iter(numbers)
+    missing = [w for w in want if not any(n == w for n in it)]      # each in turn, in the written order
+    assert missing == [], f"README prose lacks {missing}; it says {numbers}"
