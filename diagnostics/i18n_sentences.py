@@ -193,7 +193,34 @@ PATTERNS: list[tuple[str, str]] = [
     (rf"FID {_N} \({_N} at n={_N}; floor {_N} \(± not estimable at this n\) at n={_N}\)",
      "FID {0}（n={2} 时为 {1}；n={4} 时下限为 {3}，这个 n 下无法估计 ±）"),
     (rf"FID {_N}", "FID {0}"),
+    (rf"KID {_N} ± {_N} \(floor {_N}\)", "KID {0} ± {1}（下限 {2}）"),
     (rf"KID {_N} ± {_N}", "KID {0} ± {1}"),
+    (rf"FID/floor {_N} \(95% interval {_N}–{_N}\)", "FID/下限 {0}（95% 区间 {1}–{2}）"),
+    (rf"KID − floor {_N} \(95% interval {_N}–{_N}\)", "KID − 下限 {0}（95% 区间 {1}–{2}）"),
+    (rf"FID/floor {_N} \(no interval: {_N} samples; an interval needs at least {_N}\)",
+     "FID/下限 {0}（无区间：{1} 个样本；区间至少需要 {2} 个）"),
+    (rf"KID − floor {_N} \(no interval: {_N} samples; an interval needs at least {_N}\)",
+     "KID − 下限 {0}（无区间：{1} 个样本；区间至少需要 {2} 个）"),
+    (rf"FID(?: at n={_N})? {_N} is {_N}× its floor {_N} \(95% interval {_N}–{_N}×\)",
+     "[[n={0} 时的]]FID {1} 是其下限 {3} 的 {2} 倍（95% 区间 {4}–{5} 倍）"),
+    (rf"FID / floor {_N}× has a 95% interval {_N}–{_N}× that holds the warning line {_N}×: not resolved at n={_N}; "
+     r"more samples narrow it",
+     "FID / 下限 {0} 倍的 95% 区间 {1}–{2} 倍包含了警告线 {3} 倍：在 n={4} 下无法判定；更多样本会让区间变窄"),
+    (r"intervals: percentile bootstrap, (\d+) resamples of the generated, reference and held-out sets \(within each "
+     r"class\); KID − floor is the unbiased MMD² of all the samples against the reference minus that of held-out "
+     r"sets with their class counts, so a class-balanced set of real images scores 0 on it while its raw KID is below 0",
+     "区间：百分位自助法，对生成集、参照集和留出集（在每个类别内）重抽样 {0} 次；KID − 下限是全部样本相对参照集的无偏"
+     " MMD² 减去具有相同类别数量的留出集的无偏 MMD²，所以一组类别均衡的真实图像在它上面得 0，而它的原始 KID 低于 0"),
+    (r"intervals: percentile bootstrap, (\d+) resamples of the generated, reference and held-out sets; KID − floor is "
+     r"the unbiased MMD² of all the samples against the reference minus that of held-out sets with their class counts, "
+     r"so a class-balanced set of real images scores 0 on it while its raw KID is below 0",
+     "区间：百分位自助法，对生成集、参照集和留出集重抽样 {0} 次；KID − 下限是全部样本相对参照集的无偏 MMD² 减去具有"
+     "相同类别数量的留出集的无偏 MMD²，所以一组类别均衡的真实图像在它上面得 0，而它的原始 KID 低于 0"),
+    (rf"warn if FID \(at the floor's n and class counts\) / the real-vs-real floor has its 95% interval above {_N}× and "
+     rf"FID > {_N} \(below {_N} samples: FID > {_N}× the floor and > the floor \+ 2σ\), precision < {_N}, recall < {_N} "
+     rf"or conditional accuracy < {_N}%",
+     "FID（在下限的 n 和各类别数量下）/ 真实对真实下限的 95% 区间整体高于 {0} 倍且 FID > {1}（样本少于 {2} 个时：FID > "
+     "下限的 {3} 倍且 > 下限 + 2σ），或精确率 < {4}、召回率 < {5}、条件准确率 < {6}% 时警告"),
     (rf"IS {_N}", "IS {0}"),
     (rf"precision {_N} / recall {_N}", "精确率 {0} / 召回率 {1}"),
     (rf"conditional accuracy {_N}%", "条件准确率 {0}%"),

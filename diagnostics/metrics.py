@@ -41,6 +41,7 @@ from scipy.special import xlogy
 
 from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, _as_2d, _draw, _num, _subsample, fid_from_features,
                   floor_uncertainty, frechet_distance, gaussian_stats, real_vs_real_floor)
+from .intervals import RESAMPLES, Interval, bootstrap_floor_comparisons
 from .kid import FIDCurve, KIDResult, fid_against_n, kernel_inception_distance
 
 __all__ = [
@@ -175,6 +176,10 @@ class QualityMetrics:
     floor_draws: int = 0                       # held-out draws the floor averages over (0: no floor)
     kid: Optional[KIDResult] = None            # KID (unbiased at small n) with its spread over subsets (diagnostics.kid)
     fid_curve: Optional[FIDCurve] = None       # FID against n and the n a stable FID needs (diagnostics.kid)
+    kid_floor: Optional[KIDResult] = None      # KID of real held-out images drawn like the floor's (the samples'
+                                               # class counts) against the same reference: what real data scores
+    fid_ratio: Optional[Interval] = None       # FID (at the floor's n) / floor, with its bootstrap interval
+    kid_excess: Optional[Interval] = None      # KID − its floor, with its bootstrap interval (diagnostics.intervals)
 
     METRICS = ("fid", "fid_floor", "inception_score", "precision", "recall", "precision_recall",
                "conditional_accuracy")
@@ -184,6 +189,15 @@ class QualityMetrics:
         d = asdict(self)
         d["inception_score"] = list(self.inception_score)
         return d
+
+    def comparisons(self) -> str:
+        """FID / floor and KID against its floor, each with its interval (or why there is none)."""
+        parts = []
+        if self.fid_ratio is not None:
+            parts.append(f"FID/floor {self.fid_ratio.describe()}")
+        if self.kid_excess is not None and self.kid_floor is not None:
+            parts.append(f"KID − floor {self.kid_excess.describe('{:.3g}')}, the floor {self.kid_floor.kid:.3g}")
+        return "; ".join(parts)
 
     def label(self, metric: str = "fid") -> str:
         """A caption that states n, the reference set and the feature network, e.g.
@@ -220,7 +234,7 @@ class QualityMetrics:
 def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=None, k: int = 3,
                    seed: int = 0, is_splits: int = 1, reference_role: str = "training split",
                    heldout_role: str = "held-out split", floor_draws: int = FLOOR_DRAWS,
-                   conditional_floor: bool = True) -> QualityMetrics:
+                   conditional_floor: bool = True, resamples: int = RESAMPLES) -> QualityMetrics:
     """All sample-quality metrics of generated images against a reference ImageDataset.
 
     fake_images (N, C, H, W) in [-1, 1]; fake_labels (N,) class indices or None (unconditional);
@@ -234,6 +248,11 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     (subsampled with `seed`), as the k-NN radii depend on set size. conditional_floor=False draws the floor at
     random even with labels: for samples their labels did not steer (guidance scale 0, the null label), whose
     classes fall as an unconditional model's do; conditional accuracy is still reported against the labels.
+
+    KID gets its floor the same way (the KID of held-out draws with the samples' class counts: a class-balanced set
+    of real images scores below 0 against a reference whose classes fall at random, and so do good samples), and
+    FID / floor and KID − floor get a bootstrap interval over all three sets (diagnostics.intervals; `resamples`
+    0: none, e.g. for a sweep that only ranks settings).
     """
     if extractor is None:
         from .features import load_feature_net
@@ -267,8 +286,9 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
                      "singular and FID is strongly biased upwards; compare only FIDs at the same n")
     fid = fid_from_features(ref_f, fake_f)
 
-    floor = floor_std = floor_ref = None
+    floor = floor_std = floor_ref = kid_floor = fid_ratio = kid_excess = None
     fid_matched, n_floor, draws = fid, n, 0
+    kid = kernel_inception_distance(ref_f, fake_f, seed=seed)
     if heldout is not None:
         held_f, _ = extractor.embed(heldout.images)
         counts = (None if labels is None or not conditional_floor
@@ -284,6 +304,12 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
             notes.append(f"the held-out split holds fewer images than the {n} generated, so the floor uses n={fr.n}; "
                          f"the samples are scored at the same n and class counts for the comparison "
                          f"(FID {_num(fid_matched)}, mean of {floor_draws} draws)")
+        held_labels = heldout.labels.cpu().numpy().astype(np.int64)
+        kid_floor = _kid_floor(ref_f, held_f, held_labels, fr, floor_draws, seed)
+        fid_ratio, kid_excess = bootstrap_floor_comparisons(
+            ref_f, fake_f, held_f, labels if fr.class_counts is not None else None, held_labels,
+            None if fr.class_counts is None else np.asarray(fr.class_counts), fid_matched / max(floor, 1e-12),
+            resamples=resamples, draws=floor_draws, seed=seed)
 
     rng = np.random.default_rng(seed)
     n_pr = min(n, n_ref)
@@ -303,4 +329,21 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
         network=extractor.describe(), k=k, network_id=f"{extractor.name} sha256 {extractor.sha256}…",
         num_classes=int(fake_p.shape[1]), n_pr=n_pr, is_splits=is_splits, notes=notes, fid_matched=fid_matched,
         n_floor=n_floor, fid_floor_std=floor_std, floor_draws=draws,
-        kid=kernel_inception_distance(ref_f, fake_f, seed=seed), fid_curve=fid_against_n(ref_f, fake_f, seed=seed))
+        kid=kid, fid_curve=fid_against_n(ref_f, fake_f, seed=seed), kid_floor=kid_floor, fid_ratio=fid_ratio,
+        kid_excess=kid_excess)
+
+
+def _kid_floor(ref_f: np.ndarray, held_f: np.ndarray, held_labels: np.ndarray, fr: FloorResult, draws: int,
+               seed: int) -> KIDResult:
+    """KID of real held-out sets drawn as the FID floor's are (fr: its n and class counts) against the reference,
+    pooled over `draws` draws: the KID a perfect generator scores with these class counts."""
+    rng = np.random.default_rng(seed + 2)
+    counts = None if fr.class_counts is None else np.asarray(fr.class_counts)
+    per_draw = [kernel_inception_distance(ref_f, held_f[_draw(len(held_f), fr.n, rng, held_labels if counts is not None
+                                                              else None, counts)], subsets=20, seed=seed + i)
+                for i in range(draws)]
+    means, stds = np.array([k.kid for k in per_draw]), np.array([k.std for k in per_draw])
+    pooled_std = math.sqrt(float(np.mean(stds ** 2) + np.var(means)))     # the std over all the draws' subsets
+    first = per_draw[0]
+    return KIDResult(float(means.mean()), pooled_std, first.subsets * len(per_draw), first.subset_size, first.n_real,
+                     first.n_generated)

@@ -8,6 +8,7 @@ import re
 import string
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ BUNDLED_REPORT = ROOT / "docs" / "report" / "report.json"
 # every committed report and its committed Chinese rendering (python -m diagnostics render … --lang zh)
 COMMITTED = [ROOT / "docs" / "report", ROOT / "docs" / "report_mnist"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
-NUMBERS = lambda s: set(re.findall(r"\d+(?:[.,]\d+)*", s))      # noqa: E731
+NUMBERS = lambda s: Counter(re.findall(r"\d+(?:[.,]\d+)*", s))      # noqa: E731  (each number as often as written)
 
 
 def texts(report) -> list[str]:
@@ -284,3 +285,41 @@ def test_the_figures_are_titled_in_chinese_with_the_same_numbers():
     assert drawn == sum(len(FIGURES.get(c.key, [])) for c in report.checks if c.verdict != "skip") >= 8
     page = to_html(report, "zh")
     assert "各时间步的信噪比" in page and "原始数值" in page and "(raw numbers" not in page
+
+
+# Chinese templates whose numbers come in another order than the English's (Chinese puts "of whom", "at n", the
+# data set before what is counted), each checked by hand: {the template's start: the order of its fields}.
+REORDERED = {
+    '{1} 个样本中有 {0} 个含有 NaN/Inf：采样过程发散了。': (1, 0),
+    '{1} 个张量中共有 {0} 个 NaN/Inf 权重（第一个：{2}）': (1, 0, 2),
+    'x̂_0 在后段的时间步内保持在范围内：t ≤ {2} 时至多 {0}%': (2, 0, 1, 3, 4),
+    '{1} 张图像的 {0} 轨迹；x̂_0 是网络未裁剪的原始预测': (1, 0),
+    'FID {0}（n={2} 时为 {1}；n={5} 时下限为 {3} ': (0, 2, 1, 5, 3, 4),
+    'FID {0}（n={2} 时为 {1}；n={4} 时下限为 {3}，': (0, 2, 1, 4, 3),
+    '[[n={0} 时的]]FID {1} 是其下限 {3} 的 {2} 倍': (0, 1, 3, 2, 4, 5),
+    '[[n={0} 时的]]FID {1} 是其下限 {3} 的 {2} 倍': (0, 1, 3, 2),
+    '特征网络：{0}（sha256 {1}，在 {4} 留出的 {3}% 上': (0, 1, 4, 3, 2),
+    '已达下限：FID {0} 与下限 {2} 相差不到 2σ（{1}），所以': (0, 2, 1),
+    '在 {3} 张训练图像上 −log₂ p(x{0}) ≤ {1} ± {': (3, 0, 1, 2),
+    '完整的 DDPM 采样（{0} 次网络调用）每批 {3} 张约需 {1}': (0, 3, 1, 2, 4, 5, 6, 7, 8),
+    '批大小 {1} 时每次网络调用 {0} 毫秒（批大小 1 时 {2} 毫': (1, 0, 2, 3, 4, 5, 6, 7),
+    'FID {0}（生成 n={1}，对 {2!t} n={3}；特征网络 ': (0, 1, 2, 3, 4, 6, 5, 7),
+    '{0!t} {1}（k={2}，生成 n={3} 对 {5!t}中的 n': (0, 1, 2, 3, 5, 4, 6),
+    '条件准确率 {0}%（生成 n={1}；分类器 {2}（sha256 {': (0, 1, 2, 3, 6, 5, 4),
+    'KID {0} ± {1}（无偏 MMD²，多项式核；{2} 个子集上的': (0, 1, 2, 4, 5, 3),
+    '{0}（sha256 {1}，在 {4} 留出的 {3}% 上测试准确率': (0, 1, 4, 3, 2),
+}
+
+
+def test_translated_numbers_keep_their_order_unless_the_grammar_reorders_them():
+    """Two numbers swapped in a Chinese template would pass a check that only compares which numbers appear: here a
+    template keeps the English order of its fields, or is one of the reviewed reorderings above, field for field."""
+    from diagnostics.i18n_numbers import PATTERNS as numbers
+    from diagnostics.i18n_sentences import PATTERNS as sentences
+    field = re.compile(r"\{(\d+)(?:![a-z])?\}")
+    seen = {}
+    for _, zh in sentences + numbers:
+        order = tuple(int(k) for k in field.findall(zh))
+        if order != tuple(sorted(order)):
+            seen[zh[:36]] = order
+    assert seen == REORDERED

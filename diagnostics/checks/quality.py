@@ -8,6 +8,7 @@ from typing import Optional
 
 from torch import Tensor
 
+from ..intervals import MIN_INTERVAL_N, NOT_MET, NOT_RESOLVED, target_verdict
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .result import CheckResult, Findings, skipped
 
@@ -106,12 +107,23 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
     limited = q.n_floor < q.n_generated
     at_n = f" at n={q.n_floor}" if limited else ""
 
-    # "at the floor" means within 2σ of it, σ the floor's spread across independent draws (fid.floor_uncertainty)
+    # FID / floor against the warning line by its interval (diagnostics.intervals: beyond the line only when the
+    # whole interval is); without one (n < 50), beyond 2σ of the floor, σ its spread across independent draws
+    ratio = q.fid_ratio if q.fid_ratio is not None and q.fid_ratio.known else None
     beyond_noise = floor is not None and matched is not None and (floor_std is None or matched > floor + 2 * floor_std)
-    found = Findings()
-    if beyond_noise and matched > max(th.fid_abs_ok, th.fid_floor_ratio_warn * floor):
-        found.add("warn", f"FID{at_n} {matched:.2f} is {matched / max(floor, 1e-9):.1f}× its floor {floor:.2f}",
-                  "train longer and sample with the EMA weights (and all T steps, or more DDIM steps)")
+    found, unresolved = Findings(), None
+    fid_fix = "train longer and sample with the EMA weights (and all T steps, or more DDIM steps)"
+    if ratio is not None and matched > th.fid_abs_ok:
+        verdict = target_verdict(ratio, th.fid_floor_ratio_warn)
+        if verdict == NOT_MET:
+            found.add("warn", f"FID{at_n} {matched:.2f} is {ratio.estimate:.1f}× its floor {floor:.2f} (95% interval "
+                              f"{ratio.low:.1f}–{ratio.high:.1f}×)", fid_fix)
+        elif verdict == NOT_RESOLVED:
+            unresolved = (f"FID / floor {ratio.estimate:.2f}× has a 95% interval {ratio.low:.2f}–{ratio.high:.2f}× that "
+                          f"holds the warning line {th.fid_floor_ratio_warn:g}×: not resolved at n={q.n_generated}; "
+                          "more samples narrow it")
+    elif ratio is None and beyond_noise and matched > max(th.fid_abs_ok, th.fid_floor_ratio_warn * floor):
+        found.add("warn", f"FID{at_n} {matched:.2f} is {matched / max(floor, 1e-9):.1f}× its floor {floor:.2f}", fid_fix)
     if prec is not None and prec < th.precision_warn:
         found.add("warn", f"precision {prec:.2f} < {th.precision_warn}: many samples lie off the data",
                   "low precision means off-manifold samples: train longer, keep clip_denoised=True")
@@ -123,9 +135,10 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
         found.add("warn", f"conditional accuracy {acc:.0%} < {th.cond_accuracy_warn:.0%}",
                   "weak conditioning: raise the classifier-free guidance scale (2–3), or train longer with "
                   "label dropout ≈ 0.1")
-    rule = (f"warn if FID (at the floor's n and class counts) > {th.fid_floor_ratio_warn:g}× the real-vs-real floor, "
-            f"> the floor + 2σ (σ: its spread across independent draws) and > {th.fid_abs_ok:g}, precision < "
-            f"{th.precision_warn}, recall < {th.recall_warn} or conditional accuracy < {th.cond_accuracy_warn:.0%}")
+    rule = (f"warn if FID (at the floor's n and class counts) / the real-vs-real floor has its 95% interval above "
+            f"{th.fid_floor_ratio_warn:g}× and FID > {th.fid_abs_ok:g} (below {MIN_INTERVAL_N} samples: FID > "
+            f"{th.fid_floor_ratio_warn:g}× the floor and > the floor + 2σ), precision < {th.precision_warn}, recall < "
+            f"{th.recall_warn} or conditional accuracy < {th.cond_accuracy_warn:.0%}")
 
     parts = []
     if fid is not None:
@@ -135,8 +148,12 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
             text += (f" ({matched:.2f} at n={q.n_floor}; floor {floor:.2f}{spread} at n={q.n_floor})" if limited
                      else f" (floor {floor:.2f}{spread} at the same n)")
         parts.append(text)
+    if q.fid_ratio is not None:
+        parts.append(f"FID/floor {q.fid_ratio.describe()}")
     if q.kid is not None:
-        parts.append(f"KID {q.kid.kid:.3g} ± {q.kid.std:.2g}")
+        parts.append(f"KID {q.kid.kid:.3g} ± {q.kid.std:.2g}" + (f" (floor {q.kid_floor.kid:.3g})" if q.kid_floor else ""))
+    if q.kid_excess is not None:
+        parts.append(f"KID − floor {q.kid_excess.describe('{:.3g}')}")
     parts.append(f"IS {float(q.inception_score[0]):.2f}")
     if prec is not None and rec is not None:
         parts.append(f"precision {prec:.2f} / recall {rec:.2f}")
@@ -151,6 +168,12 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
     else:
         summary, fix = head + ".", ""
     notes = [f"feature network: {q.network}", floor_note(q, labels is not None, heldout_seen)]
+    if unresolved:
+        notes.append(unresolved)
+    if q.fid_ratio is not None and q.fid_ratio.known:
+        notes.append(f"intervals: {q.fid_ratio.method}; KID − floor is the unbiased MMD² of all the samples against the "
+                     "reference minus that of held-out sets with their class counts, so a class-balanced set of real "
+                     "images scores 0 on it while its raw KID is below 0")
     if matched is not None and floor is not None and floor_std is not None and abs(matched - floor) <= 2 * floor_std:
         notes.append(f"at the floor: FID {matched:.2f} lies within 2σ ({2 * floor_std:.2f}) of the floor {floor:.2f}, "
                      "so at this n the samples cannot be told from unseen real images")
