@@ -12,10 +12,13 @@ Also the hold-out split every consumer shares and the helpers that turn samples 
 """
 from __future__ import annotations
 
+import io
 import math
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import BinaryIO, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +27,12 @@ from torch import Tensor
 
 DATASETS = ("digits", "mnist", "mnist_full", "fashion_mnist", "cifar10")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-MAX_TOTAL_PIXELS = 1_000_000_000     # decoded + resized pixels over a whole folder / zip
+IMAGE_FORMATS = ("PNG", "JPEG")      # what PIL may open (by content, whatever the extension); others are skipped
+IMAGE_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "I", "I;16", "I;16B", "I;16L", "F", "CMYK",
+               "YCbCr")              # modes converted to grey / RGB (at most 4 bytes a pixel); others are skipped
+# Costs bounded before any image is decoded, from what each header declares:
+MAX_IMAGE_PIXELS = 4096 * 4096       # one image, width × height (16,777,216); resize to at most 4096×4096
+MAX_TOTAL_PIXELS = 250_000_000       # a whole data set: every image decoded + resized to the image size
 DEFAULT_HOLDOUT = 0.2               # share of every class held out of training: the metrics' unseen real images
 DEFAULT_SPLIT_SEED = 0              # the seed that picks them (ImageDataset.split)
 
@@ -125,6 +133,78 @@ def recorded_holdout(data_meta: Optional[Mapping] = None) -> tuple[float, int]:
         raise ValueError(f"the checkpoint's data record holds out {fraction!r} of every class; a hold-out must be "
                          "in (0, 1) (0 = none); retrain, or fix the file's data record")
     return fraction, seed
+
+
+class ImageTooLarge(ValueError):
+    """An image or a data set over the pixel caps; the message names it, the cap and what to do."""
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    width: int
+    height: int
+    mode: str               # PIL's mode, e.g. "L", "RGB", "P"
+
+
+def open_image(fp: BinaryIO, name: str, source: str, formats: Optional[Sequence[str]] = IMAGE_FORMATS):
+    """The image in fp, opened lazily (PIL has read its header only; no pixel is decoded yet), or ImageTooLarge
+    if the header declares more than MAX_IMAGE_PIXELS. Anything else wrong (not one of `formats`, None: any PIL
+    reads; a truncated header; a mode not in IMAGE_MODES) raises PIL's own error (OSError, SyntaxError ...), for
+    the caller to skip and count the file. The caller closes the image."""
+    from PIL import Image, UnidentifiedImageError
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)     # our cap, below PIL's, decides
+        try:
+            im = Image.open(fp, formats=formats)
+        except Image.DecompressionBombError as e:      # over twice PIL's cap: it says how many pixels, not the size
+            found = re.search(r"\d+", str(e))
+            raise _image_too_large(name, source, int(found.group()) if found else 2 * Image.MAX_IMAGE_PIXELS + 1)
+    (w, h), mode = im.size, im.mode
+    if w * h > MAX_IMAGE_PIXELS:
+        im.close()
+        raise _image_too_large(name, source, w * h, (w, h))
+    if mode not in IMAGE_MODES or w < 1 or h < 1:
+        im.close()
+        raise UnidentifiedImageError(f"mode {mode} is not read here" if w and h else f"it declares {w}×{h} pixels")
+    return im
+
+
+def _image_too_large(name: str, source: str, pixels: int, size: Optional[tuple[int, int]] = None) -> ImageTooLarge:
+    side = math.isqrt(MAX_IMAGE_PIXELS)
+    declared = f"{size[0]}×{size[1]} = {pixels:,}" if size else f"{pixels:,}"
+    return ImageTooLarge(f"{source}: image {name!r} declares {declared} pixels in its header (limit "
+                         f"{MAX_IMAGE_PIXELS:,} per image); resize the images to at most {side}×{side}")
+
+
+def read_image_header(fp: BinaryIO, name: str, source: str,
+                      formats: Optional[Sequence[str]] = IMAGE_FORMATS) -> ImageHeader:
+    """Width, height and mode as the image in fp declares them, nothing decoded (see open_image)."""
+    with open_image(fp, name, source, formats) as im:
+        return ImageHeader(im.size[0], im.size[1], im.mode)
+
+
+def decode_image(raw: bytes, channels: Optional[int], name: str, source: str,
+                 formats: Optional[Sequence[str]] = IMAGE_FORMATS) -> np.ndarray:
+    """(H, W, C) float32 in [-1, 1]: grey for channels=1 or a grey image, else RGB. The header is checked again
+    (open_image) before a pixel is decoded; a file that fails to decode raises PIL's error."""
+    with open_image(io.BytesIO(raw), name, source, formats) as im:
+        mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in ("L", "1", "LA", "I;16", "I") else "RGB")
+        arr = np.asarray(im.convert(mode), dtype=np.float32) / 127.5 - 1.0
+    return arr.reshape(arr.shape[0], arr.shape[1], -1)
+
+
+def check_total_pixels(sizes: Sequence[tuple[int, int]], image_size: int, source: str,
+                       limit: Optional[int] = None) -> None:
+    """Refuse a data set whose images (w, h), decoded and resized to image_size, come to more than
+    MAX_TOTAL_PIXELS (or `limit`): counted from what the headers declare, before any image is decoded."""
+    limit = MAX_TOTAL_PIXELS if limit is None else limit
+    n = len(sizes)
+    total = sum(w * h for w, h in sizes) + n * image_size * image_size
+    if total > limit:
+        side = max(math.isqrt(limit // (2 * max(n, 1))), 1)
+        raise ImageTooLarge(f"{source}: its {n:,} images come to {total:,} pixels decoded and resized to "
+                            f"{image_size}×{image_size} (limit {limit:,} per data set, counted from their headers); "
+                            f"resize the images to at most {side}×{side}, use fewer of them or a smaller image size")
 
 
 def _resize(x: Tensor, size: int) -> Tensor:

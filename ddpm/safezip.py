@@ -1,16 +1,28 @@
 """Reading an untrusted .zip: refuse what could escape, lie or exhaust memory, before any member is read.
 
-One set of rules for every zip the product opens (training data, a diffusers pipeline): a member whose path is
-absolute or climbs out with `..`, a symbolic link, a member that unpacks to more than the limit (declared or
-actual), or too many members, is refused with a message naming it.
+One set of rules for every zip the product opens (training data, a reference set for the diagnostics, a
+diffusers pipeline), checked on the central directory alone, before a byte is unpacked or written: a member
+whose path is absolute or climbs out with `..`, a symbolic link, too many members, a member that declares more
+than MAX_MEMBER_BYTES (or the caller's lower limit), a member that unpacks more than MAX_RATIO times its packed
+size (a zip bomb's signature), or members that declare more than MAX_TOTAL_BYTES together, is refused with a
+message naming the zip, the member, its size and the limit. The declared sizes are trusted only that far: a
+member is never read past its limit (read_member), so a header that understates the size is caught too.
 """
 from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
-MAX_MEMBERS = 200_000
+MAX_MEMBERS = 200_000                # members in one zip
+MAX_MEMBER_BYTES = 512 * 2**20       # one member, unpacked (callers may ask for less: an image member gets 50 MiB)
+MAX_TOTAL_BYTES = 1 * 2**30          # all members together, unpacked
+MAX_RATIO = 100                      # unpacked / packed size of one member, for members over RATIO_FLOOR_BYTES
+RATIO_FLOOR_BYTES = 1 * 2**20        # smaller members may pack tighter (a short JSON of spaces, a blank image)
+TOO_BIG = "make the zip smaller, or unzip it and pass the folder (on the command line)"
+
+Members = list[tuple[tuple[str, ...], zipfile.ZipInfo]]
 
 
 class UnsafeZipError(ValueError):
@@ -30,23 +42,47 @@ def member_parts(info: zipfile.ZipInfo, source: str) -> tuple[str, ...]:
     return parts
 
 
-def checked_members(zf: zipfile.ZipFile, source: str, max_member_bytes: int,
-                    max_members: int = MAX_MEMBERS) -> list[tuple[tuple[str, ...], zipfile.ZipInfo]]:
-    """(path parts, info) of every file member, after checking them all; directories are left out."""
+def check_sizes(info: zipfile.ZipInfo, source: str, max_member_bytes: int) -> None:
+    """The member's declared size against the per-member limit and its compression ratio against MAX_RATIO."""
+    if info.file_size > max_member_bytes:
+        raise UnsafeZipError(f"{source}: member {info.filename!r} unpacks to {info.file_size:,} bytes "
+                             f"(limit {max_member_bytes:,}); remove it or make it smaller")
+    if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * info.compress_size:
+        raise UnsafeZipError(f"{source}: member {info.filename!r} unpacks to {info.file_size:,} bytes from "
+                             f"{info.compress_size:,} packed, over {MAX_RATIO}:1 (the limit for members over "
+                             f"{RATIO_FLOOR_BYTES:,} bytes), as a zip bomb does; remove it or zip real data")
+
+
+def checked_members(zf: zipfile.ZipFile, source: str, max_member_bytes: int = MAX_MEMBER_BYTES,
+                    max_members: int = MAX_MEMBERS) -> Members:
+    """(path parts, info) of every file member, after checking them all on the central directory (nothing is
+    read); directories are left out. max_member_bytes: the caller's per-member limit, never above
+    MAX_MEMBER_BYTES."""
     infos = zf.infolist()
     if len(infos) > max_members:
         raise UnsafeZipError(f"{source} has {len(infos):,} members (limit {max_members:,}); "
                              "use a folder or a smaller zip")
+    limit = min(max_member_bytes, MAX_MEMBER_BYTES)
     out = []
     for info in infos:
         parts = member_parts(info, source)
         if info.is_dir():
             continue
-        if info.file_size > max_member_bytes:
-            raise UnsafeZipError(f"{source}: member {info.filename!r} unpacks to {info.file_size:,} bytes "
-                                 f"(limit {max_member_bytes:,}); remove it or make it smaller")
+        check_sizes(info, source, limit)
         out.append((parts, info))
+    total = sum(info.file_size for _, info in out)
+    if total > MAX_TOTAL_BYTES:
+        largest = max((info for _, info in out), key=lambda i: i.file_size)
+        raise UnsafeZipError(f"{source} unpacks to {total:,} bytes in all (limit {MAX_TOTAL_BYTES:,}), its "
+                             f"largest member {largest.filename!r} to {largest.file_size:,}; {TOO_BIG}")
     return out
+
+
+def _unreadable(info: zipfile.ZipInfo, source: str, e: BaseException) -> UnsafeZipError:
+    return UnsafeZipError(f"{source}: member {info.filename!r} cannot be read ({e}); the zip is damaged or crafted")
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)     # zipfile checks sizes and CRCs itself
 
 
 def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, source: str = "zip") -> bytes:
@@ -54,17 +90,50 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, sour
     try:
         with zf.open(info) as f:
             data = f.read(max_bytes + 1)
-    except (zipfile.BadZipFile, EOFError, OSError) as e:   # zipfile checks sizes and CRCs itself
-        raise UnsafeZipError(f"{source}: member {info.filename!r} cannot be read ({e}); the zip is damaged or "
-                             "crafted") from None
+    except _ZIP_ERRORS as e:
+        raise _unreadable(info, source, e) from None
     if len(data) > max_bytes:
         raise UnsafeZipError(f"{source}: member {info.filename!r} unpacks to more than {max_bytes:,} bytes (the "
                              "limit); remove it or make it smaller")
     return data
 
 
-def extract_members(zf: zipfile.ZipFile, members: list[tuple[tuple[str, ...], zipfile.ZipInfo]], dest: Path,
-                    max_member_bytes: int, source: str = "zip") -> None:
+class MemberStream:
+    """A checked member opened for reading, seekable, for a reader that needs only its first bytes (an image
+    header): it unpacks no further than it is read, never past the declared size, and a damaged member is
+    UnsafeZipError (refused, as in read_member) rather than an error the reader would take as its own."""
+
+    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: str = "zip"):
+        self._info, self._source = info, source
+        self._f = self._guard(zf.open, info)
+
+    def _guard(self, fn, *args):
+        try:
+            return fn(*args)
+        except _ZIP_ERRORS as e:
+            raise _unreadable(self._info, self._source, e) from None
+
+    def read(self, n: int = -1) -> bytes:
+        return self._guard(self._f.read, n)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._guard(self._f.seek, offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> "MemberStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def extract_members(zf: zipfile.ZipFile, members: Members, dest: Path, max_member_bytes: int,
+                    source: str = "zip") -> None:
     """Write checked members under dest (their paths were checked not to climb out of it)."""
     dest = Path(dest)
     for parts, info in members:

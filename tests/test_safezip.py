@@ -57,3 +57,38 @@ def test_member_that_understates_its_size_is_caught(tmp_path):
         (_, info), = checked_members(zf, "liar.zip", 10_000)
         with pytest.raises(UnsafeZipError, match="more than 100 bytes"):
             read_member(zf, info, 100, "liar.zip")     # the true size is over the caller's limit
+
+
+def test_a_small_member_may_pack_tighter_than_the_ratio(tmp_path):
+    """The ratio cap is for members over RATIO_FLOOR_BYTES: a short config of spaces or a blank image is fine."""
+    from ddpm.safezip import MAX_RATIO, RATIO_FLOOR_BYTES
+    path = tmp_path / "small.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/spaces.json", b" " * RATIO_FLOOR_BYTES)          # ~1000:1, at the floor
+        zf.writestr("a/over.json", b" " * (RATIO_FLOOR_BYTES + 1))
+    with zipfile.ZipFile(path) as zf:
+        assert zf.getinfo("a/spaces.json").file_size > MAX_RATIO * zf.getinfo("a/spaces.json").compress_size
+        with pytest.raises(UnsafeZipError, match=r"member 'a/over.json' unpacks to 1,048,577 bytes from [\d,]+ packed, "
+                                                 r"over 100:1"):
+            checked_members(zf, "small.zip")
+        zf.infolist().remove(zf.getinfo("a/over.json"))
+        assert [parts for parts, _ in checked_members(zf, "small.zip")] == [("a", "spaces.json")]
+
+
+def test_a_damaged_member_is_refused_when_its_header_is_read(tmp_path):
+    """Image headers are read through a stream (MemberStream): a member whose packed data is damaged is refused
+    as read_member refuses it, not taken for an unreadable image and skipped."""
+    import numpy as np
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)).save(buf, format="PNG")
+    path = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/0.png", buf.getvalue())
+        zf.writestr("b/0.png", _png())
+    raw = bytearray(path.read_bytes())
+    start = 30 + len("a/0.png")                       # the first member's packed data follows its local header
+    raw[start:start + 16] = b"\xff" * 16
+    path.write_bytes(bytes(raw))
+    with pytest.raises(UnsafeZipError, match=r"damaged.zip: member 'a/0.png' cannot be read \(.*\); the zip is "
+                                             "damaged or crafted"):
+        load_dataset(str(path))

@@ -5,42 +5,53 @@ Layouts (a .zip may wrap either in one top-level folder):
     root/cat/001.png, root/dog/002.jpg, ...   ->  class_names = ["cat", "dog"], labels = the folder
     root/001.png, root/002.png, ...           ->  class_names = [] (unconditional), labels all 0
 
-Every image is decoded in memory (a .zip is never unpacked to disk), converted to grey or RGB and resized to
-image_size (default: the first image's size; an image of another size or shape is centre-cropped to a square
-and resized, and counted). Unreadable files are skipped and counted; both counts land in ImageDataset.notes
-(and as a UserWarning) so that a caller can show them.
+Every image's header is read first (its size and mode, nothing decoded): an image over MAX_IMAGE_PIXELS, or a
+data set whose images decoded and resized come to more than MAX_TOTAL_PIXELS, is refused before any image is
+decoded (ddpm.data). Then every image is decoded in memory (a .zip is never unpacked to disk; its members pass
+ddpm.safezip's checks first), converted to grey or RGB and resized to image_size (default: the first image's size;
+an image of another size or shape is centre-cropped to a square and resized, and counted). Unreadable files are
+skipped and counted; both counts land in ImageDataset.notes (and as a UserWarning) so that a caller can show them.
 """
 from __future__ import annotations
 
-import io
 import warnings
 import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import BinaryIO, Callable
 
-import numpy as np
 import torch
 
-from ..data import IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, _resize, _to_channels
-from ..safezip import checked_members, read_member
+from ..data import (IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, ImageHeader, ImageTooLarge, _resize,
+                    _to_channels, check_total_pixels, decode_image, read_image_header)
+from ..safezip import MAX_MEMBERS, MemberStream, UnsafeZipError, checked_members, read_member
 
-MAX_MEMBER_BYTES = 50 * 2**20        # a single zip member larger than this is refused
-MAX_ZIP_MEMBERS = 200_000
+MAX_MEMBER_BYTES = 50 * 2**20        # a single zip member larger than this is refused (an image needs less)
+MAX_ZIP_MEMBERS = MAX_MEMBERS
 LAYOUT = ("expected <root>/<class_name>/<image>.png (one subfolder per class: class-conditional) or "
           "<root>/<image>.png (a flat folder: unconditional), PNG or JPEG; a .zip may wrap either in one "
           "top-level folder")
 
-Member = tuple[tuple[str, ...], Callable[[], bytes]]   # (path parts relative to the root, read bytes)
+
+@dataclass(frozen=True)
+class Member:
+    parts: tuple[str, ...]               # path relative to the root
+    open: Callable[[], BinaryIO]         # a seekable stream, for the header: only its first bytes are read
+    read: Callable[[], bytes]            # every byte (bounded for a zip member), to decode
 
 
 def _folder_members(root: Path) -> list[Member]:
-    return [(p.relative_to(root).parts, p.read_bytes) for p in sorted(root.rglob("*")) if p.is_file()]
+    return [Member(p.relative_to(root).parts, lambda p=p: p.open("rb"), p.read_bytes)
+            for p in sorted(root.rglob("*")) if p.is_file()]
 
 
 def _zip_members(zf: zipfile.ZipFile, source: Path) -> list[Member]:
-    """Members read in memory only, after safezip's checks (no traversal, no symlinks, none over the limit)."""
-    checked = checked_members(zf, str(source), MAX_MEMBER_BYTES, MAX_ZIP_MEMBERS)
-    return [(parts, lambda info=info: read_member(zf, info, MAX_MEMBER_BYTES, str(source))) for parts, info in checked]
+    """Members read in memory only, after safezip's checks on the central directory (no traversal, no symlinks,
+    none over the size or ratio limits, not too much in all)."""
+    src = str(source)
+    return [Member(parts, lambda info=info: MemberStream(zf, info, src),
+                   lambda info=info: read_member(zf, info, MAX_MEMBER_BYTES, src))
+            for parts, info in checked_members(zf, src, MAX_MEMBER_BYTES, MAX_ZIP_MEMBERS)]
 
 
 def note(notes: list[str], message: str) -> None:
@@ -52,15 +63,16 @@ def note(notes: list[str], message: str) -> None:
 def _layout(members: list[Member], source: Path, notes: list[str]) -> tuple[list[Member], bool]:
     """-> (image members with paths relative to the layout root, has_classes)."""
     junk = lambda parts: any(p.startswith(".") or p == "__MACOSX" for p in parts)
-    found = sorted(((p, r) for p, r in members if not junk(p) and p[-1].lower().endswith(IMAGE_EXTENSIONS)),
-                   key=lambda m: m[0])
+    found = sorted((m for m in members if not junk(m.parts) and m.parts[-1].lower().endswith(IMAGE_EXTENSIONS)),
+                   key=lambda m: m.parts)
     if not found:
-        kinds = sorted({PurePosixPath(p[-1]).suffix.lower() or "(none)" for p, _ in members if not junk(p)})
+        kinds = sorted({PurePosixPath(m.parts[-1]).suffix.lower() or "(none)" for m in members if not junk(m.parts)})
         what = f"its {len(members)} file(s) have the extension(s) {', '.join(kinds)}" if members else "it is empty"
         raise ValueError(f"no images found in {source} ({what}): {LAYOUT}")
-    if len({p[0] for p, _ in found}) == 1 and all(len(p) >= 2 for p, _ in found) and any(len(p) >= 3 for p, _ in found):
-        found = [(p[1:], r) for p, r in found]                       # strip one wrapping folder
-    in_folders = [(p, r) for p, r in found if len(p) >= 2]
+    paths = [m.parts for m in found]
+    if len({p[0] for p in paths}) == 1 and all(len(p) >= 2 for p in paths) and any(len(p) >= 3 for p in paths):
+        found = [replace(m, parts=m.parts[1:]) for m in found]      # strip one wrapping folder
+    in_folders = [m for m in found if len(m.parts) >= 2]
     if not in_folders:
         return found, False                                           # flat: every image at the root
     if len(in_folders) < len(found):
@@ -80,34 +92,48 @@ def _square(x: torch.Tensor) -> torch.Tensor:
     return x[..., top:top + s, left:left + s]
 
 
+def _read_headers(found: list[Member], source: Path) -> tuple[list[tuple[Member, ImageHeader]], list[str]]:
+    """(member, what its header declares) of every image, and the unreadable ones ("name (error)"). Nothing is
+    decoded; an image over the pixel cap or an unsafe zip member is refused here, not skipped."""
+    headers, bad = [], []
+    for m in found:
+        name = "/".join(m.parts)
+        try:
+            with m.open() as fp:
+                headers.append((m, read_image_header(fp, name, str(source))))
+        except (ImageTooLarge, UnsafeZipError):
+            raise
+        except Exception as e:                     # not a PNG/JPEG, a truncated header, an unsupported mode ...
+            bad.append(f"{name} ({type(e).__name__})")
+    return headers, bad
+
+
 def load_tree(members: list[Member], source: Path, image_size: int | None, channels: int | None) -> ImageDataset:
-    """Decode the images of a folder / zip (see the module docstring for the layouts)."""
-    from PIL import Image
+    """Decode the images of a folder / zip (see the module docstring for the layouts), after every header has
+    been read and the data set's pixels counted."""
     notes: list[str] = []
     found, has_classes = _layout(members, source, notes)
-    images, labels, bad, resized, total, size = [], [], [], 0, 0, image_size
-    for parts, read in found:
-        name = "/".join(parts)
-        raw = read()                               # an unsafe zip member is refused here, not skipped
+    headers, bad = _read_headers(found, source)
+    if headers:
+        first = headers[0][1]
+        size = image_size or min(first.width, first.height)
+        check_total_pixels([(h.width, h.height) for _, h in headers], size, str(source), MAX_TOTAL_PIXELS)
+    images, labels, resized = [], [], 0
+    for m, header in headers:
+        name = "/".join(m.parts)
         try:
-            with Image.open(io.BytesIO(raw)) as im:
-                w, h = im.size
-                mode = {1: "L", 3: "RGB"}.get(channels) or ("L" if im.mode in ("L", "1", "LA", "I;16", "I") else "RGB")
-                arr = np.asarray(im.convert(mode), dtype=np.float32) / 127.5 - 1.0
-        except Exception as e:                     # truncated, not an image, an unsupported mode ...
+            arr = decode_image(m.read(), channels, name, str(source))
+        except (ImageTooLarge, UnsafeZipError):    # refused, not skipped: a zip member over its limit, or a file
+            raise                                  # that grew since its header was read
+        except Exception as e:                     # truncated, corrupt pixel data ...
             bad.append(f"{name} ({type(e).__name__})")
             continue
-        size = size or min(w, h)
-        total += w * h + size * size
-        if total > MAX_TOTAL_PIXELS:
-            raise ValueError(f"{source} decodes to more than {MAX_TOTAL_PIXELS:,} pixels; "
-                             "downscale the images, use a subset or a smaller image size")
-        x = torch.from_numpy(arr).reshape(h, w, -1).permute(2, 0, 1)[None]
-        if (w, h) != (size, size):
+        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
+        if (header.width, header.height) != (size, size):
             resized += 1
             x = _resize(_square(x), size)
         images.append(x)
-        labels.append(parts[0] if has_classes else "")
+        labels.append(m.parts[0] if has_classes else "")
     if not images:
         raise ValueError(f"none of the images in {source} could be read ({len(found)} tried, e.g. {bad[0]}); "
                          "check that they are valid PNG/JPEG files")

@@ -11,6 +11,7 @@ labels are sorted; anything else is refused.
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Optional
@@ -18,7 +19,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..data import MAX_TOTAL_PIXELS, ImageDataset, _resize, _to_channels
+from ..data import (MAX_TOTAL_PIXELS, ImageDataset, ImageTooLarge, _resize, _to_channels, check_total_pixels,
+                    decode_image, read_image_header)
 
 PREFIX = "hf:"
 IMAGE_NAMES = ("image", "img", "images", "pixel_values", "picture")
@@ -141,6 +143,72 @@ def _to_array(value, channels: Optional[int]) -> np.ndarray:
     return arr.reshape(arr.shape[0], arr.shape[1], -1)
 
 
+def _encoded(cell: dict):
+    """A datasets.Image cell read with decode=False ({"bytes": ..., "path": ...}) as a binary stream."""
+    return io.BytesIO(cell["bytes"]) if cell.get("bytes") else open(cell["path"], "rb")
+
+
+def _decode_image_column(ds, column: str, spec: str, image_size: Optional[int], channels: Optional[int]):
+    """-> (images (1, C, s, s) each, s, how many resized, unreadable rows): every header read first (the column
+    cast to decode=False, so `datasets` decodes nothing), the pixel caps checked, then each image decoded."""
+    import datasets
+    from .folder import _square
+    cells = ds.cast_column(column, datasets.Image(decode=False))[column]
+    headers, bad = [], []
+    for i, cell in enumerate(cells):
+        try:
+            with _encoded(cell) as fp:
+                headers.append((i, read_image_header(fp, f"row {i}", spec, formats=None)))
+        except ImageTooLarge:
+            raise
+        except Exception as e:                     # not an image, a truncated header, a missing file ...
+            bad.append(f"row {i} ({type(e).__name__})")
+    size = image_size or (min(headers[0][1].width, headers[0][1].height) if headers else None)
+    if headers:
+        check_total_pixels([(h.width, h.height) for _, h in headers], size, spec, MAX_TOTAL_PIXELS)
+    images, resized = [], 0
+    for i, header in headers:
+        try:
+            with _encoded(cells[i]) as fp:
+                arr = decode_image(fp.read(), channels, f"row {i}", spec, formats=None)
+        except ImageTooLarge:                      # the file changed since its header was read
+            raise
+        except Exception as e:
+            bad.append(f"row {i} ({type(e).__name__})")
+            continue
+        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
+        if (header.width, header.height) != (size, size):
+            resized += 1
+            x = _resize(_square(x), size)
+        images.append(x)
+    return images, size, resized, sorted(bad, key=lambda b: int(b.split()[1]))
+
+
+def _convert_array_column(ds, column: str, spec: str, image_size: Optional[int], channels: Optional[int]):
+    """As _decode_image_column for a column of arrays (or of images `datasets` has decoded): there is no header
+    to read, so the pixels are counted as each array is converted."""
+    from .folder import _square
+    images, sizes, size, total, resized, bad = [], [], image_size, 0, 0, []
+    for i, value in enumerate(ds[column]):
+        try:
+            arr = _to_array(value, channels)
+        except Exception as e:
+            bad.append(f"row {i} ({type(e).__name__})")
+            continue
+        h, w = arr.shape[:2]
+        size = size or min(h, w)
+        sizes.append((w, h))
+        total += w * h + size * size
+        if total > MAX_TOTAL_PIXELS:
+            check_total_pixels(sizes, size, spec, MAX_TOTAL_PIXELS)       # refuses, saying so
+        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
+        if (h, w) != (size, size):
+            resized += 1
+            x = _resize(_square(x), size)
+        images.append(x)
+    return images, size, resized, bad
+
+
 def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image_column: Optional[str] = None,
             label_column: Optional[str] = None) -> ImageDataset:
     """An ImageDataset from a Hugging Face dataset (see the module docstring for spec)."""
@@ -156,25 +224,10 @@ def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image
     labels, class_names = _labels(ds, label_col) if label_col else (torch.zeros(len(ds), dtype=torch.long), [])
     from .folder import note
     notes: list[str] = []
-    images, size, total, resized, bad = [], image_size, 0, 0, []
-    for i, value in enumerate(ds[image_col]):
-        try:
-            arr = _to_array(value, channels)
-        except Exception as e:
-            bad.append(f"row {i} ({type(e).__name__})")
-            continue
-        h, w = arr.shape[:2]
-        size = size or min(h, w)
-        total += h * w + size * size
-        if total > MAX_TOTAL_PIXELS:
-            raise ValueError(f"{spec!r} decodes to more than {MAX_TOTAL_PIXELS:,} pixels; use a split slice "
-                             "(hf:NAME:train[:5000]) or a smaller image size")
-        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
-        if (h, w) != (size, size):
-            from .folder import _square
-            resized += 1
-            x = _resize(_square(x), size)
-        images.append(x)
+    if isinstance(ds.features[image_col], datasets.Image):
+        images, size, resized, bad = _decode_image_column(ds, image_col, spec, image_size, channels)
+    else:
+        images, size, resized, bad = _convert_array_column(ds, image_col, spec, image_size, channels)
     keep = torch.ones(len(ds), dtype=torch.bool)
     for b in bad:
         keep[int(b.split()[1])] = False
