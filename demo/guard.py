@@ -9,14 +9,20 @@ running keeps running (and keeps its concurrency slot) until it returns. So the 
 callback asks `client_gone()` at every network call and raises `ClientGone`, which ends the work within one
 network call.
 
+Work that outlasts its wall time stops the same way: the budget check (demo/common.py check_work) starts the
+request's clock, and `check` raises a gr.Error saying how long it ran once it is past
+limits.max_request_seconds(), so a request whose cost the budget priced wrong still ends.
+
     callback = watch(progress_callback)    # raises ClientGone once the request's client has gone
 """
 from __future__ import annotations
 
 import logging
 import sys
+import time
 import traceback
-from typing import Callable, Optional
+from contextvars import ContextVar
+from typing import Callable, NamedTuple, Optional
 
 log = logging.getLogger("ddpm_workbench")
 
@@ -50,10 +56,41 @@ def client_gone() -> bool:
     return True                  # no longer among the active jobs: /cancel took it off
 
 
+class Clock(NamedTuple):
+    started: float                 # time.monotonic() when the request's work started
+    limit_s: float                 # the wall time it may run
+
+
+# per request: gradio runs each handler in a copy of the context, so one request's clock is not another's
+_clock: ContextVar[Optional[Clock]] = ContextVar("ddpm_workbench_request_clock", default=None)
+
+
+def start_clock(limit_s: float) -> Clock:
+    """The request's work starts now and may run `limit_s` seconds (check raises after that)."""
+    clock = Clock(time.monotonic(), float(limit_s))
+    _clock.set(clock)
+    return clock
+
+
+def check_time() -> None:
+    """Raise a gr.Error saying how long the work ran, and what to lower, once the request's clock is past its
+    limit; nothing when no clock was started (work outside a budgeted request)."""
+    clock = _clock.get()
+    if clock is None:
+        return
+    ran = time.monotonic() - clock.started
+    if ran > clock.limit_s:
+        import gradio as gr
+        from .i18n import t
+        raise gr.Error(t("work.too_long", seconds=ran, limit=clock.limit_s), print_exception=False)
+
+
 def check(where: str) -> None:
-    """Raise ClientGone (saying how far the work got: `where`) if the request's client has gone."""
+    """Raise ClientGone (saying how far the work got: `where`) if the request's client has gone, and a gr.Error
+    once the request has run past its wall time (check_time)."""
     if client_gone():
         raise ClientGone(where)
+    check_time()
 
 
 def watch(callback: Optional[Callable[[int, int], None]] = None) -> Callable[[int, int], None]:

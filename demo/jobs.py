@@ -13,7 +13,8 @@ memory) keeps its last checkpoint listed, and any stopped or failed run of this 
 (`python -m ddpm.train --resume auto` in the same folder).
 
     jobs = TrainingJobs(Path("runs/app"))
-    jobs.start(TrainRequest(steps=500))
+    with jobs.reserve(500) as slot:   # the one slot is decided first; then the upload is read and checked
+        jobs.start(TrainRequest(steps=500), reservation=slot)
     jobs.status()          # JobStatus(state="running", step=120, total=500, ...)
     jobs.stop()            # SIGTERM: the trainer saves last.safetensors + model.safetensors and exits
     jobs.resume(run_id)    # the same settings, from the run's last.safetensors
@@ -29,9 +30,10 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from ddpm.train_config import TrainConfig
 
@@ -149,6 +151,15 @@ class _Job:
         return self.proc.poll() if self.proc is not None else None
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """The one training slot, held while a start or a resume is prepared (its upload read and checked)."""
+    run_id: str                         # the run it will start (or resume)
+    started_at: float                   # epoch seconds
+    step: int                           # 0 for a new run; where a resumed run goes on from
+    total: int
+
+
 def training_threads() -> int:
     """CPU threads for the trainer: all cores but one, so the app keeps a core to answer requests
     (DDPM_WORKBENCH_TRAIN_THREADS overrides)."""
@@ -169,26 +180,47 @@ class TrainingJobs:
         self.cwd = Path(cwd)
         self._lock = threading.RLock()
         self._job: Optional[_Job] = None
+        self._reservation: Optional[Reservation] = None
         self._looked_on_disk = False
 
     # ------------------------------------------------------------------------------------------- actions
-    def start(self, request: TrainRequest, upload: Optional[str | os.PathLike] = None) -> JobStatus:
-        """Start a run; `upload` (a .zip) is copied into the run folder and deleted once the trainer has
-        read it. Raises JobBusyError while another run trains."""
+    @contextmanager
+    def reserve(self, steps: int, run: Optional[RunInfo] = None) -> Iterator[Reservation]:
+        """Hold the one training slot while a start (or the resume of `run`) is prepared, so that the upload is
+        read only by the one request that may train: JobBusyError at once, before anything is read, while a run
+        trains or another request holds the slot (two at the same moment: one gets it). Released when the block
+        ends; a run started inside it (start / resume with `reservation=`) holds the slot from then on."""
         with self._lock:
             self._refuse_if_busy()
-            run_id = new_run_id()
+            slot = self._reservation = (Reservation(new_run_id(), time.time(), 0, int(steps)) if run is None else
+                                        Reservation(run.run_id, time.time(), run.step, run.total))
+        try:
+            yield slot
+        finally:
+            with self._lock:
+                if self._reservation is slot:
+                    self._reservation = None
+
+    def start(self, request: TrainRequest, upload: Optional[str | os.PathLike] = None,
+              reservation: Optional[Reservation] = None) -> JobStatus:
+        """Start a run (as `reservation`'s run id when it holds the slot); `upload` (a .zip) is copied into the
+        run folder and deleted once the trainer has read it. Raises JobBusyError while another run trains or
+        another request holds the slot."""
+        with self._lock:
+            self._refuse_if_busy(reservation)
+            run_id = reservation.run_id if reservation is not None else new_run_id()
             run_dir = (self.runs_dir / run_id).resolve()
             run_dir.mkdir(parents=True)
             self._spawn(run_id, run_dir, request, upload, started=time.time())
             return self.status()
 
-    def resume(self, run_id: str, upload: Optional[str | os.PathLike] = None) -> JobStatus:
+    def resume(self, run_id: str, upload: Optional[str | os.PathLike] = None,
+               reservation: Optional[Reservation] = None) -> JobStatus:
         """Go on training a stopped or failed run of this instance from its last.safetensors, with its own
         settings, in its own folder (`--resume auto`). A run on an uploaded .zip needs that .zip again
         (`upload`): the app deletes uploaded data once the trainer has read it."""
         with self._lock:
-            self._refuse_if_busy()
+            self._refuse_if_busy(reservation)
             run = self.resumable_run(run_id)
             info = read_json(run.run_dir / "job.json") or {}
             request = {k: v for k, v in (info.get("request") or {}).items() if k in TrainRequest.__dataclass_fields__}
@@ -221,14 +253,15 @@ class TrainingJobs:
         """This instance's stopped or failed runs that have steps left, newest first."""
         return [r for r in list_runs(self.runs_dir) if r.owned_by(self.instance) and r.resumable]
 
-    def _refuse_if_busy(self) -> None:
+    def _refuse_if_busy(self, reservation: Optional[Reservation] = None) -> None:
+        """JobBusyError while a run trains, or while a request other than `reservation`'s holds the slot."""
+        held = self._reservation
+        if held is not None and held is not reservation:
+            raise _busy(held.run_id, held.started_at, held.step, held.total)
         current = self._current()
         if current is not None and current.alive():
             st = self.status()
-            raise JobBusyError(
-                f"run {current.run_id} (started {_clock(current.started_at)}) is training "
-                f"(step {st.step:,}/{st.total:,}); only one training job runs at a time. "
-                "Wait for it to finish or stop it first.")
+            raise _busy(current.run_id, current.started_at, st.step, st.total)
 
     def _spawn(self, run_id: str, run_dir: Path, request: TrainRequest, upload: Optional[str | os.PathLike],
                started: float, resume_from: Optional[int] = None) -> None:
@@ -419,6 +452,12 @@ class TrainingJobs:
         kept = (f"; its last checkpoint ({ckpt.name}) is listed in every tab as run {job.run_id}, and Resume "
                 "goes on from it" if ckpt else "; it saved no checkpoint, so Resume starts it again from step 0")
         return f"training failed: {reason}{kept}"
+
+
+def _busy(run_id: str, started_at: float, step: int, total: int) -> JobBusyError:
+    return JobBusyError(f"run {run_id} (started {_clock(started_at)}) is training "
+                        f"(step {step:,}/{total:,}); only one training job runs at a time. "
+                        "Wait for it to finish or stop it first.")
 
 
 def _clock(epoch: float) -> str:

@@ -42,11 +42,17 @@ TRAJECTORY_FRAMES = 10           # x_t / x̂_0 frames kept for the "how a sample
 DEFAULT_SAMPLE = dict(sampler="DDIM", steps=50, eta=0.5, n=16, seed=0, guidance=1.25, temperature=1.0)
 
 # The work one request may do (Sample, Compare, the quick quality measurement, Diagnostics), checked before
-# it starts: network calls per image × images × the model's cost per image (its FLOPs at its pixel count).
+# it starts: Σ network calls per image × images (× 2 under guidance) × the model's FLOPs per image per call,
+# counted from its configuration (demo/model_cache.py flop_per_image: convolutions, linear layers, and each
+# attention layer's 2·2·L²·C + its projections, built on the meta device, never run on data).
 # The bundled 16×16 model costs 0.12 GFLOP per image per call, so 8 TFLOP is DDPM over all 1,000 steps for 64
 # images: ~50 s on an idle 2-core CPU (ENVIRONMENT.md: ~75 ms per call on 100 images), minutes on a busy one.
 WORK_LIMIT_TFLOP = 8.0           # DDPM_WORKBENCH_WORK_TFLOP overrides
 MAX_NETWORK_CALLS = 5_000        # sequential network calls per request, whatever the batch (DDPM_WORKBENCH_MAX_CALLS)
+# The wall time one request may run once its work starts (DDPM_WORKBENCH_MAX_SECONDS): the stop for work the
+# budget priced wrong (a CPU slower than counted, a kernel far below its peak); the sampling loop's callback
+# raises at the next network call past it. 8 TFLOP take ~50 s idle and a few minutes on a busy 2-core Space.
+MAX_REQUEST_SECONDS = 300
 MODEL_CACHE_MB = 512             # loaded models kept in memory: parameters + buffers + schedule tables
 #                                  (DDPM_WORKBENCH_MODEL_CACHE_MB); a model larger than this is refused
 
@@ -89,6 +95,10 @@ def max_network_calls() -> int:
     return int(_env_number("DDPM_WORKBENCH_MAX_CALLS", MAX_NETWORK_CALLS))
 
 
+def max_request_seconds() -> float:
+    return _env_number("DDPM_WORKBENCH_MAX_SECONDS", MAX_REQUEST_SECONDS)
+
+
 def model_cache_bytes() -> int:
     return int(_env_number("DDPM_WORKBENCH_MODEL_CACHE_MB", MODEL_CACHE_MB) * 2**20)
 
@@ -113,7 +123,8 @@ class Pass:
 
 @dataclass(frozen=True)
 class Work:
-    """work = Σ network calls × images × FLOPs per image-call (the model's cost at its H×W pixels)."""
+    """work = Σ network calls × images × batch factor × FLOPs per image-call (the model's cost at its H×W pixels,
+    counted from its configuration: demo/model_cache.py flop_per_image)."""
     passes: tuple[Pass, ...]
     flop_per_image: float          # one network call on one image
     image_size: int
@@ -133,11 +144,12 @@ class Work:
     def describe(self) -> str:
         parts = [f"{p.label}: {p.network_calls:,} network calls × {p.images:,} images"
                  + (" × 2 (guidance doubles the batch)" if p.batch_factor > 1 else "") for p in self.passes]
-        return (f"{' + '.join(parts)}, at {_flop(self.flop_per_image)} per {self.image_size}×{self.image_size} "
-                f"image per call = {_flop(self.flop)}")
+        return (f"{' + '.join(parts)}, at {flop_text(self.flop_per_image)} per {self.image_size}×{self.image_size} "
+                f"image per call = {flop_text(self.flop)}")
 
 
-def _flop(x: float) -> str:
+def flop_text(x: float) -> str:
+    """1.23e9 -> "1.23 GFLOP", as the budget's messages write a cost."""
     for unit, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
         if x >= scale:
             return f"{x / scale:.3g} {unit}"
@@ -157,11 +169,21 @@ def check_work(passes: Sequence[Pass], flop_per_image: float, image_size: int, l
     limit = work_limit_flop()
     if work.flop > limit:
         raise WorkLimitError(f"this request is too much work for this server: {work.describe()}, over the "
-                             f"{_flop(limit)} a request may use here. {lower}")
+                             f"{flop_text(limit)} a request may use here. {lower}")
     return work
 
 
 def max_images_within(passes: Sequence[Pass], flop_per_image: float) -> int:
-    """How many images (same settings otherwise) fit the budget: the number to suggest in a refusal."""
+    """How many images N (same settings otherwise) fit the budget: N · Σ calls × batch factor · FLOPs ≤ the
+    limit; 0 when not even one does, or when the calls in a row are over their cap (which no N changes)."""
     per_image = sum(p.network_calls * p.batch_factor for p in passes) * flop_per_image
-    return int(work_limit_flop() // per_image) if per_image > 0 else 0
+    if sum(p.network_calls for p in passes) > max_network_calls() or per_image <= 0:
+        return 0
+    return int(work_limit_flop() // per_image)
+
+
+def max_calls_within(flop_per_image: float, batch_factor: int = 1) -> int:
+    """How many network calls one image may take (calls × batch factor × FLOPs ≤ the limit, and at most the
+    calls in a row allowed): the steps to suggest when not even one image fits a request's settings."""
+    per_call = flop_per_image * batch_factor
+    return min(max_network_calls(), int(work_limit_flop() // per_call)) if per_call > 0 else 0

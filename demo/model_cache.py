@@ -7,6 +7,13 @@ shapes, built on the "meta" device, which allocates nothing, and T) before any w
 so a model that could never fit is refused at once, with a message; the loaded entry is measured again. An entry is keyed by the file's resolved path,
 modification time and size, so a checkpoint is read once, and a file that changes (a run that saved again)
 is loaded afresh and replaces the old entry for that path. Models go to the GPU when there is one.
+
+Each entry also holds the cost of one network call on one image, for the work budget (demo/limits.py), counted
+from the model's configuration: its architecture built again on the "meta" device (tensors with shapes and no
+storage) and called once under torch's FlopCounterMode, so nothing is computed or allocated — convolutions,
+linear layers, and each attention layer's QKᵀ and AV (2·2·L²·C for L = h·w tokens of C channels). A file is read
+and counted under a load lock that only other loads wait on; a request for a model already loaded never waits
+on a load.
 """
 from __future__ import annotations
 
@@ -19,11 +26,14 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ddpm import CheckpointError, LoadedCheckpoint, load_checkpoint, pick_device, read_metadata
 from ddpm.formats import diffusers as diffusers_format
 from ddpm.formats.base import diffusion_bytes
-from ddpm.formats.limits import check_diffusion_dict, check_unet_dict, estimate_bytes, unet_shapes
+from ddpm.formats.limits import _SkipInPlace, check_diffusion_dict, check_unet_dict, estimate_bytes, unet_shapes
+from ddpm.unet import UNet
 
 from . import limits
 
@@ -76,15 +86,41 @@ def measured_size(ckpt: LoadedCheckpoint) -> Size:
     return Size(ckpt.nbytes, ckpt.diffusion_config.T)
 
 
+# ------------------------------------------------------------------------------------------------ FLOPs
+def _fused_cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    """The CPU's fused attention kernel, which torch's counter does not list: QKᵀ and AV, 2·2·B·heads·L·S·d."""
+    return sdpa_flop_count(query, key, value)
+
+
+# on the meta device attention runs as its plain matrix products (counted as bmm); a torch that sends it to the
+# fused CPU kernel instead is counted by this formula
+_ATTENTION_FORMULAS = {op: _fused_cpu_attention for op in
+                       [getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)] if op is not None}
+
+
+def meta_twin(model: nn.Module) -> nn.Module:
+    """The architecture of a loaded model rebuilt from its config on the meta device: no weights, no memory, and
+    calling it computes nothing. Our UNet and diffusers' UNet2DModel (DiffusersUNet); TypeError for another."""
+    with torch.device("meta"), _SkipInPlace():
+        if isinstance(model, UNet):
+            return UNet(model.config).eval()
+        if isinstance(model, diffusers_format.DiffusersUNet):
+            unet = type(model.unet).from_config(model.unet.config)
+            return diffusers_format.DiffusersUNet(unet, model.config).eval()
+    raise TypeError(type(model).__name__)
+
+
 def flop_per_image(ckpt: LoadedCheckpoint) -> float:
-    """FLOPs of one network call on one image (counted by torch's FlopCounterMode on a batch of one)."""
-    from torch.utils.flop_counter import FlopCounterMode
-    device = next(ckpt.model.parameters()).device
-    x = torch.zeros((1, *ckpt.image_shape), device=device)
-    t = torch.full((1,), ckpt.diffusion_config.T - 1, dtype=torch.long, device=device)
-    y = torch.zeros(1, dtype=torch.long, device=device) if ckpt.num_classes else None
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        ckpt.model(x, t, y)
+    """FLOPs of one network call on one image (the cost the work budget counts), from the model's configuration:
+    its meta_twin called once on a meta batch of one under FlopCounterMode. No real forward pass runs, so it
+    costs milliseconds whatever the model (tens of them for the largest the cache admits), and it counts what a
+    forward pass on this CPU would have missed: attention's 2·2·L²·C per layer."""
+    twin = meta_twin(ckpt.model)
+    x = torch.empty((1, *ckpt.image_shape), device="meta")                        # (1, C, H, W)
+    t = torch.zeros(1, dtype=torch.long, device="meta")
+    y = torch.zeros(1, dtype=torch.long, device="meta") if ckpt.num_classes else None
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_ATTENTION_FORMULAS) as counter:
+        twin(x, t, y)
     return float(max(1, counter.get_total_flops()))
 
 
@@ -102,7 +138,8 @@ class ModelCache:
         self.device = str(pick_device(device or "auto"))
         self._entries: OrderedDict[CacheKey, _Entry] = OrderedDict()
         self._hashes: dict[CacheKey, str] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()          # the entries: held for lookups, never while a file is read
+        self._load_lock = threading.Lock()     # one load at a time: ten requests for a new file load it once
         self.loads = 0            # how many times a file was actually read (for tests and the status line)
 
     @property
@@ -113,10 +150,13 @@ class ModelCache:
         """The loaded checkpoint at `path` (max_bytes: the file-size limit, for uploads); raises
         FileNotFoundError, or ddpm.CheckpointError (ModelTooLargeError for a model over the cache's budget)."""
         key = file_key(path)
-        with self._lock:      # one load at a time: ten requests for a new file load it once
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key].ckpt
+        loaded = self._lookup(key)
+        if loaded is not None:
+            return loaded
+        with self._load_lock:     # only loads wait here: a request for a loaded model does not
+            loaded = self._lookup(key)
+            if loaded is not None:                # loaded by the request this one waited for
+                return loaded
             estimate = estimate_size(key[0], max_bytes)
             if estimate is not None:
                 self._refuse_if_too_large(estimate, Path(key[0]).name)
@@ -125,15 +165,25 @@ class ModelCache:
             self.loads += 1
             size = measured_size(ckpt)
             self._refuse_if_too_large(size, Path(key[0]).name)
-            for old in [k for k in self._entries if k[0] == key[0]]:   # the same file, changed since
-                self._drop(old)
-            self._entries[key] = _Entry(ckpt, size, flop_per_image(ckpt))
-            while self.bytes > self.max_bytes and len(self._entries) > 1:
-                self._drop(next(iter(self._entries)))
+            entry = _Entry(ckpt, size, flop_per_image(ckpt))
+            with self._lock:
+                for old in [k for k in self._entries if k[0] == key[0]]:   # the same file, changed since
+                    self._drop(old)
+                self._entries[key] = entry
+                while self.bytes > self.max_bytes and len(self._entries) > 1:
+                    self._drop(next(iter(self._entries)))
             return ckpt
 
+    def _lookup(self, key: CacheKey) -> Optional[LoadedCheckpoint]:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key].ckpt
+        return None
+
     def flop_per_image(self, ckpt: LoadedCheckpoint) -> float:
-        """FLOPs of one network call on one image of a model this cache returned (counted once, at load)."""
+        """FLOPs of one network call on one image of a model this cache returned (counted once, at load, from its
+        configuration: flop_per_image)."""
         with self._lock:
             for e in self._entries.values():
                 if e.ckpt is ckpt:

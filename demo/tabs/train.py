@@ -109,7 +109,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
                 sample_every: int = D("sample_every"), image_size: int = D("image_size"),
                 base_channels: int = D("base_channels"), T: int = D("T"), conditional: bool = D("conditional"),
                 amp: str = D("amp"), learn_sigma: bool = D("learn_sigma")) -> TrainView:
-    """Start a training run as a child process; refused while another run trains."""
+    """Start a training run as a child process; refused while another run trains, before its upload is read."""
     data = str(data or "digits").strip().lower()
     if data not in DATA_CHOICES:
         raise c.user_error(t("train.bad_data", value=data))
@@ -139,14 +139,16 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
     if req.steps > max_steps:
         raise c.user_error(t("train.over_budget", steps=req.steps, batch=req.batch_size, size=req.image_size,
                              max=max_steps))
-    if upload is not None:
-        _check_zip(upload, req.image_size, req.conditional)
     if req.base_channels % 8:
         raise c.user_error(t("train.base_multiple", value=req.base_channels))
     if 0 < req.sample_every < limits.MIN_SAMPLE_EVERY:
         raise c.user_error(t("train.sample_every_min", min=limits.MIN_SAMPLE_EVERY))
+    jobs = get_jobs()
     try:
-        get_jobs().start(req, upload)
+        with jobs.reserve(req.steps) as slot:      # one training at a time, decided before the upload is read
+            if upload is not None:
+                _check_zip(upload, req.image_size, req.conditional)
+            jobs.start(req, upload, reservation=slot)
     except JobBusyError as e:
         raise c.core_error(e) from None
     if upload is not None:
@@ -161,10 +163,11 @@ def train_resume(run: Optional[str] = None, zip_file: Any = None) -> TrainView:
     upload = c.upload_path(zip_file)
     try:
         found = jobs.resumable_run(str(run or "").strip())
-        if upload is not None:          # read as the run's own settings will read it
-            settings = (read_json(found.run_dir / "job.json") or {}).get("request") or {}
-            _check_zip(upload, int(settings.get("image_size", 16)), bool(settings.get("conditional", True)))
-        jobs.resume(found.run_id, upload)
+        with jobs.reserve(found.total, found) as slot:     # decided before the upload is read, as in train_start
+            if upload is not None:          # read as the run's own settings will read it
+                settings = (read_json(found.run_dir / "job.json") or {}).get("request") or {}
+                _check_zip(upload, int(settings.get("image_size", 16)), bool(settings.get("conditional", True)))
+            jobs.resume(found.run_id, upload, reservation=slot)
     except (JobBusyError, CannotResumeError) as e:
         raise c.core_error(e) from None
     if upload is not None:
