@@ -20,9 +20,9 @@ from safetensors.torch import save_file
 
 from .diffusion import DiffusionConfig, GaussianDiffusion, SamplingDefaults
 from .formats import diffusers as diffusers_format
-from .formats.base import CheckpointError, LoadedCheckpoint
-from .formats.limits import LIMITS, check_diffusion_dict, check_int, check_shapes, check_unet_dict, header_shapes, \
-    unet_shapes
+from .formats.base import CheckpointError, LoadedCheckpoint, quoted
+from .formats.limits import LIMITS, check_diffusion_dict, check_finite, check_int, check_shapes, check_unet_dict, \
+    header_shapes, unet_shapes
 from .unet import UNet, UNetConfig
 
 FORMAT = "ddpm-workbench"
@@ -141,13 +141,27 @@ def read_metadata(path: str | os.PathLike, max_bytes: Optional[int] = DEFAULT_MA
                               "(no 'ddpm' config in its header); it cannot be rebuilt without its config.")
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError:
+    except ValueError:            # JSONDecodeError, or a number over Python's 4,300 digits
         raise CheckpointError(f"{path.name}: its config header is not valid JSON; the file is damaged") from None
+    except RecursionError:        # json.loads recurses once per level: "[[[[…" 200,000 deep
+        raise CheckpointError(f"{path.name}: its config header is nested too deeply to be a config (arrays or objects "
+                              "thousands of levels deep); the file was edited or is damaged") from None
+    if not isinstance(meta, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(meta), "number")
+        raise CheckpointError(f"{path.name}: its config header is a JSON {kind}, not an object of fields; the file "
+                              "was edited or is damaged")
     if meta.get("format") != expected_format:
-        raise CheckpointError(f"{path.name} is a {meta.get('format')!r} file, but a {expected_format!r} file is "
-                              "needed here (a diffusion model and a guidance classifier are separate files)")
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} was written by a newer DDPM Workbench (format v{meta['version']}); upgrade")
+        raise CheckpointError(f"{path.name} is a {quoted(meta.get('format'), 60)} file, but a {expected_format!r} file "
+                              "is needed here (a diffusion model and a guidance classifier are separate files)")
+    version = meta.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise CheckpointError(f"{path.name}: its config's format version {quoted(version, 60)} is not a whole number; "
+                              "the file was edited or is damaged")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} was written by a newer DDPM Workbench (format v{version}); upgrade")
+    for section in ("data", "train", "metrics"):          # (model and diffusion: check_keys, at load)
+        if not isinstance(meta.get(section) or {}, dict):
+            raise CheckpointError(f"{path.name}: its {section} config is not a JSON object; the file is damaged")
     return meta
 
 
@@ -197,6 +211,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{name} holds no {weights} weights; try weights='ema'")
     check_shapes(unet_shapes(unet_config), found, name)
     state = _read_tensors(path, prefix)
+    check_finite(state, name)
     model = UNet(unet_config)
     try:
         model.load_state_dict(state)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ddpm.formats.base import clip
+
 from .i18n import t
 from .runs import checkpoint_step, listed_runs
 from .paths import bundled_checkpoint, runs_dir, showcase_checkpoint
@@ -57,11 +59,11 @@ def choices() -> list[tuple[str, str]]:
 def resolve(name: Optional[str]) -> Path:
     """The file behind a listed name; ValueError saying what exists for anything else."""
     entries = list_checkpoints()
-    name = str(name or default_name()).strip()      # an API caller may send anything
+    name = str(name or default_name()).strip()      # an API caller may send anything (a list, 10 MB of text)
     for e in entries:
         if e.name == name or e.label == name:       # a label in the language it was listed in
             return e.path
     if not entries:
         raise ValueError(t("ckpt.none_yet"))
     listed = ", ".join(e.name for e in entries)
-    raise ValueError(t("ckpt.unknown", name=name, listed=listed))
+    raise ValueError(t("ckpt.unknown", name=clip(name), listed=listed))

@@ -9,8 +9,13 @@ kept in the same order as a tuple somewhere else, and tests read results by name
 from __future__ import annotations
 
 import functools
+import html
+import inspect
 import math
+import os
+import re
 import shutil
+import stat
 import time
 import uuid
 from dataclasses import fields
@@ -24,6 +29,7 @@ import torch
 from ddpm import CheckpointError, LoadedCheckpoint
 from ddpm.data import make_grid
 from ddpm.device import AMP_CHOICES, cpu_has_native_bf16, pick_device, resolve_precision
+from ddpm.formats.base import clip
 
 from . import checkpoints, guard, limits
 from .i18n import L, both, message, t
@@ -97,43 +103,148 @@ def number(name: str, value: Any, lo: float, hi: float, integer: bool = False, h
     name = t(name)
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise user_error(t("err.not_number", name=name, value=value, hint=hint)) from None
+    except (TypeError, ValueError, OverflowError):      # OverflowError: an int of 400 digits
+        raise user_error(t("err.not_number", name=name, value=clip(value), hint=hint)) from None
     if not math.isfinite(v):
-        raise user_error(t("err.not_finite", name=name, value=value))
+        raise user_error(t("err.not_finite", name=name, value=clip(value)))
     if integer:
         if v != int(v):
-            raise user_error(t("err.not_whole", name=name, value=value))
+            raise user_error(t("err.not_whole", name=name, value=clip(value)))
         v = int(v)
     if not lo <= v <= hi:
-        raise user_error(t("err.range", name=name, lo=lo, hi=hi, value=value, hint=hint))
+        raise user_error(t("err.range", name=name, lo=lo, hi=hi, value=clip(value), hint=hint))
     return v
 
 
 def choice(name: str, value: Any, options: Sequence) -> Any:
     """`value` if it is one of `options`, else a gr.Error (`name`: the strings key of the value's name)."""
-    if value not in options:
-        raise user_error(t("err.choice", name=t(name), value=value, options=", ".join(map(str, options))))
+    try:
+        known = value in options
+    except TypeError:                   # an unhashable value (a list, a dict) against a dict's keys
+        known = False
+    if not known:
+        raise user_error(t("err.choice", name=t(name), value=clip(value), options=", ".join(map(str, options))))
     return value
 
 
+def escaped(text: Any) -> str:
+    """Text a user supplied (a class name, a file name) as it goes into Markdown or HTML: clipped and escaped, so
+    markup in it shows as typed and is never rendered."""
+    return html.escape(str(clip(str(text))), quote=False)
+
+
+def refuse_malformed_requests(demo: gr.Blocks) -> None:
+    """Requests gradio itself would fail on before any handler runs get a message of their own and one log line,
+    where gradio answers with its bare "raised an exception" (and, for the first two, a traceback in the log):
+    fewer values than the endpoint takes (/sample with 3 of its 12); a file given as a URL, which gradio would
+    fetch (no request is made); a file that is not one uploaded here (a server path, a file:// URL, a path no file
+    can have, not gradio's FileData). Installed on the app's Blocks once, for every endpoint."""
+    preprocess = demo.preprocess_data
+
+    async def checked(block_fn, inputs: list, *args, **kwargs):
+        api = clip(str(block_fn.api_name or block_fn.name), 60)
+        wanted = len(block_fn.inputs)
+        if len(inputs) < wanted:
+            try:
+                names = list(inspect.signature(block_fn.fn).parameters)[:wanted]
+            except (TypeError, ValueError):
+                names = []
+            missing = ", ".join(names[len(inputs):]) if len(names) == wanted else "…"
+            raise _logged(api, user_error(t("err.too_few_values", api=api, n=wanted, got=len(inputs),
+                                            missing=missing)))
+        for value in inputs:
+            error = _file_error(value)
+            if error is not None:
+                raise _logged(api, error)
+        try:
+            return await preprocess(block_fn, inputs, *args, **kwargs)
+        except gr.Error:
+            raise
+        except (ValueError, OSError):       # gradio's path checks, FileData validation, a path no file can have
+            raise _logged(api, user_error(t("upload.not_uploaded"))) from None
+    demo.preprocess_data = checked
+
+
+def _file_error(value: Any, depth: int = 0) -> Optional[gr.Error]:
+    """The refusal of a value holding gradio FileData that names a URL (gradio would fetch it) or holds no path, or
+    None. Looks 3 levels deep: a file input's value is FileData or a list of it."""
+    if depth > 3:
+        return None
+    if isinstance(value, list):
+        return next((e for e in (_file_error(v, depth + 1) for v in value[:100]) if e is not None), None)
+    if not isinstance(value, dict) or "meta" not in value:
+        return None
+    meta = value["meta"]
+    if not isinstance(meta, dict):
+        return user_error(t("upload.not_uploaded"))
+    if meta.get("_type") != "gradio.FileData":
+        return None
+    path = value.get("path")
+    if not isinstance(path, str):
+        return user_error(t("upload.not_uploaded"))
+    return _url_error(path)
+
+
+def _logged(where: str, error: gr.Error) -> gr.Error:
+    """A refusal raised before any handler runs (bind logs the handlers' own): its one log line."""
+    guard.log_refused(where, str(error.message))
+    return error
+
+
 # ------------------------------------------------------------------------------------------- checkpoints
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://|data:)")     # http://…, file://…, data:…
+MAX_PATH_CHARS = 4096                                       # PATH_MAX: longer is no file's path
+
+
+def _url_error(path: Any) -> Optional[gr.Error]:
+    """The refusal of an upload given as a URL, or None."""
+    if isinstance(path, str) and _URL.match(path.strip()):
+        return user_error(t("upload.url", value=clip(path, 100)))
+    return None
+
+
 def upload_path(upload: Any) -> Optional[Path]:
-    """A gr.File value (a path string, or a dict / FileData with a path) -> Path, or None."""
+    """A gr.File value (a path string, or a dict / FileData with a path) -> the Path of the file, or None.
+
+    Only a file someone uploaded is taken, so each refusal says what to upload instead: a URL (never fetched), a
+    folder (gradio's upload folder holds every user's uploads and outputs: read as a data set, it would be all
+    of them), a link, a device or a pipe, a value that is no path at all. A path that is not there (any more) is
+    returned; check_upload_size says so."""
     if upload is None or upload == "" or upload == []:
         return None
     if isinstance(upload, (list, tuple)):
         upload = upload[0]
     if isinstance(upload, dict):
         upload = upload.get("path") or upload.get("name")
-    path = getattr(upload, "path", None) or getattr(upload, "name", None) or upload
-    return Path(str(path))
+    if isinstance(upload, os.PathLike):
+        upload = os.fspath(upload)
+    path = upload if isinstance(upload, str) else getattr(upload, "path", None) or getattr(upload, "name", None) \
+        or upload                                   # gradio's FileData, a tempfile
+    if not isinstance(path, str) or not path.strip():
+        raise user_error(t("upload.not_file", value=clip(path, 100)))
+    if _url_error(path) is not None:
+        raise _url_error(path)
+    name = clip(path.rstrip("/").rsplit("/", 1)[-1], 100)       # what a message shows: never a server path
+    if "\0" in path or len(path) > MAX_PATH_CHARS:
+        raise user_error(t("upload.bad_path", value=name))
+    p = Path(path)
+    try:
+        mode = p.lstat().st_mode                 # the entry itself: a link is not followed
+    except FileNotFoundError:
+        return p
+    except OSError:                              # a name over 255 bytes, a file inside a file, no permission
+        raise user_error(t("upload.bad_path", value=name)) from None
+    if stat.S_ISDIR(mode):
+        raise user_error(t("upload.folder", name=name or "/"))
+    if not stat.S_ISREG(mode):
+        raise user_error(t("upload.not_regular", name=name))
+    return p
 
 
 def check_upload_size(path: Path, what: str) -> None:
     """`what`: the strings key naming the upload ("upload.what_checkpoint", "upload.what_zip")."""
     if not path.exists():
-        raise user_error(t("upload.gone", what=t(what), name=path.name))
+        raise user_error(t("upload.gone", what=t(what), name=clip(path.name, 100)))
     size = path.stat().st_size
     if size > limits.MAX_UPLOAD_BYTES:
         raise user_error(t("upload.too_big", name=path.name, size=size / 2**20, mb=limits.MAX_UPLOAD_MB))
@@ -194,8 +305,10 @@ def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
     None for an unconditional model."""
     if classes is None or classes == "":
         classes = []
-    if isinstance(classes, (str, int)):
-        classes = [c.strip() for c in str(classes).split(",")] if isinstance(classes, str) else [classes]
+    if isinstance(classes, str):
+        classes = [c.strip() for c in classes.split(",")]
+    elif not isinstance(classes, (list, tuple)):          # one index, or a value of another type sent to the API
+        classes = [classes]
     classes = [c for c in classes if str(c).strip() != ""]
     everything = not classes or any(str(c).strip().lower() == "all" for c in classes)
     if not ckpt.num_classes:
@@ -216,7 +329,7 @@ def parse_classes(classes: Any, ckpt: LoadedCheckpoint) -> Optional[list[int]]:
         except ValueError:
             i = None
         if i is None or not 0 <= i < ckpt.num_classes:
-            raise user_error(t("err.class", value=s, k=ckpt.num_classes, names=", ".join(names)))
+            raise user_error(t("err.class", value=clip(s), k=ckpt.num_classes, names=clip(", ".join(names))))
         labels.append(i)
     return labels
 
@@ -319,8 +432,9 @@ def output_dir() -> Path:
 
 
 def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optional[int] = None):
-    """generate()'s (done, total) callback -> gr.Progress, at most ~50 updates per run; raises
-    guard.ClientGone at the next network call once the request's client has gone."""
+    """generate()'s (done, total) callback -> gr.Progress, at most ~50 updates per run; at the next network call,
+    raises guard.ClientGone once the request's client has gone, and a gr.Error saying how long it ran once the
+    request is past its wall time (limits.max_request_seconds(), counted from check_work)."""
     last = [-1]
     unit = t("progress.unit")       # read here: the callback may run where the request is not known
 
@@ -342,12 +456,26 @@ def sampling_pass(label: str, network_calls: int, n: int, labels: Optional[Seque
 
 
 def check_work(ckpt: LoadedCheckpoint, passes: Sequence[limits.Pass], lower: str) -> None:
-    """The request's work against the per-request budget, before any of it runs (limits.check_work); a
-    gr.Error saying what it would cost and what to lower when it is over."""
+    """The request's work against the per-request budget, before any of it runs (limits.check_work, at the FLOPs
+    the cache counted from the model's configuration); a gr.Error saying what it would cost and what to lower when
+    it is over, offering only what fits. Then the request's wall-time clock starts (guard.start_clock)."""
+    flop = get_cache().flop_per_image(ckpt)
+    if "{max_images}" in lower and limits.max_images_within(passes, flop) < 1:
+        lower = one_image_advice(passes, flop, ckpt.diffusion_config.T)
     try:
-        limits.check_work(passes, get_cache().flop_per_image(ckpt), ckpt.unet_config.image_size, lower)
+        limits.check_work(passes, flop, ckpt.unet_config.image_size, lower)
     except limits.WorkLimitError as e:
         raise core_error(e) from None
+    guard.start_clock(limits.max_request_seconds())
+
+
+def one_image_advice(passes: Sequence[limits.Pass], flop_per_image: float, T: int) -> str:
+    """What to lower when not even one image fits a request's settings: the network calls one image may take
+    (max_calls_within, at the request's guidance), or, when not even one call fits, a smaller model."""
+    calls = limits.max_calls_within(flop_per_image, max(p.batch_factor for p in passes))
+    if calls < 1:
+        return t("work.lower_model", flop=limits.flop_text(flop_per_image))
+    return t("work.lower_one_image", calls=calls, T=T)
 
 
 # ---------------------------------------------------------------------------------- shared widgets
@@ -379,7 +507,7 @@ def steps_update(checkpoint: Optional[str], upload: Any = None, steps: Any = Non
         return gr.update()
     try:
         value = min(int(float(steps)), T)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):      # OverflowError: "inf"
         value = min(25, T)
     return gr.update(maximum=T, value=value, info=t("steps.info_T", T=T))
 

@@ -132,4 +132,33 @@ MESSAGES: list[tuple[str, str]] = [
     (r"(.+?): its model/diffusion config does not build \((.*)\)", "{0}：其中的模型 / 扩散配置无法构建（{1}）"),
     (r"(.+?): the weights do not fit the saved architecture \((.*)\); the file is damaged or was edited",
      "{0}：权重与保存的网络结构不符（{1}）；文件已损坏或被修改过"),
+    # malformed input (issue 22): ddpm/checkpoint.py's header checks and ddpm/formats/limits.check_finite
+    (r"(.+?): its config header is nested too deeply to be a config .*",
+     "{0}：配置文件头嵌套得太深（数组或对象嵌套了成千上万层），不可能是配置；文件被修改过或已损坏"),
+    (r"(.+?): its config header is a JSON (\w+), not an object of fields; .*",
+     "{0}：配置文件头是 JSON {1}，而不是由字段组成的对象；文件被修改过或已损坏"),
+    (r"(.+?): its config's format version (.+) is not a whole number; .*",
+     "{0}：配置里的格式版本 {1} 不是整数；文件被修改过或已损坏"),
+    (r"(.+?): its (\w+) config is not a JSON object; the file is damaged", "{0}：其中的 {1} 配置不是 JSON 对象；文件已损坏"),
+    (r"(.+?): (\S+) is not a config \(nested thousands of levels deep, or a number of thousands of digits\); .*",
+     "{0}：{1} 不是配置（嵌套了成千上万层，或含有几千位的数字）；文件被修改过或已损坏"),
+    (r"(.+?): tensor (\S+) holds NaN or infinite values; .*",
+     "{0}：张量 {1} 含有 NaN 或无穷大的值；权重已损坏（训练发散了，或文件被修改过）；请使用更早的检查点"),
+    # upload caps (images, zips)
+    (r"(.+?): image '(.+?)' declares (?:(\d+)×(\d+) = )?([\d,]+) pixels in its header \(limit ([\d,]+) per image\); "
+     r"resize the images to at most (\d+)×(\d+)",
+     "{0}：图像 '{1}' 的文件头声明了 [[{2}×{3} = ]]{4} 个像素（每张图像上限 {5}）；请把图像缩小到最多 {6}×{7}"),
+    (r"(.+?): its ([\d,]+) images come to ([\d,]+) pixels decoded and resized to (\d+)×(\d+) \(limit ([\d,]+) per "
+     r"data set, counted from their headers\); resize the images to at most (\d+)×(\d+), use fewer of them or a "
+     r"smaller image size",
+     "{0}：其中 {1} 张图像解码并缩放到 {3}×{4} 后共 {2} 个像素（每个数据集上限 {5}，按文件头计算）；请把图像缩小到最多 "
+     "{6}×{7}、减少图像数量，或选更小的图像尺寸"),
+    (r"(.+?): member '(.+?)' unpacks to ([\d,]+) bytes from ([\d,]+) packed, over (\d+):1 \(the limit for members "
+     r"over ([\d,]+) bytes\), as a zip bomb does; remove it or zip real data",
+     "{0}：成员 '{1}' 由 {3} 字节解压成 {2} 字节，压缩比超过 {4}:1（超过 {5} 字节的成员的上限），这是 zip 炸弹的特征；"
+     "请删掉它，或打包真实的数据"),
+    (r"(.+?) unpacks to ([\d,]+) bytes in all \(limit ([\d,]+)\), its largest member '(.+?)' to ([\d,]+); make the "
+     r"zip smaller, or unzip it and pass the folder \(on the command line\)",
+     "{0} 解压后共 {1} 字节（上限 {2}），其中最大的成员 '{3}' 有 {4} 字节；请把 zip 变小，或（在命令行上）解压后给出文件夹"),
+    (r"(.+?): (.+?) is over (\d+) MB; it is not a diffusers config", "{0}：{1} 超过 {2} MB；它不是 diffusers 的配置文件"),
 ]

@@ -141,6 +141,21 @@ STRINGS: dict[str, tuple[str, str]] = {
                                "请选择快速报告，或在你自己的机器上运行 `python -m diagnostics report <checkpoint> --out <folder>`。"),
     "work.lower_report_quick": ("Run `python -m diagnostics report <checkpoint> --out <folder> --quick` on your own "
                                 "machine.", "请在你自己的机器上运行 `python -m diagnostics report <checkpoint> --out <folder> --quick`。"),
+    # ---- work budget (issue 22)
+    "work.lower_one_image": ("Not even one image fits these settings: with this model and this guidance one image may "
+                             "take at most {calls:,} network calls here (e.g. DDIM or a solver with at most {calls:,} "
+                             "steps; DDPM always runs all T = {T:,} steps).",
+                             "这些设置下连一张图像都超出预算：用这个模型和这个引导强度，这里一张图像最多只能做 {calls:,} 次网络"
+                             "调用（例如步数不超过 {calls:,} 的 DDIM 或求解器；DDPM 总要跑完全部 T = {T:,} 步）。"),
+    "work.lower_model": ("One network call of this model on one image costs {flop}, more than a request may use here; "
+                         "use a smaller model, or run it on your own machine (`python -m ddpm.sample`).",
+                         "这个模型在一张图像上做一次网络调用就要 {flop}，超过了这里每个请求可用的量；请换用更小的模型，"
+                         "或在你自己的机器上运行（`python -m ddpm.sample`）。"),
+    "work.too_long": ("stopped after {seconds:,.1f} s: a request may run at most {limit:g} s on this server, and this "
+                      "one ran slower than its work budget expected. Lower the number of images or the steps, use a "
+                      "smaller model, or run it on your own machine (`python -m ddpm.sample`).",
+                      "已在 {seconds:,.1f} 秒后停止：这台服务器上每个请求最多运行 {limit:g} 秒，而这个请求比计算量预算"
+                      "估计的更慢。请减少图像数或步数、换用更小的模型，或在你自己的机器上运行（`python -m ddpm.sample`）。"),
 
     # ------------------------------------------------------------------------------------- Sample
     "sample.classes": ("Classes (none ticked = all)", "类别（不勾选 = 全部）"),
@@ -426,4 +441,28 @@ STRINGS: dict[str, tuple[str, str]] = {
     "name.image_size": ("image size", "图像尺寸"),
     "name.base": ("base channels", "基础通道数"),
     "name.T": ("T (diffusion steps)", "T（扩散步数）"),
+    # ---- malformed input (issue 22)
+    "err.too_few_values": ("/{api} takes {n} values and this request sent {got}; missing: {missing}. Send every "
+                           "parameter (gradio_client fills in the defaults of those left out)",
+                           "/{api} 需要 {n} 个值，这个请求只发送了 {got} 个；缺少：{missing}。请发送全部参数（gradio_client "
+                           "会为省略的参数填入默认值）"),
+    "upload.url": ("an upload must be a file sent to this server, not a URL ({value!r}), which is never fetched; "
+                   "download the file and upload it", "上传的必须是发送到这台服务器的文件，而不是网址（{value!r}），"
+                                                      "服务器从不去下载它；请先下载这个文件再上传"),
+    "upload.not_file": ("an upload must be a file (a path, or gradio's FileData with one), not {value!r}; use the "
+                        "upload box, or handle_file(...) in gradio_client",
+                        "上传的必须是一个文件（一个路径，或带路径的 gradio FileData），而不是 {value!r}；请使用上传框，"
+                        "或在 gradio_client 里用 handle_file(...)"),
+    "upload.not_uploaded": ("a file in this request is not one uploaded to this server (a path on the server, a "
+                            "file:// or data: URL, a path no file can have, or not gradio's FileData with a path); "
+                            "upload the file: the upload box, or handle_file(...) in gradio_client",
+                            "这个请求里的文件不是上传到这台服务器的文件（而是服务器上的路径、file:// 或 data: 网址、"
+                            "不可能存在的路径，或不是带路径的 gradio FileData）；请上传文件：使用上传框，或在 "
+                            "gradio_client 里用 handle_file(...)"),
+    "upload.bad_path": ("the upload {value!r} is not a file name this server can open; upload the file again",
+                        "上传的文件 {value!r} 不是这台服务器能打开的文件名；请重新上传这个文件"),
+    "upload.folder": ("{name!r} is a folder, not an uploaded file; upload one file (a .safetensors checkpoint, or a "
+                      ".zip)", "{name!r} 是一个文件夹，不是上传的文件；请上传单个文件（.safetensors 检查点，或一个 .zip）"),
+    "upload.not_regular": ("{name!r} is not a regular file (a link, a device or a pipe); upload the file itself",
+                           "{name!r} 不是普通文件（而是链接、设备或管道）；请上传文件本身"),
 }

@@ -5,6 +5,7 @@ axes and legend names are in the report's language (diagnostics.i18n.FIGURES); t
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -87,7 +88,7 @@ def diversity_figure(numbers: dict, lang: str = "en") -> go.Figure:
     per_class = numbers.get("per_class")
     if per_class:
         fig = _fig(w("div_class_title"), w("class"), w("div_class_y"), barmode="group")
-        names = [r["class"] for r in per_class]
+        names = [html.escape(str(r["class"]), quote=False) for r in per_class]   # plotly draws tags in labels
         fig.add_trace(go.Bar(x=names, y=[r["real_pairwise_rms"] for r in per_class], name=w("real")))
         fig.add_trace(go.Bar(x=names, y=[r["generated_pairwise_rms"] for r in per_class], name=w("generated")))
         return fig

@@ -23,7 +23,10 @@ HOLDOUT, SPLIT_SEED = 0.2, 0
 
 def load_reference(source, ck: LoadedCheckpoint) -> tuple[ImageDataset, dict]:
     """(the reference set at the model's size and channels, the data record the checks cut it by).
-    source: an ImageDataset, a folder / .zip path or a built-in name; ValueError / FileNotFoundError say why not."""
+    source: an ImageDataset, a folder / .zip path or a built-in name; ValueError / FileNotFoundError say why not.
+    A path (the Diagnostics tab's upload too) is read by the training data's loader, so it meets the same caps
+    before anything is decoded or unpacked: ddpm.data's pixel caps on the image headers, ddpm.safezip's on the
+    zip's central directory (ImageTooLarge, UnsafeZipError: both ValueError)."""
     size, channels = ck.unet_config.image_size, ck.unet_config.in_channels
     ds = source if isinstance(source, ImageDataset) else load_dataset(str(source), image_size=size, channels=channels)
     if (ds.channels, ds.image_size) != (channels, size):

@@ -281,8 +281,14 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _md_text(s) -> str:
+    """Text for the Markdown summary with markup neutralised (a class name or file name is the uploader's): & and <
+    escaped, so no tag or entity is ever formed; > kept, as in "t > 0"."""
+    return str(s).replace("&", "&amp;").replace("<", "&lt;")
+
+
 def _md_cell(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
+    return _md_text(s).replace("|", "\\|").replace("\n", " ")
 
 
 VERDICT_ICONS = {"ok": "✅ ok", "warn": "⚠️ warn", "fail": "❌ fail", "skip": "⏭️ skip"}
@@ -318,13 +324,13 @@ def to_markdown(report: Report, lang: str = "en") -> str:
     run = tr("run", lang, sampler=sampler_words(s, lang), steps=s.get("steps"), n=s.get("n"), seed=s.get("seed"),
              precision=s.get("precision", "fp32"))
     lines = [
-        f"# {tr('md_title', lang, name=Path(report.checkpoint).name)}", "",
+        f"# {tr('md_title', lang, name=_md_text(Path(report.checkpoint).name))}", "",
         tr("md_head", lang, overall=tr("overall", lang), verdict=_icon(report.overall, lang)
            + _skipped_clause(report, lang), created=report.created, mode=tr("mode", lang, mode=s.get("mode")),
            run=run, seconds=f"{report.seconds:.0f}"), "",
         tr("model_line", lang, preset=m["preset"], params=m["parameters"], c=m["channels"], size=m["image_size"],
-           classes=m["num_classes"] or tr("no", lang), step=m["step"], weights=m["weights"], data=m["data_set"],
-           schedule=m["schedule"], T=m["T"], objective=m["objective"]),
+           classes=m["num_classes"] or tr("no", lang), step=m["step"], weights=m["weights"],
+           data=_md_text(m["data_set"]), schedule=m["schedule"], T=m["T"], objective=m["objective"]),
         "",
         f"| {tr('check', lang)} | {tr('verdict', lang)} | {tr('summary', lang)} | {tr('fix', lang)} |",
         "|---|---|---|---|",

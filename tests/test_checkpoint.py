@@ -254,6 +254,33 @@ def test_newer_version_and_edited_config(saved, tmp_path):
         load_checkpoint(p)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("weights", ["ema", "raw"])
+def test_non_finite_weights_are_refused_at_load_by_the_tensor_s_name(saved, tmp_path, bad, weights):
+    """A network with a NaN weight samples a black grid without a word: refused when read, naming the tensor."""
+    meta = read_metadata(saved)
+    with safe_open(str(saved), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    name = sorted(k for k in tensors if k.startswith("ema." if weights == "ema" else "model."))[3]
+    tensors[name] = tensors[name].clone()
+    tensors[name].view(-1)[0] = bad
+    p = tmp_path / "diverged.safetensors"
+    save_file(tensors, p, metadata={"ddpm": json.dumps(meta)})
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(p, weights=weights)
+    short = name.split(".", 1)[1]
+    assert str(info.value).startswith(f"diverged.safetensors: tensor {short} holds NaN or infinite values"), info.value
+    other = "raw" if weights == "ema" else "ema"
+    assert load_checkpoint(p, weights=other).weights == other        # the other set of weights is still fine
+
+
+def test_non_finite_weights_in_a_diffusers_zip_are_refused(tmp_path):
+    from tools.hostile_requests import _diffusers_zip
+    assert load_checkpoint(_diffusers_zip(tmp_path / "fine.zip", nan=False)).source.startswith("diffusers")
+    with pytest.raises(CheckpointError, match=r"^bad\.zip: tensor \S+ holds NaN or infinite values"):
+        load_checkpoint(_diffusers_zip(tmp_path / "bad.zip", nan=True))
+
+
 def test_folder_and_missing_path(tmp_path):
     with pytest.raises(CheckpointError, match="is a folder"):
         load_checkpoint(tmp_path)

@@ -89,6 +89,14 @@ HOSTILE = {
     "custom betas out of range": (_set("diffusion", schedule="custom", betas=[0.5, 1.5]), "betas[1]=1.5"),
     "unknown model field": (_set("model", width_factor=99), "unknown fields ['width_factor']"),
     "class_names a string": (_set(None, class_names="x" * 1000), "class_names"),
+    # malformed headers (issue 22): each its own message, where the loader raised TypeError / AttributeError
+    "version a string": (_set(None, version="1"), "format version '1' is not a whole number"),
+    "version a list": (_set(None, version=[1]), "format version [1] is not a whole number"),
+    "version true": (_set(None, version=True), "format version True is not a whole number"),
+    "data a string": (_set(None, data="digits"), "its data config is not a JSON object"),
+    "train a list": (_set(None, train=[1, 2]), "its train config is not a JSON object"),
+    "metrics a number": (_set(None, metrics=5), "its metrics config is not a JSON object"),
+    "model a list": (_set(None, model=[1]), "its model config is not a JSON object"),
 }
 
 
@@ -106,6 +114,52 @@ def test_hostile_config_refused_fast_and_without_memory(tmp_path, case):
     assert "Traceback" not in msg
     assert seconds < 2.0, f"{case}: refused after {seconds:.2f} s"
     assert mem.growth < 200 * 2**20, f"{case}: resident memory grew by {mem.growth / 2**20:.0f} MB"
+
+
+def raw_header_copy(tmp_path: Path, raw: str) -> Path:
+    """The bundled checkpoint with its "ddpm" config replaced by any text (the tensors untouched)."""
+    data = BUNDLED.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    header["__metadata__"]["ddpm"] = raw
+    out = json.dumps(header).encode()
+    out += b" " * (-len(out) % 8)
+    path = tmp_path / "raw.safetensors"
+    path.write_bytes(len(out).to_bytes(8, "little") + out + data[8 + n:])
+    return path
+
+
+RAW_HEADERS = {   # a header's JSON that is not an object of fields: json.loads recursed out, or .get() failed
+    "a JSON list": ("[1, 2, 3]", "its config header is a JSON array, not an object of fields"),
+    "a JSON string": ('"ddpm-workbench"', "its config header is a JSON string"),
+    "a JSON number": ("12", "its config header is a JSON number"),
+    "null": ("null", "its config header is a JSON null"),
+    "200,000 arrays deep": ("[" * 200_000 + "]" * 200_000, "nested too deeply"),
+    "100,000 objects deep": ('{"a":' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
+    "a version of 5,000 digits": ('{"format": "ddpm-workbench", "version": ' + "9" * 5000 + "}", "not valid JSON"),
+}
+
+
+@pytest.mark.parametrize("case", list(RAW_HEADERS))
+def test_a_header_that_is_not_a_config_is_refused_with_its_own_message(tmp_path, case):
+    raw, expected = RAW_HEADERS[case]
+    path = raw_header_copy(tmp_path, raw)
+    t0 = time.perf_counter()
+    with PeakRSS() as mem, pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    assert expected in msg and msg.startswith("raw.safetensors") and str(tmp_path) not in msg, msg
+    assert "edited" in msg or "damaged" in msg
+    assert time.perf_counter() - t0 < 2.0 and mem.growth < 200 * 2**20
+
+
+def test_a_long_value_in_a_header_is_quoted_short(tmp_path):
+    """A 1 MB format name or schedule: the message quotes ~60 characters of it, never the value."""
+    for edit, words in ((_set(None, format="x" * 1_000_000), "file, but a 'ddpm-workbench' file is needed"),
+                        (_set("diffusion", schedule="s" * 1_000_000), "schedule='sss")):
+        with pytest.raises(CheckpointError) as info:
+            load_checkpoint(edited_copy(tmp_path, edit))
+        assert words in str(info.value) and len(str(info.value)) < 400, str(info.value)[:500]
 
 
 def test_limits_admit_every_preset_and_the_bundled_model(tmp_path):

@@ -1,6 +1,7 @@
 """Safe to host publicly: the model cache is bounded in bytes, each request has a work budget checked before
-it starts, work stops when the client goes away, bad requests leave one log line (no traceback), and two app
-instances on one checkout keep to their own training runs, which can be resumed after a stop or a crash.
+it starts, work stops when the client goes away, and two app instances on one checkout keep to their own training
+runs, which can be resumed after a stop or a crash. (Bad requests, each refused with its own message and one log
+line, no traceback: tests/test_hostile.py, which runs tools/hostile_requests.py against its own server.)
 
 The models here are untrained tiny U-Nets (8×8, base 16): the limits do not depend on what the weights learned.
 """
@@ -351,27 +352,6 @@ def test_work_stops_when_the_client_goes_away(server):
     client.predict(**SHORT, api_name="/sample")
     assert time.monotonic() - t0 < 120
     client.close()
-
-
-@pytest.mark.slow
-def test_hostile_requests_get_messages_and_leave_one_log_line_each(server, tmp_path):
-    from tools import hostile_requests
-    url, log, _ = server
-    mark = len(log.read_text(errors="replace"))
-    outcomes = hostile_requests.send_all(url, tmp_path)
-    time.sleep(1)
-    new = log.read_text(errors="replace")[mark:]
-    assert len(outcomes) >= 30 and all(o.refused for o in outcomes), [o.name for o in outcomes if not o.refused]
-    assert hostile_requests.tracebacks(new) == 0, new[-4000:]
-    paths = [str(Path(__file__).resolve().parents[1]), str(tmp_path), "/tmp/"]
-    leaks = [(o.name, o.message) for o in outcomes if hostile_requests.leaks_path(o.message, paths)]
-    assert not leaks
-    # every one its own message, none gradio's bare "raised an exception"; except a path string sent where a file
-    # belongs, which gradio's own payload check refuses before any handler runs (and logs in one line)
-    generic = [o.name for o in outcomes if "upstream Gradio app has raised an exception" in o.message
-               and "given as a server path" not in o.name]
-    assert not generic
-    assert sum("refused " in ln for ln in new.splitlines()) == len(outcomes), new[-4000:]
 
 
 @pytest.mark.slow

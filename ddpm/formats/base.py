@@ -1,4 +1,5 @@
-"""What every checkpoint format returns and raises: `LoadedCheckpoint` and `CheckpointError`."""
+"""What every checkpoint format returns and raises: `LoadedCheckpoint` and `CheckpointError`; and `clip`, how
+any message (the core's, the app's) quotes a value someone sent."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,28 @@ from ..diffusion import DiffusionConfig, GaussianDiffusion, SamplingDefaults
 
 class CheckpointError(ValueError):
     """A file that cannot be used as a checkpoint; the message says why and what to do."""
+
+
+QUOTE_LIMIT = 200     # characters of a value someone sent that a message quotes back
+
+
+def clip(value: Any, limit: int = QUOTE_LIMIT) -> Any:
+    """A value as a message may quote it: the value itself when its text (a string's own, anything else's repr)
+    is at most `limit` characters, else that text's first `limit` characters and "…". So `f"{clip(v)!r}"` shows
+    a short value exactly as before, and a 10 MB one as 200 characters, in the reply and in the log."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[:limit] + "…"
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):      # a deeply nested structure, an int over Python's 4,300 digits
+        return f"({type(value).__name__})…"
+    return value if len(text) <= limit else text[:limit] + "…"
+
+
+def quoted(value: Any, limit: int = QUOTE_LIMIT) -> str:
+    """repr(value) for a message, at most about `limit` characters (see `clip`)."""
+    shown = clip(value, limit)
+    return repr(shown) if shown is value or isinstance(value, str) else shown
 
 
 @dataclass

@@ -29,11 +29,11 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
-from ..safezip import UnsafeZipError, checked_members, extract_members
+from ..safezip import MAX_MEMBER_BYTES, UnsafeZipError, checked_members, extract_members
 from .base import CheckpointError, LoadedCheckpoint
 from .diffusers_config import PIPELINE_CLASSES, DiffusersUNetConfig, check_unet, check_variance_pair, refuse, \
     scheduler_to_diffusion
-from .limits import check_shapes, header_shapes, meta_shapes
+from .limits import check_finite, check_shapes, header_shapes, meta_shapes
 
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 PICKLED_WEIGHTS = ("diffusion_pytorch_model.bin", "diffusion_pytorch_model.ckpt", "diffusion_pytorch_model.pt")
@@ -99,6 +99,9 @@ def _read_json(path: Path, source: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{source}: {path.name} is not valid JSON ({e}); the file is damaged") from None
+    except (RecursionError, ValueError):      # "[[[[…" thousands deep; a number of more than 4,300 digits
+        raise CheckpointError(f"{source}: {path.name} is not a config (nested thousands of levels deep, or a number "
+                              "of thousands of digits); the file was edited or is damaged") from None
 
 
 def _check_pipeline(index: Any, source: str) -> dict:
@@ -194,14 +197,18 @@ def _load_zip(p: Path, device, max_bytes: Optional[int]) -> LoadedCheckpoint:
     if not zipfile.is_zipfile(p):
         raise CheckpointError(f"{p.name} is not a readable .zip; zip the diffusers folder (model_index.json, unet/, "
                               "scheduler/) again")
-    limit = max_bytes or 2**40
+    limit = min(max_bytes or MAX_MEMBER_BYTES, MAX_MEMBER_BYTES)     # safezip's caps hold for every zip
     with tempfile.TemporaryDirectory(prefix="ddpm-diffusers-") as tmp, zipfile.ZipFile(p) as zf:
         try:
-            members = checked_members(zf, p.name, limit)
+            members = checked_members(zf, p.name, limit)     # sizes, ratios and the total, before a byte is read
         except UnsafeZipError as e:
             raise CheckpointError(str(e)) from None
         # unpack configs and safetensors only; a pickle is noted by name (so the message can say so), never read
         keep = [(parts, info) for parts, info in members if parts[-1].endswith((".json", ".safetensors"))]
+        for parts, info in keep:                             # a config's cap, from the central directory too
+            if parts[-1].endswith(".json") and info.file_size > MAX_JSON_BYTES:
+                raise CheckpointError(f"{p.name}: {info.filename} is over {MAX_JSON_BYTES // 2**20} MB; it is not a "
+                                      "diffusers config")
         for parts, _ in members:
             if parts[-1] in PICKLED_WEIGHTS:
                 (Path(tmp).joinpath(*parts)).parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +256,9 @@ def _load_folder(root: Path, path: str, source: str, kind: str, device, max_byte
             raise CheckpointError(f"{source}: its UNet2DModel config does not build ({e})") from None
         check_shapes(expected, declared, source, "the UNet2DModel its config.json describes")
         unet = build()
-    unet.load_state_dict(load_file(str(weights)))
+    state = load_file(str(weights))
+    check_finite(state, source)
+    unet.load_state_dict(state)
     unet = unet.float().to(device).eval()
     names = ours.get("class_names")
     if not (isinstance(names, list) and len(names) == desc.num_classes):

@@ -22,7 +22,7 @@ from torch.overrides import TorchFunctionMode
 from ..diffusion import DiffusionConfig, OBJECTIVES
 from ..schedules import SCHEDULES
 from ..unet import UNet, UNetConfig
-from .base import CheckpointError, diffusion_bytes, module_bytes
+from .base import CheckpointError, diffusion_bytes, module_bytes, quoted
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,8 @@ WEIGHT_DTYPES = ("F32", "F16", "BF16", "F64")
 
 
 def _fail(source: str, field: str, value: Any, why: str) -> CheckpointError:
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    return CheckpointError(f"{source}: its config does not build: {field}={shown} {why}; the file was edited or "
-                           "is damaged; use the original file (or retrain)")
+    return CheckpointError(f"{source}: its config does not build: {field}={quoted(value, 60)} {why}; the file was "
+                           "edited or is damaged; use the original file (or retrain)")
 
 
 def check_int(source: str, field: str, value: Any, lo: int, hi: int) -> int:
@@ -191,6 +190,15 @@ def check_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[tu
     return n
 
 
+def check_finite(tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or ±inf, by the first such tensor's name: such a network samples a black (or
+    NaN) grid without a word. Read after loading, one reduction per tensor (a few ms for 100 MB of weights)."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{source}: tensor {name} holds NaN or infinite values; the weights are damaged "
+                                  "(a training run that diverged, or an edited file); use an earlier checkpoint")
+
+
 def unet_shapes(config: UNetConfig) -> dict[str, tuple[int, ...]]:
     return meta_shapes(lambda: UNet(config))
 
@@ -202,5 +210,5 @@ def estimate_bytes(shapes: dict[str, tuple[int, ...]], T: int, bytes_per_value: 
 
 
 __all__ = ["Limits", "LIMITS", "check_int", "check_float", "check_int_list", "check_keys", "check_unet_dict",
-           "check_diffusion_dict", "header_shapes", "meta_shapes", "check_shapes", "unet_shapes", "estimate_bytes",
-           "module_bytes", "diffusion_bytes"]
+           "check_diffusion_dict", "header_shapes", "meta_shapes", "check_shapes", "check_finite", "unet_shapes",
+           "estimate_bytes", "module_bytes", "diffusion_bytes"]

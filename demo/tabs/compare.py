@@ -106,7 +106,8 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     the RMS difference of each grid to DDPM's if DDPM is picked, else to the first sampler's."""
     ckpt = c.load_model(checkpoint, upload)
     T = ckpt.diffusion_config.T
-    picked = [c.choice("name.sampler", s, list(COMPARE_SAMPLERS)) for s in dict.fromkeys(samplers or [])]
+    sent = samplers if isinstance(samplers, (list, tuple)) else [samplers] if samplers else []   # an API caller's
+    picked = list(dict.fromkeys(c.choice("name.sampler", s, list(COMPARE_SAMPLERS)) for s in sent))
     if len(picked) < 2:
         raise c.user_error(t("samplers.too_few", options=", ".join(COMPARE_SAMPLERS)))
     s = c.sampling_steps(calls, T)

@@ -9,11 +9,11 @@ from typing import Any, Optional
 
 import gradio as gr
 
-from ddpm import CheckpointError
+from ddpm import CheckpointError, LoadedCheckpoint
 
 from .. import checkpoints, guard, limits
 from .. import common as c
-from ..i18n import L, current, t
+from ..i18n import L, current, message, t
 from ..strings import STRINGS
 
 DIAGNOSE_MODES = ("quick", "full")
@@ -34,15 +34,17 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
     `guidance_scale` and `eta` (DDIM's η, quick mode only): how the report's shared samples are drawn."""
     mode = str(mode or "quick").strip().lower()
     if mode not in DIAGNOSE_MODES:
-        raise c.user_error(t("diag.bad_mode", value=mode))
+        raise c.user_error(t("diag.bad_mode", value=c.clip(mode)))
     seed = c.seed(seed)
     ckpt = c.load_model(checkpoint, upload)       # validates the file with the loader's own messages
     w, eta = c.guidance(guidance_scale, ckpt), c.eta(eta)
     if eta and mode == "full":
         raise c.user_error(t("diag.eta_full"))
-    ref = c.upload_path(reference)
+    ref = c.upload_path(reference)          # a file someone uploaded: never a folder (the upload folder is everyone's)
     if ref is not None:
         c.check_upload_size(ref, "upload.what_reference")
+    if c.upload_path(upload) is not None:
+        ckpt = _shipped_data_only(ckpt)
     try:
         from diagnostics import run_report
         from diagnostics.checks.runner import mode_settings
@@ -64,11 +66,27 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
                            callback=report, reference=ref, train_features=bool(train_features) and ref is not None,
                            lang=current(), guidance_scale=w, eta=eta)
     except (CheckpointError, ValueError, FileNotFoundError, PermissionError) as e:
-        raise c.core_error(e) from None
+        shown = str(e).replace(str(ref), ref.name) if ref is not None else str(e)   # the upload's name, not its path
+        raise c.user_error(message(shown)) from None
     page = Path(files.html_path).read_text(encoding="utf-8")
     frame = (f'<iframe title="{html.escape(t("diag.iframe_title"))}" srcdoc="{html.escape(page, quote=True)}" '
              'style="width:100%;height:780px;border:1px solid #ddd;border-radius:6px;background:white"></iframe>')
     return DiagnoseView(to_markdown(files.report, current()), frame, [str(files.html_path), str(files.json_path)])
+
+
+SHIPPED_DATA = ("digits", "mnist")      # the data sets the app reads with no path and no download
+
+
+def _shipped_data_only(ckpt: LoadedCheckpoint) -> LoadedCheckpoint:
+    """An uploaded checkpoint with the data set its header records dropped unless the app ships that set: the header
+    is the uploader's, and a path there would have the report read any folder of the server (the upload folder:
+    every user's images), a torchvision name a download. The report then asks for a reference .zip instead."""
+    data = dict(ckpt.meta.get("data") or {})
+    source = str(data.get("source") or data.get("name") or "").strip().lower()
+    if not source or source in SHIPPED_DATA:
+        return ckpt
+    kept = {k: v for k, v in data.items() if k not in ("source", "name", "image_column", "label_column")}
+    return replace(ckpt, meta={**ckpt.meta, "data": kept})
 
 
 def report_passes(settings, guidance_scale: float = 1.0, num_classes: int = 0) -> list[limits.Pass]:

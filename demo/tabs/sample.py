@@ -44,7 +44,7 @@ def sampler_name(sampler: Any) -> str:
     """A sampler as the widgets name it ("DPM-Solver++") -> generate()'s name ("dpmpp_2m")."""
     s = str(sampler or "").strip().lower()
     if s not in SAMPLER_NAMES:
-        raise c.user_error(t("err.sampler", options=", ".join(SAMPLERS), value=sampler))
+        raise c.user_error(t("err.sampler", options=", ".join(SAMPLERS), value=c.clip(sampler)))
     return SAMPLER_NAMES[s]
 
 
@@ -89,11 +89,12 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
         raise c.core_error(e) from None
     nrow = c.grid_columns(n, labels)
     run = sampler_text(name, len(res.timesteps), eta, variance)
+    # the class names and the file name are the uploader's: escaped, as the info is Markdown
     cls = t("sample.all_classes") if labels is None or labels == list(range(ckpt.num_classes)) else \
-        t("sample.some_classes", names=", ".join(ckpt.class_names[i] for i in dict.fromkeys(labels)))
+        t("sample.some_classes", names=", ".join(c.escaped(ckpt.class_names[i]) for i in dict.fromkeys(labels)))
     info = t("sample.info", n=n, run=run, classes=cls, w=w, seed=seed, temp=temperature, ntemp=noise_temperature,
              calls=res.network_calls, precision=res.settings["precision"],
-             seconds=res.seconds, ckpt=c.checkpoint_title(ckpt, checkpoint, upload))
+             seconds=res.seconds, ckpt=c.escaped(c.checkpoint_title(ckpt, checkpoint, upload)))
     return _view(c.grid_image(res.images, nrow), info, _write_sample_files(res, ckpt, nrow),
                  _trajectory_frames(res, nrow))
 
@@ -132,7 +133,8 @@ def _trajectory_frames(res, nrow: int) -> dict:
 
 def _frame_slider(frames: dict, value: int):
     k = max(1, len(frames["t"]))
-    return gr.update(minimum=0, maximum=k - 1, value=value, step=1,
+    # one frame (DDIM with 1 step): a slider must have minimum < maximum, so it spans 0..1 and stays still
+    return gr.update(minimum=0, maximum=max(k - 1, 1), value=value, step=1, interactive=k > 1,
                      label=t("sample.frame_range", t=frames["t"][0] if frames["t"] else "?", last=k - 1))
 
 
@@ -141,7 +143,10 @@ def show_frame(frames: Optional[dict], index: Any = None) -> FrameView:
     if not frames or not frames.get("t"):
         return FrameView(gr.update(value=None), gr.update(value=None))
     k = len(frames["t"])
-    i = k - 1 if index is None else int(min(max(0, int(float(index))), k - 1))
+    try:
+        i = k - 1 if index is None else int(min(max(0, float(index)), k - 1))
+    except (TypeError, ValueError):          # not a number: what no slider sends (an API caller), the last frame
+        i = k - 1
     step = frames["t"][i]
     return FrameView(gr.update(value=c.upscale(np.asarray(frames["x_t"][i], np.uint8), 400),
                                label=t("sample.xt_at", t=step, i=i + 1, k=k)),
@@ -215,6 +220,7 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
                 files = gr.File(label=L("sample.files"), file_count="multiple", interactive=False)
         frames = gr.State(None)
 
+    c.refuse_malformed_requests(demo)      # for every endpoint of the app: this tab is the one given the Blocks
     # the API's outputs keep this order: grid, info, files, frame, x_t, x̂_0 (the State is not part of it)
     view = dict(grid=grid, info=text, files=files, frame=frame, xt=xt, x0=x0, frames=frames)
     inputs = [ckpt, upload, cls, guidance, sampler, steps, eta, temp, ntemp, seed, n, amp]
