@@ -206,15 +206,15 @@ PATTERNS: list[tuple[str, str]] = [
     (rf"FID / floor {_N}× has a 95% interval {_N}–{_N}× that holds the warning line {_N}×: not resolved at n={_N}; "
      r"more samples narrow it",
      "FID / 下限 {0} 倍的 95% 区间 {1}–{2} 倍包含了警告线 {3} 倍：在 n={4} 下无法判定；更多样本会让区间变窄"),
-    (r"intervals: percentile bootstrap, (\d+) resamples of the generated, reference and held-out sets \(within each "
+    (r"intervals: bootstrap standard interval, (\d+) resamples of the generated, reference and held-out sets \(within each "
      r"class\); KID − floor is the unbiased MMD² of all the samples against the reference minus that of held-out "
      r"sets with their class counts, so a class-balanced set of real images scores 0 on it while its raw KID is below 0",
-     "区间：百分位自助法，对生成集、参照集和留出集（在每个类别内）重抽样 {0} 次；KID − 下限是全部样本相对参照集的无偏"
+     "区间：自助法标准区间，对生成集、参照集和留出集（在每个类别内）重抽样 {0} 次；KID − 下限是全部样本相对参照集的无偏"
      " MMD² 减去具有相同类别数量的留出集的无偏 MMD²，所以一组类别均衡的真实图像在它上面得 0，而它的原始 KID 低于 0"),
-    (r"intervals: percentile bootstrap, (\d+) resamples of the generated, reference and held-out sets; KID − floor is "
+    (r"intervals: bootstrap standard interval, (\d+) resamples of the generated, reference and held-out sets; KID − floor is "
      r"the unbiased MMD² of all the samples against the reference minus that of held-out sets with their class counts, "
      r"so a class-balanced set of real images scores 0 on it while its raw KID is below 0",
-     "区间：百分位自助法，对生成集、参照集和留出集重抽样 {0} 次；KID − 下限是全部样本相对参照集的无偏 MMD² 减去具有"
+     "区间：自助法标准区间，对生成集、参照集和留出集重抽样 {0} 次；KID − 下限是全部样本相对参照集的无偏 MMD² 减去具有"
      "相同类别数量的留出集的无偏 MMD²，所以一组类别均衡的真实图像在它上面得 0，而它的原始 KID 低于 0"),
     (rf"warn if FID \(at the floor's n and class counts\) / the real-vs-real floor has its 95% interval above {_N}× and "
      rf"FID > {_N} \(below {_N} samples: FID > {_N}× the floor and > the floor \+ 2σ\), precision < {_N}, recall < {_N} "
