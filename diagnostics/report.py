@@ -400,6 +400,8 @@ def _numbers_html(numbers: dict, lang: str = "en") -> str:
     for k, v in numbers.items():
         if k == "captions" or (isinstance(v, (list, dict)) and not v):
             continue
+        if isinstance(v, dict) and {"estimate", "low", "high", "method"} <= set(v):
+            continue                  # an interval (diagnostics.intervals): its caption says it, in the page's language
         if isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
             tables.append((k, v))
         elif isinstance(v, dict) and any(isinstance(e, (list, dict)) for e in v.values()):

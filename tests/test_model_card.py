@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 import model_card  # noqa: E402
+import pytest  # noqa: E402
 
 REPORT = ROOT / "docs" / "report_mnist" / "report.json"
 
@@ -18,20 +19,48 @@ def test_the_shipped_card_is_the_report_rendered():
     assert model_card.main([str(REPORT), "--check"]) == 0
 
 
-def test_the_targets_follow_the_numbers(tmp_path):
+def _card_lines(raw: dict, tmp_path: Path) -> dict[str, str]:
+    folder = tmp_path / "report_mnist"
+    folder.mkdir(exist_ok=True)
+    (folder / "report.json").write_text(json.dumps(raw))
+    lines = model_card.card(folder / "report.json").splitlines()
+    return {key: next(line for line in lines if line.startswith(start)) for key, start in
+            (("accuracy", "| conditional accuracy"), ("fid", "| FID ≤"), ("diversity", "| within-class"))}
+
+
+def test_the_targets_are_the_showcases_and_say_so():
+    assert (model_card.TARGET_ACCURACY, model_card.TARGET_FID_OVER_FLOOR, model_card.TARGET_DIVERSITY) == (0.98, 1.5, 0.9)
+    card = model_card.card(REPORT)
+    assert "| conditional accuracy ≥ 98% |" in card and "| FID ≤ 1.5× its real-vs-real floor |" in card
+
+
+@pytest.mark.parametrize("low, high, want", [(1.0, 1.49, "met"), (1.2, 1.51, "not resolved"), (1.4, 2.4, "not resolved"),
+                                             (1.51, 2.2, "not met")])
+def test_the_fid_target_is_decided_by_its_interval_on_both_sides_of_the_line(tmp_path, low, high, want):
     raw = json.loads(REPORT.read_text())
-    q = next(c for c in raw["checks"] if c["key"] == "sample_quality")
-    for accuracy, fid_over_floor, want in ((0.99, 1.2, "**met**"), (0.5, 3.0, "**not met**")):
-        q["numbers"]["conditional_accuracy"] = accuracy
-        q["numbers"]["fid"] = fid_over_floor * q["numbers"]["fid_floor"]
-        folder = tmp_path / "report_mnist"
-        folder.mkdir(exist_ok=True)
-        (folder / "report.json").write_text(json.dumps(raw))
-        lines = model_card.card(folder / "report.json").splitlines()
-        acc = next(line for line in lines if line.startswith("| conditional accuracy"))
-        fid = next(line for line in lines if line.startswith("| FID ≤"))
-        assert f"{accuracy:.1%}" in acc and acc.endswith(f"{want} |")
-        assert f"{fid_over_floor:.1f}×" in fid and fid.endswith(f"{want} |")
+    q = next(c for c in raw["checks"] if c["key"] == "sample_quality")["numbers"]
+    q["fid_ratio"] = dict(q["fid_ratio"], estimate=(low + high) / 2, low=low, high=high)
+    fid = _card_lines(raw, tmp_path)["fid"]
+    assert fid.endswith(f"**{want}** |") and f"95% interval {low:.2f}–{high:.2f}×" in fid
+
+
+@pytest.mark.parametrize("accuracy, n, want", [(0.995, 1000, "met"), (0.985, 1000, "not resolved"),
+                                               (0.99, 100, "not resolved"), (0.965, 1000, "not met")])
+def test_the_accuracy_target_is_decided_by_its_wilson_interval(tmp_path, accuracy, n, want):
+    raw = json.loads(REPORT.read_text())
+    q = next(c for c in raw["checks"] if c["key"] == "sample_quality")["numbers"]
+    q["conditional_accuracy"], q["n_generated"] = accuracy, n
+    acc = _card_lines(raw, tmp_path)["accuracy"]
+    assert acc.endswith(f"**{want}** |") and f"{accuracy:.1%} of {n} samples" in acc
+
+
+def test_a_report_without_intervals_meets_no_numeric_target(tmp_path):
+    raw = json.loads(REPORT.read_text())
+    q = next(c for c in raw["checks"] if c["key"] == "sample_quality")["numbers"]
+    q.pop("fid_ratio")
+    lines = _card_lines(raw, tmp_path)
+    assert lines["fid"].endswith("**not resolved** |") and "no interval: the report predates intervals" in lines["fid"]
+    assert lines["diversity"].endswith("**not resolved** |")
 
 
 def test_a_readme_without_markers_is_refused_with_what_to_do(tmp_path):

@@ -98,6 +98,10 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
         return skipped(KEY, TITLE, f"the metrics could not be computed: {e}")
     numbers = q.as_dict()
     numbers["captions"] = {metric: q.label(metric) for metric in CAPTIONED}
+    if q.fid_ratio is not None:
+        numbers["captions"]["fid_ratio"] = f"FID/floor {q.fid_ratio.describe()}"
+    if q.kid_excess is not None:
+        numbers["captions"]["kid_excess"] = f"KID − floor {q.kid_excess.describe('{:.3g}')}"
     if q.kid is not None:
         numbers["captions"]["kid"] = q.kid.describe()
         numbers["captions"]["fid_curve"] = q.fid_curve.describe()
