@@ -63,7 +63,7 @@ class SamplingDefaults:
                                       # (the network's v, Improved DDPM eq. 15: a model trained with --learn-sigma)
 
 
-def _extract(arr: Tensor, t: Tensor, x: Tensor) -> Tensor:
+def extract(arr: Tensor, t: Tensor, x: Tensor) -> Tensor:
     """arr[t] reshaped to broadcast against x: (T,) , (B,) -> (B, 1, 1, 1)."""
     out = arr.to(device=t.device)[t].to(x.dtype)
     return out.reshape(t.shape[0], *([1] * (x.dim() - 1)))
@@ -114,36 +114,36 @@ class GaussianDiffusion:
     # ---- forward process -------------------------------------------------------------------
     def q_mean_variance(self, x_start: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)  (Ho et al. eq. 4). Returns mean, variance, log-variance."""
-        mean = _extract(self.sqrt_alphas_cumprod, t, x_start) * x_start
-        var = _extract(1.0 - self.alphas_cumprod, t, x_start).expand_as(x_start)
-        log_var = _extract(self.log_one_minus_alphas_cumprod, t, x_start).expand_as(x_start)
+        mean = extract(self.sqrt_alphas_cumprod, t, x_start) * x_start
+        var = extract(1.0 - self.alphas_cumprod, t, x_start).expand_as(x_start)
+        log_var = extract(self.log_one_minus_alphas_cumprod, t, x_start).expand_as(x_start)
         return mean, var, log_var
 
     def q_sample(self, x_start: Tensor, t: Tensor, noise: Optional[Tensor] = None) -> Tensor:
         """x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε.  x_start: (B, C, H, W); t: (B,) long in [0, T)."""
         if noise is None:
             noise = torch.randn_like(x_start)
-        return (_extract(self.sqrt_alphas_cumprod, t, x_start) * x_start
-                + _extract(self.sqrt_one_minus_alphas_cumprod, t, x_start) * noise)
+        return (extract(self.sqrt_alphas_cumprod, t, x_start) * x_start
+                + extract(self.sqrt_one_minus_alphas_cumprod, t, x_start) * noise)
 
     def q_posterior_mean_variance(self, x_start: Tensor, x_t: Tensor, t: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """q(x_{t−1} | x_t, x_0) = N(μ̃_t, β̃_t I),
         μ̃_t = √ᾱ_{t−1} β_t/(1−ᾱ_t) x_0 + √α_t (1−ᾱ_{t−1})/(1−ᾱ_t) x_t  (Ho et al. eq. 7)."""
-        mean = (_extract(self.posterior_mean_coef1, t, x_t) * x_start
-                + _extract(self.posterior_mean_coef2, t, x_t) * x_t)
-        var = _extract(self.posterior_variance, t, x_t).expand_as(x_t)
-        log_var = _extract(self.posterior_log_variance_clipped, t, x_t).expand_as(x_t)
+        mean = (extract(self.posterior_mean_coef1, t, x_t) * x_start
+                + extract(self.posterior_mean_coef2, t, x_t) * x_t)
+        var = extract(self.posterior_variance, t, x_t).expand_as(x_t)
+        log_var = extract(self.posterior_log_variance_clipped, t, x_t).expand_as(x_t)
         return mean, var, log_var
 
     def posterior_mean_from_eps(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """μ̃_t = 1/√α_t · (x_t − β_t/√(1−ᾱ_t) ε)  (Ho et al. eq. 11)."""
-        coef = _extract(self.betas, t, x_t) / _extract(self.sqrt_one_minus_alphas_cumprod, t, x_t)
-        return (x_t - coef * eps) / _extract(self.alphas, t, x_t).sqrt()
+        coef = extract(self.betas, t, x_t) / extract(self.sqrt_one_minus_alphas_cumprod, t, x_t)
+        return (x_t - coef * eps) / extract(self.alphas, t, x_t).sqrt()
 
     # ---- conversions between ε, x_0 and v: all through coefficients.split_output / output_from -------------
     def alpha_sigma(self, t: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         """(α_t, σ_t) = (√ᾱ_t, √(1−ᾱ_t)) per sample, shaped to broadcast against x: (B, 1, 1, 1)."""
-        return _extract(self.sqrt_alphas_cumprod, t, x), _extract(self.sqrt_one_minus_alphas_cumprod, t, x)
+        return extract(self.sqrt_alphas_cumprod, t, x), extract(self.sqrt_one_minus_alphas_cumprod, t, x)
 
     def predict_xstart_from_eps(self, x_t: Tensor, t: Tensor, eps: Tensor) -> Tensor:
         """x̂_0 = (x_t − √(1−ᾱ_t) ε)/√ᾱ_t  (Ho et al. eq. 15)."""

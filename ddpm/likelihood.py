@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from .coefficients import VARIANCES, learned_range_log_variance, split_variance
-from .diffusion import GaussianDiffusion, _extract
+from .diffusion import GaussianDiffusion, extract
 
 LN2 = math.log(2.0)
 BINS = 256                           # 8-bit data: the decoder's bins have half-width 1/255 on [−1, 1]
@@ -86,11 +86,11 @@ def model_log_variance(diffusion: GaussianDiffusion, t: Tensor, x: Tensor, varia
         if v is None:
             raise ValueError("variance 'learned_range' needs the network's variance output v: this model does not "
                              "learn its variance (train with --learn-sigma), use fixed_small or fixed_large")
-        log_beta = _extract(diffusion.float64["betas"].log().to(diffusion.dtype), t, x)
-        return learned_range_log_variance(v, log_beta, _extract(diffusion.posterior_log_variance_clipped, t, x))
+        log_beta = extract(diffusion.float64["betas"].log().to(diffusion.dtype), t, x)
+        return learned_range_log_variance(v, log_beta, extract(diffusion.posterior_log_variance_clipped, t, x))
     else:
         raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
-    return _extract(table, t, x).expand_as(x)
+    return extract(table, t, x).expand_as(x)
 
 
 def resolve_variance(diffusion: GaussianDiffusion, variance: Optional[str]) -> str:

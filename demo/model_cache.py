@@ -32,7 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 from ddpm import CheckpointError, LoadedCheckpoint, load_checkpoint, pick_device, read_metadata
 from ddpm.formats import diffusers as diffusers_format
 from ddpm.formats.base import diffusion_bytes
-from ddpm.formats.limits import _SkipInPlace, check_diffusion_dict, check_unet_dict, estimate_bytes, unet_shapes
+from ddpm.formats.limits import SkipInPlace, check_diffusion_dict, check_unet_dict, estimate_bytes, unet_shapes
 from ddpm.unet import UNet
 
 from . import limits
@@ -101,7 +101,7 @@ _ATTENTION_FORMULAS = {op: _fused_cpu_attention for op in
 def meta_twin(model: nn.Module) -> nn.Module:
     """The architecture of a loaded model rebuilt from its config on the meta device: no weights, no memory, and
     calling it computes nothing. Our UNet and diffusers' UNet2DModel (DiffusersUNet); TypeError for another."""
-    with torch.device("meta"), _SkipInPlace():
+    with torch.device("meta"), SkipInPlace():
         if isinstance(model, UNet):
             return UNet(model.config).eval()
         if isinstance(model, diffusers_format.DiffusersUNet):

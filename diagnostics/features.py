@@ -374,7 +374,7 @@ def _as_batch(images, in_channels: int, image_size: int, who: str) -> tuple[Tens
     return x, note
 
 
-class _Embedder:
+class Embedder:
     """features() and probs() of a feature extractor whose embed(images) returns both at once."""
 
     def features(self, images) -> np.ndarray:
@@ -387,7 +387,7 @@ class _Embedder:
 
 
 @dataclass
-class FeatureExtractor(_Embedder):
+class FeatureExtractor(Embedder):
     """A frozen FeatureNet with its provenance; features() and probs() take images in [-1, 1].
 
     The net is always evaluated in eval mode under torch.no_grad(): every call re-applies .eval(), so a

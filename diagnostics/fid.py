@@ -22,7 +22,7 @@ import numpy as np
 from scipy import linalg
 
 # ----------------------------------------------------------------------------------------------- FID
-def _as_2d(x, name: str) -> np.ndarray:
+def as_2d(x, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {a.shape}")
@@ -33,7 +33,7 @@ def _as_2d(x, name: str) -> np.ndarray:
 
 def gaussian_stats(feats) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) features -> (mu (D,), Sigma (D, D)), Sigma unbiased (divides by N - 1)."""
-    f = _as_2d(feats, "features")
+    f = as_2d(feats, "features")
     if len(f) < 2:
         raise ValueError(f"need at least 2 feature vectors to estimate a covariance, got {len(f)}")
     return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
@@ -71,7 +71,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
 
 def fid_from_features(a, b, eps: float = 1e-6) -> float:
     """FID between two feature sets a (N1, D) and b (N2, D); see frechet_distance."""
-    a, b = _as_2d(a, "a"), _as_2d(b, "b")
+    a, b = as_2d(a, "a"), as_2d(b, "b")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feature dimensions differ ({a.shape[1]} vs {b.shape[1]}); use the same feature network")
     mu1, s1 = gaussian_stats(a)
@@ -83,7 +83,7 @@ def fid_from_features(a, b, eps: float = 1e-6) -> float:
 FLOOR_DRAWS = 10             # held-out draws the floor averages over (when n is below the held-out size)
 
 
-def _num(x: float) -> str:
+def fid_text(x: float) -> str:
     """FID-like numbers: 2 decimals below 10 (the small feature network gives FIDs well below 1 for real
     images), 1 decimal above."""
     return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
@@ -103,7 +103,7 @@ class FloorUncertainty:
             return "its uncertainty cannot be estimated at this n (the held-out split holds too few images)"
         how = (f"{self.subsets} disjoint held-out subsets of {self.subset_n}" if not self.scaled else
                f"2 disjoint held-out subsets of {self.subset_n}, scaled by √({self.subset_n}/n)")
-        return f"± {_num(self.std)}: the spread across independent draws, estimated from {how}"
+        return f"± {fid_text(self.std)}: the spread across independent draws, estimated from {how}"
 
 
 def random_class_counts(n: int, available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -203,11 +203,11 @@ class FloorResult:
         return s
 
 
-def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return x[_draw(len(x), n, rng)]
+def subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return x[draw_indices(len(x), n, rng)]
 
 
-def _draw(size: int, n: int, rng: np.random.Generator, labels: Optional[np.ndarray] = None,
+def draw_indices(size: int, n: int, rng: np.random.Generator, labels: Optional[np.ndarray] = None,
           class_counts: Optional[np.ndarray] = None) -> np.ndarray:
     """Sorted indices of n of `size` items drawn at random without replacement (all of them when n >= size);
     with labels (size,) and class_counts (K,): class_counts[c] items of every class c (all of a class that
@@ -246,7 +246,7 @@ def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_refe
     is not the floor's noise: `std` is sigma_n across independent draws (floor_uncertainty), None when it
     cannot be estimated. A generated FID can approach the floor but, beyond that, not go below it.
     """
-    tr, ho = _as_2d(train_feats, "train_feats"), _as_2d(heldout_feats, "heldout_feats")
+    tr, ho = as_2d(train_feats, "train_feats"), as_2d(heldout_feats, "heldout_feats")
     if n < 2:
         raise ValueError(f"n must be >= 2, got {n}")
     if draws < 1:
@@ -275,10 +275,10 @@ def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_refe
             if len(labels) != len(ho):
                 raise ValueError(f"{len(labels)} heldout_labels for {len(ho)} held-out feature vectors")
     rng = np.random.default_rng(seed)
-    ref = tr if n_reference is None else _subsample(tr, n_reference, rng)
+    ref = tr if n_reference is None else subsample(tr, n_reference, rng)
     mix = (lambda: counts) if labels is None or counts is not None else (
         lambda: random_class_counts(n_used, np.bincount(labels[labels >= 0]), rng))
-    fids = [fid_from_features(ref, ho[_draw(len(ho), n, rng, labels, mix())]) for _ in range(1 if fixed else draws)]
+    fids = [fid_from_features(ref, ho[draw_indices(len(ho), n, rng, labels, mix())]) for _ in range(1 if fixed else draws)]
     unc = floor_uncertainty(ref, ho, n_used, rng, labels, used, partitions=FLOOR_DRAWS)
     return FloorResult(fid=float(np.mean(fids)), n=n_used, n_requested=int(n), n_reference=len(ref),
                        limited=limited, std=unc.std, draws=len(fids),

@@ -5,49 +5,49 @@ diagnostics/i18n_sentences.py, whose number pattern it shares.
 """
 from __future__ import annotations
 
-from .i18n_sentences import _N
+from .i18n_sentences import NUM
 
 PATTERNS: list[tuple[str, str]] = [
-    (rf"FID {_N} \(n={_N} generated vs (.+?) n={_N}; features: (\S+ sha256 \S+)(?:; FID {_N} at the floor's n={_N})?; "
+    (rf"FID {NUM} \(n={NUM} generated vs (.+?) n={NUM}; features: (\S+ sha256 \S+)(?:; FID {NUM} at the floor's n={NUM})?; "
      r"(.+)\)", "FID {0}（生成 n={1}，对 {2!t} n={3}；特征网络 {4}[[；在下限的 n={6} 下 FID 为 {5}]]；{7!t}）"),
-    (rf"real-vs-real floor {_N} \((.+)\)", "真实对真实的下限 {0}（{1!t}）"),
+    (rf"real-vs-real floor {NUM} \((.+)\)", "真实对真实的下限 {0}（{1!t}）"),
     (r"no real-vs-real floor \(no held-out split\)", "没有真实对真实的下限（没有留出集）"),
-    (rf"(\S+) held-out split, n={_N}( with the samples' class counts)?(?:, mean of {_N} draws)?(?: ± {_N})?"
-     rf"(?: \(limited by the held-out split size; {_N} requested\))?",
+    (rf"(\S+) held-out split, n={NUM}( with the samples' class counts)?(?:, mean of {NUM} draws)?(?: ± {NUM})?"
+     rf"(?: \(limited by the held-out split size; {NUM} requested\))?",
      "{0} 留出集，n={1}[[{2!t}]][[，{3} 次抽取的平均]][[ ± {4}]][[（受留出集大小限制；要求 {5} 张）]]"),
     (r"with the samples' class counts", "，各类别数量与样本相同"),
-    (rf"± {_N}: the spread across independent draws, estimated from {_N} disjoint held-out subsets of {_N}"
-     rf"(?: \(limited by the held-out split size; {_N} requested\))?",
+    (rf"± {NUM}: the spread across independent draws, estimated from {NUM} disjoint held-out subsets of {NUM}"
+     rf"(?: \(limited by the held-out split size; {NUM} requested\))?",
      "± {0}：独立抽取之间的离散度，由 {1} 个互不相交、各 {2} 张的留出子集估计[[（受留出集大小限制；要求 {3} 张）]]"),
-    (rf"± {_N}: the spread across independent draws, estimated from 2 disjoint held-out subsets of {_N}, scaled by "
-     rf"√\({_N}/n\)(?: \(limited by the held-out split size; {_N} requested\))?",
+    (rf"± {NUM}: the spread across independent draws, estimated from 2 disjoint held-out subsets of {NUM}, scaled by "
+     rf"√\({NUM}/n\)(?: \(limited by the held-out split size; {NUM} requested\))?",
      "± {0}：独立抽取之间的离散度，由 2 个互不相交、各 {1} 张的留出子集估计，再按 √({2}/n) 缩放"
      "[[（受留出集大小限制；要求 {3} 张）]]"),
     (r"its uncertainty cannot be estimated at this n \(the held-out split holds too few images\)"
-     rf"(?: \(limited by the held-out split size; {_N} requested\))?",
+     rf"(?: \(limited by the held-out split size; {NUM} requested\))?",
      "在这个 n 下无法估计它的不确定度（留出集图像太少）[[（受留出集大小限制；要求 {0} 张）]]"),
-    (rf"real-vs-real FID floor {_N} \((.+) vs (\S+ \S+ split) n={_N}; features: (\S+ sha256 \S+)\)",
+    (rf"real-vs-real FID floor {NUM} \((.+) vs (\S+ \S+ split) n={NUM}; features: (\S+ sha256 \S+)\)",
      "真实对真实的 FID 下限 {0}（{1!t}，对 {2!t} n={3}；特征网络 {4}）"),
     (r"real-vs-real FID floor: not computed \(no held-out split given\)", "真实对真实的 FID 下限：未计算（没有给出留出集）"),
-    (rf"IS {_N} ± {_N} \(max {_N}; n={_N} generated, {_N} split\(s\); features: (.+)\)",
+    (rf"IS {NUM} ± {NUM} \(max {NUM}; n={NUM} generated, {NUM} split\(s\); features: (.+)\)",
      "IS {0} ± {1}（最大 {2}；生成 n={3}，分 {4} 份；特征网络 {5}）"),
-    (rf"(precision|recall) {_N} \(k={_N}, n={_N} generated vs n={_N} of (.+?); features: (.+)\)",
+    (rf"(precision|recall) {NUM} \(k={NUM}, n={NUM} generated vs n={NUM} of (.+?); features: (.+)\)",
      "{0!t} {1}（k={2}，生成 n={3} 对 {5!t}中的 n={4}；特征网络 {6}）"),
     (r"precision", "精确率"),
     (r"recall", "召回率"),
-    (rf"conditional accuracy {_N}% \(n={_N} generated; classifier: (\S+) \(sha256 (\S+), test accuracy {_N}% on the "
-     rf"held-out {_N}% of (\S+)\)\)",
+    (rf"conditional accuracy {NUM}% \(n={NUM} generated; classifier: (\S+) \(sha256 (\S+), test accuracy {NUM}% on the "
+     rf"held-out {NUM}% of (\S+)\)\)",
      "条件准确率 {0}%（生成 n={1}；分类器 {2}（sha256 {3}，在 {6} 留出的 {5}% 上测试准确率 {4}%））"),
     (r"conditional accuracy: n/a \(unconditional samples\)", "条件准确率：不适用（无条件样本）"),
-    (rf"KID {_N} ± {_N} \(unbiased MMD², polynomial kernel; mean ± std over {_N} subsets of {_N} of the {_N} generated "
-     rf"and {_N} real images\)",
+    (rf"KID {NUM} ± {NUM} \(unbiased MMD², polynomial kernel; mean ± std over {NUM} subsets of {NUM} of the {NUM} generated "
+     rf"and {NUM} real images\)",
      "KID {0} ± {1}（无偏 MMD²，多项式核；{2} 个子集上的均值 ± 标准差，每个子集从 {4} 个生成样本和 {5} 张真实图像中各取 "
      "{3} 个）"),
-    (rf"FID\(n\) ≈ {_N} \+ {_N}/n from n = {_N}…{_N}: (.+)", "FID(n) ≈ {0} + {1}/n（n = {2}…{3}）：{4!t}"),
+    (rf"FID\(n\) ≈ {NUM} \+ {NUM}/n from n = {NUM}…{NUM}: (.+)", "FID(n) ≈ {0} + {1}/n（n = {2}…{3}）：{4!t}"),
     (r"the bias is not estimable", "偏差无法估计"),
-    (rf"a stable FID \(bias ≤ {_N}%\) needs n ≈ {_N}", "稳定的 FID（偏差 ≤ {0}%）需要 n ≈ {1}"),
+    (rf"a stable FID \(bias ≤ {NUM}%\) needs n ≈ {NUM}", "稳定的 FID（偏差 ≤ {0}%）需要 n ≈ {1}"),
     (r"FID against n: (.+)", "FID 随 n 的变化：{0!t}"),
-    (rf"needs FIDs at 3 or more n ≥ 10 to fit FID_∞ \+ c/n; {_N} samples give {_N}",
+    (rf"needs FIDs at 3 or more n ≥ 10 to fit FID_∞ \+ c/n; {NUM} samples give {NUM}",
      "拟合 FID_∞ + c/n 需要至少 3 个 n ≥ 10 处的 FID；{0} 个样本只能给出 {1} 个"),
     (r"the fit gives no positive bias and FID_∞ \(too few samples, or FID near 0\)",
      "拟合得不到正的偏差和 FID_∞（样本太少，或 FID 接近 0）"),
@@ -63,10 +63,10 @@ PATTERNS: list[tuple[str, str]] = [
      "每个子像素的 −log₂ p(x)，是一个上界（在 256 个灰度级上均匀乱猜得 8）；越低越好"),
     (r"estimate: sum of leaf-module output bytes in one forward pass", "估计值：一次前向传播中各叶子模块输出字节数之和"),
     (r"real (\S+) images", "真实的 {0} 图像"),
-    (rf"(\S+) (training|held-out) split \({_N} images, (\d+)×(\d+)\)", "{0} {1!t}（{2} 张图像，{3}×{4}）"),
+    (rf"(\S+) (training|held-out) split \({NUM} images, (\d+)×(\d+)\)", "{0} {1!t}（{2} 张图像，{3}×{4}）"),
     (r"training", "训练集"),
     (r"held-out", "留出集"),
-    (rf"(\S+) \(sha256 (\S+), test accuracy {_N}% on the held-out {_N}% of (\S+)\)",
+    (rf"(\S+) \(sha256 (\S+), test accuracy {NUM}% on the held-out {NUM}% of (\S+)\)",
      "{0}（sha256 {1}，在 {4} 留出的 {3}% 上测试准确率 {2}%）"),
     (r"prior L_T", "先验项 L_T"),
     (r"Σ KL L_\{t−1\}", "KL 项之和 Σ L_{{t−1}}"),

@@ -11,10 +11,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .features import _Embedder, file_sha256
+from .features import Embedder, file_sha256
 
 
-class InceptionExtractor(_Embedder):
+class InceptionExtractor(Embedder):
     """torchvision's ImageNet Inception-v3 with the FeatureExtractor interface: 2048-d pool features and
     1000-class probabilities of images resized to 299x299 (grey replicated to RGB).
 

@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .fid import _as_2d, fid_from_features
+from .fid import as_2d, fid_from_features
 
 STABLE_BIAS = 0.05          # n_stable: the n at which the fitted bias c/n is this share of FID_∞
 
@@ -67,7 +67,7 @@ def kernel_inception_distance(real_feats, fake_feats, subsets: int = 100, subset
     """KID of generated vs real features, over `subsets` subsets of m of each, drawn without replacement within a
     subset (torchmetrics' KernelInceptionDistance draws them the same way); m = min(subset_size, N_real, N_fake),
     and by default half the smaller set (at most 1000), so that the subsets vary both sets."""
-    x, y = _as_2d(real_feats, "real_feats"), _as_2d(fake_feats, "fake_feats")
+    x, y = as_2d(real_feats, "real_feats"), as_2d(fake_feats, "fake_feats")
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"feature dimensions differ: {x.shape[1]} real vs {y.shape[1]} generated")
     if subsets < 1:
@@ -102,7 +102,7 @@ class FIDCurve:
 def fid_against_n(ref_feats, fake_feats, ns: Optional[Sequence[int]] = None, draws: int = 5,
                   seed: int = 0) -> FIDCurve:
     """FID at several n (default: N/8, N/4, N/2, N of the N generated, those ≥ 10) and the fit FID_∞ + c/n."""
-    ref, fake = _as_2d(ref_feats, "ref_feats"), _as_2d(fake_feats, "fake_feats")
+    ref, fake = as_2d(ref_feats, "ref_feats"), as_2d(fake_feats, "fake_feats")
     N = len(fake)
     ns = sorted({int(k) for k in (ns or (N // 8, N // 4, N // 2, N)) if 10 <= int(k) <= N})
     rng = np.random.default_rng(seed)

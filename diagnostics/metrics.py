@@ -39,7 +39,7 @@ from typing import Any, Optional
 import numpy as np
 from scipy.special import xlogy
 
-from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, _as_2d, _draw, _num, _subsample, fid_from_features,
+from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, as_2d, draw_indices, fid_text, subsample, fid_from_features,
                   floor_uncertainty, frechet_distance, gaussian_stats, real_vs_real_floor)
 from .intervals import RESAMPLES, Interval, bootstrap_floor_comparisons
 from .kid import FIDCurve, KIDResult, fid_against_n, kernel_inception_distance
@@ -61,7 +61,7 @@ def inception_score(probs, splits: int = 1) -> tuple[float, float]:
     std is the population std (ddof = 0) over splits as in the original code (0 for splits=1); rows are
     not shuffled (torchmetrics shuffles and uses ddof = 1). Rows must be probabilities (sum to 1).
     """
-    p = _as_2d(probs, "probs")
+    p = as_2d(probs, "probs")
     if splits < 1 or splits > len(p):
         raise ValueError(f"splits must be in [1, N={len(p)}], got {splits}")
     if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-4):
@@ -109,7 +109,7 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> tuple[float, float]:
     (Gaussian noise scores ~0.4 with the digits network, recall ~0.03, FID ~900x the floor); read
     precision together with recall and FID.
     """
-    r, g = _as_2d(real_feats, "real_feats"), _as_2d(fake_feats, "fake_feats")
+    r, g = as_2d(real_feats, "real_feats"), as_2d(fake_feats, "fake_feats")
     if r.shape[1] != g.shape[1]:
         raise ValueError(f"feature dimensions differ ({r.shape[1]} vs {g.shape[1]}); use the same feature network")
     if k < 1:
@@ -121,7 +121,7 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> tuple[float, float]:
 
 # ----------------------------------------------------------------------------------------------- accuracy
 def _check_probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
-    p, y = _as_2d(probs, "probs"), np.asarray(labels).astype(np.int64).reshape(-1)
+    p, y = as_2d(probs, "probs"), np.asarray(labels).astype(np.int64).reshape(-1)
     if len(p) != len(y):
         raise ValueError(f"{len(p)} rows of probs but {len(y)} labels")
     if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
@@ -206,15 +206,15 @@ class QualityMetrics:
         feats = f"features: {self.network_id or self.network}"
         ref = self.reference.split(" (")[0]
         if metric == "fid":
-            floor = (f"; real-vs-real floor {_num(self.fid_floor)} ({self.floor_reference})"
+            floor = (f"; real-vs-real floor {fid_text(self.fid_floor)} ({self.floor_reference})"
                      if self.fid_floor is not None else "; no real-vs-real floor (no held-out split)")
             if self.fid_matched is not None and self.n_floor < self.n_generated:
-                floor = f"; FID {_num(self.fid_matched)} at the floor's n={self.n_floor}" + floor
-            return f"FID {_num(self.fid)} (n={self.n_generated} generated vs {ref} n={self.n_reference}; {feats}{floor})"
+                floor = f"; FID {fid_text(self.fid_matched)} at the floor's n={self.n_floor}" + floor
+            return f"FID {fid_text(self.fid)} (n={self.n_generated} generated vs {ref} n={self.n_reference}; {feats}{floor})"
         if metric == "fid_floor":
             if self.fid_floor is None:
                 return "real-vs-real FID floor: not computed (no held-out split given)"
-            return f"real-vs-real FID floor {_num(self.fid_floor)} ({self.floor_reference} vs {ref} n={self.n_reference}; {feats})"
+            return f"real-vs-real FID floor {fid_text(self.fid_floor)} ({self.floor_reference} vs {ref} n={self.n_reference}; {feats})"
         if metric == "inception_score":
             m, s = self.inception_score
             return (f"IS {m:.2f} ± {s:.2f} (max {self.num_classes}; n={self.n_generated} generated, "
@@ -299,11 +299,11 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
         n_floor, draws = fr.n, fr.draws
         if fr.limited:
             rng = np.random.default_rng(seed + 1)
-            subsets = [fake_f[_draw(n, fr.n, rng, labels, fr.class_counts)] for _ in range(floor_draws)]
+            subsets = [fake_f[draw_indices(n, fr.n, rng, labels, fr.class_counts)] for _ in range(floor_draws)]
             fid_matched = float(np.mean([fid_from_features(ref_f, sub) for sub in subsets]))
             notes.append(f"the held-out split holds fewer images than the {n} generated, so the floor uses n={fr.n}; "
                          f"the samples are scored at the same n and class counts for the comparison "
-                         f"(FID {_num(fid_matched)}, mean of {floor_draws} draws)")
+                         f"(FID {fid_text(fid_matched)}, mean of {floor_draws} draws)")
         held_labels = heldout.labels.cpu().numpy().astype(np.int64)
         kid_floor = _kid_floor(ref_f, held_f, held_labels, fr, floor_draws, seed)
         fid_ratio, kid_excess = bootstrap_floor_comparisons(
@@ -313,7 +313,7 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
 
     rng = np.random.default_rng(seed)
     n_pr = min(n, n_ref)
-    precision, recall = precision_recall(_subsample(ref_f, n_pr, rng), _subsample(fake_f, n_pr, rng), k=k)
+    precision, recall = precision_recall(subsample(ref_f, n_pr, rng), subsample(fake_f, n_pr, rng), k=k)
 
     cond = per_class = None
     if labels is not None and not getattr(extractor, "generic", False):
@@ -339,7 +339,7 @@ def _kid_floor(ref_f: np.ndarray, held_f: np.ndarray, held_labels: np.ndarray, f
     pooled over `draws` draws: the KID a perfect generator scores with these class counts."""
     rng = np.random.default_rng(seed + 2)
     counts = None if fr.class_counts is None else np.asarray(fr.class_counts)
-    per_draw = [kernel_inception_distance(ref_f, held_f[_draw(len(held_f), fr.n, rng, held_labels if counts is not None
+    per_draw = [kernel_inception_distance(ref_f, held_f[draw_indices(len(held_f), fr.n, rng, held_labels if counts is not None
                                                               else None, counts)], subsets=20, seed=seed + i)
                 for i in range(draws)]
     means, stds = np.array([k.kid for k in per_draw]), np.array([k.std for k in per_draw])

@@ -222,55 +222,6 @@ def test_eta_outside_ddim_is_refused(kwargs, message):
         mode_settings(True, 100, **kwargs)
 
 
-def _diagnostics_import_graph() -> dict[str, set[str]]:
-    """module -> the diagnostics modules it imports, lazily inside functions included (read with ast). Importing
-    a.b.c also runs a and a.b; a module's own packages are already running when it executes, so they are no edge."""
-    import ast
-    pkg = ROOT / "diagnostics"
-    mods = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
-            for p in pkg.rglob("*.py")}
-    graph = {}
-    for name, path in mods.items():
-        own_pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        ancestors = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
-        targets = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            found = []
-            if isinstance(node, ast.Import):
-                found = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    base = ".".join(own_pkg.split(".")[:len(own_pkg.split(".")) - node.level + 1] + ([base] if base else []))
-                found = [base] + [f"{base}.{a.name}" for a in node.names]
-            for t in found:
-                for i in range(1, t.count(".") + 2):        # the module and every package above it
-                    prefix = ".".join(t.split(".")[:i])
-                    if prefix in mods and prefix != name and prefix not in ancestors:
-                        targets.add(prefix)
-        graph[name] = targets
-    return graph
-
-
-def test_no_import_circle_in_diagnostics():
-    graph = _diagnostics_import_graph()
-    assert "diagnostics.checks" in graph["diagnostics.plots"]          # the graph sees package imports
-    state, cycles = {}, []
-
-    def visit(m, path):
-        state[m] = "open"
-        for t in sorted(graph[m]):
-            if state.get(t) == "open":
-                cycles.append(path[path.index(t):] + [t])
-            elif t not in state:
-                visit(t, path + [t])
-        state[m] = "done"
-    for m in sorted(graph):
-        if m not in state:
-            visit(m, [m])
-    assert not cycles, " ; ".join(" -> ".join(c) for c in cycles)
-
-
 def _stand_in_torchvision(monkeypatch) -> list:
     """A stand-in torchvision whose inception_v3 is a tiny net with Inception-v3's interface (an avgpool whose
     output the extractor hooks, 1000 logits); returns the list of weights it was asked for."""

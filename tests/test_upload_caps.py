@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-import ddpm.data as data
+import ddpm.images as images
 import ddpm.safezip as safezip
 from ddpm.checkpoint import load_checkpoint
 from ddpm.data import ImageTooLarge, load_dataset
@@ -146,12 +146,12 @@ def test_a_header_over_the_image_cap_is_refused_before_any_image_is_decoded(tmp_
         (root / name).write_bytes(body)
     assert "'dog/big.png' declares 5000×4000 = 20,000,000 pixels" in str(raised(load_dataset, str(root)))
     assert decoded == []
-    assert data.MAX_IMAGE_PIXELS == 4096 * 4096
+    assert images.MAX_IMAGE_PIXELS == 4096 * 4096
 
 
 def test_the_image_cap_holds_for_a_real_image_just_over_it(tmp_path, monkeypatch, decoded):
     """A real, decodable image one pixel over the (lowered) cap is refused; one at the cap loads."""
-    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 16 * 16)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 16 * 16)
     ok = make_zip(tmp_path / "ok.zip", {"a/0.png": png(16), "b/0.png": png(16)})
     assert len(load_dataset(str(ok))) == 2 and decoded
     decoded.clear()
@@ -200,7 +200,7 @@ def test_the_total_pixels_are_counted_from_every_header_before_the_first_decode(
                       "250,000,000 per data set, counted from their headers); resize the images to at most "
                       "1443×1443, use fewer of them or a smaller image size")
     assert decoded == [] and len(unpacked) == 60     # each member opened once, for its header
-    assert data.MAX_TOTAL_PIXELS == 250_000_000
+    assert images.MAX_TOTAL_PIXELS == 250_000_000
 
 
 def test_the_total_cap_counts_the_resized_images_too(tmp_path, monkeypatch, decoded):

@@ -142,7 +142,7 @@ def header_shapes(path: str, prefix: str = "") -> dict[str, tuple[tuple[int, ...
     return out
 
 
-class _SkipInPlace(TorchFunctionMode):
+class SkipInPlace(TorchFunctionMode):
     """Skip in-place tensor ops (the weight initialisers): on the meta device `normal_` goes through torch's
     reference implementations, whose first use imports torch._dynamo (5-18 s); shapes do not need them."""
 
@@ -157,7 +157,7 @@ class _SkipInPlace(TorchFunctionMode):
 
 def meta_shapes(build: Callable[[], nn.Module]) -> dict[str, tuple[int, ...]]:
     """The state-dict shapes of the module `build()` makes, built on the meta device (no memory is used)."""
-    with torch.device("meta"), _SkipInPlace():
+    with torch.device("meta"), SkipInPlace():
         module = build()
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 

@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..data import ImageDataset, _resize, _to_channels, check_total_pixels
+from ..images import ImageDataset, resize, to_channels, check_total_pixels
 
 TORCHVISION = {"mnist_full": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 BUILTIN = ("digits", "mnist", *TORCHVISION)
@@ -31,7 +31,7 @@ def _load_digits(image_size: int, channels: Optional[int]) -> ImageDataset:
     d = load_digits()
     check_total_pixels([(8, 8)] * len(d.images), image_size, "digits")   # the same cap as an uploaded set
     images = torch.from_numpy(d.images).float()[:, None] / 16.0 * 2.0 - 1.0   # (1797, 1, 8, 8)
-    images = _to_channels(_resize(images, image_size), channels)
+    images = to_channels(resize(images, image_size), channels)
     return ImageDataset(images, torch.from_numpy(d.target).long(), [str(t) for t in d.target_names], "digits")
 
 
@@ -46,7 +46,7 @@ def _load_mnist(image_size: int, channels: Optional[int]) -> ImageDataset:
     x, y = mnist_data()                                              # (5000, 784) float64 in [0, 255], (5000,)
     check_total_pixels([(28, 28)] * len(x), image_size, "mnist")
     images = torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28) / 127.5 - 1.0
-    images = _to_channels(_resize(images, image_size), channels)
+    images = to_channels(resize(images, image_size), channels)
     return ImageDataset(images.contiguous(), torch.from_numpy(np.asarray(y)).long(), [str(c) for c in range(10)],
                         "mnist")
 
@@ -70,6 +70,6 @@ def _load_torchvision(name: str, root: Optional[str], image_size: Optional[int],
     check_total_pixels([(w, h)] * len(data), image_size or min(h, w), name)
     images = data.float() / 127.5 - 1.0
     if image_size is not None:
-        images = _resize(images, image_size)
+        images = resize(images, image_size)
     labels = torch.as_tensor(np.asarray(ds.targets)).long()
-    return ImageDataset(_to_channels(images, channels).contiguous(), labels, list(ds.classes), name)
+    return ImageDataset(to_channels(images, channels).contiguous(), labels, list(ds.classes), name)

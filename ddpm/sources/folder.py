@@ -22,8 +22,8 @@ from typing import BinaryIO, Callable
 
 import torch
 
-from ..data import (IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, ImageHeader, ImageTooLarge, _resize,
-                    _to_channels, check_total_pixels, decode_image, read_image_header)
+from ..images import (IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, ImageHeader, ImageTooLarge, resize,
+                    to_channels, check_total_pixels, decode_image, read_image_header)
 from ..safezip import MAX_MEMBERS, MemberStream, UnsafeZipError, checked_members, read_member
 
 MAX_MEMBER_BYTES = 50 * 2**20        # a single zip member larger than this is refused (an image needs less)
@@ -84,7 +84,7 @@ def _layout(members: list[Member], source: Path, notes: list[str]) -> tuple[list
     return in_folders, True
 
 
-def _square(x: torch.Tensor) -> torch.Tensor:
+def center_square(x: torch.Tensor) -> torch.Tensor:
     """(1, C, h, w) -> (1, C, s, s), s = min(h, w): the centre square."""
     h, w = x.shape[-2:]
     s = min(h, w)
@@ -131,7 +131,7 @@ def load_tree(members: list[Member], source: Path, image_size: int | None, chann
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
         if (header.width, header.height) != (size, size):
             resized += 1
-            x = _resize(_square(x), size)
+            x = resize(center_square(x), size)
         images.append(x)
         labels.append(m.parts[0] if has_classes else "")
     if not images:
@@ -146,7 +146,7 @@ def load_tree(members: list[Member], source: Path, image_size: int | None, chann
     c = channels or max(x.shape[1] for x in images)
     class_names = sorted(set(labels)) if has_classes else []
     label_t = torch.tensor([class_names.index(l) if has_classes else 0 for l in labels], dtype=torch.long)
-    return ImageDataset(torch.cat([_to_channels(x, c) for x in images]), label_t, class_names, source.stem,
+    return ImageDataset(torch.cat([to_channels(x, c) for x in images]), label_t, class_names, source.stem,
                         notes=notes, skipped=len(bad))
 
 

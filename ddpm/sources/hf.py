@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..data import (MAX_TOTAL_PIXELS, ImageDataset, ImageTooLarge, _resize, _to_channels, check_total_pixels,
+from ..images import (MAX_TOTAL_PIXELS, ImageDataset, ImageTooLarge, resize, to_channels, check_total_pixels,
                     decode_image, read_image_header)
 
 PREFIX = "hf:"
@@ -152,7 +152,7 @@ def _decode_image_column(ds, column: str, spec: str, image_size: Optional[int], 
     """-> (images (1, C, s, s) each, s, how many resized, unreadable rows): every header read first (the column
     cast to decode=False, so `datasets` decodes nothing), the pixel caps checked, then each image decoded."""
     import datasets
-    from .folder import _square
+    from .folder import center_square
     cells = ds.cast_column(column, datasets.Image(decode=False))[column]
     headers, bad = [], []
     for i, cell in enumerate(cells):
@@ -179,7 +179,7 @@ def _decode_image_column(ds, column: str, spec: str, image_size: Optional[int], 
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
         if (header.width, header.height) != (size, size):
             resized += 1
-            x = _resize(_square(x), size)
+            x = resize(center_square(x), size)
         images.append(x)
     return images, size, resized, sorted(bad, key=lambda b: int(b.split()[1]))
 
@@ -187,7 +187,7 @@ def _decode_image_column(ds, column: str, spec: str, image_size: Optional[int], 
 def _convert_array_column(ds, column: str, spec: str, image_size: Optional[int], channels: Optional[int]):
     """As _decode_image_column for a column of arrays (or of images `datasets` has decoded): there is no header
     to read, so the pixels are counted as each array is converted."""
-    from .folder import _square
+    from .folder import center_square
     images, sizes, size, total, resized, bad = [], [], image_size, 0, 0, []
     for i, value in enumerate(ds[column]):
         try:
@@ -204,7 +204,7 @@ def _convert_array_column(ds, column: str, spec: str, image_size: Optional[int],
         x = torch.from_numpy(arr).permute(2, 0, 1)[None]
         if (h, w) != (size, size):
             resized += 1
-            x = _resize(_square(x), size)
+            x = resize(center_square(x), size)
         images.append(x)
     return images, size, resized, bad
 
@@ -240,5 +240,5 @@ def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image
         note(notes, f"resized {resized} image(s) of another size or shape to {size}×{size}")
     c = channels or max(x.shape[1] for x in images)
     name = _parse(spec)[0] if spec.lower().startswith(PREFIX) else spec
-    return ImageDataset(torch.cat([_to_channels(x, c) for x in images]), labels[keep], class_names,
+    return ImageDataset(torch.cat([to_channels(x, c) for x in images]), labels[keep], class_names,
                         Path(name.rstrip("/")).name or name, notes=notes, skipped=len(bad))
