@@ -1,7 +1,7 @@
 """Sample from a checkpoint.
 
     python -m ddpm.sample --ckpt checkpoints/digits_tiny.safetensors --sampler ddim --steps 50 --eta 0 \
-        --labels 3,3,7 --guidance 2 --n 64 --seed 0 --out grid.png [--trajectory traj.gif]
+        --labels 3,3,7 --guidance-scale 2 --n 64 --seed 0 --out grid.png [--trajectory traj.gif]
     python -m ddpm.sample --sampler dpmpp_2m --steps 10 --labels all --n 20      # or unipc, dpmpp_2m_sde
 
 Writes the grid (PNG), the raw samples beside it (grid.npz: images in [-1, 1], labels, x_T, settings),
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--clip", dest="clip", action="store_true", help="clamp x̂_0 to the data range")
     p.add_argument("--labels", default="", help="comma-separated classes (indices or names), cycled over n; "
                                                  "'all' for every class; empty = unconditional")
-    p.add_argument("--guidance", type=float, default=1.0,
+    p.add_argument("--guidance-scale", "--guidance", dest="guidance", type=float, default=1.0,
                    help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 stronger")
     p.add_argument("--classifier", default="", help="a classifier from `python -m ddpm.train_classifier`")
     p.add_argument("--classifier-scale", type=float, default=0.0, help="classifier guidance scale s")
@@ -118,9 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+DEPRECATED_FLAGS = {"--guidance": "--guidance-scale"}   # old spelling -> the one name every CLI and the app use
+
+
 def main(argv=None) -> int:
     p = build_parser()
-    a = p.parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    a = p.parse_args(args)
+    for old, new in DEPRECATED_FLAGS.items():
+        if any(x == old or x.startswith(old + "=") for x in args):
+            print(f"note: {old} is deprecated and will be removed in the next release; use {new} "
+                  "(the name `diagnostics report` and the app use too)", file=sys.stderr)
     bars = []     # the bar lives in the CLI (drawn from the first step on); generate() only reports (done, total)
 
     def progress(done: int, total: int) -> None:

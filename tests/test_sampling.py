@@ -278,3 +278,21 @@ def test_sample_cli_solvers_progress_and_help(tmp_path, capsys):
         if action.dest != "help":
             assert action.help and "%(default)" not in action.help, action.dest   # every option has help text ...
     assert helptext.count("(default:") == len(build_parser()._actions) - 1      # ... and --help shows its default
+
+
+def test_sample_cli_names_guidance_as_every_tool_does_and_keeps_the_old_flag_for_now(tmp_path, capsys):
+    """--guidance-scale, as `diagnostics report` and the app name it; --guidance still works for one release and
+    says what to use instead."""
+    from ddpm.sample import main
+    args = ["--labels", "1,2", "--n", "2", "--steps", "2", "--quiet"]
+    assert main(args + ["--guidance-scale", "2", "--out", str(tmp_path / "new.png")]) == 0
+    new = capsys.readouterr()
+    assert "deprecated" not in new.err
+    assert main(args + ["--guidance", "2", "--out", str(tmp_path / "old.png")]) == 0
+    err = capsys.readouterr().err
+    assert "--guidance is deprecated" in err and "use --guidance-scale" in err
+    import json
+    import numpy as np
+    a, b = (np.load(tmp_path / f"{k}.npz") for k in ("new", "old"))
+    assert json.loads(str(a["settings"]))["guidance_scale"] == json.loads(str(b["settings"]))["guidance_scale"] == 2.0
+    assert np.array_equal(a["images"], b["images"])
