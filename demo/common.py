@@ -40,9 +40,10 @@ OUTPUT_MAX_AGE_S = 3600                   # per-request output folders are delet
 # The handlers check every value they are sent themselves (a message that says what to do, one log line), so
 # gradio's own input checks, which print a traceback for each bad value, are skipped: preprocess=False.
 RAW = dict(preprocess=False)
-# Everything that runs the network shares one concurrency group: at most CONCURRENCY_LIMIT such requests
-# at once over the whole app (gradio's limits are per event otherwise), the rest wait in the queue.
-COMPUTE = dict(concurrency_id="compute", concurrency_limit=limits.CONCURRENCY_LIMIT, **RAW)
+# Everything that runs the network shares one concurrency group: at most ADMITTED_REQUESTS such requests in their
+# handlers at once over the whole app (gradio's limits are per event otherwise), the rest wait in the queue; of
+# those, CONCURRENCY_LIMIT compute at once, in the lane their work takes (check_work: guard.enter_lane).
+COMPUTE = dict(concurrency_id="compute", concurrency_limit=limits.ADMITTED_REQUESTS, **RAW)
 QUIET = dict(api_visibility="private", show_progress="hidden")   # events that only keep the page in step
 
 
@@ -55,11 +56,13 @@ def bind(handler: Callable, outputs: Outputs) -> Callable:
 
     A field maps to one component or to several (each gets the same value); fields not in `outputs` are
     not shown. The wrapper keeps the handler's signature, so the API's parameter names and gr.Progress
-    work as before. A refusal (gr.Error) or a request whose client went away leaves one line in the log."""
+    work as before. A refusal (gr.Error) or a request whose client went away leaves one line in the log. The lane
+    the handler's work waited for (check_work) is given back when it ends, however it ends."""
     @functools.wraps(handler)
     def event(*args, **kwargs):
         try:
-            result = handler(*args, **kwargs)
+            with guard.request():               # gives back the lane check_work's request entered
+                result = handler(*args, **kwargs)
         except guard.ClientGone as gone:
             guard.log_cancelled(handler.__name__, str(gone))
             raise user_error(t("err.cancelled")) from None
@@ -458,14 +461,16 @@ def sampling_pass(label: str, network_calls: int, n: int, labels: Optional[Seque
 def check_work(ckpt: LoadedCheckpoint, passes: Sequence[limits.Pass], lower: str) -> None:
     """The request's work against the per-request budget, before any of it runs (limits.check_work, at the FLOPs
     the cache counted from the model's configuration); a gr.Error saying what it would cost and what to lower when
-    it is over, offering only what fits. Then the request's wall-time clock starts (guard.start_clock)."""
+    it is over, offering only what fits. Then the request waits for the lane its work takes (guard.enter_lane: a
+    light slot, or the one heavy slot), and its wall-time clock starts once it has it (guard.start_clock)."""
     flop = get_cache().flop_per_image(ckpt)
     if "{max_images}" in lower and limits.max_images_within(passes, flop) < 1:
         lower = one_image_advice(passes, flop, ckpt.diffusion_config.T)
     try:
-        limits.check_work(passes, flop, ckpt.unet_config.image_size, lower)
+        work = limits.check_work(passes, flop, ckpt.unet_config.image_size, lower)
     except limits.WorkLimitError as e:
         raise core_error(e) from None
+    guard.enter_lane(work.flop)
     guard.start_clock(limits.max_request_seconds())
 
 

@@ -13,16 +13,29 @@ Work that outlasts its wall time stops the same way: the budget check (demo/comm
 request's clock, and `check` raises a gr.Error saying how long it ran once it is past
 limits.max_request_seconds(), so a request whose cost the budget priced wrong still ends.
 
+A request's work also waits for its lane, so a small request is never stuck behind big ones: gradio lets
+limits.ADMITTED_REQUESTS compute requests into their handlers at once, each prices its work (check_work), and
+`enter_lane` then holds it until a slot of its kind is free (`Lanes`: at most limits.HEAVY_SLOTS of the
+limits.CONCURRENCY_LIMIT slots run heavy work, over limits.LIGHT_WORK_TFLOP). The wait is cancellable (a client
+that leaves frees its place), bounded by limits.max_wait_seconds(), and counted in no budget: the request's
+clock starts once its lane is entered. `common.bind` opens each handler's `request()` scope, which gives the
+lane back however the handler ends.
+
     callback = watch(progress_callback)    # raises ClientGone once the request's client has gone
 """
 from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 import traceback
+from collections import deque
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Iterator, NamedTuple, Optional
+
+from . import limits
 
 log = logging.getLogger("ddpm_workbench")
 
@@ -101,6 +114,119 @@ def watch(callback: Optional[Callable[[int, int], None]] = None) -> Callable[[in
         if callback is not None:
             callback(done, total)
     return cb
+
+
+# ---------------------------------------------------------------------------------------------- lanes
+class LanesFull(Exception):
+    """Too many heavy requests already wait for the heavy slot."""
+
+
+class WaitedTooLong(Exception):
+    """No slot of the request's kind came free within its longest wait."""
+
+
+class Lanes:
+    """The compute slots, shared out by the work a request does: `slots` requests compute at once, at most
+    `heavy_slots` of them heavy, so the others always serve light ones. Each kind waits first come, first served;
+    at most `heavy_waiting` heavy requests wait (one more is refused at once)."""
+
+    def __init__(self, slots: int, heavy_slots: int, heavy_waiting: int):
+        self.slots = max(1, int(slots))
+        self.heavy_slots = max(1, min(int(heavy_slots), self.slots))
+        self.heavy_waiting = max(0, int(heavy_waiting))
+        self._changed = threading.Condition()
+        self.running = {True: 0, False: 0}                 # heavy: how many run
+        self.waiting = {True: deque(), False: deque()}      # heavy: the tickets waiting, in order of arrival
+
+    def _free(self, heavy: bool) -> bool:
+        return sum(self.running.values()) < self.slots and (not heavy or self.running[True] < self.heavy_slots)
+
+    def enter(self, heavy: bool, max_wait_s: float, gone: Callable[[], bool] = lambda: False,
+              on_wait: Optional[Callable[[int], None]] = None, poll_s: float = 0.25) -> Callable[[], None]:
+        """Wait for a slot of this kind (asking `gone()` every `poll_s`: ClientGone once the client has left), then
+        take it; returns the function that gives it back. on_wait(requests of its kind ahead) once, if it waits."""
+        ticket = object()
+        with self._changed:
+            queue = self.waiting[heavy]
+            must_wait = bool(queue) or not self._free(heavy)
+            if must_wait and heavy and len(queue) >= self.heavy_waiting:
+                raise LanesFull(len(queue))
+            queue.append(ticket)
+            t0 = time.monotonic()
+            try:
+                if must_wait and on_wait is not None:
+                    on_wait(len(queue) - 1 + self.running[heavy])
+                while queue[0] is not ticket or not self._free(heavy):
+                    waited = time.monotonic() - t0
+                    if gone():
+                        raise ClientGone(f"{waited:,.0f} s waiting for a slot, before any work")
+                    if waited >= max_wait_s:
+                        raise WaitedTooLong(waited)
+                    self._changed.wait(min(poll_s, max_wait_s - waited))
+                self.running[heavy] += 1
+            finally:
+                queue.remove(ticket)
+                self._changed.notify_all()          # the next in line is the head now, or this one left
+        released = []
+
+        def release() -> None:
+            with self._changed:
+                if not released:
+                    released.append(True)
+                    self.running[heavy] -= 1
+                    self._changed.notify_all()
+        return release
+
+
+_LANES: Optional[Lanes] = None
+# per request: the release of the lane its work holds ([] until it enters one); None outside a request() scope
+_held: ContextVar[Optional[list]] = ContextVar("ddpm_workbench_request_lane", default=None)
+
+
+def lanes() -> Lanes:
+    """The app's lanes (created on first use from demo/limits.py)."""
+    global _LANES
+    if _LANES is None:
+        _LANES = Lanes(limits.CONCURRENCY_LIMIT, limits.HEAVY_SLOTS, limits.MAX_HEAVY_WAITING)
+    return _LANES
+
+
+@contextmanager
+def request() -> Iterator[None]:
+    """One handler call (common.bind): the lane its work enters (enter_lane) is given back when it ends."""
+    held: list = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        for release in held:
+            release()
+
+
+def enter_lane(work_flop: float) -> None:
+    """Wait until the request's work may run: a light slot for work up to limits.light_work_flop(), the heavy slot
+    above it. A gr.Error saying so when too many heavy requests wait already, or none came free in
+    limits.max_wait_seconds(); ClientGone when the client leaves while it waits. Outside a request() scope (a
+    handler called directly: a test, the Python API) and for a request already in its lane, nothing."""
+    held = _held.get()
+    if held is None or held:
+        return
+    import gradio as gr
+    from .i18n import t
+    heavy = work_flop > limits.light_work_flop()
+    light = limits.flop_text(limits.light_work_flop())
+
+    def say_waiting(ahead: int) -> None:
+        if _current_event()[0] is not None:           # a toast on the page; nothing for a direct call
+            gr.Info(t("lane.wait_heavy" if heavy else "lane.wait_light", ahead=ahead, light=light))
+    try:
+        held.append(lanes().enter(heavy, limits.max_wait_seconds(), gone=lambda: client_gone(),
+                                  on_wait=say_waiting))
+    except LanesFull as full:
+        raise gr.Error(t("lane.full", waiting=full.args[0], light=light), print_exception=False) from None
+    except WaitedTooLong as waited:
+        raise gr.Error(t("lane.waited", seconds=waited.args[0], light=light), print_exception=False) from None
 
 
 # ------------------------------------------------------------------------------------------------ log

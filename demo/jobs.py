@@ -35,10 +35,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
+from ddpm.formats.base import clip
 from ddpm.train_config import TrainConfig
 
 from .paths import ROOT
-from .runs import (DONE_STATES, UPLOADED, RunInfo, _pid_runs_trainer, checkpoint_step,  # noqa: F401
+from .runs import (DONE_STATES, UPLOADED, RunInfo, pid_runs_trainer, checkpoint_step,  # noqa: F401
                    instance_id, list_runs, listed_runs, read_json, read_metrics, read_run, run_checkpoint, run_state)
 
 ACTIVE_STATES = ("starting", "running", "stopping")
@@ -145,7 +146,7 @@ class _Job:
     def alive(self) -> bool:
         if self.proc is not None:
             return self.proc.poll() is None
-        return _pid_runs_trainer(self.pid, self.run_dir)
+        return pid_runs_trainer(self.pid, self.run_dir)
 
     def returncode(self) -> Optional[int]:
         return self.proc.poll() if self.proc is not None else None
@@ -242,7 +243,7 @@ class TrainingJobs:
         run = read_run(self.runs_dir / name) if name and "/" not in name and not name.startswith(".") else None
         if run is None or not run.owned_by(self.instance):
             mine = ", ".join(r.run_id for r in self.resumable_runs()) or "none"
-            raise CannotResumeError(f"there is no run {name!r} of this app to resume; resumable runs: {mine}")
+            raise CannotResumeError(f"there is no run {clip(name)!r} of this app to resume; resumable runs: {mine}")
         if not run.resumable:
             why = ("it is still training" if run.state == "running" else
                    f"it already reached its {run.total:,} steps" if run.step >= run.total else f"it is {run.state}")

@@ -50,6 +50,7 @@ def build_demo() -> gr.Blocks:
         signatures = train.poll(demo, train_tab,
                                 [sample_tab.checkpoint, compare_tab.checkpoint, diagnose_tab.checkpoint])
         _language_switch(demo, language, signatures)
+    common.refuse_malformed_requests(demo)       # guards every endpoint, so it is installed on the Blocks here
     return demo
 
 

@@ -53,6 +53,18 @@ MAX_NETWORK_CALLS = 5_000        # sequential network calls per request, whateve
 # budget priced wrong (a CPU slower than counted, a kernel far below its peak); the sampling loop's callback
 # raises at the next network call past it. 8 TFLOP take ~50 s idle and a few minutes on a busy 2-core Space.
 MAX_REQUEST_SECONDS = 300
+# Request lanes (demo/guard.py Lanes): a small request is never stuck behind big ones. Up to ADMITTED_REQUESTS
+# compute requests enter their handlers at once (gradio's concurrency group), check their values and price their
+# work; the work then waits for a lane. Of the CONCURRENCY_LIMIT requests that compute at once, at most HEAVY_SLOTS
+# are heavy (work over LIGHT_WORK_TFLOP), so the other slots stay free for light ones: on a 2-core Space one heavy
+# and one light request run side by side, a core each. A request's wall time counts from when its work starts.
+LIGHT_WORK_TFLOP = 0.4           # DDIM-50 for 64 images of the bundled digits model: 50 × 64 × 124 MFLOP = 0.40
+#                                  TFLOP, a few seconds on one core (DDPM_WORKBENCH_LIGHT_TFLOP)
+HEAVY_SLOTS = 1
+MAX_HEAVY_WAITING = 4            # heavy requests that may wait for the heavy slot; one more is refused as busy
+MAX_WAIT_SECONDS = 600           # the longest a request waits for its lane, then it is refused as busy; counted in
+#                                  no budget, and a client that leaves frees its place (DDPM_WORKBENCH_MAX_WAIT_SECONDS)
+ADMITTED_REQUESTS = CONCURRENCY_LIMIT + MAX_HEAVY_WAITING + 10   # in their handlers at once; more wait in the queue
 MODEL_CACHE_MB = 512             # loaded models kept in memory: parameters + buffers + schedule tables
 #                                  (DDPM_WORKBENCH_MODEL_CACHE_MB); a model larger than this is refused
 
@@ -97,6 +109,14 @@ def max_network_calls() -> int:
 
 def max_request_seconds() -> float:
     return _env_number("DDPM_WORKBENCH_MAX_SECONDS", MAX_REQUEST_SECONDS)
+
+
+def light_work_flop() -> float:
+    return _env_number("DDPM_WORKBENCH_LIGHT_TFLOP", LIGHT_WORK_TFLOP) * 1e12
+
+
+def max_wait_seconds() -> float:
+    return _env_number("DDPM_WORKBENCH_MAX_WAIT_SECONDS", MAX_WAIT_SECONDS)
 
 
 def model_cache_bytes() -> int:

@@ -21,7 +21,7 @@ def instance_id() -> str:
     return os.environ.get("DDPM_WORKBENCH_INSTANCE") or f"pid-{os.getpid()}"
 
 
-def _pid_runs_trainer(pid: int, run_dir: Path) -> bool:
+def pid_runs_trainer(pid: int, run_dir: Path) -> bool:
     try:
         os.kill(pid, 0)
     except (OSError, ValueError):
@@ -120,7 +120,7 @@ def read_run(run_dir: Path) -> Optional[RunInfo]:
     request = info.get("request") or {}
     state = progress.get("state")
     if state not in DONE_STATES:
-        state = "running" if _pid_runs_trainer(int(info.get("pid", -1)), run_dir.resolve()) else "failed"
+        state = "running" if pid_runs_trainer(int(info.get("pid", -1)), run_dir.resolve()) else "failed"
     return RunInfo(run_id=run_dir.name, run_dir=run_dir, instance=info.get("instance"), state=state,
                    step=int(progress.get("step", 0)), total=int(progress.get("total", request.get("steps", 0))),
                    checkpoint=run_checkpoint(run_dir), data=str(request.get("data", "")))

@@ -441,6 +441,25 @@ STRINGS: dict[str, tuple[str, str]] = {
     "name.image_size": ("image size", "图像尺寸"),
     "name.base": ("base channels", "基础通道数"),
     "name.T": ("T (diffusion steps)", "T（扩散步数）"),
+    # ---- request lanes (issue 22)
+    "lane.wait_heavy": ("Waiting for the slot for long requests: {ahead:,} ahead of this one. Its time limit starts "
+                        "when it runs; a request of at most {light} (e.g. DDIM, 50 steps, 64 images of the bundled "
+                        "model) runs beside them at once.",
+                        "正在等待长请求的运行槽：前面还有 {ahead:,} 个。运行时间限制从它开始运行时才计算；计算量不超过 "
+                        "{light} 的请求（例如用打包模型以 DDIM 50 步生成 64 张图像）会与它们同时立即运行。"),
+    "lane.wait_light": ("Waiting for a free slot: {ahead:,} short request(s) ahead of this one (each at most "
+                        "{light}); it starts within seconds.",
+                        "正在等待空闲的运行槽：前面还有 {ahead:,} 个短请求（每个不超过 {light}）；几秒内就会开始。"),
+    "lane.full": ("This server is busy: {waiting:,} long requests already wait for the slot they share. Try again "
+                  "in a few minutes, or ask for at most {light} of work (fewer images or steps, or DDIM instead of "
+                  "DDPM), which runs beside them at once.",
+                  "这台服务器正忙：已经有 {waiting:,} 个长请求在等待它们共用的运行槽。请几分钟后再试，或把计算量降到 "
+                  "{light} 以内（减少图像数或步数，或用 DDIM 代替 DDPM），这样的请求会与它们同时立即运行。"),
+    "lane.waited": ("This server is busy: the request waited {seconds:,.0f} s for a slot and none came free, so it "
+                    "was not run. Try again later, or ask for at most {light} of work, which runs beside the long "
+                    "requests.",
+                    "这台服务器正忙：这个请求等待运行槽 {seconds:,.0f} 秒仍没有空出，因此没有运行。请稍后再试，或把"
+                    "计算量降到 {light} 以内，这样的请求会与长请求同时运行。"),
     # ---- malformed input (issue 22)
     "err.too_few_values": ("/{api} takes {n} values and this request sent {got}; missing: {missing}. Send every "
                            "parameter (gradio_client fills in the defaults of those left out)",

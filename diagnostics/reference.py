@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Callable, Optional
 
 from ddpm import LoadedCheckpoint
@@ -32,9 +32,31 @@ def load_reference(source, ck: LoadedCheckpoint) -> tuple[ImageDataset, dict]:
     if (ds.channels, ds.image_size) != (channels, size):
         raise ValueError(f"the reference set is {ds.channels}×{ds.image_size}×{ds.image_size}, the model makes "
                          f"{channels}×{size}×{size}")
-    meta = {"name": ds.name, "source": str(getattr(source, "name", source)), "image_size": size, "channels": channels,
+    meta = {"name": ds.name, "source": source_name(source), "image_size": size, "channels": channels,
             "holdout": HOLDOUT, "split_seed": SPLIT_SEED, "reference": True}
     return ds, meta
+
+
+def source_name(source) -> str:
+    """What the report records as the reference's source: a data set's or built-in's name, or a file's or folder's
+    own name, never the path it was read from (an upload's is a server path, which the report's reader sees in its
+    HTML and JSON)."""
+    if isinstance(source, ImageDataset):
+        return source.name
+    text = os.fspath(source) if isinstance(source, os.PathLike) else str(source)
+    if text.lower().startswith("hf:"):            # hf:NAME[:SPLIT]: a Hub id names no file here, a local folder does
+        body = text[3:]
+        name, _, split = body.rpartition(":")
+        if not name or "/" in split or "\\" in split:
+            name, split = body, ""
+        if not Path(name).expanduser().exists():
+            return text
+        return f"hf:{_file_name(name)}" + (f":{split}" if split else "")
+    return _file_name(text)
+
+
+def _file_name(path: str) -> str:
+    return PurePath(path.rstrip("/\\")).name or path
 
 
 def reference_hash(ds: ImageDataset) -> str:

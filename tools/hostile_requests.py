@@ -531,8 +531,8 @@ def cases(files: dict[str, Path], sender: Sender) -> list[Case]:
         Case("train: stop with nothing running", "/train_stop", {}),
         Case("train: resume an unknown run", "/train_resume", dict(run="nope")),
         Case("train: resume a traversal run id", "/train_resume", dict(run="../../etc")),
-        Case("train: resume a run id of 10 MB", "/train_resume", dict(run="r" * BIG),
-             pending="demo/jobs.py quotes the run id whole"),
+        Case("train: resume a run id of 10 MB", "/train_resume", dict(run="r" * BIG)),
+        Case("train: data of 10 MB", "/train_start", dict(TRAIN, data="d" * BIG)),
         # ------------------------------------------------------ requests missing values, or not JSON lists
         Case("sample: 3 of its 12 values", "/sample", pos("/sample", SAMPLE)[:3], raw=True),
         Case("sample: no values at all", "/sample", [], raw=True),

@@ -12,7 +12,9 @@ still running then is cancelled, which stops its work at the next network call).
 (127.0.0.1, localhost, ::1): this sends real work, and is for your own server.
 
 Prints one line per probe and a summary: the probe's latency (median and worst), each worst request's time, the
-app's peak resident memory and its growth. Exits 1 if a probe failed or nothing could be measured.
+app's peak resident memory and its growth, and whether issue 22's target held: every probe answered within
+--max-latency (10 s) and the app's memory under --max-memory-mb (4096). Exits 1 if a probe failed, the target
+was missed, or nothing could be measured.
 """
 from __future__ import annotations
 
@@ -78,6 +80,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seconds", type=float, default=600, help="stop everything after this (at most 1800)")
     parser.add_argument("--max-images", type=int, default=64, help="the app's MAX_IMAGES (the first ask)")
     parser.add_argument("--pid", type=int, help="the app's process (default: the one listening on the URL's port)")
+    parser.add_argument("--max-latency", type=float, default=10.0, help="the target: every probe within this (s)")
+    parser.add_argument("--max-memory-mb", type=float, default=4096.0, help="the target: the app's peak memory (MB)")
     args = parser.parse_args(argv)
     host = urlparse(args.url).hostname
     if host not in LOOPBACK:
@@ -156,9 +160,14 @@ def main(argv=None) -> int:
     if ok:
         print(f"probe latency: median {statistics.median(ok):.1f} s, worst {max(ok):.1f} s over {len(ok)} probes"
               + (f" ({len(run.probes) - len(ok)} failed)" if len(ok) < len(run.probes) else ""))
-    if run.start_mb is not None and peak is not None:
-        print(f"app memory: {run.start_mb:.0f} MB at the start, peak {run.start_mb + peak:.0f} MB (+{peak:.0f} MB)")
-    return 0 if ok and len(ok) == len(run.probes) else 1
+    peak_mb = None if run.start_mb is None or peak is None else run.start_mb + peak
+    if peak_mb is not None:
+        print(f"app memory: {run.start_mb:.0f} MB at the start, peak {peak_mb:.0f} MB (+{peak:.0f} MB)")
+    met = bool(ok) and len(ok) == len(run.probes) and max(ok) <= args.max_latency and \
+        (peak_mb is None or peak_mb <= args.max_memory_mb)
+    print(f"target (every probe within {args.max_latency:g} s, memory under {args.max_memory_mb:.0f} MB): "
+          + ("met" if met else "missed") + ("" if peak_mb is not None else " (memory not measured)"))
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

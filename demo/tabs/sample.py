@@ -220,7 +220,6 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
                 files = gr.File(label=L("sample.files"), file_count="multiple", interactive=False)
         frames = gr.State(None)
 
-    c.refuse_malformed_requests(demo)      # for every endpoint of the app: this tab is the one given the Blocks
     # the API's outputs keep this order: grid, info, files, frame, x_t, x̂_0 (the State is not part of it)
     view = dict(grid=grid, info=text, files=files, frame=frame, xt=xt, x0=x0, frames=frames)
     inputs = [ckpt, upload, cls, guidance, sampler, steps, eta, temp, ntemp, seed, n, amp]

@@ -112,7 +112,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
     """Start a training run as a child process; refused while another run trains, before its upload is read."""
     data = str(data or "digits").strip().lower()
     if data not in DATA_CHOICES:
-        raise c.user_error(t("train.bad_data", value=data))
+        raise c.user_error(t("train.bad_data", value=c.clip(data)))
     upload = c.upload_path(zip_file) if data == "zip" else None
     if data == "zip" and upload is None:
         raise c.user_error(t("train.need_zip"))
