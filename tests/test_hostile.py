@@ -25,7 +25,7 @@ import torch
 from ddpm import CheckpointError, DiffusionConfig, UNet, preset_config, save_checkpoint
 from ddpm.formats.base import QUOTE_LIMIT, clip
 from demo import common as c, i18n
-from demo.tabs import compare, diagnose, sample
+from demo.tabs import compare, diagnose, sample, train
 from tools import hostile_requests
 
 BIG = "x" * 10_000_000
@@ -197,11 +197,51 @@ def test_clip_quotes_at_most_200_characters():
     lambda: c.checkpoint_path(BIG),
     lambda: c.upload_path("http://" + BIG),
     lambda: compare.compare_samplers("bundled", None, None, 1.0, ["DDIM", BIG]),
+    lambda: train.train_start(data=BIG),
+    lambda: train.train_resume(BIG),
 ])
 def test_a_10_mb_value_comes_back_as_at_most_200_characters(app_env, call):
     with pytest.raises(gr.Error) as e:
         call()
     assert len(str(e.value.message)) < 500, len(str(e.value.message))
+
+
+def _reference_zip(path: Path, per_class: int = 6) -> Path:
+    """A reference set upload: 8×8 grey PNGs in two class folders."""
+    import io
+    import numpy as np
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in ("a", "b"):
+            for i in range(per_class):
+                buf = io.BytesIO()
+                Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(buf, format="PNG")
+                zf.writestr(f"{name}/{i}.png", buf.getvalue())
+    return path
+
+
+def test_a_reference_s_report_names_its_file_never_its_server_path(tmp_path, write_tiny_checkpoint):
+    """diagnostics.reference records a reference read from a path by its file name, so the report of an upload (the
+    HTML and JSON its user sees) never shows where the server keeps it; a built-in's name or a Hub id stays as is."""
+    from ddpm.checkpoint import load_checkpoint
+    from diagnostics import run_report
+    from diagnostics.reference import load_reference, source_name
+    folder = tmp_path / "server" / "gradio" / "4f1c0d"                 # where gradio keeps an upload
+    upload = _reference_zip(folder / "my refs.zip")
+    ck = load_checkpoint(write_tiny_checkpoint(tmp_path / "tiny.safetensors"))
+    ck = replace(ck, meta={**ck.meta, "data": {}})      # a model that records no data set: the reference stands in
+    for source in (str(upload), upload):
+        assert load_reference(source, ck)[1]["source"] == "my refs.zip"
+    assert source_name(str(folder) + "/") == "4f1c0d" and source_name(f"hf:{folder}:train") == "hf:4f1c0d:train"
+    assert source_name("digits") == "digits" and source_name("hf:ylecun/mnist:train") == "hf:ylecun/mnist:train"
+    files = run_report(ck, tmp_path / "report", quick=True, n=6, steps=5, reference=str(upload))
+    report = json.loads(files.json_path.read_text(encoding="utf-8"))
+    assert report["model"]["data_source"] == "my refs.zip", report["model"]
+    for shown in (files.html_path, files.json_path):
+        text = shown.read_text(encoding="utf-8")
+        assert str(folder) not in text and html.escape(str(folder)) not in text, shown.name
 
 
 def test_values_of_the_wrong_type_are_refused_not_raised(app_env):
