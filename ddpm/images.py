@@ -201,3 +201,20 @@ def to_channels(x: Tensor, channels: int | None) -> Tensor:
     if channels == 3:
         return x.expand(-1, 3, -1, -1).contiguous()
     return (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def center_square(x: Tensor) -> Tensor:
+    """(1, C, h, w) -> (1, C, s, s), s = min(h, w): the centre square."""
+    h, w = x.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    return x[..., top:top + s, left:left + s]
+
+
+def fit(arr: np.ndarray, size: int) -> tuple[Tensor, bool]:
+    """A decoded image (H, W, C) in [-1, 1] -> ((1, C, size, size), whether it had to be cropped or resized): the
+    centre square, resized, when it is not already size × size."""
+    x = torch.from_numpy(arr).permute(2, 0, 1)[None]
+    if tuple(x.shape[-2:]) == (size, size):
+        return x, False
+    return resize(center_square(x), size), True

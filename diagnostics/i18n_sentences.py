@@ -179,6 +179,11 @@ PATTERNS: list[tuple[str, str]] = [
      "生成/真实之比（两两距离、像素标准差；整体及按类别）：< {0} 失败，< {1} 或整体两两距离之比 > {2} 警告"),
     (rf"no real data: fail only if the mean pairwise RMS distance per pixel < {NUM} \(all samples alike\)",
      "没有真实数据：只有在每像素两两 RMS 距离的平均值 < {0}（所有样本都一样）时判为失败"),
+    (rf"within-class pairwise distance: mean over classes {NUM} \(95% interval {NUM}–{NUM}\)× the real data's",
+     "类内两两距离：各类别平均为真实数据的 {0} 倍（95% 区间 {1}–{2} 倍）"),
+    (rf"within-class pairwise distance: mean over classes {NUM} \(no interval: {NUM} samples; an interval needs at "
+     rf"least {NUM}\)× the real data's",
+     "类内两两距离：各类别平均为真实数据的 {0} 倍（无区间：{1} 个样本；区间至少需要 {2} 个）"),
     (rf"{NUM} samples", "{0} 个样本"),
     (rf"compared with {NUM} real images", "与 {0} 张真实图像比较"),
     (r"no real images to compare with: (.+)", "没有真实图像可以比较：{0!t}"),

@@ -161,13 +161,20 @@ def bootstrap_floor_comparisons(ref_f: np.ndarray, fake_f: np.ndarray, held_f: n
         s_r, s_f, s_h = _stats(ref_f, w_r), _stats(fake_f, w_f), _stats(held_f, w_h)
         ratios.append(frechet_distance(*s_r, *s_f) / max(frechet_distance(*s_r, *s_h), 1e-12))
         excesses.append(excess(w_r, w_f, w_h))
-    z = float(norm.ppf((1 + LEVEL) / 2))
     how = (f"bootstrap standard interval, {resamples} resamples of the generated, reference and held-out sets"
            + (" (within each class)" if counts is not None else ""))
-    spread_log = float(np.std(np.log(np.maximum(ratios, 1e-12)), ddof=1))
-    spread_kid = float(np.std(excesses, ddof=1))
-    return (Interval(fid_ratio, fid_ratio * math.exp(-z * spread_log), fid_ratio * math.exp(z * spread_log), LEVEL, how),
-            Interval(kid_excess, kid_excess - z * spread_kid, kid_excess + z * spread_kid, LEVEL, how))
+    return standard_interval(fid_ratio, ratios, how, log=True), standard_interval(kid_excess, excesses, how)
+
+
+def standard_interval(estimate: float, resampled, method: str, log: bool = False) -> Interval:
+    """The bootstrap's standard interval: estimate ± z·sd(resampled values), on the log scale for a ratio (log=True).
+    The resampled values give the spread only; their centre may be biased (module docstring)."""
+    z = float(norm.ppf((1 + LEVEL) / 2))
+    values = np.log(np.maximum(np.asarray(resampled, dtype=np.float64), 1e-12)) if log else np.asarray(resampled)
+    spread = float(np.std(values, ddof=1))
+    if log:
+        return Interval(estimate, estimate * math.exp(-z * spread), estimate * math.exp(z * spread), LEVEL, method)
+    return Interval(estimate, estimate - z * spread, estimate + z * spread, LEVEL, method)
 
 
 def _without_repeats(rng: np.random.Generator, size: int, labels: Optional[np.ndarray],

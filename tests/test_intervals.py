@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from diagnostics import intervals as iv
-from diagnostics.fid import fid_from_features
 from diagnostics.intervals import Interval, proportion_interval, target_verdict
 from diagnostics.kid import mmd2_unbiased
 
@@ -126,3 +125,20 @@ def test_below_fifty_samples_no_interval_is_computed_and_the_report_says_why(dig
     assert not q.fid_ratio.known and q.fid_ratio.reason == "40 samples; an interval needs at least 50"
     assert "no interval: 40 samples" in q.comparisons()
     assert target_verdict(q.fid_ratio, 100.0) == "not resolved"
+
+
+def test_within_class_diversity_interval_holds_1_for_real_images_and_sees_a_collapse(digits):
+    import torch
+    from diagnostics.checks.images import within_class_interval
+    train, held = digits
+    lab = held.labels
+    real = within_class_interval(held.images, train.images, lab, train.labels)
+    assert real.known and real.low < 1 < real.high and abs(real.estimate - 1) < 0.15
+    collapsed = held.images.clone()
+    for c in range(10):                                    # each class: its first image, faintly perturbed
+        members = torch.nonzero(lab == c).flatten()
+        collapsed[members] = held.images[members[0]] + 0.01 * torch.randn_like(held.images[members])
+    low = within_class_interval(collapsed, train.images, lab, train.labels)
+    assert low.high < 0.1 and target_verdict(low, 0.9, at_most=False) == "not met"
+    few = within_class_interval(held.images[:40], train.images, lab[:40], train.labels)
+    assert not few.known and "40 samples" in few.reason

@@ -22,8 +22,8 @@ from typing import BinaryIO, Callable
 
 import torch
 
-from ..images import (IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, ImageHeader, ImageTooLarge, resize,
-                    to_channels, check_total_pixels, decode_image, read_image_header)
+from ..images import (IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, ImageHeader, ImageTooLarge, check_total_pixels,
+                      decode_image, fit, read_image_header, to_channels)
 from ..safezip import MAX_MEMBERS, MemberStream, UnsafeZipError, checked_members, read_member
 
 MAX_MEMBER_BYTES = 50 * 2**20        # a single zip member larger than this is refused (an image needs less)
@@ -84,14 +84,6 @@ def _layout(members: list[Member], source: Path, notes: list[str]) -> tuple[list
     return in_folders, True
 
 
-def center_square(x: torch.Tensor) -> torch.Tensor:
-    """(1, C, h, w) -> (1, C, s, s), s = min(h, w): the centre square."""
-    h, w = x.shape[-2:]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    return x[..., top:top + s, left:left + s]
-
-
 def _read_headers(found: list[Member], source: Path) -> tuple[list[tuple[Member, ImageHeader]], list[str]]:
     """(member, what its header declares) of every image, and the unreadable ones ("name (error)"). Nothing is
     decoded; an image over the pixel cap or an unsafe zip member is refused here, not skipped."""
@@ -128,10 +120,8 @@ def load_tree(members: list[Member], source: Path, image_size: int | None, chann
         except Exception as e:                     # truncated, corrupt pixel data ...
             bad.append(f"{name} ({type(e).__name__})")
             continue
-        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
-        if (header.width, header.height) != (size, size):
-            resized += 1
-            x = resize(center_square(x), size)
+        x, changed = fit(arr, size)
+        resized += changed
         images.append(x)
         labels.append(m.parts[0] if has_classes else "")
     if not images:

@@ -19,8 +19,8 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..images import (MAX_TOTAL_PIXELS, ImageDataset, ImageTooLarge, resize, to_channels, check_total_pixels,
-                    decode_image, read_image_header)
+from ..images import (MAX_TOTAL_PIXELS, ImageDataset, ImageTooLarge, check_total_pixels, decode_image, fit,
+                      read_image_header, to_channels)
 
 PREFIX = "hf:"
 IMAGE_NAMES = ("image", "img", "images", "pixel_values", "picture")
@@ -152,7 +152,6 @@ def _decode_image_column(ds, column: str, spec: str, image_size: Optional[int], 
     """-> (images (1, C, s, s) each, s, how many resized, unreadable rows): every header read first (the column
     cast to decode=False, so `datasets` decodes nothing), the pixel caps checked, then each image decoded."""
     import datasets
-    from .folder import center_square
     cells = ds.cast_column(column, datasets.Image(decode=False))[column]
     headers, bad = [], []
     for i, cell in enumerate(cells):
@@ -176,10 +175,8 @@ def _decode_image_column(ds, column: str, spec: str, image_size: Optional[int], 
         except Exception as e:
             bad.append(f"row {i} ({type(e).__name__})")
             continue
-        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
-        if (header.width, header.height) != (size, size):
-            resized += 1
-            x = resize(center_square(x), size)
+        x, changed = fit(arr, size)
+        resized += changed
         images.append(x)
     return images, size, resized, sorted(bad, key=lambda b: int(b.split()[1]))
 
@@ -187,7 +184,6 @@ def _decode_image_column(ds, column: str, spec: str, image_size: Optional[int], 
 def _convert_array_column(ds, column: str, spec: str, image_size: Optional[int], channels: Optional[int]):
     """As _decode_image_column for a column of arrays (or of images `datasets` has decoded): there is no header
     to read, so the pixels are counted as each array is converted."""
-    from .folder import center_square
     images, sizes, size, total, resized, bad = [], [], image_size, 0, 0, []
     for i, value in enumerate(ds[column]):
         try:
@@ -201,10 +197,8 @@ def _convert_array_column(ds, column: str, spec: str, image_size: Optional[int],
         total += w * h + size * size
         if total > MAX_TOTAL_PIXELS:
             check_total_pixels(sizes, size, spec, MAX_TOTAL_PIXELS)       # refuses, saying so
-        x = torch.from_numpy(arr).permute(2, 0, 1)[None]
-        if (h, w) != (size, size):
-            resized += 1
-            x = resize(center_square(x), size)
+        x, changed = fit(arr, size)
+        resized += changed
         images.append(x)
     return images, size, resized, bad
 

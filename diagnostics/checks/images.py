@@ -6,10 +6,12 @@ import math
 import time
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..intervals import MIN_INTERVAL_N, RESAMPLES, Interval, standard_interval
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .result import CheckResult, histograms, nonfinite_samples, skipped, to_float
 
@@ -96,6 +98,31 @@ def pairwise_rms_distance(images: Tensor, max_images: int = 1000) -> float:
     return float(d.sum() / (n * (n - 1))) / math.sqrt(x.shape[1])
 
 
+def within_class_interval(generated: Tensor, real: Tensor, gen_labels: Tensor, real_labels: Tensor,
+                          resamples: int = RESAMPLES, seed: int = 0) -> Interval:
+    """The mean over classes of (mean pairwise distance of the samples of a class) / (that of its real images, at
+    most 500), with the bootstrap standard interval of diagnostics.intervals: each resample redraws the samples and
+    the real images within each class (distances computed once; a resample is a vector of multiplicities)."""
+    mats = []
+    for c in sorted(set(gen_labels.tolist())):
+        g_c, r_c = generated[gen_labels == c], real[real_labels == c][:500]
+        if len(g_c) >= 2 and len(r_c) >= 2:
+            mats.append(tuple(torch.cdist(x.detach().double().cpu().flatten(1), x.detach().double().cpu().flatten(1))
+                              .numpy() for x in (g_c, r_c)))
+    pw = lambda d, w: float(w @ d @ w) / (w.sum() * (w.sum() - 1))      # mean over pairs of distinct positions
+    ratio = lambda ws: float(np.mean([pw(dg, wg) / pw(dr, wr) for (dg, dr), (wg, wr) in zip(mats, ws)]))
+    ones = [(np.ones(len(dg)), np.ones(len(dr))) for dg, dr in mats]
+    estimate = ratio(ones)
+    n = int(sum(len(dg) for dg, _ in mats))
+    if n < MIN_INTERVAL_N:
+        return Interval(estimate, reason=f"{n} samples; an interval needs at least {MIN_INTERVAL_N}")
+    rng = np.random.default_rng(seed)
+    draw = lambda k: rng.multinomial(k, np.full(k, 1.0 / k)).astype(np.float64)
+    resampled = [ratio([(draw(len(dg)), draw(len(dr))) for dg, dr in mats]) for _ in range(resamples)]
+    return standard_interval(estimate, resampled, f"bootstrap standard interval, {resamples} resamples within each "
+                             "class", log=True)
+
+
 def pixel_std(images: Tensor) -> float:
     """Mean over pixels of the std across images (seed `_check_sampling_quality`). images: (N, C, H, W)."""
     if len(images) < 2:
@@ -143,6 +170,10 @@ def check_diversity(generated: Tensor, real: Optional[Tensor] = None, gen_labels
             if per_class:
                 numbers["per_class"] = per_class
                 numbers["min_class_ratio"] = min(r["ratio"] for r in per_class)
+                within = within_class_interval(generated, real, gen_labels, real_labels)
+                numbers["within_class_ratio"] = within.as_dict()
+                notes.append(f"within-class pairwise distance: mean over classes {within.describe('{:.2f}')}× the "
+                             f"real data's")
     elif real_reason:
         notes.append(f"no real images to compare with: {real_reason}")
     if have_real:
