@@ -12,7 +12,7 @@ still running then is cancelled, which stops its work at the next network call).
 (127.0.0.1, localhost, ::1): this sends real work, and is for your own server.
 
 Prints one line per probe and a summary: the probe's latency (median and worst), each worst request's time, the
-app's peak resident memory and its growth, and whether issue 22's target held: every probe answered within
+app's peak resident memory and its growth, and whether the hosting target held: every probe answered within
 --max-latency (10 s) and the app's memory under --max-memory-mb (4096). Exits 1 if a probe failed, the target
 was missed, or nothing could be measured.
 """
