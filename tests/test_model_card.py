@@ -60,7 +60,20 @@ def test_a_report_without_intervals_meets_no_numeric_target(tmp_path):
     q.pop("fid_ratio")
     lines = _card_lines(raw, tmp_path)
     assert lines["fid"].endswith("**not resolved** |") and "no interval: the report predates intervals" in lines["fid"]
-    assert lines["diversity"].endswith("**not resolved** |")
+    d = next(c for c in raw["checks"] if c["key"] == "diversity")["numbers"]
+    d.pop("within_class_ratio", None)
+    lines = _card_lines(raw, tmp_path)
+    assert lines["diversity"].endswith("**not resolved** |") and "no interval" in lines["diversity"]
+
+
+@pytest.mark.parametrize("low, high, want", [(0.91, 1.1, "met"), (0.85, 1.0, "not resolved"), (0.7, 0.89, "not met")])
+def test_the_diversity_target_is_decided_by_its_interval(tmp_path, low, high, want):
+    raw = json.loads(REPORT.read_text())
+    d = next(c for c in raw["checks"] if c["key"] == "diversity")["numbers"]
+    d["within_class_ratio"] = {"estimate": (low + high) / 2, "low": low, "high": high, "level": 0.95,
+                               "method": "bootstrap standard interval", "reason": None}
+    line = _card_lines(raw, tmp_path)["diversity"]
+    assert line.endswith(f"**{want}** |") and f"95% interval {low:.2f}–{high:.2f}×" in line
 
 
 def test_a_readme_without_markers_is_refused_with_what_to_do(tmp_path):

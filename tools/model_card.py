@@ -26,7 +26,7 @@ SAMPLE_CHECKS = ("diversity", "sample_quality", "memorisation", "generalisation"
 # the whole 95% interval is on the right side, not met when the whole interval is on the wrong side, not resolved
 # when it holds the target (or when the report gives no interval).
 TARGET_ACCURACY = 0.98            # conditional accuracy ≥, by the report's feature network (Wilson interval)
-TARGET_DIVERSITY = 0.9            # within-class pairwise distance ≥ this × the real data's (no interval in the report)
+TARGET_DIVERSITY = 0.9            # within-class pairwise distance ≥ this × the real data's (bootstrap interval)
 TARGET_FID_OVER_FLOOR = 1.5       # FID ≤ this × its real-vs-real floor (bootstrap interval of the ratio)
 
 
@@ -41,7 +41,7 @@ def _interval(q: dict, key: str):
 
 
 def _targets(checks: dict) -> list[str]:
-    from diagnostics.intervals import Interval, proportion_interval, target_verdict
+    from diagnostics.intervals import proportion_interval, target_verdict
     q, d, m = checks["sample_quality"]["numbers"], checks["diversity"]["numbers"], checks["memorisation"]["numbers"]
     n = q["n_generated"]
     acc = proportion_interval(round(q["conditional_accuracy"] * n), n)
@@ -50,6 +50,9 @@ def _targets(checks: dict) -> list[str]:
     low = min(d.get("per_class", []), key=lambda c: c["ratio"]) if per_class else None
     mean_ratio = sum(per_class) / len(per_class) if per_class else d["pairwise_ratio"]
     ratio = _interval(q, "fid_ratio")
+    within = _interval(d, "within_class_ratio")
+    diversity_text = (f"{within.estimate:.2f}×, 95% interval {within.low:.2f}–{within.high:.2f}× ({within.method})"
+                      if within.known else f"{mean_ratio:.2f}× (no interval: {within.reason})")
     floor_std = q.get("fid_floor_std")
     floor = f"{q['fid_floor']:.3f}" + (f" ± {floor_std:.3f}" if floor_std is not None else "")
     lowest = f" (lowest class {low['class']}: {low['ratio']:.2f}×; all classes together {d['pairwise_ratio']:.2f}×)" \
@@ -63,8 +66,8 @@ def _targets(checks: dict) -> list[str]:
         f"{acc.low:.1%}–{acc.high:.1%} ({acc.method})"
         + (f"; the feature network itself scores {net_acc.group(1)} on real held-out digits" if net_acc else "")
         + f" | {_word(target_verdict(acc, TARGET_ACCURACY, at_most=False))} |",
-        f"| within-class diversity ≥ {TARGET_DIVERSITY}× real | mean over classes {mean_ratio:.2f}×{lowest}; the report "
-        f"gives no interval for it | {_word(target_verdict(Interval(mean_ratio, reason='none'), TARGET_DIVERSITY, False))} |",
+        f"| within-class diversity ≥ {TARGET_DIVERSITY}× real | mean over classes {diversity_text}{lowest} | "
+        f"{_word(target_verdict(within, TARGET_DIVERSITY, at_most=False))} |",
         f"| FID ≤ {TARGET_FID_OVER_FLOOR}× its real-vs-real floor | FID {q.get('fid_matched', q['fid']):.3f} vs floor "
         f"{floor} at n = {q.get('n_floor', n)}: {ratio_text} | {_word(target_verdict(ratio, TARGET_FID_OVER_FLOOR))} |",
         f"| no memorisation | samples {m['nn_ratio']:.2f}× as far from their nearest training image as held-out "
