@@ -65,3 +65,70 @@ def test_the_precision_prose_quotes_its_json_in_order():
     it = iter(numbers)
     missing = [w for w in want if not any(n == w for n in it)]      # each in turn, in the written order
     assert missing == [], f"README prose lacks {missing}; it says {numbers}"
+
+
+# ---- the quality-by-calls tables, cell by cell against bench/results/quality_vs_steps.json ------------------------
+def _quality_rows(checkpoint_sha: str) -> list[dict]:
+    payload = json.loads((RESULTS_DIR / "quality_vs_steps.json").read_text())
+    return payload["by_checkpoint"][checkpoint_sha]["rows"]
+
+
+def _find(rows, sampler, steps, eta=None, variance=None):
+    hits = [r for r in rows if r["sampler"] == sampler and r["steps"] == steps
+            and (eta is None or r.get("eta") == eta) and (variance is None or r.get("variance") == variance)]
+    assert len(hits) == 1, (sampler, steps, eta, variance, len(hits))
+    return hits[0]
+
+
+def _table_after(text: str, heading: str) -> list[list[str]]:
+    section = text[text.index(heading):]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    start = section.splitlines().index(lines[0])
+    block = []
+    for line in section.splitlines()[start:]:
+        if not line.startswith("|"):
+            break
+        block.append([c.strip() for c in line.strip("|").split("|")])
+    return block[2:]                                            # without the header and the |---| line
+
+
+def test_the_mnist_quality_table_is_its_json_cell_by_cell():
+    import re
+    rows = _quality_rows("499d4776df9d9b79")
+    text = readme.README.read_text(encoding="utf-8")
+    columns = [("ddim", 0.0), ("ddim", 0.5), ("dpmpp_2m", None), ("unipc", None)]
+    checked = 0
+    for cells in _table_after(text, "### Quality by network calls (the MNIST model)"):
+        calls = int(cells[0])
+        if calls == 1000:
+            r = _find(rows, "ddpm", 1000)
+            assert cells[1] == f"DDPM (β̃): {r['fid']:.3f} ({r['conditional_accuracy']:.1%})"
+            checked += 1
+            continue
+        for (sampler, eta), cell in zip(columns, cells[1:]):
+            if cell == "—":
+                assert not [r for r in rows if r["sampler"] == sampler and r["steps"] == calls]
+                continue
+            r = _find(rows, sampler, calls, eta)
+            assert cell == f"{r['fid']:.3f} ({r['conditional_accuracy']:.1%})", (sampler, eta, calls)
+            checked += 1
+    assert checked == 15
+    # the prose's ranges: DDIM η = 0 and both solvers, and their ratio to the floor
+    ode = [r["fid"] for r in rows if r["sampler"] in ("dpmpp_2m", "unipc") or (r["sampler"] == "ddim" and r["eta"] == 0)]
+    floor = json.loads((RESULTS_DIR / "quality_vs_steps.json").read_text())["fid_floor"]
+    prose = f"against {min(ode):.2f}–{max(ode):.2f} ({min(ode) / floor:.1f}–{max(ode) / floor:.1f}×) for DDIM η = 0"
+    assert prose in re.sub(r"\s+", " ", text)
+
+
+def test_the_digits_quality_table_is_its_json_cell_by_cell():
+    rows = _quality_rows("17395282a177d592")
+    text = readme.README.read_text(encoding="utf-8")
+    table = _table_after(text, "FID by DDIM steps S, shaped like the DDIM paper's Table 1")
+    steps = [10, 20, 50, 100, 1000]
+    assert [c[0] for c in table] == ["η = 0", "η = 0.5", "η = 1"]
+    for cells in table:
+        eta = float(cells[0].split("=")[1])
+        assert cells[1:] == [f"{_find(rows, 'ddim', s, eta)['fid']:.3f}" for s in steps], eta
+    small, large = _find(rows, "ddpm", 1000, variance="fixed_small"), _find(rows, "ddpm", 1000, variance="fixed_large")
+    assert (f"DDPM over all 1000 steps: {small['fid']:.3f} (`fixed_small`), {large['fid']:.3f} (`fixed_large`)."
+            in text)
