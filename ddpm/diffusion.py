@@ -61,6 +61,9 @@ class SamplingDefaults:
     clip_range: float = 1.0           # the data range of x_0
     variance: str = "fixed_small"     # DDPM reverse variance: fixed_small (β̃_t) | fixed_large (β_t) | learned_range
                                       # (the network's v, Improved DDPM eq. 15: a model trained with --learn-sigma)
+    eps_from_clipped: bool = True     # DDIM with clipping: recompute ε̂ from the clipped x̂_0 (ours, as improved-
+                                      # diffusion does); a foreign diffusers model: False, as diffusers' DDIMPipeline
+                                      # samples (DDIMScheduler's use_clipped_model_output=False)
 
 
 def extract(arr: Tensor, t: Tensor, x: Tensor) -> Tensor:

@@ -74,7 +74,8 @@ class DDIMSampler:
     name = "ddim"
 
     def __init__(self, diffusion: GaussianDiffusion, steps: int = 50, eta: float = 0.0,
-                 spacing: str = "trailing", clip_denoised: bool = True, clip_range: float = 1.0):
+                 spacing: str = "trailing", clip_denoised: bool = True, clip_range: float = 1.0,
+                 eps_from_clipped: bool = True):
         if not 0.0 <= float(eta) <= 1.0:
             raise ValueError(f"eta must be in [0, 1] (got {eta}); 0 is deterministic DDIM, 1 is DDPM-like")
         self.diffusion = diffusion
@@ -82,6 +83,7 @@ class DDIMSampler:
         self.spacing = spacing
         self.clip_denoised = clip_denoised
         self.clip_range = float(clip_range)
+        self.eps_from_clipped = bool(eps_from_clipped)
         self.timesteps = ddim_timesteps(diffusion.T, steps, spacing)
 
     def reset(self) -> None:
@@ -95,10 +97,12 @@ class DDIMSampler:
     def step(self, model_out: Tensor, t: int, t_prev: int, x_t: Tensor, noise: Optional[Tensor]) -> Step:
         c, c_prev = self.diffusion.coefficients.at(t), self.diffusion.coefficients.at(t_prev)
         # 1. x̂_0 and ε̂ from the network's output; after clipping x̂_0, ε̂ is recomputed to agree with it
+        #    (eps_from_clipped; diffusers' DDIMPipeline keeps the network's ε̂ instead)
         eps, pred_xstart = c.split(self.diffusion.objective, model_out, x_t)
         if self.clip_denoised:
             pred_xstart = pred_xstart.clamp(-self.clip_range, self.clip_range)
-            eps = c.split("x0", pred_xstart, x_t).eps
+            if self.eps_from_clipped:
+                eps = c.split("x0", pred_xstart, x_t).eps
         # 2. σ_t (eq. 16) and the direction pointing to x_t (eq. 12)
         sigma = self.sigma(t, t_prev)
         prev = c_prev.alpha * pred_xstart + math.sqrt(max(0.0, 1 - c_prev.alpha_bar - sigma ** 2)) * eps
@@ -114,12 +118,15 @@ DEFAULT_STEPS = 50            # DDIM's and the solvers' S when none is given (DD
 
 def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int] = None, eta: float = 0.0,
                  variance: Optional[str] = None, spacing: Optional[str] = None,
-                 clip_denoised: Optional[bool] = None, order: int = 2, karras: bool = False):
+                 clip_denoised: Optional[bool] = None, order: int = 2, karras: bool = False,
+                 eps_from_clipped: Optional[bool] = None):
     """A sampler by name (SAMPLERS): 'ddpm' (all T steps; `steps` must be None or T), 'ddim' (S = steps),
     'dpmpp_2m' / 'dpmpp_2m_sde' / 'unipc' (S = steps network calls, solver `order` 1 or 2, optional Karras σ).
 
     variance / clip_denoised / DDIM's spacing left at None are the model's own (diffusion.sampling_defaults:
-    fixed_small, clipped to [-1, 1], 'trailing' for our models; a diffusers model's scheduler config).
+    fixed_small, clipped to [-1, 1], 'trailing' for our models; a diffusers model's scheduler config), and so is
+    DDIM's eps_from_clipped (ours: ε̂ recomputed from the clipped x̂_0; a foreign diffusers model: its network's ε̂,
+    as diffusers' DDIMPipeline samples).
     The solvers' spacing None is their own default, 'linspace' (S+1 points).
     """
     d = diffusion.sampling_defaults
@@ -132,7 +139,8 @@ def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int
         return DDPMSampler(diffusion, variance, clip_denoised, d.clip_range)
     steps = DEFAULT_STEPS if steps is None else steps
     if name == "ddim":
-        return DDIMSampler(diffusion, steps, eta, spacing or d.spacing, clip_denoised, d.clip_range)
+        return DDIMSampler(diffusion, steps, eta, spacing or d.spacing, clip_denoised, d.clip_range,
+                           d.eps_from_clipped if eps_from_clipped is None else eps_from_clipped)
     if name in ("dpmpp_2m", "dpmpp_2m_sde"):
         return DPMSolverPP(diffusion, steps, order, spacing, karras, clip_denoised, d.clip_range,
                            sde=name == "dpmpp_2m_sde")

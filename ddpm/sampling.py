@@ -164,7 +164,7 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
              seed: int = 0, temperature: float = 1.0, noise_temperature: float = 1.0, x_T: Optional[Tensor] = None,
              trajectory_frames: int = 0, capture_steps: Optional[Sequence[int]] = None,
              max_batch: int = DEFAULT_MAX_BATCH, callback: Optional[ProgressFn] = None,
-             amp: str = "off") -> SampleResult:
+             amp: str = "off", eps_from_clipped: Optional[bool] = None) -> SampleResult:
     """Generate n images. labels: None (unconditional), or class indices cycled over n.
 
     sampler: one of ddpm.samplers.SAMPLERS ('ddpm', 'ddim', 'dpmpp_2m', 'dpmpp_2m_sde', 'unipc'); steps is the number
@@ -174,7 +174,9 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
     noise) and the same images on the same device and precision. Images are produced in batches of at most
     max_batch. variance / spacing / clip_denoised left at None take the model's defaults
     (diffusion.sampling_defaults). amp: the network's precision ("off" = fp32, "auto", "bf16", "fp16" as in
-    ddpm.device); the sampler's arithmetic stays fp32 whatever it is.
+    ddpm.device); the sampler's arithmetic stays fp32 whatever it is. eps_from_clipped: DDIM with clipping, ε̂
+    recomputed from the clipped x̂_0 (None: the model's own, diffusion.sampling_defaults; a foreign diffusers
+    model keeps its network's ε̂, as diffusers' DDIMPipeline does).
     """
     if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be an integer in [1, {MAX_SAMPLES}] (got {n!r})")
@@ -197,7 +199,7 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
         raise ValueError("classifier_scale was set but no classifier was given "
                          "(train one with `python -m ddpm.train_classifier`)")
     smp = make_sampler(sampler, diffusion, steps=steps, eta=eta, variance=variance, spacing=spacing,
-                       clip_denoised=clip_denoised, order=order, karras=karras)
+                       clip_denoised=clip_denoised, order=order, karras=karras, eps_from_clipped=eps_from_clipped)
     if getattr(smp, "variance", None) == "learned_range" and not learns_variance(model):
         raise ValueError("variance 'learned_range' needs a model that learns its variance (trained with "
                          "--learn-sigma); this one does not: use fixed_small or fixed_large")
@@ -249,7 +251,8 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
                     order=smp.order if solver else None, karras=smp.karras if solver else None,
                     clip_denoised=smp.clip_denoised, guidance_scale=guidance_scale, classifier_scale=classifier_scale,
                     seed=seed, temperature=temperature, noise_temperature=noise_temperature, n=n,
-                    precision=precision.name)
+                    precision=precision.name,
+                    eps_from_clipped=smp.eps_from_clipped if sampler == "ddim" and smp.clip_denoised else None)
     return SampleResult(torch.cat(images), None if y is None else y.cpu(), x_T.cpu(), list(smp.timesteps), calls,
                         time.perf_counter() - start, traj, settings)
 

@@ -69,9 +69,10 @@ def test_pipeline_folder_loads_as_a_loaded_checkpoint(trained):
 
 @pytest.mark.parametrize("clip", [True, False])
 def test_ddim20_equals_diffusers_own_loop(trained, tmp_path, clip):
-    """DDIM-20 from the same x_T: ours (with the scheduler's leading spacing as the default) against DDIMScheduler.
-    With clipping, diffusers is run with use_clipped_model_output=True: ε̂ recomputed from the clipped x̂_0, as our
-    DDIM does (diffusers' pipeline default keeps the unclipped ε̂)."""
+    """DDIM-20 from the same x_T: ours at the model's defaults (the scheduler's leading spacing, its clip_sample, and
+    with clipping the network's own ε̂, as diffusers' DDIMPipeline samples: use_clipped_model_output=False) against
+    DDIMScheduler; asked for (eps_from_clipped=True) ours recomputes ε̂ from the clipped x̂_0 as
+    use_clipped_model_output=True does."""
     folder, pipe = trained
     folder = _copy(folder, tmp_path)
     cfg = {k: v for k, v in pipe.scheduler.config.items() if k != "_use_default_values"}  # else from_config resets them
@@ -83,11 +84,17 @@ def test_ddim20_equals_diffusers_own_loop(trained, tmp_path, clip):
     assert ours.settings["spacing"] == "leading" and ours.settings["clip_denoised"] is clip
     scheduler = DDPMScheduler.from_config(cfg)
     assert scheduler.config.clip_sample is clip
-    theirs = diffusers_ddim(scheduler, pipe.unet, x_T, 20, use_clipped_model_output=clip).clamp(-1, 1)
+    theirs = diffusers_ddim(scheduler, pipe.unet, x_T, 20).clamp(-1, 1)                  # DDIMPipeline's default
     diff = (ours.images - theirs).abs().max().item()
     print(f"DDIM-20 clip_sample={clip}: max |ours - diffusers| = {diff:.2e}")
-    assert diff <= 1e-3
+    assert diff <= 1e-4
     assert ours.images.std() > 0.1          # not a degenerate all-equal output
+    assert ours.settings["eps_from_clipped"] is (False if clip else None)
+    asked = ddpm.generate(ck.model, ck.diffusion, sampler="ddim", steps=20, eta=0.0, n=8, x_T=x_T, eps_from_clipped=True)
+    theirs_clipped = diffusers_ddim(scheduler, pipe.unet, x_T, 20, use_clipped_model_output=True).clamp(-1, 1)
+    assert (asked.images - theirs_clipped).abs().max().item() <= 1e-4
+    if clip:                                # the two conventions really differ on this model
+        assert (asked.images - ours.images).abs().max().item() > 1e-2
 
 
 def test_sample_cli_at_its_defaults_equals_diffusers_on_either_kind_of_cpu(trained, tmp_path, cpu_kind):
@@ -103,8 +110,8 @@ def test_sample_cli_at_its_defaults_equals_diffusers_on_either_kind_of_cpu(train
     assert json.loads(str(saved["settings"]))["precision"] == "fp32"
     x_T = torch.from_numpy(saved["x_T"])
     assert torch.equal(x_T, ddpm.initial_noise(8, (1, 8, 8), seed=3))
-    clip = pipe.scheduler.config.clip_sample
-    theirs = diffusers_ddim(pipe.scheduler, pipe.unet, x_T, 20, use_clipped_model_output=clip).clamp(-1, 1)
+    assert pipe.scheduler.config.clip_sample is True                  # diffusers' default: the convention matters
+    theirs = diffusers_ddim(pipe.scheduler, pipe.unet, x_T, 20).clamp(-1, 1)           # as DDIMPipeline samples
     diff = (torch.from_numpy(saved["images"]) - theirs).abs().max().item()
     assert diff <= 1e-4, f"{cpu_kind}: max |ours - diffusers| = {diff:.2e}"
     assert theirs.std() > 0.1

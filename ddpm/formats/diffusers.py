@@ -13,6 +13,7 @@ as a DDPMScheduler, a folder `diffusers.DDPMPipeline.from_pretrained` loads with
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import os
@@ -237,6 +238,8 @@ def _load_folder(root: Path, path: str, source: str, kind: str, device, max_byte
     sched_cfg = _read_json(sched_path, source)
     kwargs, desc = check_unet(unet_cfg, source, null_class=bool(ours.get("null_class")))
     dcfg, defaults = scheduler_to_diffusion(sched_cfg, source)
+    if isinstance(ours.get("eps_from_clipped"), bool):          # our export: DDIM as the original samples it
+        defaults = dataclasses.replace(defaults, eps_from_clipped=ours["eps_from_clipped"])
     check_variance_pair(desc, defaults, source)
     weights = unet_dir / WEIGHTS
     if max_bytes is not None and weights.stat().st_size > max_bytes:
@@ -355,7 +358,8 @@ def export_pipeline(ck: LoadedCheckpoint, out: str | os.PathLike) -> Path:
         index = json.loads((tmp / "model_index.json").read_text())
         index[MARKER] = {"class_names": list(ck.class_names), "null_class": bool(ck.num_classes) and
                          getattr(ck.unet_config, "has_null_class", False), "step": int(ck.step),
-                         "data": ck.meta.get("data") or {}, "source": ck.source}
+                         "data": ck.meta.get("data") or {}, "source": ck.source,
+                         "eps_from_clipped": ck.sampling_defaults.eps_from_clipped}
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
         if out.exists():
             out.rmdir()

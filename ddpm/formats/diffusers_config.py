@@ -99,7 +99,7 @@ def scheduler_to_diffusion(cfg: Any, source: str) -> tuple[DiffusionConfig, Samp
         raise refuse(source, "beta_start", cfg.get("beta_start"), "gives betas outside (0, 1)")
     dcfg = DiffusionConfig(schedule="custom", T=T, objective=PREDICTION_TYPES[pred], betas=tuple(betas.tolist()))
     return dcfg, SamplingDefaults(spacing=spacing, clip_denoised=clip, clip_range=clip_range,
-                                  variance=VARIANCE_TYPES[var])
+                                  variance=VARIANCE_TYPES[var], eps_from_clipped=False)
 
 
 def check_variance_pair(desc: DiffusersUNetConfig, defaults: SamplingDefaults, source: str) -> None:
