@@ -78,6 +78,43 @@ def checked_members(zf: zipfile.ZipFile, source: str, max_member_bytes: int = MA
     return out
 
 
+MAX_DIRECTORY_BYTES = 64 * 2**20     # the central directory itself (about 100 bytes a member: ~600,000 members)
+_EOCD = b"PK\x05\x06"                # end of central directory record: entries at +10 (2 bytes), its size at +12 (4)
+
+
+def declared_directory(path: str | Path) -> tuple[int, int]:
+    """(members, central directory bytes) as the zip's end record declares them, read from its last 64 KiB without
+    parsing the directory (zipfile.ZipFile reads the whole directory into memory when it opens). A ZIP64 zip
+    declares 0xFFFF / 0xFFFFFFFF there: returned as such, so the caps below refuse it."""
+    with open(path, "rb") as f:
+        f.seek(0, 2)
+        size = f.tell()
+        f.seek(max(0, size - 65_557))
+        tail = f.read()
+    at = tail.rfind(_EOCD)
+    if at < 0 or len(tail) < at + 22:
+        raise UnsafeZipError(f"{Path(path).name} has no end-of-central-directory record: it is not a .zip or it is "
+                             "truncated; zip the files again")
+    return int.from_bytes(tail[at + 10:at + 12], "little"), int.from_bytes(tail[at + 12:at + 16], "little")
+
+
+def open_zip(path: str | Path, max_members: int = MAX_MEMBERS) -> zipfile.ZipFile:
+    """zipfile.ZipFile(path), after its end record's member count and directory size are checked against the caps
+    (a small zip listing a million empty members would otherwise cost hundreds of MB before any check)."""
+    name = Path(path).name
+    members, directory = declared_directory(path)
+    if members > max_members:
+        raise UnsafeZipError(f"{name} declares {members:,} members (limit {max_members:,}); use a folder or a "
+                             "smaller zip")
+    if directory > MAX_DIRECTORY_BYTES:
+        raise UnsafeZipError(f"{name} declares a central directory of {directory:,} bytes (limit "
+                             f"{MAX_DIRECTORY_BYTES:,}); use a folder or a smaller zip")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UnsafeZipError(f"{name} cannot be read as a .zip ({e}); zip the files again") from None
+
+
 def _unreadable(info: zipfile.ZipInfo, source: str, e: BaseException) -> UnsafeZipError:
     return UnsafeZipError(f"{source}: member {info.filename!r} cannot be read ({e}); the zip is damaged or crafted")
 

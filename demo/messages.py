@@ -145,6 +145,13 @@ MESSAGES: list[tuple[str, str]] = [
     (r"(.+?): tensor (\S+) holds NaN or infinite values; .*",
      "{0}：张量 {1} 含有 NaN 或无穷大的值；权重已损坏（训练发散了，或文件被修改过）；请使用更早的检查点"),
     # upload caps (images, zips)
+    (r"(.+?) declares ([\d,]+) members \(limit ([\d,]+)\); use a folder or a smaller zip",
+     "{0} 声明了 {1} 个成员（上限 {2}）；请改用文件夹或更小的 zip"),
+    (r"(.+?) declares a central directory of ([\d,]+) bytes \(limit ([\d,]+)\); use a folder or a smaller zip",
+     "{0} 声明的中央目录有 {1} 字节（上限 {2}）；请改用文件夹或更小的 zip"),
+    (r"(.+?) has no end-of-central-directory record: it is not a \.zip or it is truncated; zip the files again",
+     "{0} 没有中央目录结束记录：它不是 .zip 或者被截断了；请重新打包这些文件"),
+    (r"(.+?) cannot be read as a \.zip \((.+)\); zip the files again", "{0} 无法作为 .zip 读取（{1}）；请重新打包这些文件"),
     (r"(.+?): image '(.+?)' declares (?:(\d+)×(\d+) = )?([\d,]+) pixels in its header \(limit ([\d,]+) per image\); "
      r"resize the images to at most (\d+)×(\d+)",
      "{0}：图像 '{1}' 的文件头声明了 [[{2}×{3} = ]]{4} 个像素（每张图像上限 {5}）；请把图像缩小到最多 {6}×{7}"),

@@ -92,3 +92,30 @@ def test_a_damaged_member_is_refused_when_its_header_is_read(tmp_path):
     with pytest.raises(UnsafeZipError, match=r"damaged.zip: member 'a/0.png' cannot be read \(.*\); the zip is "
                                              "damaged or crafted"):
         load_dataset(str(path))
+
+
+def test_a_zip_is_sized_by_its_end_record_before_zipfile_parses_its_directory(tmp_path, monkeypatch):
+    """A small zip that lists very many members is refused from the 22 bytes of its end record: zipfile never
+    reads the directory (which is what costs memory), for training data and diffusers pipelines alike."""
+    import zipfile
+    from ddpm import safezip
+    from ddpm.sources import folder
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(50):
+            zf.writestr(f"a/{i}.png", b"")
+    assert safezip.declared_directory(path)[0] == 50
+    parsed = []
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", lambda self: parsed.append(1))
+    with pytest.raises(safezip.UnsafeZipError, match=r"many.zip declares 50 members \(limit 20\)"):
+        safezip.open_zip(path, 20)
+    monkeypatch.setattr(folder, "MAX_ZIP_MEMBERS", 20)
+    with pytest.raises(ValueError, match=r"declares 50 members \(limit 20\)"):
+        load_dataset(str(path))
+    assert parsed == []                          # zipfile never parsed the directory
+    monkeypatch.setattr(safezip, "MAX_DIRECTORY_BYTES", 100)
+    with pytest.raises(safezip.UnsafeZipError, match=r"declares a central directory of [\d,]+ bytes \(limit 100\)"):
+        safezip.open_zip(path, 1000)
+    (tmp_path / "cut.zip").write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(safezip.UnsafeZipError, match="no end-of-central-directory record"):
+        safezip.open_zip(tmp_path / "cut.zip")

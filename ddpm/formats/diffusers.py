@@ -30,7 +30,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
-from ..safezip import MAX_MEMBER_BYTES, UnsafeZipError, checked_members, extract_members
+from ..safezip import MAX_MEMBER_BYTES, UnsafeZipError, checked_members, extract_members, open_zip
 from .base import CheckpointError, LoadedCheckpoint
 from .diffusers_config import PIPELINE_CLASSES, DiffusersUNetConfig, check_unet, check_variance_pair, refuse, \
     scheduler_to_diffusion
@@ -199,7 +199,11 @@ def _load_zip(p: Path, device, max_bytes: Optional[int]) -> LoadedCheckpoint:
         raise CheckpointError(f"{p.name} is not a readable .zip; zip the diffusers folder (model_index.json, unet/, "
                               "scheduler/) again")
     limit = min(max_bytes or MAX_MEMBER_BYTES, MAX_MEMBER_BYTES)     # safezip's caps hold for every zip
-    with tempfile.TemporaryDirectory(prefix="ddpm-diffusers-") as tmp, zipfile.ZipFile(p) as zf:
+    try:
+        opened = open_zip(p)                                  # the member count and directory size, first
+    except UnsafeZipError as e:
+        raise CheckpointError(str(e)) from None
+    with tempfile.TemporaryDirectory(prefix="ddpm-diffusers-") as tmp, opened as zf:
         try:
             members = checked_members(zf, p.name, limit)     # sizes, ratios and the total, before a byte is read
         except UnsafeZipError as e:

@@ -24,7 +24,7 @@ import torch
 
 from ..images import (IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, ImageHeader, ImageTooLarge, check_total_pixels,
                       decode_image, fit, read_image_header, to_channels)
-from ..safezip import MAX_MEMBERS, MemberStream, UnsafeZipError, checked_members, read_member
+from ..safezip import MAX_MEMBERS, MemberStream, UnsafeZipError, checked_members, open_zip, read_member
 
 MAX_MEMBER_BYTES = 50 * 2**20        # a single zip member larger than this is refused (an image needs less)
 MAX_ZIP_MEMBERS = MAX_MEMBERS
@@ -146,5 +146,5 @@ def load_path(path: Path, image_size: int | None, channels: int | None) -> Image
         return load_tree(_folder_members(path), path, image_size, channels)
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path} is a file but not a .zip; pass a folder or .zip, {LAYOUT}")
-    with zipfile.ZipFile(path) as zf:
+    with open_zip(path, MAX_ZIP_MEMBERS) as zf:
         return load_tree(_zip_members(zf, path), path, image_size, channels)

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from ddpm import SCHEDULES
 from ddpm.data import load_dataset, training_conditioning
+from ddpm.safezip import UnsafeZipError, open_zip
 from ddpm.diffusion import OBJECTIVES, WEIGHTINGS
 
 from .. import checkpoints, limits, plots
@@ -74,9 +75,12 @@ def _check_zip(path: Path, image_size: int, conditional: bool) -> None:
     c.check_upload_size(path, "upload.what_zip")
     if not zipfile.is_zipfile(path):
         raise c.user_error(t("train.not_zip", name=path.name))
-    with zipfile.ZipFile(path) as zf:
-        escaping = [n for n in zf.namelist() if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts
-                    or "\\" in n]
+    try:
+        with open_zip(path) as zf:                 # its member count and directory size checked before it is parsed
+            escaping = [n for n in zf.namelist() if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts
+                        or "\\" in n]
+    except UnsafeZipError as e:
+        raise c.user_error(message(str(e))) from None
     if escaping:
         raise c.user_error(t("train.zip_escaping", name=path.name, example=escaping[0]))
     try:
