@@ -19,7 +19,8 @@ from diagnostics.report import load_report, to_html, to_markdown
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_REPORT = ROOT / "docs" / "report" / "report.json"
 # every committed report and its committed Chinese rendering (python -m diagnostics render … --lang zh)
-COMMITTED = [ROOT / "docs" / "report", ROOT / "docs" / "report_mnist", ROOT / "docs" / "report_mnist_w1"]
+COMMITTED = [ROOT / "docs" / "report", ROOT / "docs" / "report_mnist", ROOT / "docs" / "report_mnist_w1",
+             ROOT / "docs" / "report_mnist_full"]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 NUMBERS = lambda s: Counter(re.findall(r"\d+(?:[.,]\d+)*", s))      # noqa: E731  (each number as often as written)
 
