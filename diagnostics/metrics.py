@@ -339,9 +339,9 @@ def _kid_floor(ref_f: np.ndarray, held_f: np.ndarray, held_labels: np.ndarray, f
     pooled over `draws` draws: the KID a perfect generator scores with these class counts."""
     rng = np.random.default_rng(seed + 2)
     counts = None if fr.class_counts is None else np.asarray(fr.class_counts)
-    per_draw = [kernel_inception_distance(ref_f, held_f[draw_indices(len(held_f), fr.n, rng, held_labels if counts is not None
-                                                              else None, counts)], subsets=20, seed=seed + i)
-                for i in range(draws)]
+    labels = held_labels if counts is not None else None
+    per_draw = [kernel_inception_distance(ref_f, held_f[draw_indices(len(held_f), fr.n, rng, labels, counts)],
+                                          subsets=20, seed=seed + i) for i in range(draws)]
     means, stds = np.array([k.kid for k in per_draw]), np.array([k.std for k in per_draw])
     pooled_std = math.sqrt(float(np.mean(stds ** 2) + np.var(means)))     # the std over all the draws' subsets
     first = per_draw[0]

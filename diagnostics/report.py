@@ -282,8 +282,7 @@ def _fmt(v: Any) -> str:
 
 
 def _md_text(s) -> str:
-    """Text for the Markdown summary with markup neutralised (a class name or file name is the uploader's): & and <
-    escaped, so no tag or entity is ever formed; > kept, as in "t > 0"."""
+    """Uploader-named text for Markdown: & and < escaped (no tag or entity can form); > kept, as in "t > 0"."""
     return str(s).replace("&", "&amp;").replace("<", "&lt;")
 
 
@@ -398,10 +397,9 @@ def _numbers_html(numbers: dict, lang: str = "en") -> str:
         parts.append("<ul>" + "".join(f"<li>{html.escape(sentence(str(c), lang))}</li>" for c in captions.values())
                      + "</ul>")
     for k, v in numbers.items():
-        if k == "captions" or (isinstance(v, (list, dict)) and not v):
+        interval = isinstance(v, dict) and {"low", "method"} <= set(v)      # shown by its caption instead
+        if k == "captions" or (isinstance(v, (list, dict)) and not v) or interval:
             continue
-        if isinstance(v, dict) and {"estimate", "low", "high", "method"} <= set(v):
-            continue                  # an interval (diagnostics.intervals): its caption says it, in the page's language
         if isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
             tables.append((k, v))
         elif isinstance(v, dict) and any(isinstance(e, (list, dict)) for e in v.values()):

@@ -97,37 +97,15 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
     except ValueError as e:                       # e.g. NaN samples, too few images, class mismatch
         return skipped(KEY, TITLE, f"the metrics could not be computed: {e}")
     numbers = q.as_dict()
-    numbers["captions"] = {metric: q.label(metric) for metric in CAPTIONED}
-    if q.fid_ratio is not None:
-        numbers["captions"]["fid_ratio"] = f"FID/floor {q.fid_ratio.describe()}"
-    if q.kid_excess is not None:
-        numbers["captions"]["kid_excess"] = f"KID − floor {q.kid_excess.describe('{:.3g}')}"
-    if q.kid is not None:
-        numbers["captions"]["kid"] = q.kid.describe()
-        numbers["captions"]["fid_curve"] = q.fid_curve.describe()
+    numbers["captions"] = _captions(q)
     fid, floor, floor_std = _finite(q.fid), _finite(q.fid_floor), _finite(q.fid_floor_std)   # σ: None = unknown
     matched = _finite(q.fid_matched)             # the generated FID at the floor's n and class counts
     prec, rec, acc = _finite(q.precision), _finite(q.recall), _finite(q.conditional_accuracy)
     limited = q.n_floor < q.n_generated
     at_n = f" at n={q.n_floor}" if limited else ""
 
-    # FID / floor against the warning line by its interval (diagnostics.intervals: beyond the line only when the
-    # whole interval is); without one (n < 50), beyond 2σ of the floor, σ its spread across independent draws
-    ratio = q.fid_ratio if q.fid_ratio is not None and q.fid_ratio.known else None
-    beyond_noise = floor is not None and matched is not None and (floor_std is None or matched > floor + 2 * floor_std)
-    found, unresolved = Findings(), None
-    fid_fix = "train longer and sample with the EMA weights (and all T steps, or more DDIM steps)"
-    if ratio is not None and matched > th.fid_abs_ok:
-        verdict = target_verdict(ratio, th.fid_floor_ratio_warn)
-        if verdict == NOT_MET:
-            found.add("warn", f"FID{at_n} {matched:.2f} is {ratio.estimate:.1f}× its floor {floor:.2f} (95% interval "
-                              f"{ratio.low:.1f}–{ratio.high:.1f}×)", fid_fix)
-        elif verdict == NOT_RESOLVED:
-            unresolved = (f"FID / floor {ratio.estimate:.2f}× has a 95% interval {ratio.low:.2f}–{ratio.high:.2f}× that "
-                          f"holds the warning line {th.fid_floor_ratio_warn:g}×: not resolved at n={q.n_generated}; "
-                          "more samples narrow it")
-    elif ratio is None and beyond_noise and matched > max(th.fid_abs_ok, th.fid_floor_ratio_warn * floor):
-        found.add("warn", f"FID{at_n} {matched:.2f} is {matched / max(floor, 1e-9):.1f}× its floor {floor:.2f}", fid_fix)
+    found = Findings()
+    unresolved = _fid_against_floor(q, matched, floor, floor_std, at_n, th, found)
     if prec is not None and prec < th.precision_warn:
         found.add("warn", f"precision {prec:.2f} < {th.precision_warn}: many samples lie off the data",
                   "low precision means off-manifold samples: train longer, keep clip_denoised=True")
@@ -155,7 +133,8 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
     if q.fid_ratio is not None:
         parts.append(f"FID/floor {q.fid_ratio.describe()}")
     if q.kid is not None:
-        parts.append(f"KID {q.kid.kid:.3g} ± {q.kid.std:.2g}" + (f" (floor {q.kid_floor.kid:.3g})" if q.kid_floor else ""))
+        floor_kid = f" (floor {q.kid_floor.kid:.3g})" if q.kid_floor else ""
+        parts.append(f"KID {q.kid.kid:.3g} ± {q.kid.std:.2g}{floor_kid}")
     if q.kid_excess is not None:
         parts.append(f"KID − floor {q.kid_excess.describe('{:.3g}')}")
     parts.append(f"IS {float(q.inception_score[0]):.2f}")
@@ -190,6 +169,46 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
     notes += list(q.notes)
     return CheckResult(KEY, TITLE, found.verdict, summary, numbers, rule, fix, n=q.n_generated, notes=notes,
                        seconds=time.perf_counter() - start)
+
+
+def _captions(q) -> dict[str, str]:
+    """What each number is: n, reference set and network; the intervals and KID with theirs."""
+    captions = {metric: q.label(metric) for metric in CAPTIONED}
+    if q.fid_ratio is not None:
+        captions["fid_ratio"] = f"FID/floor {q.fid_ratio.describe()}"
+    if q.kid_excess is not None:
+        captions["kid_excess"] = f"KID − floor {q.kid_excess.describe('{:.3g}')}"
+    if q.kid is not None:
+        captions["kid"] = q.kid.describe()
+        captions["fid_curve"] = q.fid_curve.describe()
+    return captions
+
+
+def _fid_against_floor(q, matched, floor, floor_std, at_n: str, th: Thresholds, found: Findings) -> Optional[str]:
+    """FID / floor against the warning line, by its interval (diagnostics.intervals: beyond the line only when the
+    whole interval is); without one (n < 50), beyond 2σ of the floor, σ its spread across independent draws. Adds the
+    finding; returns the note to show when the interval holds the line (not resolved), else None."""
+    if floor is None or matched is None:
+        return None
+    fix = "train longer and sample with the EMA weights (and all T steps, or more DDIM steps)"
+    ratio = q.fid_ratio if q.fid_ratio is not None and q.fid_ratio.known else None
+    if ratio is None:
+        if (floor_std is None or matched > floor + 2 * floor_std) and \
+                matched > max(th.fid_abs_ok, th.fid_floor_ratio_warn * floor):
+            found.add("warn", f"FID{at_n} {matched:.2f} is {matched / max(floor, 1e-9):.1f}× its floor {floor:.2f}",
+                      fix)
+        return None
+    if matched <= th.fid_abs_ok:
+        return None
+    verdict = target_verdict(ratio, th.fid_floor_ratio_warn)
+    if verdict == NOT_MET:
+        found.add("warn", f"FID{at_n} {matched:.2f} is {ratio.estimate:.1f}× its floor {floor:.2f} (95% interval "
+                          f"{ratio.low:.1f}–{ratio.high:.1f}×)", fix)
+    elif verdict == NOT_RESOLVED:
+        return (f"FID / floor {ratio.estimate:.2f}× has a 95% interval {ratio.low:.2f}–{ratio.high:.2f}× that holds "
+                f"the warning line {th.fid_floor_ratio_warn:g}×: not resolved at n={q.n_generated}; more samples "
+                "narrow it")
+    return None
 
 
 def floor_note(q, conditional: bool, heldout_seen: bool = False) -> str:
