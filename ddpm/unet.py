@@ -105,6 +105,16 @@ def preset_config(name: str, **overrides) -> UNetConfig:
     return UNetConfig(**kw)
 
 
+def preset_name(unet_config) -> str:
+    """The size preset this architecture matches ("tiny", ...) or "custom"."""
+    keys = ("base_channels", "channel_mult", "num_res_blocks", "attention_resolutions")
+    for name, p in PRESETS.items():
+        if all(tuple(p[k]) == tuple(getattr(unet_config, k)) if isinstance(p[k], (tuple, list))
+               else p[k] == getattr(unet_config, k) for k in keys):
+            return name
+    return "custom"
+
+
 def attention_heads(channels: int, num_heads: int) -> int:
     """Heads actually used at `channels`: at most num_heads, and at least 8 channels per head."""
     return max(1, min(num_heads, channels // 8))

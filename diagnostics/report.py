@@ -25,7 +25,8 @@ from typing import Any, Optional
 
 import torch
 
-from ddpm import PRESETS, LoadedCheckpoint, count_parameters, load_checkpoint, pick_device
+from ddpm import LoadedCheckpoint, count_parameters, load_checkpoint, pick_device
+from ddpm.unet import preset_name
 from ddpm.checkpoint import DEFAULT_MAX_BYTES, atomic_write
 from ddpm.data import ImageDataset, load_dataset, make_grid
 
@@ -80,16 +81,6 @@ class ReportFiles:
 
 
 # -------------------------------------------------------------------------------------------- model facts
-def preset_name(unet_config) -> str:
-    """The size preset this architecture matches ("tiny", ...) or "custom"."""
-    keys = ("base_channels", "channel_mult", "num_res_blocks", "attention_resolutions")
-    for name, p in PRESETS.items():
-        if all(tuple(p[k]) == tuple(getattr(unet_config, k)) if isinstance(p[k], (tuple, list))
-               else p[k] == getattr(unet_config, k) for k in keys):
-            return name
-    return "custom"
-
-
 def model_summary(ck: LoadedCheckpoint) -> dict:
     u, d = ck.unet_config, ck.diffusion_config
     data = dict(ck.meta.get("data") or {})
