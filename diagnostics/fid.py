@@ -221,6 +221,33 @@ def draw_indices(size: int, n: int, rng: np.random.Generator, labels: Optional[n
     return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
+def class_matched_pairs(labels_a: Optional[np.ndarray], labels_b: Optional[np.ndarray], n: int, seed: int,
+                        size_a: int, size_b: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (idx_a, idx_b) of up to n pairs, the k-th of each split of the same class, for a paired difference
+    between two splits (training vs held-out bits/dim or denoising loss): comparing the first n images of each
+    would compare different class mixes. n is shared over the classes both splits hold in proportion to the
+    smaller count of each (largest remainders), capped by that count; images are drawn at random within a class.
+    Without labels: n random images of each split. Each split draws from its own generator seeded alike, so two
+    identical splits give identical pairs (a paired gap of exactly 0)."""
+    rng_a, rng_b = np.random.default_rng(int(seed)), np.random.default_rng(int(seed))
+    if labels_a is None or labels_b is None:
+        n = min(int(n), size_a, size_b)
+        return (np.sort(rng_a.choice(size_a, n, replace=False)), np.sort(rng_b.choice(size_b, n, replace=False)))
+    labels_a, labels_b = np.asarray(labels_a), np.asarray(labels_b)
+    classes = np.intersect1d(labels_a, labels_b)
+    cap = np.array([min((labels_a == c).sum(), (labels_b == c).sum()) for c in classes], dtype=np.int64)
+    n = min(int(n), int(cap.sum()))
+    share = n * cap / max(int(cap.sum()), 1)
+    k = np.minimum(np.floor(share).astype(np.int64), cap)
+    for i in np.argsort(-(share - k), kind="stable")[: n - int(k.sum())]:
+        k[i] += 1
+    idx_a, idx_b = [], []
+    for c, kc in zip(classes, k):
+        idx_a.append(rng_a.choice(np.flatnonzero(labels_a == c), int(kc), replace=False))
+        idx_b.append(rng_b.choice(np.flatnonzero(labels_b == c), int(kc), replace=False))
+    return np.concatenate(idx_a).astype(np.int64), np.concatenate(idx_b).astype(np.int64)
+
+
 def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_reference: Optional[int] = None, *,
                        heldout_labels=None, class_counts=None, draws: int = 1) -> FloorResult:
     """FID of n real held-out images against the training split: what a perfect generator scores at n.

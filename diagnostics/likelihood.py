@@ -23,6 +23,8 @@ from torch import Tensor
 from ddpm import GaussianDiffusion
 from ddpm.likelihood import VARIANCES, VLBResult, interpolation_bound, vlb_terms
 
+from .fid import class_matched_pairs
+
 BATCH_SEED_STEP = 7919          # batch k of a split draws its noise from seed + k·7919 (no two batches share noise)
 
 MEANING = {
@@ -144,15 +146,23 @@ class LikelihoodResult:
 def likelihood_on_splits(model, diffusion: GaussianDiffusion, train, heldout=None, *, n: int = 256, stride: int = 10,
                          seed: int = 0, variance: Optional[str] = None, clip_denoised: bool = True,
                          callback: Optional[Callable[[int, int], None]] = None) -> LikelihoodResult:
-    """Bits/dim on n training images and n held-out images (ImageDataset or (images, labels)); the i-th image of
-    each split gets the same timesteps and noise, so the gap is a paired difference."""
+    """Bits/dim on n training images and n held-out images (ImageDataset or (images, labels)), drawn as pairs of
+    the same class (diagnostics.fid.class_matched_pairs, seeded by `seed`); the i-th image of each split gets the
+    same timesteps and noise, so the gap is a paired difference over the same class mix."""
     start = time.perf_counter()
     as_pair = lambda d: (d.images, d.labels) if hasattr(d, "images") else (d[0], d[1])
     x_tr, y_tr = as_pair(train)
     n = int(n)
     if n < 2:
         raise ValueError(f"n must be at least 2 (got {n}): the standard error needs two images")
-    n = min(n, len(x_tr), *([len(as_pair(heldout)[0])] if heldout is not None else []))
+    if heldout is not None:       # pairs of the same class: the gap compares like with like
+        x_he, y_he = as_pair(heldout)
+        np_labels = lambda y: None if y is None else y.numpy()
+        i_tr, i_he = (torch.from_numpy(i) for i in class_matched_pairs(
+            np_labels(y_tr), np_labels(y_he), n, seed, len(x_tr), len(x_he)))
+        x_tr, y_tr = x_tr[i_tr], None if y_tr is None else y_tr[i_tr]
+        x_he, y_he = x_he[i_he], None if y_he is None else y_he[i_he]
+    n = min(n, len(x_tr))
     sub = lambda x, y: (x[:n], None if y is None else y[:n])
     cb = (lambda split_i: None if callback is None else
           (lambda done, total: callback(split_i * total + done, (2 if heldout is not None else 1) * total)))
@@ -162,7 +172,6 @@ def likelihood_on_splits(model, diffusion: GaussianDiffusion, train, heldout=Non
     notes = list(r_tr.notes)
     held = gap = gap_se = None
     if heldout is not None:
-        x_he, y_he = as_pair(heldout)
         r_he = bits_per_dim(model, diffusion, *sub(x_he, y_he), stride=stride, seed=seed, variance=variance,
                             clip_denoised=clip_denoised, callback=cb(1))
         held = SplitBits.from_result("held-out", r_he)

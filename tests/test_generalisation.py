@@ -214,3 +214,19 @@ def test_report_cli_takes_the_likelihood_switch():
     # variance None: the model's own (learned_range for a model trained with --learn-sigma, else fixed_small)
     assert (args.command, args.stride, args.n, args.variance) == ("likelihood", 8, 16, None)
     assert p.parse_args(["likelihood", "m.safetensors", "--variance", "learned_range"]).variance == "learned_range"
+
+
+def test_splits_are_compared_class_for_class():
+    """The paired gap compares like with like: the k-th training and held-out image are of the same class, the
+    classes share n in proportion to what both splits hold, and two identical splits give identical pairs."""
+    import numpy as np
+    from diagnostics.fid import class_matched_pairs
+    a = np.array([0] * 50 + [1] * 10 + [2] * 5)          # training: class 0 dominates its first images
+    b = np.array([2] * 5 + [1] * 20 + [0] * 5 + [3] * 7)  # held-out: another order and mix, a class of its own
+    ia, ib = class_matched_pairs(a, b, 16, 0, len(a), len(b))
+    assert (a[ia] == b[ib]).all() and len(ia) == 16
+    assert {c: int((a[ia] == c).sum()) for c in range(4)} == {0: 4, 1: 8, 2: 4, 3: 0}   # caps 5, 10, 5: 16·(5,10,5)/20
+    assert len(set(ia)) == len(ia) and len(set(ib)) == len(ib)
+    ja, jb = class_matched_pairs(a, a, 12, 3, len(a), len(a))
+    assert (ja == jb).all()
+    assert len(class_matched_pairs(a, b, 10_000, 0, len(a), len(b))[0]) == 20    # every matchable pair, no more

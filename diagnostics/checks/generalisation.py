@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ddpm import GaussianDiffusion
 
+from ..fid import class_matched_pairs
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .result import CheckResult, skipped
 
@@ -98,12 +99,13 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
         return skipped(KEY, TITLE, "the model was trained on every image, the held-out split included: no image is "
                                    "new to it (retrain with --holdout 0.2)")
     start = time.perf_counter()
-    n = min(int(n), len(train), len(heldout))
-    gen = torch.Generator().manual_seed(int(seed) + 1)
-    pick = lambda x, y: (lambda idx: (x[idx], None if y is None else y[idx]))(
-        torch.randperm(len(x), generator=gen)[:n].sort().values)
-    x_tr, y_tr = pick(train, train_labels)
-    x_he, y_he = pick(heldout, heldout_labels)
+    np_labels = lambda y: None if y is None else y.numpy()
+    i_tr, i_he = (torch.from_numpy(i) for i in class_matched_pairs(    # pairs of the same class: like with like
+        np_labels(train_labels), np_labels(heldout_labels), n, int(seed) + 1, len(train), len(heldout)))
+    n = len(i_tr)
+    pick = lambda x, y, idx: (x[idx], None if y is None else y[idx])
+    x_tr, y_tr = pick(train, train_labels, i_tr)
+    x_he, y_he = pick(heldout, heldout_labels, i_he)
     if not getattr(getattr(model, "config", None), "num_classes", 0):
         y_tr = y_he = None
     bands = band_edges(diffusion.T, fractions)
