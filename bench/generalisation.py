@@ -53,7 +53,7 @@ def evaluate(path: Path, data_root: Path, holdout: float, n: int, seed: int) -> 
     train_split, held = real.split(holdout, seed=DEFAULT_SPLIT_SEED)
     r = check_generalisation(ck.model, ck.diffusion, train_split.images, held.images, train_split.labels,
                              held.labels, n=n, draws=4, seed=seed)
-    return {"step": ck.step, "verdict": r.verdict, "summary": r.summary, "max_gap_relative": r.numbers["max_gap_relative"],
+    return {"step": ck.step, "verdict": r.verdict, "summary": str(r.summary), "max_gap_relative": r.numbers["max_gap_relative"],
             "low_noise_gap_relative": r.numbers["low_noise_gap_relative"],
             "per_band": [{k: row[k] for k in ("band", "train_loss", "heldout_loss", "gap_relative", "gap_se", "flagged")}
                          for row in r.numbers["per_band"]]}, ck, train_split, held
@@ -99,7 +99,7 @@ def run(quick: bool = False, train_images: int = 100, steps: int = 3000, every: 
         "settings": {"train_images": len(train_split), "heldout_images": len(held), "steps": steps, "every": every,
                      "image_size": 8, "preset": "tiny", "batch_size": 64, "seed": seed, "weights": "ema"},
         "curve": curve, "final": final,
-        "memorisation": {"verdict": mem.verdict, "summary": mem.summary,
+        "memorisation": {"verdict": mem.verdict, "summary": str(mem.summary),
                          "nn_ratio": mem.numbers.get("nn_ratio"), "frac_near_copies": mem.numbers.get("frac_near_copies")},
         "bits_per_dim": {"train": bpd.train.bpd, "train_se": bpd.train.standard_error, "heldout": bpd.heldout.bpd,
                          "heldout_se": bpd.heldout.standard_error, "gap": bpd.gap, "gap_se": bpd.gap_se,

@@ -36,6 +36,9 @@ class Message:
     def __str__(self) -> str:
         return render(self, "en")
 
+    def __hash__(self) -> int:          # values is a dict: hash by key (equal messages share it), so a set or a dict
+        return hash(self.key)          # key can hold messages
+
     def as_dict(self) -> dict:
         """JSON-ready: {"key": ..., "values": {...}} with nested messages as dicts too."""
         return {"key": self.key, "values": {k: _plain(v) for k, v in self.values.items()}}
@@ -98,6 +101,18 @@ def render(m: Any, lang: str = "en") -> str:
     values = {k: render(v, lang) if isinstance(v, (Message, list, tuple)) and _has_message(v) else v
               for k, v in m.values.items()}
     return template.format(**values)
+
+
+def replace_text(v: Any, old: str, new: str) -> Any:
+    """A copy of a Message (or a value) with `old` replaced by `new` in every text value, nested ones too: e.g. a
+    server path by a file name before the message is shown."""
+    if isinstance(v, Message):
+        return Message(v.key, {k: replace_text(x, old, new) for k, x in v.values.items()})
+    if isinstance(v, str):
+        return v.replace(old, new)
+    if isinstance(v, (list, tuple)):
+        return type(v)(replace_text(x, old, new) for x in v)
+    return v
 
 
 def _has_message(v: Any) -> bool:

@@ -57,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--lang", choices=("en", "zh"), default="en",
                    help="language of report.html and report.md: en (default) or zh (中文); report.json is the same")
     rr = sub.add_parser("render", help="write a saved report.json again as report.html and report.md, e.g. in another "
-                                       "language (the numbers are the saved ones)")
+                                       "language, from the message keys it stores (the numbers are the saved ones; a "
+                                       "report.json written before reports stored them renders in English only)")
     rr.add_argument("report_json", help="a report.json written by `python -m diagnostics report`")
     rr.add_argument("--out", required=True, help="folder for report.html and report.md")
     rr.add_argument("--lang", choices=("en", "zh"), default="en", help="en (default) or zh (中文)")

@@ -21,6 +21,8 @@ from typing import Optional
 import numpy as np
 from scipy import linalg
 
+from .text import Message, Text, msg, say
+
 # ----------------------------------------------------------------------------------------------- FID
 def as_2d(x, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
@@ -83,10 +85,14 @@ def fid_from_features(a, b, eps: float = 1e-6) -> float:
 FLOOR_DRAWS = 10             # held-out draws the floor averages over (when n is below the held-out size)
 
 
-def fid_text(x: float) -> str:
+def fid_number(x: float) -> Message:
     """FID-like numbers: 2 decimals below 10 (the small feature network gives FIDs well below 1 for real
-    images), 1 decimal above."""
-    return f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
+    images), 1 decimal above; formatted by the renderer."""
+    return msg("num.fid_small" if abs(x) < 10 else "num.fid_large", x=x)
+
+
+def fid_text(x: float) -> str:
+    return say(fid_number(x))
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,15 @@ class FloorUncertainty:
     partitions: int          # random partitions pooled
     scaled: bool             # True: subsets smaller than n, sigma scaled by sqrt(subset_n / n)
 
-    def describe(self) -> str:
+    def message(self) -> Message:
         if self.std is None:
-            return "its uncertainty cannot be estimated at this n (the held-out split holds too few images)"
-        how = (f"{self.subsets} disjoint held-out subsets of {self.subset_n}" if not self.scaled else
-               f"2 disjoint held-out subsets of {self.subset_n}, scaled by √({self.subset_n}/n)")
-        return f"± {fid_text(self.std)}: the spread across independent draws, estimated from {how}"
+            return msg("floor.spread_unknown")
+        if self.scaled:
+            return msg("floor.spread_scaled", std=fid_number(self.std), m=self.subset_n)
+        return msg("floor.spread", std=fid_number(self.std), k=self.subsets, m=self.subset_n)
+
+    def describe(self) -> str:
+        return say(self.message())
 
 
 def random_class_counts(n: int, available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -190,17 +199,16 @@ class FloorResult:
     class_counts: Optional[tuple[int, ...]] = None   # images per class in each draw; None: drawn at random
     uncertainty: Optional[FloorUncertainty] = None   # how std was estimated
 
-    def describe(self, heldout_name: str = "held-out split") -> str:
-        s = f"{heldout_name}, n={self.n}"
-        if self.class_counts is not None:
-            s += " with the samples' class counts"
-        if self.draws > 1:
-            s += f", mean of {self.draws} draws"
-        if self.uncertainty is not None:
-            s += "; " + self.uncertainty.describe()
-        if self.limited:
-            s += f" (limited by the held-out split size; {self.n_requested} requested)"
-        return s
+    def message(self, heldout_name: Optional[Text] = None) -> Message:
+        """e.g. "digits held-out split, n=64 with the samples' class counts, mean of 10 draws; ± 0.05: …"."""
+        return msg("floor.describe", name=heldout_name or msg("floor.heldout_split"), n=self.n,
+                   classes=msg("floor.class_counts") if self.class_counts is not None else "",
+                   draws=msg("floor.draws", draws=self.draws) if self.draws > 1 else "",
+                   spread=msg("floor.spread_part", spread=self.uncertainty.message()) if self.uncertainty else "",
+                   limited=msg("floor.limited", requested=self.n_requested) if self.limited else "")
+
+    def describe(self, heldout_name: Optional[Text] = None) -> str:
+        return say(self.message(heldout_name))
 
 
 def subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -33,6 +33,8 @@ from typing import Optional
 import numpy as np
 from scipy.stats import norm
 
+from .text import Message, Text, msg, say
+
 MIN_INTERVAL_N = 50          # fewer samples than this: no interval (too few for the bootstrap to mean much)
 RESAMPLES = 200              # bootstrap resamples
 LEVEL = 0.95
@@ -47,8 +49,8 @@ class Interval:
     low: Optional[float] = None
     high: Optional[float] = None
     level: float = LEVEL
-    method: str = ""              # how the interval was made, in words
-    reason: Optional[str] = None  # why there is no interval (then low = high = None)
+    method: Text = ""             # how the interval was made, a Message
+    reason: Optional[Text] = None  # why there is no interval (then low = high = None), a Message
 
     @property
     def known(self) -> bool:
@@ -57,10 +59,15 @@ class Interval:
     def as_dict(self) -> dict:
         return asdict(self)
 
-    def describe(self, fmt: str = "{:.2f}") -> str:
+    def message(self, spec: str = ".2f") -> Message:
+        """"1.23 (95% interval 1.01–1.50)" or "1.23 (no interval: why)", numbers in the format `spec`."""
         if not self.known:
-            return f"{fmt.format(self.estimate)} (no interval: {self.reason})"
-        return f"{fmt.format(self.estimate)} ({self.level:.0%} interval {fmt.format(self.low)}–{fmt.format(self.high)})"
+            return msg("interval.none", estimate=self.estimate, fmt=spec, reason=self.reason)
+        return msg("interval.known", estimate=self.estimate, fmt=spec, level=self.level, low=self.low, high=self.high)
+
+    def describe(self, fmt: str = "{:.2f}") -> str:
+        """The message in English; fmt as "{:.3g}"."""
+        return say(self.message(fmt.strip("{}").lstrip(":")))
 
 
 def target_verdict(value: Interval, target: float, at_most: bool = True) -> str:
@@ -78,9 +85,9 @@ def proportion_interval(successes: int, n: int, level: float = LEVEL) -> Interva
     """The Wilson score interval of a binomial share (scipy.stats.binomtest(...).proportion_ci)."""
     from scipy.stats import binomtest
     if n < 1:
-        return Interval(float("nan"), reason="no samples")
+        return Interval(float("nan"), reason=msg("interval.no_samples"))
     ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
-    return Interval(successes / n, float(ci.low), float(ci.high), level, f"Wilson interval, n={n}")
+    return Interval(successes / n, float(ci.low), float(ci.high), level, msg("interval.wilson", n=n))
 
 
 def _weights(rng: np.random.Generator, size: int, labels: Optional[np.ndarray] = None,
@@ -151,7 +158,7 @@ def bootstrap_floor_comparisons(ref_f: np.ndarray, fake_f: np.ndarray, held_f: n
     held_sets = [_without_repeats(rng, len(held_f), held_labels_or_none, counts, n_floor) for _ in range(draws)]
     kid_excess = float(np.mean([excess(ones_r, ones_f, w_h) for w_h in held_sets]))
     if n < MIN_INTERVAL_N:
-        why = f"{n} samples; an interval needs at least {MIN_INTERVAL_N}"
+        why = msg("interval.too_few", n=n, need=MIN_INTERVAL_N)
         return Interval(fid_ratio, reason=why), Interval(kid_excess, reason=why)
     ratios, excesses = [], []
     for _ in range(resamples):
@@ -161,12 +168,11 @@ def bootstrap_floor_comparisons(ref_f: np.ndarray, fake_f: np.ndarray, held_f: n
         s_r, s_f, s_h = _stats(ref_f, w_r), _stats(fake_f, w_f), _stats(held_f, w_h)
         ratios.append(frechet_distance(*s_r, *s_f) / max(frechet_distance(*s_r, *s_h), 1e-12))
         excesses.append(excess(w_r, w_f, w_h))
-    how = (f"bootstrap standard interval, {resamples} resamples of the generated, reference and held-out sets"
-           + (" (within each class)" if counts is not None else ""))
+    how = msg("interval.bootstrap_classes" if counts is not None else "interval.bootstrap", resamples=resamples)
     return standard_interval(fid_ratio, ratios, how, log=True), standard_interval(kid_excess, excesses, how)
 
 
-def standard_interval(estimate: float, resampled, method: str, log: bool = False) -> Interval:
+def standard_interval(estimate: float, resampled, method: Text, log: bool = False) -> Interval:
     """The bootstrap's standard interval: estimate ± z·sd(resampled values), on the log scale for a ratio (log=True).
     The resampled values give the spread only; their centre may be biased (module docstring)."""
     z = float(norm.ppf((1 + LEVEL) / 2))

@@ -28,6 +28,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .fid import as_2d, fid_from_features
+from .text import Message, msg, say
 
 STABLE_BIAS = 0.05          # n_stable: the n at which the fitted bias c/n is this share of FID_∞
 
@@ -56,10 +57,12 @@ class KIDResult:
     n_real: int
     n_generated: int
 
+    def message(self) -> Message:
+        return msg("kid.describe", kid=self.kid, std=self.std, subsets=self.subsets, m=self.subset_size,
+                   n_generated=self.n_generated, n_real=self.n_real)
+
     def describe(self) -> str:
-        return (f"KID {self.kid:.4g} ± {self.std:.2g} (unbiased MMD², polynomial kernel; mean ± std over "
-                f"{self.subsets} subsets of {self.subset_size} of the {self.n_generated} generated and "
-                f"{self.n_real} real images)")
+        return say(self.message())
 
 
 def kernel_inception_distance(real_feats, fake_feats, subsets: int = 100, subset_size: Optional[int] = None,
@@ -88,15 +91,18 @@ class FIDCurve:
     fid_infinity: Optional[float]  # FID_∞ of the fit FID(n) = FID_∞ + c/n; None when fewer than 3 n
     bias_coef: Optional[float]     # c
     n_stable: Optional[int]        # n with c/n = 5% of FID_∞ (None when not estimable)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
+
+    def message(self) -> Message:
+        if self.fid_infinity is None:
+            return msg("kid.curve_none", notes=self.notes)
+        stable = (msg("kid.stable_n", bias=STABLE_BIAS, n=self.n_stable) if self.n_stable
+                  else msg("kid.bias_unknown"))
+        return msg("kid.curve", fid_inf=self.fid_infinity, c=self.bias_coef, lo=self.n[0], hi=self.n[-1],
+                   stable=stable)
 
     def describe(self) -> str:
-        if self.fid_infinity is None:
-            return "FID against n: " + "; ".join(self.notes)
-        stable = (f"a stable FID (bias ≤ {STABLE_BIAS:.0%}) needs n ≈ {self.n_stable}" if self.n_stable
-                  else "the bias is not estimable")
-        return (f"FID(n) ≈ {self.fid_infinity:.3g} + {self.bias_coef:.3g}/n from n = {self.n[0]}…{self.n[-1]}: "
-                f"{stable}")
+        return say(self.message())
 
 
 def fid_against_n(ref_feats, fake_feats, ns: Optional[Sequence[int]] = None, draws: int = 5,
@@ -113,7 +119,7 @@ def fid_against_n(ref_feats, fake_feats, ns: Optional[Sequence[int]] = None, dra
         stds.append(float(np.std(vals)))
     curve = FIDCurve(ns, means, stds, draws, None, None, None)
     if len(ns) < 3:
-        curve.notes.append(f"needs FIDs at 3 or more n ≥ 10 to fit FID_∞ + c/n; {N} samples give {len(ns)}")
+        curve.notes.append(msg("kid.curve_too_few", n=N, k=len(ns)))
         return curve
     design = np.stack([np.ones(len(ns)), 1.0 / np.asarray(ns, dtype=np.float64)], axis=1)
     (f_inf, c), *_ = np.linalg.lstsq(design, np.asarray(means), rcond=None)
@@ -121,5 +127,5 @@ def fid_against_n(ref_feats, fake_feats, ns: Optional[Sequence[int]] = None, dra
     if f_inf > 0 and c > 0:
         curve.n_stable = int(math.ceil(c / (STABLE_BIAS * f_inf)))
     else:
-        curve.notes.append("the fit gives no positive bias and FID_∞ (too few samples, or FID near 0)")
+        curve.notes.append(msg("kid.curve_no_bias"))
     return curve

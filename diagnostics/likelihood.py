@@ -27,16 +27,6 @@ from .fid import class_matched_pairs
 
 BATCH_SEED_STEP = 7919          # batch k of a split draws its noise from seed + k·7919 (no two batches share noise)
 
-MEANING = {
-    "prior": "L_T = KL(q(x_T|x_0) ‖ N(0, I)): how far x_T is from pure noise; fixed by the schedule, not learnt",
-    "kl": "Σ L_{t−1} = Σ KL(q(x_{t−1}|x_t, x_0) ‖ p_θ(x_{t−1}|x_t)): how well each reverse step matches the true "
-          "posterior; most of it sits at small t, where the model must get fine detail right",
-    "decoder": "L_0 = −log p_θ(x_0|x_1): the last step's discretised Gaussian over the 256 levels of each pixel",
-    "bpd": "−log₂ p(x) per sub-pixel, an upper bound (8 would be a uniform guess over 256 levels); lower is better",
-    "gap": "held-out minus training bits/dim: the model assigns its training images more probability than new "
-           "ones; a gap well above its standard error means it has started to fit the training set itself",
-}
-
 
 def _check_shape(model, images: Tensor) -> None:
     cfg = getattr(model, "config", None)

@@ -39,10 +39,11 @@ from typing import Any, Optional
 import numpy as np
 from scipy.special import xlogy
 
-from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, as_2d, draw_indices, fid_text, subsample, fid_from_features,
-                  floor_uncertainty, frechet_distance, gaussian_stats, real_vs_real_floor)
+from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, as_2d, draw_indices, fid_number, subsample,
+                  fid_from_features, floor_uncertainty, frechet_distance, gaussian_stats, real_vs_real_floor)
 from .intervals import RESAMPLES, Interval, bootstrap_floor_comparisons
 from .kid import FIDCurve, KIDResult, fid_against_n, kernel_inception_distance
+from .text import Message, Text, msg, say
 
 __all__ = [
     "frechet_distance", "gaussian_stats", "fid_from_features", "inception_score", "precision_recall",
@@ -159,15 +160,15 @@ class QualityMetrics:
     per_class_accuracy: Optional[dict[str, float]]   # class name -> accuracy; None when unconditional
     n_generated: int
     n_reference: int
-    reference: str                             # e.g. "digits training split (1437 images, 16×16)"
-    floor_reference: Optional[str]             # e.g. "digits held-out split, n=300"
-    network: str                               # FeatureExtractor.describe()
+    reference: str                             # e.g. "digits training split (1437 images, 16×16)" (English)
+    floor_reference: Optional[str]             # e.g. "digits held-out split, n=300" (English)
+    network: str                               # FeatureExtractor.describe() (English)
     k: int                                     # neighbourhood size of precision/recall
     network_id: str = ""                       # short: "digits-cnn-64 sha256 1a2b3c4d5e6f…"
     num_classes: int = 0                       # K: the upper bound of the Inception Score
     n_pr: int = 0                              # points per set used for precision/recall
     is_splits: int = 1
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
     fid_matched: Optional[float] = None        # generated FID at the floor's n and class counts: the number to set
                                                # beside fid_floor (equals fid unless the held-out split limits n)
     n_floor: int = 0                           # images in each set of the floor comparison
@@ -180,6 +181,8 @@ class QualityMetrics:
                                                # class counts) against the same reference: what real data scores
     fid_ratio: Optional[Interval] = None       # FID (at the floor's n) / floor, with its bootstrap interval
     kid_excess: Optional[Interval] = None      # KID − its floor, with its bootstrap interval (diagnostics.intervals)
+    texts: dict = field(default_factory=dict)  # the descriptions above as Messages: "reference", "split" (the
+                                               # reference set's name and role), "floor_reference", "network"
 
     METRICS = ("fid", "fid_floor", "inception_score", "precision", "recall", "precision_recall",
                "conditional_accuracy")
@@ -191,49 +194,77 @@ class QualityMetrics:
         return d
 
     def comparisons(self) -> str:
-        """FID / floor and KID against its floor, each with its interval (or why there is none)."""
+        """FID / floor and KID against its floor, each with its interval (or why there is none), in English."""
+        return say(self.comparison_messages())
+
+    def comparison_messages(self) -> list[Message]:
         parts = []
         if self.fid_ratio is not None:
-            parts.append(f"FID/floor {self.fid_ratio.describe()}")
+            parts.append(msg("quality.fid_ratio", ratio=self.fid_ratio.message()))
         if self.kid_excess is not None and self.kid_floor is not None:
-            parts.append(f"KID − floor {self.kid_excess.describe('{:.3g}')}, the floor {self.kid_floor.kid:.3g}")
-        return "; ".join(parts)
+            parts.append(msg("quality.kid_excess_floor", excess=self.kid_excess.message(".3g"),
+                             floor=self.kid_floor.kid))
+        return parts
 
     def label(self, metric: str = "fid") -> str:
-        """A caption that states n, the reference set and the feature network, e.g.
+        """A caption that states n, the reference set and the feature network, in English (see `caption`), e.g.
         'FID 12.3 (n=300 generated vs digits training split n=1437; features: digits-cnn-64 sha256 …;
         real-vs-real floor 4.1)'."""
-        feats = f"features: {self.network_id or self.network}"
-        ref = self.reference.split(" (")[0]
+        return say(self.caption(metric))
+
+    def caption(self, metric: str = "fid") -> Message:
+        """label() as a Message, rendered in the report's language."""
+        feats = self.texts.get("network_id", self.network_id) or self.texts.get("network", self.network)
+        ref = self.texts.get("split", self.reference.split(" (")[0])
         if metric == "fid":
-            floor = (f"; real-vs-real floor {fid_text(self.fid_floor)} ({self.floor_reference})"
-                     if self.fid_floor is not None else "; no real-vs-real floor (no held-out split)")
-            if self.fid_matched is not None and self.n_floor < self.n_generated:
-                floor = f"; FID {fid_text(self.fid_matched)} at the floor's n={self.n_floor}" + floor
-            return f"FID {fid_text(self.fid)} (n={self.n_generated} generated vs {ref} n={self.n_reference}; {feats}{floor})"
+            if self.fid_floor is not None:
+                floor = msg("quality.caption_floor", floor=fid_number(self.fid_floor),
+                            where=self.texts.get("floor_reference", self.floor_reference))
+            else:
+                floor = msg("quality.caption_no_floor")
+            matched = (msg("quality.caption_matched", fid=fid_number(self.fid_matched), n=self.n_floor)
+                       if self.fid_matched is not None and self.n_floor < self.n_generated else "")
+            return msg("quality.caption_fid", fid=fid_number(self.fid), n=self.n_generated, ref=ref,
+                       n_ref=self.n_reference, feats=feats, matched=matched, floor=floor)
         if metric == "fid_floor":
             if self.fid_floor is None:
-                return "real-vs-real FID floor: not computed (no held-out split given)"
-            return f"real-vs-real FID floor {fid_text(self.fid_floor)} ({self.floor_reference} vs {ref} n={self.n_reference}; {feats})"
+                return msg("quality.caption_floor_none")
+            return msg("quality.caption_fid_floor", floor=fid_number(self.fid_floor),
+                       where=self.texts.get("floor_reference", self.floor_reference), ref=ref, n_ref=self.n_reference,
+                       feats=feats)
         if metric == "inception_score":
             m, s = self.inception_score
-            return (f"IS {m:.2f} ± {s:.2f} (max {self.num_classes}; n={self.n_generated} generated, "
-                    f"{self.is_splits} split(s); {feats})")
+            return msg("quality.caption_is", m=m, s=s, k=self.num_classes, n=self.n_generated, splits=self.is_splits,
+                       feats=feats)
         if metric in ("precision", "recall", "precision_recall"):
-            pr = {"precision": f"precision {self.precision:.2f}", "recall": f"recall {self.recall:.2f}",
-                  "precision_recall": f"precision {self.precision:.2f}, recall {self.recall:.2f}"}[metric]
-            return f"{pr} (k={self.k}, n={self.n_pr} generated vs n={self.n_pr} of {ref}; {feats})"
+            pr = {"precision": msg("quality.precision", p=self.precision),
+                  "recall": msg("quality.recall", r=self.recall),
+                  "precision_recall": msg("quality.precision_recall", p=self.precision, r=self.recall)}[metric]
+            return msg("quality.caption_pr", what=pr, k=self.k, n=self.n_pr, ref=ref, feats=feats)
         if metric == "conditional_accuracy":
             if self.conditional_accuracy is None:
-                return "conditional accuracy: n/a (unconditional samples)"
-            return (f"conditional accuracy {self.conditional_accuracy:.1%} (n={self.n_generated} generated; "
-                    f"classifier: {self.network})")
+                return msg("quality.caption_acc_none")
+            return msg("quality.caption_acc", acc=self.conditional_accuracy, n=self.n_generated,
+                       network=self.texts.get("network", self.network))
         raise ValueError(f"unknown metric {metric!r}; choose from {self.METRICS}")
 
 
+def network_message(extractor) -> Message:
+    """What a feature network is, e.g. "digits-cnn-64 (sha256 1a2b3c4d5e6f…, test accuracy 98.9% on the held-out 20%
+    of digits)" (FeatureExtractor.describe() in words), or torchvision's Inception-v3 with its caveat."""
+    if getattr(extractor, "generic", False):
+        return msg("quality.network_inception", name=extractor.name, sha=extractor.sha256)
+    frac = float(getattr(extractor, "holdout_fraction", math.nan))
+    if math.isfinite(frac):
+        return msg("quality.network", name=extractor.name, sha=extractor.sha256, acc=extractor.test_accuracy,
+                   frac=frac, data=str(extractor.dataset))
+    return msg("quality.network_heldout", name=extractor.name, sha=extractor.sha256, acc=extractor.test_accuracy,
+               data=str(extractor.dataset))
+
+
 def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=None, k: int = 3,
-                   seed: int = 0, is_splits: int = 1, reference_role: str = "training split",
-                   heldout_role: str = "held-out split", floor_draws: int = FLOOR_DRAWS,
+                   seed: int = 0, is_splits: int = 1, reference_role: Optional[Text] = None,
+                   heldout_role: Optional[Text] = None, floor_draws: int = FLOOR_DRAWS,
                    conditional_floor: bool = True, resamples: int = RESAMPLES) -> QualityMetrics:
     """All sample-quality metrics of generated images against a reference ImageDataset.
 
@@ -257,10 +288,13 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     if extractor is None:
         from .features import load_feature_net
         extractor = load_feature_net()
-    notes: list[str] = []
+    reference_role = reference_role or msg("quality.training_split")
+    notes: list[Message] = []
     fake_f, fake_p = extractor.embed(fake_images)                  # (N, D), (N, K)
     if extractor.last_note:
-        notes.append(f"generated {extractor.last_note}")
+        h, w = tuple(fake_images.shape[-2:])
+        notes.append(msg("quality.note_resized_inception") if getattr(extractor, "generic", False) else
+                     msg("quality.note_resized", h=h, w=w, size=extractor.image_size))
     ref_f, _ = extractor.embed(reference.images)                   # (N_ref, D)
     n, n_ref = len(fake_f), len(ref_f)
     if n < 2:
@@ -269,8 +303,7 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     if fake_labels is not None:
         labels = np.asarray(fake_labels.cpu() if hasattr(fake_labels, "cpu") else fake_labels).reshape(-1)
         if getattr(extractor, "generic", False):        # ImageNet classes: no accuracy, labels still set the floor
-            notes.append(f"conditional accuracy needs a classifier of the data set's classes; {extractor.name}'s "
-                         "are ImageNet's, so it is not computed")
+            notes.append(msg("quality.note_imagenet_classes", name=extractor.name))
         elif fake_p.shape[1] != reference.num_classes:
             raise ValueError(f"the feature network has {fake_p.shape[1]} classes, the reference {reference.num_classes}: "
                              "conditional accuracy needs a classifier trained on the same classes "
@@ -279,14 +312,13 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
             _check_probs_labels(fake_p, labels)
         labels = labels.astype(np.int64)
     if getattr(extractor, "dataset", None) not in (None, reference.name):
-        notes.append(f"the feature network was trained on {extractor.dataset!r}, the reference is "
-                     f"{reference.name!r}: its features may not suit these images")
+        notes.append(msg("quality.note_other_data", data=str(extractor.dataset), reference=str(reference.name)))
     if n < fake_f.shape[1]:
-        notes.append(f"n={n} generated is below the feature dimension {fake_f.shape[1]}: the covariance is "
-                     "singular and FID is strongly biased upwards; compare only FIDs at the same n")
+        notes.append(msg("quality.note_singular", n=n, d=fake_f.shape[1]))
     fid = fid_from_features(ref_f, fake_f)
 
     floor = floor_std = floor_ref = kid_floor = fid_ratio = kid_excess = None
+    texts = _texts(reference, reference_role, extractor)
     fid_matched, n_floor, draws = fid, n, 0
     kid = kernel_inception_distance(ref_f, fake_f, seed=seed)
     if heldout is not None:
@@ -295,42 +327,47 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
                   else np.bincount(labels, minlength=reference.num_classes))
         fr = real_vs_real_floor(ref_f, held_f, n=n, seed=seed, heldout_labels=heldout.labels.cpu().numpy(),
                                 class_counts=counts, draws=floor_draws)
-        floor, floor_std, floor_ref = fr.fid, fr.std, fr.describe(f"{heldout.name} {heldout_role}")
+        texts["floor_reference"] = fr.message(msg("quality.split", name=str(heldout.name),
+                                                  role=heldout_role or msg("quality.heldout_split")))
+        floor, floor_std, floor_ref = fr.fid, fr.std, say(texts["floor_reference"])
         n_floor, draws = fr.n, fr.draws
         if fr.limited:
             rng = np.random.default_rng(seed + 1)
             subsets = [fake_f[draw_indices(n, fr.n, rng, labels, fr.class_counts)] for _ in range(floor_draws)]
             fid_matched = float(np.mean([fid_from_features(ref_f, sub) for sub in subsets]))
-            notes.append(f"the held-out split holds fewer images than the {n} generated, so the floor uses n={fr.n}; "
-                         f"the samples are scored at the same n and class counts for the comparison "
-                         f"(FID {fid_text(fid_matched)}, mean of {floor_draws} draws)")
+            notes.append(msg("quality.note_limited", n=n, n_floor=fr.n, fid=fid_number(fid_matched), draws=floor_draws))
         held_labels = heldout.labels.cpu().numpy().astype(np.int64)
         kid_floor = _kid_floor(ref_f, held_f, held_labels, fr, floor_draws, seed)
         fid_ratio, kid_excess = bootstrap_floor_comparisons(
             ref_f, fake_f, held_f, labels if fr.class_counts is not None else None, held_labels,
             None if fr.class_counts is None else np.asarray(fr.class_counts), fid_matched / max(floor, 1e-12),
             resamples=resamples, draws=floor_draws, seed=seed)
-
     rng = np.random.default_rng(seed)
     n_pr = min(n, n_ref)
     precision, recall = precision_recall(subsample(ref_f, n_pr, rng), subsample(fake_f, n_pr, rng), k=k)
-
     cond = per_class = None
     if labels is not None and not getattr(extractor, "generic", False):
         cond = conditional_accuracy(fake_p, labels)
         per_class = {reference.class_names[c]: a for c, a in per_class_accuracy(fake_p, labels).items()}
 
     s = reference.image_size
+    texts["reference"] = msg("quality.reference", split=texts["split"], n=n_ref, size=s)
     return QualityMetrics(
         fid=fid, fid_floor=floor, inception_score=inception_score(fake_p, splits=is_splits),
         precision=precision, recall=recall, conditional_accuracy=cond, per_class_accuracy=per_class,
         n_generated=n, n_reference=n_ref,
-        reference=f"{reference.name} {reference_role} ({n_ref} images, {s}×{s})", floor_reference=floor_ref,
+        reference=say(texts["reference"]), floor_reference=floor_ref,
         network=extractor.describe(), k=k, network_id=f"{extractor.name} sha256 {extractor.sha256}…",
         num_classes=int(fake_p.shape[1]), n_pr=n_pr, is_splits=is_splits, notes=notes, fid_matched=fid_matched,
         n_floor=n_floor, fid_floor_std=floor_std, floor_draws=draws,
         kid=kid, fid_curve=fid_against_n(ref_f, fake_f, seed=seed), kid_floor=kid_floor, fid_ratio=fid_ratio,
-        kid_excess=kid_excess)
+        kid_excess=kid_excess, texts=texts)
+
+
+def _texts(reference, role: Text, extractor) -> dict[str, Message]:
+    """The descriptions QualityMetrics.texts starts with: the reference set's name and role, the network."""
+    return {"split": msg("quality.split", name=str(reference.name), role=role), "network": network_message(extractor),
+            "network_id": msg("quality.network_id", name=extractor.name, sha=extractor.sha256)}
 
 
 def _kid_floor(ref_f: np.ndarray, held_f: np.ndarray, held_labels: np.ndarray, fr: FloorResult, draws: int,

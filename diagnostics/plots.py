@@ -1,7 +1,8 @@
 """Plotly figures drawn from a CheckResult's numbers (never from tensors), so a report re-rendered from its
 JSON gets the same figures. `draw_figures(result)` draws the figures that belong to a check; the report calls
 it when it renders, so running the checks draws nothing and a result is never changed by drawing it. Titles,
-axes and legend names are in the report's language (diagnostics.i18n.FIGURES); the numbers are the same in both.
+axes and legend names are messages figure.* of diagnostics/locales, in the report's language; the numbers are the
+same in both.
 """
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from typing import Callable
 import plotly.graph_objects as go
 
 from .checks.result import CheckResult
-from .i18n import figure_text
+from .text import Message, msg, say
+
+
+def figure_text(key: str, lang: str, **values) -> str:
+    """A figure's title, axis or legend name (message figure.<key>) in `lang`."""
+    return say(msg(f"figure.{key}", **values), lang)
 
 HEIGHT = 340
 _LAYOUT = dict(height=HEIGHT, margin=dict(l=60, r=20, t=50, b=50), template="plotly_white",
@@ -173,7 +179,7 @@ FIGURES: dict[str, list[Callable[[dict, str], go.Figure]]] = {
 class CheckFigures:
     """The figures of one check, and the ones that could not be drawn from its numbers (with why)."""
     figures: list[go.Figure] = field(default_factory=list)
-    not_drawn: list[str] = field(default_factory=list)
+    not_drawn: list[Message] = field(default_factory=list)
 
 
 def draw_figures(result: CheckResult, lang: str = "en") -> CheckFigures:
@@ -186,5 +192,5 @@ def draw_figures(result: CheckResult, lang: str = "en") -> CheckFigures:
         try:
             out.figures.append(make(result.numbers, lang))
         except (KeyError, TypeError, ValueError) as e:
-            out.not_drawn.append(f"figure {make.__name__} not drawn: {e}")
+            out.not_drawn.append(msg("common.figure_not_drawn", name=make.__name__, error=f"{type(e).__name__}: {e}"))
     return out

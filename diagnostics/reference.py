@@ -16,9 +16,12 @@ from typing import Callable, Optional
 
 from ddpm import LoadedCheckpoint
 from ddpm.data import ImageDataset, load_dataset
+from ddpm.images import to_channels
+from ddpm.messages import MessageError
 
 FEATURE_STEPS = 400          # as the shipped network (python -m diagnostics.features --steps 400)
 HOLDOUT, SPLIT_SEED = 0.2, 0
+GREY_CHROMA = 0.01           # mean (max − min) over a pixel's R, G, B (in [-1, 1]) below this: the images are grey
 
 
 def load_reference(source, ck: LoadedCheckpoint) -> tuple[ImageDataset, dict]:
@@ -26,15 +29,41 @@ def load_reference(source, ck: LoadedCheckpoint) -> tuple[ImageDataset, dict]:
     source: an ImageDataset, a folder / .zip path or a built-in name; ValueError / FileNotFoundError say why not.
     A path (the Diagnostics tab's upload too) is read by the training data's loader, so it meets the same caps
     before anything is decoded or unpacked: ddpm.data's pixel caps on the image headers, ddpm.safezip's on the
-    zip's central directory (ImageTooLarge, UnsafeZipError: both ValueError)."""
+    zip's central directory (ImageTooLarge, UnsafeZipError: both ValueError).
+    A grey reference for a colour model, or a colour one for a grey model, is refused (MessageError) saying what to
+    give instead (grey images stored as RGB are converted for a grey model; a folder mixing grey and colour images
+    is read as colour, the grey ones converted and counted)."""
     size, channels = ck.unet_config.image_size, ck.unet_config.in_channels
-    ds = source if isinstance(source, ImageDataset) else load_dataset(str(source), image_size=size, channels=channels)
+    ds = source if isinstance(source, ImageDataset) else load_dataset(str(source), image_size=size)  # as stored
+    ds = _as_model_channels(ds, channels)
     if (ds.channels, ds.image_size) != (channels, size):
         raise ValueError(f"the reference set is {ds.channels}×{ds.image_size}×{ds.image_size}, the model makes "
                          f"{channels}×{size}×{size}")
     meta = {"name": ds.name, "source": source_name(source), "image_size": size, "channels": channels,
             "holdout": HOLDOUT, "split_seed": SPLIT_SEED, "reference": True}
     return ds, meta
+
+
+def is_grey(ds: ImageDataset) -> bool:
+    """Whether a data set holds grey images: one channel, or three that agree (a grey image saved as RGB)."""
+    x = ds.images
+    return x.shape[1] == 1 or bool(len(x) == 0 or (x.amax(1) - x.amin(1)).mean() < GREY_CHROMA)
+
+
+def _as_model_channels(ds: ImageDataset, channels: int) -> ImageDataset:
+    """ds with the model's channels: grey stored as RGB becomes one channel for a grey model; grey images for a
+    colour model, or colour ones for a grey model, are refused with what to give instead. (RGB files that happen to
+    be grey stay acceptable for a colour model: it may have been trained on such files.)"""
+    if channels not in (1, 3) or ds.channels not in (1, 3):
+        return ds                                   # the shape check of load_reference says what does not fit
+    if channels == 3 and ds.channels == 1:
+        raise MessageError("reference.grey_for_colour", name=ds.name)
+    if channels == 1 and not is_grey(ds):
+        raise MessageError("reference.colour_for_grey", name=ds.name)
+    if channels == 1 and ds.channels == 3:
+        return ImageDataset(to_channels(ds.images, 1), ds.labels, list(ds.class_names), ds.name, list(ds.notes),
+                            ds.skipped)
+    return ds
 
 
 def source_name(source) -> str:

@@ -24,18 +24,21 @@ from typing import Any, Callable, Optional, Sequence
 import torch
 
 from ddpm import LoadedCheckpoint, generate, initial_noise
+from ddpm.messages import MessageError
 from ddpm.sampling import SampleResult
 
 from .checks.quality import feature_net_mismatch, load_extractor
 from .checks.runner import RealSplits, split_real_data
+from .text import say
 
 ProgressFn = Callable[[float, str], None]     # (fraction of the whole sweep done in [0, 1], current setting)
 DISPLAY = {"ddpm": "DDPM", "ddim": "DDIM", "dpmpp_2m": "DPM-Solver++(2M)", "dpmpp_2m_sde": "SDE-DPM-Solver++(2M)",
-           "unipc": "UniPC"}
+           "unipc": "UniPC", "edm_heun": "EDM Heun", "restart": "Restart"}
 
 
-class SweepRefused(ValueError):
-    """The sweep cannot score this checkpoint here; the message says why and what to do."""
+class SweepRefused(MessageError):
+    """The sweep cannot score this checkpoint here; the message (a ValueError's text in English, .message in any
+    language) says why and what to do."""
 
 
 @dataclass
@@ -54,8 +57,8 @@ class SweepSetting:
         for k, v in self.options.items():
             if k == "eta":
                 name += f" η={float(v):g}"
-            elif isinstance(v, str):
-                extra.append(v)
+            elif isinstance(v, str) or hasattr(v, "__dataclass_fields__"):   # a Churn, RestartSpec, EpsScaling
+                extra.append(str(v))
             else:
                 extra.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
         return name + (f" ({', '.join(extra)})" if extra else "")
@@ -112,22 +115,22 @@ class QualitySweep:
     def __init__(self, ck: LoadedCheckpoint, n: int = 300, seed: int = 0, *, real=None, feature_net=None,
                  classifier=None, max_batch: int = 512, k: int = 3):
         if not isinstance(n, int) or n < 2:
-            raise SweepRefused(f"n must be an integer >= 2 (got {n!r}): FID needs at least two images")
+            raise SweepRefused("sweep.bad_n", n=repr(n))
         self.ck, self.n, self.seed, self.k, self.max_batch, self.classifier = ck, n, int(seed), k, max_batch, classifier
         self.data_meta = dict(ck.meta.get("data") or {})
         self.extractor, why_not = load_extractor(feature_net, self.data_meta)
         if self.extractor is None:
-            raise SweepRefused(f"no sample-quality numbers: {why_not}")
+            raise SweepRefused("sweep.no_numbers", why=why_not)
         mismatch = feature_net_mismatch(self.extractor, {**self.data_meta,
                                                          "image_size": ck.unet_config.image_size,
                                                          "channels": ck.unet_config.in_channels})
         if mismatch:
-            raise SweepRefused(f"no sample-quality numbers for this checkpoint: {mismatch}")
+            raise SweepRefused("sweep.net_mismatch", why=mismatch)
         if real is None:
             from .report import load_real_data
             real, reason = load_real_data(ck)
             if real is None:
-                raise SweepRefused(f"no sample-quality numbers: the real images to compare with are missing: {reason}")
+                raise SweepRefused("sweep.no_real", why=reason)
         self.splits: RealSplits = split_real_data(real, self.data_meta)
         self.num_classes = ck.num_classes
         self.labels = torch.arange(n) % ck.num_classes if ck.num_classes else None
@@ -143,7 +146,7 @@ class QualitySweep:
         return self.splits.heldout
 
     def _notes(self) -> list[str]:
-        notes, ex, held = list(self.splits.notes), self.extractor, self.splits.heldout
+        notes, ex, held = [say(n) for n in self.splits.notes], self.extractor, self.splits.heldout
         if held is not None and self.n > len(held):
             notes.append(f"n={self.n} exceeds the held-out split ({len(held)} images): the floor uses all of them and "
                          f"the samples are also scored at that n (fid_matched) for the comparison")
@@ -214,7 +217,7 @@ class QualitySweep:
             inception_score=float(q.inception_score[0]), precision=q.precision, recall=q.recall,
             conditional_accuracy=q.conditional_accuracy, n=q.n_generated, seconds=res.seconds,
             metric_seconds=time.perf_counter() - t0, reference=q.reference, floor_reference=q.floor_reference,
-            network=q.network, network_id=q.network_id, metric_notes=list(q.notes))
+            network=q.network, network_id=q.network_id, metric_notes=[say(n) for n in q.notes])
 
     def run(self, settings: Sequence[SweepSetting], progress: Optional[ProgressFn] = None) -> list[SweepRow]:
         """Every setting in order; progress(fraction, label) weighted by each setting's steps (T when None)."""

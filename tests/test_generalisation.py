@@ -78,7 +78,7 @@ def test_memorising_model_is_flagged_at_low_noise(small_digits):
     rows = r.numbers["per_band"]
     assert rows[0]["flagged"] and rows[0]["gap_relative"] > 1.0       # at low noise: training images almost exact
     assert rows[0]["train_loss"] < 0.05 * rows[0]["heldout_loss"]
-    assert "low noise" in r.summary and "Stop earlier" in r.fix and "augmentation" in r.fix and "dropout" in r.fix
+    assert "low noise" in str(r.summary) and all(w in str(r.fix) for w in ("Stop earlier", "augmentation", "dropout"))
 
 
 def test_model_that_treats_both_splits_alike_passes(small_digits):
@@ -87,7 +87,7 @@ def test_model_that_treats_both_splits_alike_passes(small_digits):
     both = EmpiricalDenoiser(diff, torch.cat([train, held]))
     r = check_generalisation(both, diff, train, held, n=60, draws=2)
     assert r.verdict == "ok", r.summary
-    assert not any(row["flagged"] for row in r.numbers["per_band"]) and r.fix == ""
+    assert not any(row["flagged"] for row in r.numbers["per_band"]) and r.fix is None
 
 
 def test_pairs_share_t_and_noise(small_digits):
@@ -107,7 +107,7 @@ def test_skips_without_an_unseen_heldout_split(small_digits):
     model = EmpiricalDenoiser(diff, train)
     assert check_generalisation(model, diff, train, None).verdict == "skip"
     seen = check_generalisation(model, diff, train, held, heldout_seen=True)
-    assert seen.verdict == "skip" and "--holdout" in seen.summary
+    assert seen.verdict == "skip" and "--holdout" in str(seen.summary)
 
 
 @pytest.mark.slow
@@ -154,16 +154,16 @@ def test_likelihood_section_of_the_report(tiny, digits8):
     splits = split_real_data(real, {"holdout": 0.2, "split_seed": 0})
     r = check_likelihood(model, diff, splits, n=8, stride=4)
     assert r.verdict in ("ok", "warn") and math.isfinite(r.numbers["gap_bpd"])
-    parts = {p["part"]: p for p in r.numbers["parts"]}
+    parts = {str(p["part"]): p for p in r.numbers["parts"]}
     assert set(parts) == {"prior L_T", "Σ KL L_{t−1}", "decoder L_0", "bits/dim (total)"}
     assert all(p["meaning"] for p in parts.values())
     assert r.numbers["per_t"]["t"][0] == 0 and len(r.numbers["per_t"]["heldout"]) == len(r.numbers["per_t"]["t"])
     from diagnostics.plots import draw_figures
     assert len(draw_figures(r).figures) == 1
     off = likelihood_on_report_splits(model, diff, splits, n=0, stride=4)
-    assert off.verdict == "skip" and "--likelihood" in off.summary
+    assert off.verdict == "skip" and "--likelihood" in str(off.summary)
     seen = check_likelihood(model, diff, split_real_data(real, {"holdout": 0}), n=4, stride=4)
-    assert "heldout_bpd" not in seen.numbers and "no unseen held-out split" in seen.summary
+    assert "heldout_bpd" not in seen.numbers and "no unseen held-out split" in str(seen.summary)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import demo  # noqa: F401  (registers demo/locales: the app's catalogues are checked too)
 from ddpm import messages
 from ddpm.messages import Message, MessageError, msg, placeholders, render
 

@@ -306,4 +306,4 @@ def test_sample_quality_on_real_heldout_images(digits, extractor):
     u = sample_quality(train.images[:400], None, train, held, extractor)
     assert u.conditional_accuracy is None and u.per_class_accuracy is None
     assert "n/a" in u.label("conditional_accuracy")
-    assert any("held-out" in n for n in u.notes) and "limited" in u.floor_reference
+    assert any("held-out" in str(n) for n in u.notes) and "limited" in u.floor_reference

@@ -16,9 +16,10 @@ from diagnostics import run_all, run_report, to_json, to_markdown
 from diagnostics.__main__ import main as cli_main
 from diagnostics.checks import CheckResult
 from diagnostics.report import Report, load_real_data
+from ddpm.messages import render
 
 ROOT = Path(__file__).resolve().parents[1]
-ALL_CHECKS = ["model", "schedule", "noise_prediction", "x0_range", "smoothness", "diversity", "sample_quality",
+ALL_CHECKS = ["model", "schedule", "noise_prediction", "x0_range", "smoothness", "diversity", "colour", "sample_quality",
               "memorisation", "generalisation", "likelihood", "performance"]
 
 
@@ -95,21 +96,23 @@ def test_markdown_is_a_short_table(quick_report):
     # the 8×8 model's quality check is skipped: the overall line names it instead of reading as a plain verdict
     skipped = [c.title for c in files.report.checks if c.verdict == "skip"]
     assert any(t.startswith("Sample quality") for t in skipped)
-    assert f"{len(skipped)} of {len(ALL_CHECKS)} checks skipped: {', '.join(skipped)}" in md.splitlines()[2]
-    assert files.report.overall_summary in files.html_path.read_text(encoding="utf-8")
+    assert f"{len(skipped)} of {len(ALL_CHECKS)} checks skipped: {'; '.join(skipped)}" in md.splitlines()[2]
+    assert str(files.report.overall_summary) in files.html_path.read_text(encoding="utf-8")
 
 
 def test_overall_names_skipped_checks_and_figures_are_drawn_at_render_time():
     from diagnostics.checks import overall_summary
     from diagnostics.plots import draw_figures
     ok, skip = CheckResult("a", "A", "ok", "s"), CheckResult("b", "B", "skip", "why")
-    assert overall_summary([ok, ok]) == "ok"
-    assert overall_summary([ok, skip]) == "ok, 1 of 2 checks skipped: B"
-    assert overall_summary([CheckResult("c", "C", "warn", "s"), skip]).startswith("warn, 1 of 2")
-    assert overall_summary([skip, skip]) == "skip: all 2 checks were skipped"
+    assert str(overall_summary([ok, ok])) == "ok"
+    assert str(overall_summary([ok, skip])) == "ok, 1 of 2 checks skipped: B"
+    assert str(overall_summary([CheckResult("c", "C", "warn", "s"), skip])).startswith("warn, 1 of 2")
+    assert str(overall_summary([skip, skip])) == "skip: all 2 checks were skipped"
+    assert render(overall_summary([ok, CheckResult("memorisation", "M", "skip", "why")]), "zh") == \
+        "正常，2 项检查中有 1 项跳过：记忆化（复制训练图像）"
     broken = CheckResult("schedule", "Noise schedule", "ok", "s", numbers={})     # no numbers to draw from
     drawn = draw_figures(broken)
-    assert drawn.figures == [] and "snr_figure" in drawn.not_drawn[0] and broken.notes == []   # result unchanged
+    assert drawn.figures == [] and "snr_figure" in str(drawn.not_drawn[0]) and broken.notes == []   # result unchanged
 
 
 def test_json_is_strict_with_nan():
@@ -125,13 +128,13 @@ def test_missing_data_folder_skips_the_checks_that_need_it(tiny_ckpt, tmp_path):
     ck = load_checkpoint(tiny_ckpt)
     ck.meta["data"] = dict(ck.meta["data"], source=str(tmp_path / "gone"), name="gone")
     real, reason = load_real_data(ck)
-    assert real is None and "gone" in reason
+    assert real is None and "gone" in str(reason)
     results = run_all(ck, None, quick=True, n=12, seed=0, real_reason=reason)
     by_key = {r.key: r for r in results}
-    assert by_key["smoothness"].verdict == "skip" and "gone" in by_key["smoothness"].summary
+    assert by_key["smoothness"].verdict == "skip" and "gone" in str(by_key["smoothness"].summary)
     assert by_key["sample_quality"].verdict == "skip"
     assert by_key["noise_prediction"].verdict != "skip"          # falls back to the model's own samples
-    assert any("no real data" in n for n in by_key["noise_prediction"].notes)
+    assert any("no real data" in str(n) for n in by_key["noise_prediction"].notes)
 
 
 def test_a_generator_that_returns_training_images_is_flagged(tiny_ckpt):
@@ -150,7 +153,7 @@ def test_a_generator_that_returns_training_images_is_flagged(tiny_ckpt):
     # an older checkpoint trained on every image: the held-out images are training images too
     ck.meta["data"] = dict(ck.meta["data"], holdout=0.0, num_images=len(real))
     seen = {r.key: r for r in run_all(ck, real, quick=True, samples=fresh)}["memorisation"]
-    assert seen.verdict == "warn" and seen.numbers["heldout_seen"] and any("every image" in n for n in seen.notes)
+    assert seen.verdict == "warn" and seen.numbers["heldout_seen"] and any("every image" in str(n) for n in seen.notes)
 
 
 def test_loading_errors_propagate_before_any_work(tmp_path):
@@ -194,7 +197,7 @@ def test_cli_eta_and_guidance_reach_the_samples_and_the_report(tiny_ckpt, tmp_pa
     settings) and the report's run line says so in both languages."""
     from ddpm import generate
     from diagnostics.checks.runner import draw_samples, mode_settings
-    from diagnostics.i18n import sampler_words
+    from diagnostics.render import sampler_words
     rc = cli_main(["report", str(tiny_ckpt), "--out", str(tmp_path / "r"), "--quick", "--n", "10", "--steps", "5",
                    "--eta", "1", "--guidance-scale", "2", "--no-progress"])
     assert rc == 0
@@ -263,10 +266,10 @@ def test_report_uses_inception_where_torchvision_imports(tiny_ckpt, monkeypatch)
                                                  feature_net="inception")}["sample_quality"]
     monkeypatch.setitem(sys.modules, "torchvision", None)              # torchvision does not import: said so
     q = quality()
-    assert q.verdict == "skip" and "Inception-v3 is not available here" in q.summary and "torchvision" in q.summary
+    assert q.verdict == "skip" and "Inception-v3 is not available here" in str(q.summary) and "torchvision" in str(q.summary)
     asked = _stand_in_torchvision(monkeypatch)
     q = quality()                                       # the 8×8 model the digits network refuses: Inception takes it
     assert asked and q.verdict != "skip", q.summary
-    assert "inception-v3-torchvision" in q.summary and q.numbers["fid_floor"] is not None
-    assert any("299x299" in n for n in q.notes)
-    assert q.numbers["conditional_accuracy"] is None and any("are ImageNet's" in n for n in q.notes)
+    assert "inception-v3-torchvision" in str(q.summary) and q.numbers["fid_floor"] is not None
+    assert any("299x299" in str(n) for n in q.notes)
+    assert q.numbers["conditional_accuracy"] is None and any("are ImageNet's" in str(n) for n in q.notes)

@@ -16,6 +16,7 @@ One file a concern:
     noise.py         noise prediction on noised real data
     trajectory.py    x̂_0 range along sampling
     images.py        smoothness (edge energy) and diversity (mode collapse)
+    colour.py        RGB mean and covariance, HSV saturation and per-channel statistics beside their floor
     quality.py       FID beside its real-vs-real floor, IS, precision/recall, conditional accuracy
     memorisation.py  copies of training images (nearest-neighbour distances against held-out images)
     generalisation.py  denoising loss per band of t, training vs held-out images (memorisation before copies)
@@ -26,6 +27,7 @@ One file a concern:
 Nothing here reads files except the quality check's optional feature network; plots live in `plots.py`,
 rendering in `report.py`. Every threshold is in `thresholds.py`.
 """
+from .colour import check_colour, colour_distance, colour_stats, saturation_distance
 from .images import check_diversity, check_smoothness, edge_energy, pairwise_rms_distance, pixel_std
 from .generalisation import check_generalisation, generalisation_on_splits
 from .likelihood import check_likelihood
@@ -44,6 +46,7 @@ __all__ = [
     "VERDICTS", "SEVERITY", "StageFn", "CheckResult", "worst_verdict", "overall_summary", "check_model_basics", "check_schedule",
     "scaled_timesteps", "QUARTER_FRACTIONS", "TRAJECTORY_FRACTIONS", "check_noise_prediction", "check_x0_range",
     "edge_energy", "check_smoothness", "pairwise_rms_distance", "pixel_std", "check_diversity",
+    "check_colour", "colour_stats", "colour_distance", "saturation_distance",
     "time_network_call", "forward_memory_bytes", "check_performance", "feature_net_mismatch",
     "check_sample_quality", "nearest_distances", "check_memorisation", "check_generalisation",
     "generalisation_on_splits", "check_likelihood", "SampleBatch", "ModeSettings",

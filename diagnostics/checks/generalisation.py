@@ -22,13 +22,13 @@ from ddpm import GaussianDiffusion
 
 from ..fid import class_matched_pairs
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .result import CheckResult, skipped
+from ..text import Text, msg
+from .result import CheckResult, skipped, title_of
 
-KEY, TITLE = "generalisation", "Generalisation (denoising loss: training vs held-out images)"
+KEY = "generalisation"
+TITLE = title_of(KEY)
 BANDS = (0.0, 0.05, 0.15, 0.35, 0.6, 1.0)     # band edges as fractions of T; the first band is the lowest noise
-FIX = ("The model denoises its training images better than new ones: it is starting to memorise. Stop earlier (use "
-       "an earlier checkpoint, or fewer steps), train on more data or with augmentation (flips, small shifts), or "
-       "add dropout (--dropout 0.1).")
+FIX = msg("generalisation.fix")
 
 
 def band_edges(T: int, fractions: Sequence[float] = BANDS) -> list[tuple[int, int]]:
@@ -84,7 +84,7 @@ def paired_denoising_losses(model, diffusion: GaussianDiffusion, train: Tensor, 
 def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Tensor], heldout: Optional[Tensor],
                          train_labels: Optional[Tensor] = None, heldout_labels: Optional[Tensor] = None, *,
                          n: int = 128, draws: int = 2, seed: int = 0, heldout_seen: bool = False,
-                         thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "",
+                         thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: Optional[Text] = None,
                          fractions: Sequence[float] = BANDS) -> CheckResult:
     """Paired denoising loss per band of t, n training vs n held-out images (see the module docstring).
 
@@ -92,12 +92,10 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
     thresholds.generalisation_gap_warn (relative) and the paired gap by more than 3 standard errors."""
     th = thresholds
     if train is None or heldout is None or len(train) < 2 or len(heldout) < 2:
-        why = real_reason or ("no held-out split: the comparison needs real images the model never saw"
-                              if train is not None else "no real data")
-        return skipped(KEY, TITLE, f"needs the training images and a held-out split: {why}")
+        why = real_reason or (msg("generalisation.no_heldout") if train is not None else msg("common.no_real_data"))
+        return skipped(KEY, TITLE, msg("memorisation.needs_split", why=why))
     if heldout_seen:
-        return skipped(KEY, TITLE, "the model was trained on every image, the held-out split included: no image is "
-                                   "new to it (retrain with --holdout 0.2)")
+        return skipped(KEY, TITLE, msg("generalisation.seen", holdout=0.2))
     start = time.perf_counter()
     np_labels = lambda y: None if y is None else y.numpy()
     i_tr, i_he = (torch.from_numpy(i) for i in class_matched_pairs(    # pairs of the same class: like with like
@@ -120,9 +118,8 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
         row = {"band": f"t ∈ [{lo}, {hi - 1}]", "t_lo": lo, "t_hi": hi - 1, "train_loss": tr, "heldout_loss": he,
                "gap": gap, "gap_se": se, "gap_relative": rel}
         if not (math.isfinite(tr) and math.isfinite(he)):
-            return CheckResult(KEY, TITLE, "fail", "The denoising loss is not finite: the network outputs NaN/Inf.",
-                               {"per_band": rows + [row]}, "fail if the loss is not finite",
-                               "See the model-basics check; use an earlier checkpoint.", n=n,
+            return CheckResult(KEY, TITLE, "fail", msg("generalisation.nonfinite"), {"per_band": rows + [row]},
+                               msg("generalisation.nonfinite_rule"), msg("generalisation.nonfinite_fix"), n=n,
                                seconds=time.perf_counter() - start)
         row["flagged"] = rel > th.generalisation_gap_warn and gap > 3 * se
         rows.append(row)
@@ -132,28 +129,21 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
     numbers = {"max_gap_relative": worst["gap_relative"], "max_gap_band": worst["band"],
                "low_noise_gap_relative": rows[0]["gap_relative"], "n_per_split": n, "draws": draws,
                "per_band": rows}
-    rule = (f"warn if, in some band of t, the held-out loss exceeds the training loss by more than "
-            f"{th.generalisation_gap_warn:.0%} and the paired gap exceeds 3 standard errors")
-    notes = [f"{n} training and {n} held-out images, {draws} draw(s) of (t, ε) per image and band, shared by each "
-             "pair; loss = mean over pixels of (ε̂ − ε)², ε̂ from the model's own parameterisation",
-             "the gap opens at low noise first when a model starts to memorise; compare with the memorisation check, "
-             "which looks for copies among the samples"]
+    rule = msg("generalisation.rule", gap=th.generalisation_gap_warn)
+    notes = [msg("generalisation.note_sizes", n=n, draws=draws), msg("generalisation.note_low_noise")]
     if flagged:
-        where = ", ".join(f"{r['band']} ({r['gap_relative']:+.0%})" for r in flagged)
-        low = flagged[0] is rows[0]
-        summary = (f"Training images are denoised better than held-out ones in {where}"
-                   + (" — at low noise, the first sign of memorisation." if low else "."))
-        return CheckResult(KEY, TITLE, "warn", summary, numbers, rule, FIX, n=n, notes=notes,
-                           seconds=time.perf_counter() - start)
-    summary = (f"Held-out images are denoised as well as training images: the largest gap is {worst['gap_relative']:+.1%} "
-               f"({worst['band']}), {rows[0]['gap_relative']:+.1%} at the lowest noise.")
-    return CheckResult(KEY, TITLE, "ok", summary, numbers, rule, "", n=n, notes=notes,
+        where = [msg("generalisation.band", band=r["band"], gap=r["gap_relative"]) for r in flagged]
+        key = "generalisation.warn_low" if flagged[0] is rows[0] else "generalisation.warn"
+        return CheckResult(KEY, TITLE, "warn", msg(key, where=where), numbers, rule,
+                           FIX, n=n, notes=notes, seconds=time.perf_counter() - start)
+    summary = msg("generalisation.ok", gap=worst["gap_relative"], band=worst["band"], low=rows[0]["gap_relative"])
+    return CheckResult(KEY, TITLE, "ok", summary, numbers, rule, None, n=n, notes=notes,
                        seconds=time.perf_counter() - start)
 
 
 def generalisation_on_splits(model, diffusion: GaussianDiffusion, splits, *, n: int = 128, draws: int = 2,
                              seed: int = 0, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                             real_reason: str = "") -> CheckResult:
+                             real_reason: Optional[Text] = None) -> CheckResult:
     """check_generalisation on a RealSplits (the data cut as the model was trained), or skipped without one."""
     if splits is None:
         return check_generalisation(model, diffusion, None, None, thresholds=thresholds, real_reason=real_reason)
@@ -161,7 +151,7 @@ def generalisation_on_splits(model, diffusion: GaussianDiffusion, splits, *, n: 
     r = check_generalisation(model, diffusion, splits.reference.images, None if held is None else held.images,
                              splits.reference.labels, None if held is None else held.labels, n=n, draws=draws,
                              seed=seed, heldout_seen=splits.heldout_seen, thresholds=thresholds,
-                             real_reason=real_reason or "; ".join(splits.notes))
+                             real_reason=real_reason or (splits.notes or None))
     if r.verdict != "skip":
         r.notes += splits.notes
     return r

@@ -13,7 +13,8 @@ from torch import Tensor
 
 from ..intervals import MIN_INTERVAL_N, RESAMPLES, Interval, standard_interval
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .result import CheckResult, histograms, nonfinite_samples, skipped, to_float
+from ..text import Text, msg
+from .result import CheckResult, histograms, nonfinite_samples, skipped, title_of, to_float
 
 
 # ------------------------------------------------------------------------------------------- smoothness
@@ -22,29 +23,34 @@ _SOBEL_Y = _SOBEL_X.transpose(2, 3).contiguous()
 
 
 def edge_energy(images: Tensor) -> Tensor:  # (N,) float32
-    """Per-image mean Sobel gradient magnitude of the grey image (seed `compute_high_freq_energy`).
+    """Per-image mean Sobel gradient magnitude, per channel then averaged over channels (seed
+    `compute_high_freq_energy`, which takes grey images; for grey, or RGB with R = G = B, the two agree). Per channel
+    because an edge between two colours of equal channel mean (red beside green) vanishes in the channel mean.
 
     images: (N, C, H, W) in [-1, 1]. Borders are padded by replication, not zeros: zero padding would draw an
     artificial edge around every dark-background image.
     """
-    grey = images.detach().float().cpu().mean(dim=1, keepdim=True)                # (N, 1, H, W)
-    padded = F.pad(grey, (1, 1, 1, 1), mode="replicate")
+    x = images.detach().float().cpu()
+    n, c = x.shape[:2]
+    padded = F.pad(x.reshape(n * c, 1, *x.shape[2:]), (1, 1, 1, 1), mode="replicate")     # (N·C, 1, H+2, W+2)
     gx, gy = F.conv2d(padded, _SOBEL_X), F.conv2d(padded, _SOBEL_Y)
-    return torch.sqrt(gx ** 2 + gy ** 2).flatten(1).mean(1)
+    return torch.sqrt(gx ** 2 + gy ** 2).reshape(n, -1).mean(1)
 
 
 def check_smoothness(generated: Tensor, real: Optional[Tensor], bins: int = 20,
-                     thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "") -> CheckResult:
+                     thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: Optional[Text] = None) -> CheckResult:
     """Sobel edge (high-frequency) energy of generated vs real images and their ratio (seed `diagnose_smoothness`).
 
     generated, real: (N, C, H, W) in [-1, 1], same C, H, W.
     """
     th = thresholds
-    key, title = "smoothness", "Smoothness (edge energy)"
+    key, title = "smoothness", title_of("smoothness")
     if real is None or len(real) == 0:
-        return skipped(key, title, f"needs real images to compare with{': ' + real_reason if real_reason else ''}")
+        return skipped(key, title, msg("smooth.needs_real_why", why=real_reason) if real_reason
+                       else msg("smooth.needs_real"))
     if tuple(real.shape[1:]) != tuple(generated.shape[1:]):
-        return skipped(key, title, f"real images are {tuple(real.shape[1:])}, samples {tuple(generated.shape[1:])}")
+        return skipped(key, title, msg("common.shapes_differ", real=str(tuple(real.shape[1:])),
+                                       samples=str(tuple(generated.shape[1:]))))
     if (bad := nonfinite_samples(key, title, generated)) is not None:
         return bad
     start = time.perf_counter()
@@ -57,33 +63,18 @@ def check_smoothness(generated: Tensor, real: Optional[Tensor], bins: int = 20,
                "frac_noisier_than_real_p99": frac_noisy, "frac_smoother_than_real_p1": frac_blurred,
                "real_p1": to_float(q_lo), "real_p99": to_float(q_hi),
                "histogram": histograms(bins, generated=e_gen, real=e_real)}
-    rule = (f"warn if generated/real edge energy < {th.smooth_ratio_warn} (over-smoothed) or > "
-            f"{th.smooth_ratio_high_warn} (noisy), or if more than {th.smooth_outlier_frac_warn:.0%} of the samples "
-            "lie outside the real images' 1st–99th percentile range of edge energy (real data: 2%)")
-    blur_fix = ("Sample with all T steps (or more DDIM steps) and the standard noise temperature 1; check the reverse "
-                "variance (fixed_small vs fixed_large); train longer, since an undertrained model regresses to the "
-                "mean; avoid fp16 during sampling.")
-    noise_fix = "Train longer and sample with the EMA weights; with DDIM use more steps; keep clip_denoised=True."
+    rule = msg("smooth.rule", low=th.smooth_ratio_warn, high=th.smooth_ratio_high_warn,
+               outside=th.smooth_outlier_frac_warn, real=0.02)
     outside = frac_blurred + frac_noisy
+    values = dict(ratio=ratio, gen=gen, ref=ref, blurred=frac_blurred, noisy=frac_noisy)
     if ratio < th.smooth_ratio_warn or (outside > th.smooth_outlier_frac_warn and frac_blurred >= frac_noisy):
-        verdict = "warn"
-        summary = (f"Samples are over-smoothed: {ratio:.2f}× the real edge energy ({gen:.3g} vs {ref:.3g}); "
-                   f"{frac_blurred:.0%} are smoother than 99% of real images, {frac_noisy:.0%} noisier.")
-        fix = blur_fix
+        verdict, summary, fix = "warn", msg("smooth.blurred", **values), msg("smooth.blurred_fix")
     elif ratio > th.smooth_ratio_high_warn or outside > th.smooth_outlier_frac_warn:
-        verdict = "warn"
-        summary = (f"Samples are noisier than the data: {ratio:.2f}× the real edge energy ({gen:.3g} vs {ref:.3g}); "
-                   f"{frac_noisy:.0%} have more edges than 99% of real images (leftover noise or speckle), "
-                   f"{frac_blurred:.0%} fewer than 99%.")
-        fix = noise_fix
+        verdict, summary, fix = "warn", msg("smooth.noisy", **values), msg("smooth.noisy_fix")
     else:
-        verdict = "ok"
-        summary = (f"Edge energy is {ratio:.2f}× the real data's ({gen:.3g} vs {ref:.3g}): neither blurred nor noisy "
-                   f"({frac_blurred:.0%} below the real 1st percentile, {frac_noisy:.0%} above the 99th).")
-        fix = ""
+        verdict, summary, fix = "ok", msg("smooth.ok", **values), None
     return CheckResult("smoothness", title, verdict, summary, numbers, rule, fix, n=len(generated),
-                       notes=[f"{len(generated)} samples vs {len(real)} real images; Sobel on the channel mean, "
-                              "replicate padding"], seconds=time.perf_counter() - start)
+                       notes=[msg("smooth.note", n=len(generated), real=len(real))], seconds=time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------------------------------------- diversity
@@ -115,12 +106,12 @@ def within_class_interval(generated: Tensor, real: Tensor, gen_labels: Tensor, r
     estimate = ratio(ones)
     n = int(sum(len(dg) for dg, _ in mats))
     if n < MIN_INTERVAL_N:
-        return Interval(estimate, reason=f"{n} samples; an interval needs at least {MIN_INTERVAL_N}")
+        return Interval(estimate, reason=msg("interval.too_few", n=n, need=MIN_INTERVAL_N))
     rng = np.random.default_rng(seed)
     draw = lambda k: rng.multinomial(k, np.full(k, 1.0 / k)).astype(np.float64)
     resampled = [ratio([(draw(len(dg)), draw(len(dr))) for dg, dr in mats]) for _ in range(resamples)]
-    return standard_interval(estimate, resampled, f"bootstrap standard interval, {resamples} resamples within each "
-                             "class", log=True)
+    return standard_interval(estimate, resampled, msg("interval.bootstrap_within_class", resamples=resamples),
+                             log=True)
 
 
 def pixel_std(images: Tensor) -> float:
@@ -132,7 +123,7 @@ def pixel_std(images: Tensor) -> float:
 
 def check_diversity(generated: Tensor, real: Optional[Tensor] = None, gen_labels: Optional[Tensor] = None,
                     real_labels: Optional[Tensor] = None, class_names: Optional[Sequence[str]] = None,
-                    thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: str = "") -> CheckResult:
+                    thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: Optional[Text] = None) -> CheckResult:
     """Mean pairwise L2 (as RMS per pixel) and mean per-pixel std across samples, against the same statistics of
     real images, overall and per class for a conditional model (mode collapse; seed exercise 3.5.3).
 
@@ -142,13 +133,13 @@ def check_diversity(generated: Tensor, real: Optional[Tensor] = None, gen_labels
     start = time.perf_counter()
     n = len(generated)
     if n < 2:
-        return skipped("diversity", "Diversity (mode collapse)", "needs at least 2 samples")
-    if (bad := nonfinite_samples("diversity", "Diversity (mode collapse)", generated)) is not None:
+        return skipped("diversity", title_of("diversity"), msg("diversity.needs_two"))
+    if (bad := nonfinite_samples("diversity", title_of("diversity"), generated)) is not None:
         return bad
     gen_pw, gen_std = pairwise_rms_distance(generated), pixel_std(generated)
     numbers: dict[str, Any] = {"generated_pairwise_rms": gen_pw, "generated_pixel_std": gen_std,
                                "generated_pairwise_l2": gen_pw * math.sqrt(generated[0].numel())}
-    notes = [f"{n} samples"]
+    notes = [msg("diversity.note_n", n=n)]
     per_class = []
     have_real = real is not None and len(real) >= 2 and tuple(real.shape[1:]) == tuple(generated.shape[1:])
     if have_real:
@@ -156,7 +147,7 @@ def check_diversity(generated: Tensor, real: Optional[Tensor] = None, gen_labels
         numbers.update(real_pairwise_rms=real_pw, real_pixel_std=real_std,
                        pairwise_ratio=gen_pw / real_pw if real_pw > 0 else float("inf"),
                        pixel_std_ratio=gen_std / real_std if real_std > 0 else float("inf"))
-        notes.append(f"compared with {len(real)} real images")
+        notes.append(msg("diversity.note_real", n=len(real)))
         if gen_labels is not None and real_labels is not None:
             for c in sorted(set(gen_labels.tolist())):
                 g_c, r_c = generated[gen_labels == c], real[real_labels == c][:500]
@@ -172,48 +163,36 @@ def check_diversity(generated: Tensor, real: Optional[Tensor] = None, gen_labels
                 numbers["min_class_ratio"] = min(r["ratio"] for r in per_class)
                 within = within_class_interval(generated, real, gen_labels, real_labels)
                 numbers["within_class_ratio"] = within.as_dict()
-                notes.append(f"within-class pairwise distance: mean over classes {within.describe('{:.2f}')}× the "
-                             f"real data's")
+                notes.append(msg("diversity.note_within", ratio=within.message(".2f")))
     elif real_reason:
-        notes.append(f"no real images to compare with: {real_reason}")
+        notes.append(msg("diversity.note_no_real", why=real_reason))
     if have_real:
         overall = min(numbers["pairwise_ratio"], numbers["pixel_std_ratio"])
         low = min([overall] + [r["ratio"] for r in per_class])
-        rule = (f"ratios generated/real (pairwise distance, pixel std; overall and per class): fail < "
-                f"{th.diversity_ratio_fail}, warn < {th.diversity_ratio_warn} or overall pairwise ratio > "
-                f"{th.diversity_ratio_high_warn}")
+        rule = msg("diversity.rule", fail=th.diversity_ratio_fail, warn=th.diversity_ratio_warn,
+                   high=th.diversity_ratio_high_warn)
     else:
         overall = low = float("nan")
-        rule = (f"no real data: fail only if the mean pairwise RMS distance per pixel < {th.diversity_abs_fail} "
-                "(all samples alike)")
-    where = ""
+        rule = msg("diversity.rule_no_real", fail=th.diversity_abs_fail)
+    where = None
     if per_class and low < overall:
         worst = min(per_class, key=lambda r: r["ratio"])
-        where = f" (class {worst['class']}: {worst['ratio']:.2f}× the real spread)"
-    collapse_fix = ("Check for mode collapse or overfitting: compare samples from different seeds, sample at "
-                    "temperature 1, lower the guidance scale, and retrain with more data, label dropout or fewer "
-                    "steps if the samples copy training images.")
+        where = msg("diversity.worst_class", cls=str(worst["class"]), ratio=worst["ratio"])
+    collapse_fix = msg("diversity.collapse_fix")
+    fix = None
     if (have_real and low < th.diversity_ratio_fail) or (not have_real and gen_pw < th.diversity_abs_fail):
-        verdict = "fail"
-        summary = (f"Mode collapse: the samples are nearly identical (pairwise RMS distance {gen_pw:.3g}"
-                   + (f", {overall:.2f}× the real data's overall" if have_real else "") + f"){where}.")
-        fix = collapse_fix
+        verdict, fix = "fail", collapse_fix
+        summary = (msg("diversity.collapse_real", pw=gen_pw, ratio=overall, where=where or "") if have_real
+                   else msg("diversity.collapse", pw=gen_pw))
     elif have_real and low < th.diversity_ratio_warn:
-        verdict = "warn"
-        summary = f"Samples vary less than the real data: {overall:.2f}× overall{where}."
-        fix = collapse_fix
+        verdict, fix = "warn", collapse_fix
+        summary = msg("diversity.less", ratio=overall, where=where or "")
     elif have_real and numbers["pairwise_ratio"] > th.diversity_ratio_high_warn:
-        verdict = "warn"
-        summary = (f"Samples vary more than the real data ({numbers['pairwise_ratio']:.2f}× the pairwise distance): "
-                   "mostly leftover noise rather than variety.")
-        fix = "Train longer and sample with the EMA weights; see the smoothness and x̂_0 checks."
+        verdict, fix = "warn", msg("diversity.more_fix")
+        summary = msg("diversity.more", ratio=numbers["pairwise_ratio"])
     else:
         verdict = "ok"
-        summary = (f"Samples are as varied as the data: pairwise distance {numbers['pairwise_ratio']:.2f}× and pixel "
-                   f"std {numbers['pixel_std_ratio']:.2f}× the real data's" + (where or "") + "."
-                   if have_real else f"Samples differ from each other (pairwise RMS distance {gen_pw:.3g} per pixel); "
-                   "no real data to compare with.")
-        fix = ""
-    return CheckResult("diversity", "Diversity (mode collapse)", verdict, summary, numbers, rule, fix, n=n,
+        summary = (msg("diversity.ok", pw=numbers["pairwise_ratio"], std=numbers["pixel_std_ratio"], where=where or "")
+                   if have_real else msg("diversity.ok_no_real", pw=gen_pw))
+    return CheckResult("diversity", title_of("diversity"), verdict, summary, numbers, rule, fix, n=n,
                        notes=notes, seconds=time.perf_counter() - start)
-

@@ -15,9 +15,11 @@ import torch
 from torch import Tensor
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .result import CheckResult, histograms, skipped, to_float
+from ..text import Text, msg
+from .result import CheckResult, histograms, skipped, title_of, to_float
 
-KEY, TITLE = "memorisation", "Memorisation (copies of training images)"
+KEY = "memorisation"
+TITLE = title_of(KEY)
 COPY_QUANTILE = 0.01      # a "near copy" is closer to a training image than 99% of real held-out images are
 CLOSEST_LISTED = 8        # samples listed with their nearest training image
 
@@ -40,7 +42,7 @@ def nearest_distances(queries: Tensor, pool: Tensor, chunk: int = 512) -> tuple[
 
 def check_memorisation(generated: Tensor, training: Optional[Tensor], heldout: Optional[Tensor], *,
                        heldout_seen: bool = False, thresholds: Thresholds = DEFAULT_THRESHOLDS,
-                       real_reason: str = "", bins: int = 30) -> CheckResult:
+                       real_reason: Optional[Text] = None, bins: int = 30) -> CheckResult:
     """Nearest-training-image distance of the samples against that of real held-out images:
 
         ratio = median_g d(g) / median_h d(h),   near copies = share of g with d(g) < q_0.01(d(h))
@@ -51,13 +53,13 @@ def check_memorisation(generated: Tensor, training: Optional[Tensor], heldout: O
     """
     th = thresholds
     if training is None or heldout is None or len(training) < 1 or len(heldout) < 2:
-        why = real_reason or ("no held-out split: the baseline needs real images the model never saw"
-                              if training is not None else "no real data")
-        return skipped(KEY, TITLE, f"needs the training images and a held-out split: {why}")
+        why = real_reason or (msg("memorisation.no_heldout") if training is not None else msg("common.no_real_data"))
+        return skipped(KEY, TITLE, msg("memorisation.needs_split", why=why))
     if tuple(training.shape[1:]) != tuple(generated.shape[1:]):
-        return skipped(KEY, TITLE, f"real images are {tuple(training.shape[1:])}, samples {tuple(generated.shape[1:])}")
+        return skipped(KEY, TITLE, msg("common.shapes_differ", real=str(tuple(training.shape[1:])),
+                                       samples=str(tuple(generated.shape[1:]))))
     if not torch.isfinite(generated).all():
-        return skipped(KEY, TITLE, "some samples hold NaN/Inf (the diversity and smoothness checks fail on that)")
+        return skipped(KEY, TITLE, msg("memorisation.nonfinite"))
     start = time.perf_counter()
     pool = torch.cat([training, heldout]) if heldout_seen else training
     d_gen, nearest = nearest_distances(generated, pool)            # (N,), (N,)
@@ -79,30 +81,17 @@ def check_memorisation(generated: Tensor, training: Optional[Tensor], heldout: O
                     for i in order],
         "histogram": histograms(bins, generated=d_gen, heldout=d_held),
     }
-    rule = (f"warn if the samples' median distance to their nearest training image is < "
-            f"{th.memorisation_ratio_warn:g}× that of real held-out images, or if more than "
-            f"{th.memorisation_copy_frac_warn:.0%} of the samples are closer to a training image than "
-            f"{1 - COPY_QUANTILE:.0%} of held-out images are (real data: {COPY_QUANTILE:.0%})")
+    rule = msg("memorisation.rule", ratio=th.memorisation_ratio_warn, copies=th.memorisation_copy_frac_warn,
+               share=1 - COPY_QUANTILE, real=COPY_QUANTILE)
+    values = dict(copies=near_copies, share=1 - COPY_QUANTILE, ratio=ratio, gen=gen_median, held=held_median,
+                  real=COPY_QUANTILE)
     if ratio < th.memorisation_ratio_warn or near_copies > th.memorisation_copy_frac_warn:
-        verdict = "warn"
-        summary = (f"Samples copy training images: {near_copies:.0%} are closer to a training image than "
-                   f"{1 - COPY_QUANTILE:.0%} of real held-out images are, and the median distance to the nearest "
-                   f"training image is {ratio:.2f}× the held-out images' ({gen_median:.3g} vs {held_median:.3g}).")
-        fix = ("The model memorises its training set: use an earlier checkpoint or train for fewer steps, train on "
-               "more data or with augmentation, or use a smaller model; look at the closest pairs listed below.")
+        verdict, summary, fix = "warn", msg("memorisation.warn", **values), msg("memorisation.fix")
     else:
-        verdict = "ok"
-        summary = (f"No copies: samples are {ratio:.2f}× as far from their nearest training image as real held-out "
-                   f"images are (median L2 {gen_median:.3g} vs {held_median:.3g}); {near_copies:.0%} are closer than "
-                   f"{1 - COPY_QUANTILE:.0%} of held-out images (real data: {COPY_QUANTILE:.0%}).")
-        fix = ""
-    notes = [f"{len(generated)} samples and {len(heldout)} real held-out images against {len(pool)} training images; "
-             "L2 distance in pixel space (images in [-1, 1])",
-             "a copy detector: ≈ 1× for a model that makes new images, 0 for verbatim copies; blurred or noisy "
-             "samples lie further away (> 1×), which the smoothness check judges"]
+        verdict, summary, fix = "ok", msg("memorisation.ok", **values), None
+    notes = [msg("memorisation.note_sizes", n=len(generated), heldout=len(heldout), pool=len(pool)),
+             msg("memorisation.note_detector")]
     if heldout_seen:
-        notes.append("the model was trained on the held-out images too, so the samples are compared with every "
-                     "image it saw, and the baseline is the held-out images' distance to the rest: a slightly "
-                     "larger pool, so the ratio reads a little low")
+        notes.append(msg("memorisation.note_seen"))
     return CheckResult(KEY, TITLE, verdict, summary, numbers, rule, fix, n=len(generated), notes=notes,
                        seconds=time.perf_counter() - start)

@@ -9,7 +9,8 @@ import torch
 from ddpm.unet import count_parameters
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .result import CheckResult, Findings, to_float
+from ..text import msg, weights_word
+from .result import CheckResult, Findings, title_of, to_float
 
 
 def model_config(model):
@@ -32,8 +33,8 @@ def check_model_basics(model: torch.nn.Module, weights: Optional[str] = None,
     params = [p.detach() for p in model.parameters()]
     names = [n for n, _ in model.named_parameters()]
     if not params:
-        return CheckResult("model", "Model basics", "fail", "The model has no parameters.",
-                           threshold="a model must have parameters", fix="Load the model from a checkpoint.")
+        return CheckResult("model", title_of("model"), "fail", msg("model.no_parameters"),
+                           threshold=msg("model.no_parameters_rule"), fix=msg("model.no_parameters_fix"))
     nonfinite = [(n, int((~torch.isfinite(p)).sum())) for n, p in zip(names, params) if not torch.isfinite(p).all()]
     flat = torch.cat([p.flatten().double().cpu() for p in params])
     finite = flat[torch.isfinite(flat)]
@@ -46,32 +47,26 @@ def check_model_basics(model: torch.nn.Module, weights: Optional[str] = None,
         "param_mean": mean, "param_std": std, "param_absmax": absmax,
         "nonfinite_values": sum(c for _, c in nonfinite),
         "nonfinite_tensors": [n for n, _ in nonfinite[:10]],
-        "weights": weights or "unknown",
+        "weights": weights_word(weights),      # in words: EMA weights, raw weights, weights as saved, unknown
     }
-    rule = (f"fail: any NaN/Inf weight; warn: model in train mode, |mean| > {th.param_mean_warn}, "
-            f"std > {th.param_std_warn}, |weight| > {th.param_absmax_warn}, or raw (non-EMA) weights")
-    notes = ["checked as handed in; load_checkpoint returns the model in eval mode, and generate() switches to "
-             "eval while sampling and restores the mode afterwards"]
+    rule = msg("model.rule", mean=th.param_mean_warn, std=th.param_std_warn, absmax=th.param_absmax_warn)
+    notes = [msg("model.note_as_handed_in")]
     found = Findings()
     if nonfinite:
-        found.add("fail", f"{numbers['nonfinite_values']} NaN/Inf weights in {len(nonfinite)} tensors "
-                          f"(first: {nonfinite[0][0]})",
-                  "the weights are corrupt or training diverged: go back to an earlier checkpoint, lower the "
-                  "learning rate and keep gradient clipping on")
+        found.add("fail", msg("model.nonfinite", values=numbers["nonfinite_values"], tensors=len(nonfinite),
+                              first=nonfinite[0][0]), msg("model.nonfinite_fix"))
     if model.training:
-        found.add("warn", "the model is in train mode (dropout active)", "call model.eval() before sampling")
+        found.add("warn", msg("model.train_mode"), msg("model.train_mode_fix"))
     if abs(mean) > th.param_mean_warn or std > th.param_std_warn or absmax > th.param_absmax_warn:
-        found.add("warn", f"unusual weight statistics (mean {mean:.3g}, std {std:.3g}, |max| {absmax:.3g})",
-                  "large weights point to a diverging run: retrain with a lower learning rate, gradient clipping "
-                  "and weight decay")
+        found.add("warn", msg("model.unusual", mean=mean, std=std, absmax=absmax), msg("model.unusual_fix"))
     if weights == "raw":
-        found.add("warn", "raw weights are used, not the EMA average",
-                  "sample with the EMA weights (load_checkpoint(..., weights='ema'); train with --ema-decay 0.999 "
-                  "if the file has none): they give visibly cleaner samples")
+        found.add("warn", msg("model.raw"), msg("model.raw_fix"))
     if found.problems:
-        summary = "Model problems: " + "; ".join(found.problems) + "."
+        summary = msg("common.problems", what=msg("model.problems"), problems=found.problems)
+    elif weights:
+        summary = msg("model.ok_weights", params=numbers["parameters"], mean=mean, std=std, absmax=absmax,
+                      weights=weights_word(weights))
     else:
-        summary = (f"Eval mode, {numbers['parameters']:,} finite parameters with mean {mean:.3g}, std {std:.3g}, "
-                   f"|max| {absmax:.3g}" + (f", {weights} weights." if weights else "."))
-    return CheckResult("model", "Model basics", found.verdict, summary, numbers, rule, found.fix_text(),
+        summary = msg("model.ok", params=numbers["parameters"], mean=mean, std=std, absmax=absmax)
+    return CheckResult("model", title_of("model"), found.verdict, summary, numbers, rule, found.fix_message(),
                        notes=notes, seconds=time.perf_counter() - start)

@@ -13,7 +13,8 @@ from ddpm import GaussianDiffusion
 from ddpm.sampling import DEFAULT_MAX_BATCH
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .result import CheckResult, to_float
+from ..text import Text, msg
+from .result import CheckResult, title_of, to_float
 from .schedule import QUARTER_FRACTIONS, scaled_timesteps
 
 
@@ -26,16 +27,18 @@ def _forward_batched(model, x: Tensor, t: Tensor, y: Optional[Tensor], batch: in
 
 
 def check_noise_prediction(model, diffusion: GaussianDiffusion, x_start: Tensor, labels: Optional[Tensor] = None,
-                           timesteps: Optional[Sequence[int]] = None, seed: int = 0, source: str = "real images",
+                           timesteps: Optional[Sequence[int]] = None, seed: int = 0, source: Optional[Text] = None,
                            thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
     """At t = 0, 250, 500, 750, 999 (scaled to T): noise x_start with known ε, ask the network, and report
     mean / std of ε̂ and MSE(ε̂, ε). ε̂ comes from diffusion.split_model_output, so x0 and v models work too.
 
-    x_start: (N, C, H, W) in [-1, 1]; labels: (N,) long or None (unconditional / null label).
+    x_start: (N, C, H, W) in [-1, 1]; labels: (N,) long or None (unconditional / null label); source: what x_start
+    is, a Message (default "real images").
     The network is evaluated in eval mode (as generate() does) and its mode restored.
     """
     th = thresholds
     start = time.perf_counter()
+    source = source if source is not None else msg("noise.real_images")
     T = diffusion.T
     ts = list(timesteps) if timesteps is not None else scaled_timesteps(T, QUARTER_FRACTIONS)
     device = next(model.parameters()).device
@@ -66,30 +69,23 @@ def check_noise_prediction(model, diffusion: GaussianDiffusion, x_start: Tensor,
     off = [r for r in rows if r["judged"] and (abs(r["eps_mean"]) > th.eps_mean_warn
                                                 or abs(r["eps_std"] - 1.0) > th.eps_std_dev_warn)]
     numbers = {"objective": diffusion.objective, "source": source, "mean_eps_mse_t_gt_0": mean_mse, "per_t": rows}
-    rule = (f"fail: non-finite ε̂, or mean MSE(ε̂, ε) over the t > 0 rows ≥ {th.eps_mse_fail} (predicting 0 scores 1); "
-            f"warn: at some t, |mean ε̂| > {th.eps_mean_warn} or |std ε̂ − 1| > {th.eps_std_dev_warn}")
-    notes = [f"x_0: {len(x0)} {source}, ε drawn with seed {seed}"]
+    rule = msg("noise.rule", mse=th.eps_mse_fail, mean=th.eps_mean_warn, std=th.eps_std_dev_warn)
+    notes = [msg("noise.note_x0", n=len(x0), source=source, seed=seed)]
     if any(not r["judged"] for r in rows):
-        notes.append("x0 objective: rows with √(1/ᾱ_t − 1) < "
-                     f"{th.x0_eps_conditioning} are shown but not judged (ε̂ there amplifies x̂_0 errors)")
-    fix = ""
+        notes.append(msg("noise.note_x0_objective", limit=th.x0_eps_conditioning))
+    fix = None
     if nonfinite or (math.isfinite(mean_mse) and mean_mse >= th.eps_mse_fail) or not math.isfinite(mean_mse):
         verdict = "fail"
-        summary = (f"The network does not predict the noise: mean MSE(ε̂, ε) is {mean_mse:.3g} over t > 0 "
-                   f"(predicting zeros gives 1).") if not nonfinite else "The network outputs NaN/Inf."
-        fix = ("Check that the checkpoint holds the trained weights and that the model gets t in [0, T) and inputs "
-               "in [-1, 1] as in training; if it does, train (much) longer.")
+        summary = msg("noise.fail_nonfinite") if nonfinite else msg("noise.fail", mse=mean_mse)
+        fix = msg("noise.fail_fix")
     elif off:
         verdict = "warn"
         worst = max(off, key=lambda r: abs(r["eps_mean"]) + abs(r["eps_std"] - 1))
-        summary = (f"Predicted ε is off N(0, 1) at t = {', '.join(str(r['t']) for r in off)} (worst t = {worst['t']}: "
-                   f"mean {worst['eps_mean']:.2f}, std {worst['eps_std']:.2f}); mean MSE {mean_mse:.3g}.")
-        fix = ("Train longer; check the input normalisation ([-1, 1]) and the timestep encoding (t in [0, T)); "
-               "sample with the EMA weights.")
+        summary = msg("noise.warn", ts=", ".join(str(r["t"]) for r in off), worst_t=worst["t"],
+                      mean=worst["eps_mean"], std=worst["eps_std"], mse=mean_mse)
+        fix = msg("noise.warn_fix")
     else:
         verdict = "ok"
-        summary = (f"Predicted ε has mean ≈ 0 and std ≈ 1 at every t checked; mean MSE(ε̂, ε) over t > 0 is "
-                   f"{mean_mse:.3g}.")
-    return CheckResult("noise_prediction", "Noise prediction on noised real data", verdict, summary, numbers, rule,
+        summary = msg("noise.ok", mse=mean_mse)
+    return CheckResult("noise_prediction", title_of("noise_prediction"), verdict, summary, numbers, rule,
                        fix, n=len(x0), notes=notes, seconds=time.perf_counter() - start)
-

@@ -11,8 +11,9 @@ from torch import Tensor
 from ddpm import GaussianDiffusion
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
+from ..text import Message, duration, msg
 from .model import model_config
-from .result import CheckResult
+from .result import CheckResult, title_of
 
 
 def _sync(device: torch.device) -> None:
@@ -46,7 +47,7 @@ def time_network_call(model, batch: int, repeats: int = 3, warmup: int = 1) -> f
 
 
 @torch.no_grad()
-def forward_memory_bytes(model, batch: int) -> tuple[int, str]:
+def forward_memory_bytes(model, batch: int) -> tuple[int, Message]:
     """Memory of one forward pass at this batch size -> (bytes, method).
 
     CUDA: the measured peak of torch.cuda.max_memory_allocated above what was allocated before.
@@ -62,7 +63,7 @@ def forward_memory_bytes(model, batch: int) -> tuple[int, str]:
         base = torch.cuda.memory_allocated(device)
         model(x, t, y)
         torch.cuda.synchronize(device)
-        return int(torch.cuda.max_memory_allocated(device) - base), "measured peak (torch.cuda.max_memory_allocated)"
+        return int(torch.cuda.max_memory_allocated(device) - base), msg("performance.memory_measured")
     total = 0
 
     def hook(_module, _inp, out):
@@ -78,7 +79,7 @@ def forward_memory_bytes(model, batch: int) -> tuple[int, str]:
     finally:
         for h in handles:
             h.remove()
-    return int(total + x.numel() * x.element_size()), "estimate: sum of leaf-module output bytes in one forward pass"
+    return int(total + x.numel() * x.element_size()), msg("performance.memory_estimate")
 
 
 def check_performance(model, diffusion: GaussianDiffusion, batch: int = 64,
@@ -95,7 +96,7 @@ def check_performance(model, diffusion: GaussianDiffusion, batch: int = 64,
     try:
         t1 = time_network_call(model, 1, repeats)
         tb = time_network_call(model, batch, repeats) if batch > 1 else t1
-        memory, method = [], ""
+        memory, method = [], msg("text.unknown")
         params_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         for bs in memory_batch_sizes:
             try:
@@ -123,32 +124,20 @@ def check_performance(model, diffusion: GaussianDiffusion, batch: int = 64,
         "parameter_bytes": params_bytes, "memory_method": method, "memory_by_batch": memory,
         "steps_table": table,
     }
-    rule = (f"warn if a full T={T}-step DDPM run of one batch of {batch} is projected to take > "
-            f"{th.projected_seconds_warn:g} s (seed 001: > 60 s)")
-    notes = [f"median of {repeats} timed calls after one warm-up, on {device}"
-             + (f" with {numbers['threads']} threads" if numbers["threads"] else "")
-             + "; other work on the machine inflates these", f"memory: {method}",
-             "classifier-free guidance with a scale other than 0 or 1 doubles the batch of every call"]
+    rule = msg("performance.rule", T=T, batch=batch, limit=th.projected_seconds_warn, seed_limit=60)
+    where = (msg("performance.device_threads", device=str(device), threads=numbers["threads"]) if numbers["threads"]
+             else str(device))
+    notes = [msg("performance.note_timing", repeats=repeats, where=where),
+             msg("performance.note_memory", method=method), msg("performance.note_guidance")]
     if T * tb > th.projected_seconds_warn:
         verdict = "warn"
-        summary = (f"A full DDPM run ({T} calls) takes ≈ {_dur(T * tb)} per batch of {batch} ({_dur(T * t1)} for one "
-                   f"image); DDIM-{S} takes ≈ {_dur(S * tb)}.")
-        fix = (f"Use DDIM for speed (sampler='ddim', steps={S}: ≈ {T / S:.0f}× fewer network calls); on a GPU enable "
-               "mixed precision and batch the images; a smaller preset also helps.")
+        summary = msg("performance.warn", T=T, ddpm=duration(T * tb), batch=batch, one=duration(T * t1), S=S,
+                      ddim=duration(S * tb))
+        fix = msg("performance.fix", S=S, speedup=T / S)
     else:
         verdict = "ok"
-        summary = (f"{tb * 1e3:.1f} ms per network call at batch {batch} ({t1 * 1e3:.1f} ms at batch 1): a full DDPM "
-                   f"run takes ≈ {_dur(T * tb)} per batch, DDIM-{S} ≈ {_dur(S * tb)}.")
-        fix = ""
-    return CheckResult("performance", "Performance", verdict, summary, numbers, rule, fix, notes=notes,
+        summary = msg("performance.ok", ms=tb * 1e3, batch=batch, ms1=t1 * 1e3, ddpm=duration(T * tb), S=S,
+                      ddim=duration(S * tb))
+        fix = None
+    return CheckResult("performance", title_of("performance"), verdict, summary, numbers, rule, fix, notes=notes,
                        seconds=time.perf_counter() - start)
-
-
-def _dur(s: float) -> str:
-    if s < 1:
-        return f"{s * 1e3:.0f} ms"
-    if s < 120:
-        return f"{s:.1f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"

@@ -1,13 +1,16 @@
 """What every check returns: a `CheckResult` (verdict, one sentence, the numbers, the rule, the fix), the order
-of verdicts, and the small helpers the checks share to build one."""
+of verdicts, and the small helpers the checks share to build one. Every sentence is a Message (diagnostics.text):
+a key of diagnostics/locales/*.toml and its values, rendered in the report's language only where it is shown."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, fields
-from typing import Any, Callable, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 from torch import Tensor
+
+from ..text import Message, Text, known, msg, say, sentences, to_plain
 
 VERDICTS = ("ok", "warn", "fail", "skip")
 SEVERITY = {"ok": 0, "skip": 0, "warn": 1, "fail": 2}   # a skipped check neither passes nor fails the report
@@ -17,14 +20,14 @@ StageFn = Callable[[str, float], None]                   # (stage, overall fract
 @dataclass
 class CheckResult:
     key: str                      # stable identifier, e.g. "schedule"
-    title: str                    # e.g. "Noise schedule"
+    title: str                    # e.g. "Noise schedule" (English, for readers of report.json; shown as check.<key>.title)
     verdict: str                  # ok | warn | fail | skip
-    summary: str                  # one sentence
-    numbers: dict[str, Any] = field(default_factory=dict)   # scalars, lists, and tables (lists of dicts)
-    threshold: str = ""           # the rule that decided the verdict, in words
-    fix: str = ""                 # what to do, in plain words; "" when ok
+    summary: Text                 # one sentence, a Message
+    numbers: dict[str, Any] = field(default_factory=dict)   # scalars, lists, tables (lists of dicts), Messages
+    threshold: Optional[Text] = None   # the rule that decided the verdict, in words
+    fix: Optional[Text] = None    # what to do, in plain words; None when ok
     n: Optional[int] = None       # images the numbers are computed on, where that applies
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)
     seconds: float = 0.0          # time the check took
 
     def __post_init__(self):
@@ -32,8 +35,30 @@ class CheckResult:
             raise ValueError(f"verdict must be one of {VERDICTS} (got {self.verdict!r})")
 
     def as_dict(self) -> dict:
-        """Every field (figures are not stored: diagnostics.plots draws them from the numbers when rendering)."""
-        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)}
+        """Every field, JSON-ready (figures are not stored: diagnostics.plots draws them from the numbers when
+        rendering): summary, threshold, fix and notes as their English text, as report.json's readers expect, and
+        under "messages" as {"key", "values"}, from which `from_dict` and the renderer write any language."""
+        return {"key": self.key, "title": self.title, "verdict": self.verdict, "summary": say(self.summary),
+                "numbers": to_plain(copy.deepcopy(self.numbers)), "threshold": say(self.threshold),
+                "fix": say(self.fix), "n": self.n, "notes": [say(x) for x in self.notes], "seconds": self.seconds,
+                "messages": {"summary": to_plain(self.summary), "threshold": to_plain(self.threshold),
+                             "fix": to_plain(self.fix), "notes": to_plain(self.notes)}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "CheckResult":
+        """A result back from as_dict(); one written before messages were stored keeps its English text (str)."""
+        from ..text import revive
+        texts = revive(d.get("messages") or {})
+        pick = lambda name, default: texts.get(name, d.get(name, default))      # noqa: E731
+        return cls(d["key"], d["title"], d["verdict"], pick("summary", ""), revive(d.get("numbers") or {}),
+                   pick("threshold", None) or None, pick("fix", None) or None, d.get("n"),
+                   list(pick("notes", []) or []), d.get("seconds", 0.0))
+
+    @property
+    def messages_only(self) -> bool:
+        """Whether every sentence is a Message (so it renders in any language), not English text."""
+        return all(isinstance(x, Message) for x in [self.summary, self.threshold, self.fix, *self.notes]
+                   if x is not None and x != "")
 
 
 def worst_verdict(verdicts: Sequence[str]) -> str:
@@ -44,41 +69,36 @@ def worst_verdict(verdicts: Sequence[str]) -> str:
     return max(judged, key=lambda v: SEVERITY[v])
 
 
-def overall_summary(results: Sequence[CheckResult]) -> str:
+def overall_summary(results: Sequence[CheckResult]) -> Message:
     """The worst verdict in words, naming the checks that did not run: a skipped check neither passes nor fails,
     so "ok" over a report that skipped some reads "ok, 2 of 9 checks skipped: Sample quality, Memorisation"."""
     verdict = worst_verdict([r.verdict for r in results])
-    skipped_titles = [r.title for r in results if r.verdict == "skip"]
-    if not skipped_titles:
-        return verdict
+    skipped_results = [r for r in results if r.verdict == "skip"]
+    if not skipped_results:
+        return msg(f"verdict.{verdict}")
     if verdict == "skip":
-        return f"skip: all {len(results)} checks were skipped"
-    return f"{verdict}, {len(skipped_titles)} of {len(results)} checks skipped: {', '.join(skipped_titles)}"
+        return msg("report.all_skipped", n=len(results))
+    titles = [msg(f"check.{r.key}.title") if known(f"check.{r.key}.title") else r.title for r in skipped_results]
+    return msg("report.skipped", verdict=msg(f"verdict.{verdict}"), k=len(skipped_results), n=len(results),
+               titles=titles if any(isinstance(t, Message) for t in titles) else "; ".join(titles))
 
 
 @dataclass
 class Findings:
     """The problems one check found, each raising the verdict to at least its own, with what to do about it."""
     verdict: str = "ok"
-    problems: list[str] = field(default_factory=list)
-    fixes: list[str] = field(default_factory=list)
+    problems: list[Message] = field(default_factory=list)
+    fixes: list[Message] = field(default_factory=list)
 
-    def add(self, verdict: str, problem: str, fix: str = "") -> None:
+    def add(self, verdict: str, problem: Message, fix: Optional[Message] = None) -> None:
         self.verdict = worst_verdict([self.verdict, verdict])
         self.problems.append(problem)
-        if fix:
+        if fix is not None:
             self.fixes.append(fix)
 
-    def fix_text(self) -> str:
-        """The fixes as sentences, each once, in the order found."""
-        return " ".join(sentence(f) for f in dict.fromkeys(self.fixes))
-
-
-def sentence(s: str) -> str:
-    """'use the EMA weights' -> 'Use the EMA weights.'"""
-    s = s.strip()
-    s = s[:1].upper() + s[1:]
-    return s if s.endswith(".") else s + "."
+    def fix_message(self) -> Optional[Message]:
+        """The fixes as sentences, each once, in the order found (None when there are none)."""
+        return sentences(self.fixes)
 
 
 def to_float(x) -> float:
@@ -94,8 +114,8 @@ def histograms(bins: int, **series: Tensor) -> dict[str, list]:
     return {"bin_edges": torch.linspace(0, hi, bins + 1).tolist(), **counts}
 
 
-def skipped(key: str, title: str, reason: str) -> CheckResult:
-    return CheckResult(key, title, "skip", reason, threshold="not run", notes=[reason])
+def skipped(key: str, title: str, reason: Message) -> CheckResult:
+    return CheckResult(key, title, "skip", reason, threshold=msg("common.not_run"), notes=[reason])
 
 
 def nonfinite_samples(key: str, title: str, images: Tensor) -> Optional[CheckResult]:
@@ -103,7 +123,11 @@ def nonfinite_samples(key: str, title: str, images: Tensor) -> Optional[CheckRes
     bad = int((~torch.isfinite(images.detach().float()).flatten(1).all(1)).sum())
     if not bad:
         return None
-    return CheckResult(key, title, "fail", f"{bad} of {len(images)} samples contain NaN/Inf: the sampler diverged.",
-                       {"nonfinite_samples": bad}, "fail if any sample holds NaN/Inf",
-                       "See the model-basics and x̂_0 checks: retrain from an earlier checkpoint with a lower learning "
-                       "rate, and sample with clip_denoised=True.", n=len(images))
+    return CheckResult(key, title, "fail", msg("common.nonfinite_samples", bad=bad, n=len(images)),
+                       {"nonfinite_samples": bad}, msg("common.nonfinite_rule"), msg("common.nonfinite_fix"),
+                       n=len(images))
+
+
+def title_of(key: str) -> str:
+    """A check's English title (check.<key>.title), as report.json stores it."""
+    return say(Message(f"check.{key}.title"))

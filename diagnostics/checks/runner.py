@@ -11,9 +11,12 @@ from torch import Tensor
 
 from ddpm import GaussianDiffusion, Trajectory, generate
 from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, recorded_holdout
+from ddpm.messages import MessageError
 from ddpm.sampling import DEFAULT_MAX_BATCH
 
+from ..text import Text, msg
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
+from .colour import check_colour
 from .images import check_diversity, check_smoothness
 from .generalisation import generalisation_on_splits
 from .likelihood import likelihood_on_report_splits
@@ -71,16 +74,16 @@ def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optiona
     likelihood: compute bits/dim (default: in full mode only; it costs ~2·(stride + T/stride) passes per image).
     eta: DDIM's η in [0, 1] (DDIM only; DDPM's variance is the model's)."""
     if n is not None and (not isinstance(n, int) or n < 2):
-        raise ValueError(f"n must be an integer >= 2 (got {n!r}): diversity needs at least two samples")
+        raise MessageError("settings.bad_n", n=repr(n))
     sampler = sampler or ("ddim" if quick else "ddpm")
     if sampler not in ("ddim", "ddpm"):
-        raise ValueError(f"unknown sampler {sampler!r}; choose from ['ddim', 'ddpm']")
+        raise MessageError("settings.bad_sampler", sampler=repr(sampler))
     if steps is not None and (not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps must be a positive integer (got {steps!r})")
+        raise MessageError("settings.bad_steps", steps=repr(steps))
     if not 0.0 <= float(eta) <= 1.0:
-        raise ValueError(f"eta must be in [0, 1] (got {eta!r}): 0 is deterministic DDIM, 1 adds DDPM's noise")
+        raise MessageError("settings.bad_eta", eta=repr(eta))
     if sampler == "ddpm" and eta:
-        raise ValueError("eta is DDIM's; DDPM's variance is the model's own (use --sampler ddim with --eta)")
+        raise MessageError("settings.eta_ddpm")
     if sampler == "ddpm":
         steps = T
     else:
@@ -127,7 +130,7 @@ class RealSplits:
     reference: object                  # ImageDataset: the images the model was trained on (its training split)
     heldout: Optional[object]          # ImageDataset: real images it never saw; None when none can be held out
     heldout_seen: bool = False         # the model trained on every image, the held-out split included
-    notes: list[str] = field(default_factory=list)
+    notes: list[Text] = field(default_factory=list)     # Messages: what a reader of the numbers needs to know
     holdout_fraction: float = DEFAULT_HOLDOUT   # the split used: share of every class held out, and its seed
     split_seed: int = DEFAULT_SPLIT_SEED
 
@@ -141,21 +144,19 @@ def split_real_data(real, data_meta: dict) -> RealSplits:
     try:
         fraction, seed = recorded_holdout(data_meta)
     except ValueError as e:            # a damaged record: say so rather than guess which images were held out
-        return RealSplits(real, None, notes=[f"{e}: no held-out split"])
+        return RealSplits(real, None, notes=[msg("split.damaged", error=str(e))])
     try:
         reference, heldout = real.split(fraction, seed=seed)
     except ValueError:                 # too few images per class to hold any out: no floor, no copy baseline
-        return RealSplits(real, None, notes=["too few images per class to hold any out: no held-out split"],
+        return RealSplits(real, None, notes=[msg("split.too_few")],
                           holdout_fraction=fraction, split_seed=seed)
     seen = holdout == 0 or (holdout is None and trained_on != len(reference))
     notes = []
     if seen:
-        notes.append(f"the model was trained on every image, the held-out {fraction:.0%} included (its checkpoint "
-                     + ("says holdout=0" if holdout == 0 else "records no hold-out") + "): no real image is unseen "
-                     f"by it; retrain with --holdout {DEFAULT_HOLDOUT:g} for an honest floor and copy baseline")
+        notes.append(msg("split.seen", fraction=fraction, default=DEFAULT_HOLDOUT,
+                         why=msg("split.says_zero" if holdout == 0 else "split.records_none")))
     elif trained_on is not None and trained_on != len(reference):
-        notes.append(f"the checkpoint was trained on {trained_on} images but its training split holds "
-                     f"{len(reference)} here: the data set may have changed since")
+        notes.append(msg("split.changed", trained=trained_on, n=len(reference)))
     return RealSplits(reference, heldout, seen, notes, fraction, seed)
 
 
@@ -203,16 +204,16 @@ def run_all(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: i
 
 def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: int = 0,
                callback: Optional[StageFn] = None, *, samples: Optional[SampleBatch] = None,
-               settings: Optional[ModeSettings] = None, feature_net=None, real_reason: str = "",
+               settings: Optional[ModeSettings] = None, feature_net=None, real_reason: Optional[Text] = None,
                guidance_scale: float = 1.0, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckRun:
     """Every check on a LoadedCheckpoint, sharing one sample batch among x̂_0 range, smoothness, diversity,
     quality and memorisation (and, without real data, noise prediction).
 
     real: the checkpoint's whole data set (ImageDataset) or None (checks that need it are skipped, citing
-    real_reason); it is split as the model was trained (see `split_real_data`): quality and memorisation
+    real_reason, a Message); it is split as the model was trained (see `split_real_data`): quality and memorisation
     compare the samples with the training split and judge them against the held-out split.
     callback(stage, fraction): stage is one of "model", "schedule", "noise", "performance", "sampling",
-    "smoothness", "diversity", "quality", "memorisation", "generalisation", "likelihood", "done"; fraction is the overall progress in [0, 1].
+    "smoothness", "diversity", "colour", "quality", "memorisation", "generalisation", "likelihood", "done"; fraction is the overall progress in [0, 1].
     settings: a ModeSettings (default mode_settings(quick, T, n)); samples: a SampleBatch to reuse.
     feature_net: a FeatureExtractor, a path, or None for the default file (the check is skipped, with the
     reason, if it cannot be loaded or does not fit the data).
@@ -222,7 +223,7 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     th = thresholds
     weights = {"model": 0.5, "schedule": 0.5, "noise": 3, "performance": 6 if settings.quick else 10,
                "sampling": 0 if samples is not None else (15 if settings.quick else 60), "smoothness": 0.5,
-               "diversity": 1, "quality": 4, "memorisation": 0.5, "generalisation": 2,
+               "diversity": 1, "colour": 0.5, "quality": 4, "memorisation": 0.5, "generalisation": 2,
                "likelihood": 20 if settings.likelihood_n else 0}
     progress = _Progress(callback, weights)
     splits = None if real is None else split_real_data(real, dict(ck.meta.get("data") or {}))
@@ -240,7 +241,7 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
         if ck.num_classes:
             y = y_real if real.num_classes == ck.num_classes else torch.full_like(y_real, ck.num_classes)
         results.append(check_noise_prediction(model, diffusion, x_real, y, seed=seed,
-                                              source=f"real {real.name} images", thresholds=th))
+                                              source=msg("data.real_images", name=str(real.name)), thresholds=th))
     else:
         results.append(None)          # filled after sampling: the model's own samples stand in for real data
 
@@ -256,8 +257,8 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     if results[-1] is None:
         x_own, y_own = _subset(samples.images, samples.labels, settings.noise_n, seed)
         r = check_noise_prediction(model, diffusion, x_own, y_own, seed=seed,
-                                   source="generated samples (no real data)", thresholds=th)
-        r.notes.append(f"no real data ({real_reason or 'none given'}): the model's own samples were noised instead")
+                                   source=msg("data.generated_no_real"), thresholds=th)
+        r.notes.append(msg("data.noised_own_samples", why=real_reason or msg("common.none_given")))
         results[-1] = r
 
     results.append(check_x0_range(samples.trajectory, diffusion.T, samples.sampler, samples.clip_denoised, th))
@@ -271,6 +272,8 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     per_class = bool(real is not None and ck.num_classes and real.num_classes == ck.num_classes)
     results.append(check_diversity(samples.images, real_cmp, samples.labels if per_class else None,
                                    real_cmp_labels if per_class else None, ck.class_names, th, real_reason))
+    progress("colour")
+    results.append(_colour(ck, samples, splits, seed, real_reason, th))
     progress("quality")
     results.append(_quality(ck, samples, splits, feature_net, settings, seed, real_reason, th))
     progress("memorisation")
@@ -289,10 +292,10 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
 
 
 def _quality(ck, samples: SampleBatch, splits: Optional[RealSplits], feature_net, settings: ModeSettings, seed: int,
-             real_reason: str, th: Thresholds) -> CheckResult:
+             real_reason: Optional[Text], th: Thresholds) -> CheckResult:
     if splits is None:
-        return skipped(QUALITY_KEY, QUALITY_TITLE,
-                       f"needs the real data set as reference{': ' + real_reason if real_reason else ''}")
+        return skipped(QUALITY_KEY, QUALITY_TITLE, msg("quality.needs_data_why", why=real_reason) if real_reason
+                       else msg("quality.needs_data"))
     extractor, why_not = load_extractor(feature_net, ck.meta.get("data"))
     if extractor is None:
         return skipped(QUALITY_KEY, QUALITY_TITLE, why_not)
@@ -304,13 +307,25 @@ def _quality(ck, samples: SampleBatch, splits: Optional[RealSplits], feature_net
         fraction, split_seed = getattr(extractor, "holdout_fraction", None), getattr(extractor, "split_seed", None)
         if (fraction is not None and split_seed is not None and math.isfinite(fraction)
                 and (fraction, split_seed) != (splits.holdout_fraction, splits.split_seed)):
-            r.notes.append(f"the feature network held out another split ({fraction:.0%}, seed {split_seed}) than "
-                           f"the model ({splits.holdout_fraction:.0%}, seed {splits.split_seed}): some held-out "
-                           "images were in its training data, so the floor may read a little low")
+            r.notes.append(msg("split.feature_net_other", fraction=fraction, seed=split_seed,
+                               model_fraction=splits.holdout_fraction, model_seed=splits.split_seed))
     return r
 
 
-def _memorisation(samples: SampleBatch, splits: Optional[RealSplits], real_reason: str,
+def _colour(ck, samples: SampleBatch, splits: Optional[RealSplits], seed: int, real_reason,
+            th: Thresholds) -> CheckResult:
+    """The colour check on the shared samples, weighted to their classes where those are the data's."""
+    if splits is None:
+        return check_colour(samples.images, None, None, None, thresholds=th, real_reason=real_reason)
+    per_class = bool(ck.num_classes and splits.reference.num_classes == ck.num_classes)
+    r = check_colour(samples.images, samples.labels if per_class else None, splits.reference, splits.heldout,
+                     seed=seed, heldout_seen=splits.heldout_seen, thresholds=th)
+    if r.verdict != "skip":
+        r.notes += splits.notes
+    return r
+
+
+def _memorisation(samples: SampleBatch, splits: Optional[RealSplits], real_reason: Optional[Text],
                   th: Thresholds) -> CheckResult:
     if splits is None:
         return check_memorisation(samples.images, None, None, thresholds=th, real_reason=real_reason)

@@ -12,7 +12,8 @@ from torch import Tensor
 from ddpm import SCHEDULES, GaussianDiffusion, make_betas
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .result import CheckResult, Findings, to_float
+from ..text import msg
+from .result import CheckResult, Findings, title_of, to_float
 
 QUARTER_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)                # -> 0, 250, 500, 750, 999 at T = 1000
 TRAJECTORY_FRACTIONS = (1.0, 0.8, 0.6, 0.4, 0.2, 0.0)         # -> 999, 800, 600, 400, 200, 0
@@ -51,7 +52,7 @@ def check_schedule(diffusion: GaussianDiffusion | Tensor, thresholds: Thresholds
     # the built-in schedules at the same T, for comparison (this schedule's own name is not repeated)
     others = {other: _schedule_quantities(make_betas(other, T)) for other in SCHEDULES if other != name and T >= 2}
     rows_sqrt, rows_snr = [], []
-    for label, qq in [(f"this ({name})", q)] + list(others.items()):
+    for label, qq in [(msg("figure.this", schedule=name), q)] + list(others.items()):
         rows_sqrt.append({"schedule": label, **{f"t={t}": to_float(qq["sqrt_alphas_cumprod"][t]) for t in ts}})
         rows_snr.append({"schedule": label, **{f"t={t}": to_float(qq["snr"][t]) for t in ts}})
     idx = torch.linspace(0, T - 1, min(curve_points, T)).round().long().unique()
@@ -67,23 +68,20 @@ def check_schedule(diffusion: GaussianDiffusion | Tensor, thresholds: Thresholds
                             math.log10(max(to_float(q["snr"][0]), 1e-300))],
         "sqrt_alphabar_table": rows_sqrt, "snr_table": rows_snr, "snr_curve": curve,
     }
-    rule = (f"fail: some β outside (0, 1) or ᾱ not strictly decreasing; warn: β_0 > {th.beta0_warn} or "
-            f"ᾱ_T > {th.alphabar_T_warn}")
+    rule = msg("schedule.rule", beta0=th.beta0_warn, alphabar_T=th.alphabar_T_warn)
     found = Findings()
     if not beta_ok or not decreasing:
-        found.add("fail", "some β_t lie outside (0, 1)" if not beta_ok else "ᾱ_t is not strictly decreasing",
-                  "use a built-in schedule (linear or cosine) or betas strictly inside (0, 1)")
+        found.add("fail", msg("schedule.beta_outside" if not beta_ok else "schedule.not_decreasing"),
+                  msg("schedule.builtin_fix"))
     if numbers["beta_0"] > th.beta0_warn:
-        found.add("warn", f"β_0 = {numbers['beta_0']:.4g} > {th.beta0_warn}: the first step destroys too much",
-                  "use a smaller β_start (1e-4 is the DDPM default) or more steps T")
+        found.add("warn", msg("schedule.beta0_large", beta0=numbers["beta_0"], limit=th.beta0_warn),
+                  msg("schedule.beta0_fix"))
     if numbers["alphabar_T"] > th.alphabar_T_warn:
-        found.add("warn", f"ᾱ_T = {numbers['alphabar_T']:.4g} > {th.alphabar_T_warn}: x_T is not pure noise, so "
-                          "sampling from N(0, I) starts where the model never trained",
-                  "retrain with more steps T, a larger β_end, or the cosine schedule, so that ᾱ_T ≈ 0")
+        found.add("warn", msg("schedule.alphabar_T_large", alphabar_T=numbers["alphabar_T"], limit=th.alphabar_T_warn),
+                  msg("schedule.alphabar_T_fix"))
     if found.problems:
-        summary = f"Schedule {name!r} (T={T}): " + "; ".join(found.problems) + "."
+        summary = msg("common.problems", what=msg("schedule.which", name=name, T=T), problems=found.problems)
     else:
-        summary = (f"Schedule {name!r} (T={T}) is sound: β_0 = {numbers['beta_0']:.3g}, ᾱ_T = "
-                   f"{numbers['alphabar_T']:.3g}, β in (0, 1), ᾱ strictly decreasing.")
-    return CheckResult("schedule", "Noise schedule", found.verdict, summary, numbers, rule, found.fix_text(),
+        summary = msg("schedule.ok", name=name, T=T, beta0=numbers["beta_0"], alphabar_T=numbers["alphabar_T"])
+    return CheckResult("schedule", title_of("schedule"), found.verdict, summary, numbers, rule, found.fix_message(),
                        seconds=time.perf_counter() - start)

@@ -10,7 +10,8 @@ import torch
 from ddpm import Trajectory
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from .result import CheckResult, skipped, to_float
+from ..text import msg, sentences
+from .result import CheckResult, skipped, title_of, to_float
 
 
 def check_x0_range(trajectory: Trajectory, T: int, sampler: str = "ddpm", clip_denoised: bool = True,
@@ -23,7 +24,7 @@ def check_x0_range(trajectory: Trajectory, T: int, sampler: str = "ddpm", clip_d
     th = thresholds
     start = time.perf_counter()
     if trajectory is None or not len(trajectory.timesteps):
-        return skipped("x0_range", "x̂_0 range along sampling", "no sampling trajectory was captured")
+        return skipped("x0_range", title_of("x0_range"), msg("x0.no_trajectory"))
     rows = []
     judge_max_t = th.x0_judge_max_t_fraction * T
     for t, x0 in zip(trajectory.timesteps, trajectory.pred_xstart):
@@ -49,31 +50,25 @@ def check_x0_range(trajectory: Trajectory, T: int, sampler: str = "ddpm", clip_d
                "final_absmax": final_absmax, "worst_judged_t": worst["t"],
                "worst_judged_frac_far_outside": worst["frac_far_outside"], "per_t": rows}
     tol = th.x0_range_tolerance
-    rule = (f"judged at captured t ≤ {th.x0_judge_max_t_fraction:g}·T (earlier x̂_0 divides by √ᾱ_t ≈ 0): "
-            f"fail if NaN/Inf, if > {th.x0_outside_fail:.0%} of pixels have |x̂_0| > {1 + tol:g}, or if |x̂_0| > "
-            f"{th.x0_final_absmax_fail:g} at the last step; warn if > {th.x0_outside_warn:.0%} have |x̂_0| > {1 + tol:g}")
-    fix = ""
-    clip_hint = "" if clip_denoised else " Sample with clip_denoised=True (the official code clamps x̂_0 to [-1, 1])."
+    rule = msg("x0.rule", fraction=th.x0_judge_max_t_fraction, fail=th.x0_outside_fail, bound=1 + tol,
+               final=th.x0_final_absmax_fail, warn=th.x0_outside_warn)
+    fix = None
+    clip_hint = None if clip_denoised else msg("x0.clip_fix")
     if any(r["nonfinite"] for r in rows) or worst["frac_far_outside"] > th.x0_outside_fail \
             or final_absmax > th.x0_final_absmax_fail:
         verdict = "fail"
-        summary = (f"x̂_0 leaves the data range: at t = {worst['t']} {worst['frac_far_outside']:.0%} of pixels are "
-                   f"beyond ±{1 + tol:g} (range [{worst['min']:.3g}, {worst['max']:.3g}]); |x̂_0| reaches "
-                   f"{final_absmax:.3g} at the last step.")
-        fix = ("The network's predictions do not form images: check that the checkpoint's objective (eps/x0/v) and "
-               "schedule match how it was trained, then train longer and sample with the EMA weights." + clip_hint)
+        summary = msg("x0.fail", t=worst["t"], frac=worst["frac_far_outside"], bound=1 + tol, lo=worst["min"],
+                      hi=worst["max"], final=final_absmax)
+        fix = sentences([msg("x0.fail_fix"), clip_hint])
     elif worst["frac_far_outside"] > th.x0_outside_warn:
         verdict = "warn"
-        summary = (f"At t = {worst['t']} {worst['frac_far_outside']:.1%} of x̂_0 pixels lie beyond ±{1 + tol:g} "
-                   f"(range [{worst['min']:.3g}, {worst['max']:.3g}]).")
-        fix = "Train longer or use the EMA weights; keep clip_denoised=True while sampling." + clip_hint
+        summary = msg("x0.warn", t=worst["t"], frac=worst["frac_far_outside"], bound=1 + tol, lo=worst["min"],
+                      hi=worst["max"])
+        fix = sentences([msg("x0.warn_fix"), clip_hint])
     else:
         verdict = "ok"
-        summary = (f"x̂_0 stays in range at the late steps: at most {worst['frac_far_outside']:.1%} of pixels beyond "
-                   f"±{1 + tol:g} for t ≤ {int(judge_max_t)}; last step range [{last['min']:.3g}, {last['max']:.3g}].")
-    notes = [f"{sampler.upper()} trajectory of {n_images} images; x̂_0 is the network's raw (unclipped) prediction",
-             "the strict fraction (|x̂_0| > 1) is shown too; digits have an exact −1 background, so tiny errors "
-             "put many pixels just outside"]
-    return CheckResult("x0_range", "x̂_0 range along sampling", verdict, summary, numbers, rule, fix, n=n_images,
+        summary = msg("x0.ok", frac=worst["frac_far_outside"], bound=1 + tol, t=int(judge_max_t), lo=last["min"],
+                      hi=last["max"])
+    notes = [msg("x0.note_trajectory", sampler=sampler.upper(), n=n_images), msg("x0.note_strict")]
+    return CheckResult("x0_range", title_of("x0_range"), verdict, summary, numbers, rule, fix, n=n_images,
                        notes=notes, seconds=time.perf_counter() - start)
-
