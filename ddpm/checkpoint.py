@@ -23,6 +23,7 @@ from .formats import diffusers as diffusers_format
 from .formats.base import CheckpointError, LoadedCheckpoint, quoted
 from .formats.limits import LIMITS, check_diffusion_dict, check_finite, check_int, check_shapes, check_unet_dict, \
     header_shapes, unet_shapes
+from .paths import resolve_checkpoint
 from .unet import UNet, UNetConfig
 
 FORMAT = "ddpm-workbench"
@@ -107,19 +108,16 @@ def read_metadata(path: str | os.PathLike, max_bytes: Optional[int] = DEFAULT_MA
     """The JSON config of a checkpoint, validated as ours, without reading any tensor. max_bytes=None: no limit."""
     path = Path(path)
     if (path.is_file() and path.suffix.lower() == ".zip") or (path.is_dir() and diffusers_format.recognises(path)):
-        raise CheckpointError(f"{path.name} is a .zip or a diffusers folder, not a DDPM Workbench checkpoint; this needs "
-                              "a .safetensors file written by `python -m ddpm.train` (sampling and diagnostics take "
-                              "diffusers pipelines directly)")
+        raise CheckpointError("checkpoint.zip_not_ours", name=path.name)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {str(path)!r} not found; check the path")
     if path.is_dir():
-        raise CheckpointError(f"{path.name!r} is a folder, but neither a diffusers pipeline folder (model_index.json) "
-                              "nor a UNet2DModel folder (config.json); pass the .safetensors file inside it")
+        raise CheckpointError("checkpoint.folder", name=path.name)
     size = path.stat().st_size
     if size == 0:
-        raise CheckpointError(f"{path.name} is empty (0 bytes): the file was not written completely; use another checkpoint")
+        raise CheckpointError("checkpoint.empty", name=path.name)
     if max_bytes is not None and size > max_bytes:
-        raise CheckpointError(f"{path.name} is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB limit for checkpoints")
+        raise CheckpointError("checkpoint.too_big", name=path.name, mb=size / 2**20, limit_mb=max_bytes / 2**20)
     with open(path, "rb") as f:
         head = f.read(9)
     # safetensors starts with its header length (u64, little-endian) then "{"; that length's first byte may
@@ -127,41 +125,34 @@ def read_metadata(path: str | os.PathLike, max_bytes: Optional[int] = DEFAULT_MA
     header_len = int.from_bytes(head[:8], "little")
     laid_out_as_safetensors = len(head) == 9 and head[8:9] == b"{" and 8 + header_len <= size
     if not laid_out_as_safetensors and (head[:2] == b"PK" or head[:1] == b"\x80"):
-        raise CheckpointError(f"{path.name} is a PyTorch pickle (.pt/.pth), not a DDPM Workbench checkpoint; "
-                              "pickles can run code, so they are never opened here. Use a .safetensors file "
-                              "written by `python -m ddpm.train`.")
+        raise CheckpointError("checkpoint.pickle", name=path.name)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get("ddpm")
     except Exception as e:  # safetensors raises its own error types for bad headers
-        raise CheckpointError(f"{path.name} is not a readable safetensors file ({e}); it may be truncated "
-                              "or of another format. Use a checkpoint written by `python -m ddpm.train`.") from None
+        raise CheckpointError("checkpoint.not_safetensors", name=path.name, error=str(e)) from None
     if raw is None:
-        raise CheckpointError(f"{path.name} is a safetensors file but not a DDPM Workbench checkpoint "
-                              "(no 'ddpm' config in its header); it cannot be rebuilt without its config.")
+        raise CheckpointError("checkpoint.not_ours", name=path.name)
     try:
         meta = json.loads(raw)
     except ValueError:            # JSONDecodeError, or a number over Python's 4,300 digits
-        raise CheckpointError(f"{path.name}: its config header is not valid JSON; the file is damaged") from None
+        raise CheckpointError("checkpoint.header_not_json", name=path.name) from None
     except RecursionError:        # json.loads recurses once per level: "[[[[…" 200,000 deep
-        raise CheckpointError(f"{path.name}: its config header is nested too deeply to be a config (arrays or objects "
-                              "thousands of levels deep); the file was edited or is damaged") from None
+        raise CheckpointError("checkpoint.header_too_deep", name=path.name) from None
     if not isinstance(meta, dict):
         kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(meta), "number")
-        raise CheckpointError(f"{path.name}: its config header is a JSON {kind}, not an object of fields; the file "
-                              "was edited or is damaged")
+        raise CheckpointError("checkpoint.header_kind", name=path.name, kind=kind)
     if meta.get("format") != expected_format:
-        raise CheckpointError(f"{path.name} is a {quoted(meta.get('format'), 60)} file, but a {expected_format!r} file "
-                              "is needed here (a diffusion model and a guidance classifier are separate files)")
+        raise CheckpointError("checkpoint.wrong_format", name=path.name, found=quoted(meta.get("format"), 60),
+                              expected=expected_format)
     version = meta.get("version", 0)
     if isinstance(version, bool) or not isinstance(version, int):
-        raise CheckpointError(f"{path.name}: its config's format version {quoted(version, 60)} is not a whole number; "
-                              "the file was edited or is damaged")
+        raise CheckpointError("checkpoint.version_not_int", name=path.name, version=quoted(version, 60))
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} was written by a newer DDPM Workbench (format v{version}); upgrade")
+        raise CheckpointError("checkpoint.newer", name=path.name, version=version)
     for section in ("data", "train", "metrics"):          # (model and diffusion: check_keys, at load)
         if not isinstance(meta.get(section) or {}, dict):
-            raise CheckpointError(f"{path.name}: its {section} config is not a JSON object; the file is damaged")
+            raise CheckpointError("checkpoint.section_not_object", name=path.name, section=section)
     return meta
 
 
@@ -173,7 +164,7 @@ def _read_tensors(path: Path, prefix: str) -> dict[str, torch.Tensor]:
                 if k.startswith(prefix):
                     out[k[len(prefix):]] = f.get_tensor(k)
     except Exception as e:
-        raise CheckpointError(f"{path.name}: reading the weights failed ({e}); the file is truncated or damaged") from None
+        raise CheckpointError("checkpoint.weights_unreadable", name=path.name, error=str(e)) from None
     return out
 
 
@@ -182,12 +173,14 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     """Rebuild model and diffusion from a checkpoint alone: our .safetensors file, or a diffusers pipeline /
     UNet2DModel folder, its .zip or a Hub id (`ddpm.formats.diffusers`, which holds one set of weights: `weights`
     does not apply). weights: "ema" (default; falls back to raw if the file has none) or "raw". max_bytes: refuse
-    larger files (None: no limit, for trusted local files).
+    larger files (None: no limit, for trusted local files). A bundled model is named as "bundled:mnist" (or, where
+    no such file or folder exists, "mnist"; see `ddpm.paths.resolve_checkpoint`), from any folder.
 
     Every config field is range-checked (`ddpm.formats.limits`) and the tensor shapes the file declares are
     compared with the config before any module or table is allocated."""
     if weights not in ("ema", "raw"):
         raise ValueError(f"weights must be 'ema' or 'raw' (got {weights!r})")
+    path = resolve_checkpoint(path)
     if diffusers_format.recognises(path):
         return diffusers_format.load(path, device=device, max_bytes=max_bytes)
     path = Path(path)
@@ -198,17 +191,16 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     step = check_int(name, "step", meta.get("step", 0), 0, 10**12)
     class_names = meta.get("class_names") or []
     if not isinstance(class_names, list) or len(class_names) > LIMITS.max_classes:
-        raise CheckpointError(f"{name}: its config does not build: class_names is not a list of at most "
-                              f"{LIMITS.max_classes:,} names; the file was edited or is damaged")
+        raise CheckpointError("checkpoint.class_names", name=name, limit=LIMITS.max_classes)
     try:
         declared = header_shapes(str(path))
     except Exception as e:
-        raise CheckpointError(f"{name}: reading the tensor header failed ({e}); the file is truncated or damaged") from None
+        raise CheckpointError("checkpoint.tensor_header", name=name, error=str(e)) from None
     prefix = "ema." if weights == "ema" and any(k.startswith("ema.") for k in declared) else "model."
     used = "ema" if prefix == "ema." else "raw"
     found = {k[len(prefix):]: v for k, v in declared.items() if k.startswith(prefix)}
     if not found:
-        raise CheckpointError(f"{name} holds no {weights} weights; try weights='ema'")
+        raise CheckpointError("checkpoint.no_weights", name=name, weights=weights)
     check_shapes(unet_shapes(unet_config), found, name)
     state = _read_tensors(path, prefix)
     check_finite(state, name)
@@ -217,8 +209,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         model.load_state_dict(state)
     except RuntimeError as e:
         first = str(e).splitlines()[0:3]
-        raise CheckpointError(f"{name}: the weights do not fit the saved architecture ({' '.join(first)}); "
-                              "the file is damaged or was edited") from None
+        raise CheckpointError("checkpoint.weights_mismatch", name=name, detail=" ".join(first)) from None
     class_names = [str(c) for c in class_names]
     if unet_config.num_classes and len(class_names) != unet_config.num_classes:
         class_names = [str(i) for i in range(unet_config.num_classes)]
@@ -239,8 +230,7 @@ def load_train_state(path: str | os.PathLike, max_bytes: Optional[int] = None) -
     path = Path(path)
     meta = read_metadata(path, max_bytes)
     if "train_state" not in meta:
-        raise CheckpointError(f"{path.name} holds no training state (it was exported for sharing); "
-                              "resume from the run's last.safetensors instead")
+        raise CheckpointError("checkpoint.no_train_state", name=path.name)
     ts = meta["train_state"]
     opt_tensors = _read_tensors(path, "optim.")
     rng = _read_tensors(path, "rng.")

@@ -21,12 +21,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .messages import MessageError
 from .images import (DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, MAX_TOTAL_PIXELS,
                      ImageDataset, ImageTooLarge, recorded_holdout)
 
 __all__ = ["DATASETS", "DEFAULT_HOLDOUT", "DEFAULT_SPLIT_SEED", "IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS",
-           "MAX_TOTAL_PIXELS", "ImageDataset", "ImageTooLarge", "load_dataset", "make_grid", "recorded_holdout",
+           "MAX_TOTAL_PIXELS", "ImageDataset", "ImageTooLarge", "grid_columns", "load_dataset", "make_grid", "recorded_holdout",
            "save_image_grid", "to_uint8", "training_conditioning"]
+
+class DataNotFound(MessageError, FileNotFoundError):
+    """A data set path that is not there: a FileNotFoundError whose text is a Message (ddpm/messages.py)."""
+
 
 DATASETS = ("digits", "mnist", "emoji", "mnist_full", "fashion_mnist", "cifar10")
 
@@ -37,10 +42,7 @@ def training_conditioning(data: ImageDataset, conditional: bool) -> bool:
     if not conditional or data.num_classes == 0:
         return False
     if data.num_classes == 1:
-        raise ValueError(f"{data.name} holds a single class folder {data.class_names[0]!r}: class-conditional "
-                         "training needs two or more classes (one subfolder per class), since one label tells the "
-                         "model nothing. Train unconditionally instead (--no-conditional; in the app untick "
-                         "'class-conditional'), or add a folder per class.")
+        raise MessageError("data.single_class", name=data.name, folder=data.class_names[0])
     return True
 
 
@@ -73,9 +75,8 @@ def load_dataset(name: str = "digits", image_size: int | None = None, root: str 
     if path.exists():
         return folder.load_path(path, image_size, channels)
     if any(s in str(name) for s in ("/", "\\", ".")) or str(name).startswith("~"):
-        raise FileNotFoundError(f"data set path {str(name)!r} does not exist; pass an existing folder or .zip "
-                                f"({folder.LAYOUT}), hf:NAME:SPLIT, or one of {DATASETS}")
-    raise ValueError(f"unknown data set {name!r}; choose from {DATASETS}, a folder or .zip path, or hf:NAME:SPLIT")
+        raise DataNotFound("data.path_missing", path=str(name), layout=folder.LAYOUT, choices=DATASETS)
+    raise MessageError("data.unknown", name=name, choices=DATASETS)
 
 
 def to_uint8(images: Tensor) -> Tensor:
@@ -83,6 +84,22 @@ def to_uint8(images: Tensor) -> Tensor:
     x = images.detach().to("cpu", torch.float32)
     x = x[None] if x.ndim == 3 else x
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def grid_columns(n: int, period: int | None = None, max_aspect: float = 2.5) -> int:
+    """Images per row for a near-square grid of n images. With labels cycled over n (period = the length of the
+    label list), a number of columns that is a multiple or a divisor of the period keeps each class in its own
+    columns; the one nearest a square is taken where the grid stays within max_aspect (columns : rows either way),
+    else the plain ceil(sqrt(n)). `--labels 3,3,7 --n 64` -> 9 columns × 8 rows."""
+    if n < 1:
+        raise ValueError(f"a grid needs at least one image (n={n})")
+    square = math.ceil(math.sqrt(n))
+    if not period or period < 1:
+        return square
+    aspect = lambda c: max(c / math.ceil(n / c), math.ceil(n / c) / c)
+    candidates = {c for c in range(1, n + 1) if period % c == 0 or c % period == 0}
+    best = min(candidates, key=lambda c: (aspect(c), abs(c - square)))
+    return best if aspect(best) <= max_aspect else square
 
 
 def make_grid(images: Tensor, nrow: int | None = None, padding: int = 1, pad_value: int = 128) -> np.ndarray:

@@ -1,8 +1,10 @@
 """Sample from a checkpoint.
 
-    python -m ddpm.sample --ckpt checkpoints/digits_tiny.safetensors --sampler ddim --steps 50 --eta 0 \
+    python -m ddpm.sample --ckpt digits --sampler ddim --steps 50 --eta 0 \
         --labels 3,3,7 --guidance-scale 2 --n 64 --seed 0 --out grid.png [--trajectory traj.gif]
     python -m ddpm.sample --sampler dpmpp_2m --steps 10 --labels all --n 20      # or unipc, dpmpp_2m_sde
+    python -m ddpm.sample --sampler edm_heun --steps 19 --churn 40 --eps-scaling 1.005   # 19 network calls
+    python -m ddpm.sample --sampler restart --steps 15 --restart-k 1 --restart-steps 2      # 15 network calls
 
 Writes the grid (PNG), the raw samples beside it (grid.npz: images in [-1, 1], labels, x_T, settings),
 and with --trajectory an image strip (.png: rows x_t and x̂_0) or an animation (.gif).
@@ -17,13 +19,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .paths import bundled_file
+from .paths import BUNDLED_MODELS
 from .checkpoint import CheckpointError, load_checkpoint
 from .classifier import load_classifier
-from .data import make_grid, save_image_grid
+from .data import grid_columns, make_grid, save_image_grid
 from .device import AMP_CHOICES, pick_device
-from .samplers import DEFAULT_STEPS, SAMPLERS, VARIANCES
+from .samplers import CONVENTIONS, DEFAULT_STEPS, SAMPLERS, VARIANCES
 from .sampling import Trajectory, generate
+from .stochastic import RESTART_ODES, Churn, EpsScaling, RestartSpec
+from .threads import add_threads_arg, set_threads
 
 
 def parse_labels(text: str, class_names: list[str]) -> list[int] | None:
@@ -73,17 +77,36 @@ def build_parser() -> argparse.ArgumentParser:
     """The CLI's options; every one shows its default in --help."""
     p = argparse.ArgumentParser(prog="python -m ddpm.sample", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--ckpt", default=str(bundled_file("digits_tiny.safetensors")),
-                   help="the checkpoint to sample from: our .safetensors, a diffusers pipeline folder or .zip, a Hub id")
+    p.add_argument("--ckpt", default="digits",
+                   help=f"the checkpoint to sample from: a bundled model by name ({', '.join(BUNDLED_MODELS)}), our "
+                        ".safetensors, a diffusers pipeline folder or .zip, a Hub id")
     p.add_argument("--weights", default="ema", choices=["ema", "raw"], help="EMA or raw weights")
     p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS),
-                   help="ddpm (all T steps), ddim, dpmpp_2m (DPM-Solver++(2M)), dpmpp_2m_sde, unipc (UniPC bh2)")
+                   help="ddpm (all T steps), ddim, dpmpp_2m (DPM-Solver++(2M)), dpmpp_2m_sde, unipc (UniPC bh2), "
+                        "edm_heun (EDM's Heun sampler with --churn), restart (Restart sampling)")
     p.add_argument("--steps", type=int, default=None,
-                   help=f"network calls S (None: {DEFAULT_STEPS}); DDPM always runs all T")
+                   help=f"network calls (None: {DEFAULT_STEPS}); DDPM always runs all T; edm_heun and restart spend "
+                        "exactly this many (Heun: 2 per step, 1 on the last)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η in [0, 1]")
     p.add_argument("--spacing", default=None, choices=["trailing", "linspace", "leading"],
-                   help="timestep spacing (None: the model's own for ddim - trailing for ours, a diffusers model's "
-                        "timestep_spacing - and linspace of S+1 points for the solvers, which take linspace or trailing)")
+                   help="timestep spacing (None: the convention's: ours trailing for ddim/edm_heun/restart and linspace "
+                        "of S+1 points for the solvers; a diffusers model's timestep_spacing for all of them)")
+    p.add_argument("--convention", default="model", choices=["model", *CONVENTIONS],
+                   help="whose sampling defaults: model (a diffusers pipeline's own scheduler config, ours for ours), "
+                        "workbench (this product's), diffusers (as diffusers' schedulers from_config)")
+    p.add_argument("--churn", type=float, default=0.0, help="edm_heun: S_churn (0: deterministic Heun; EDM used 40-80)")
+    p.add_argument("--churn-window", type=float, nargs=2, default=None, metavar=("S_TMIN", "S_TMAX"),
+                   help="edm_heun: churn only where S_TMIN <= s <= S_TMAX, s = sigma/alpha (None: every step)")
+    p.add_argument("--s-noise", type=float, default=1.0, help="edm_heun: S_noise in [1, 1.1]")
+    p.add_argument("--restart-interval", type=int, nargs=2, default=None, metavar=("T_MIN", "T_MAX"),
+                   help="restart: re-noise from timestep T_MIN to T_MAX (None: the levels nearest s = 0.1 and 2)")
+    p.add_argument("--restart-k", type=int, default=1, help="restart: K, how many restarts")
+    p.add_argument("--restart-steps", type=int, default=2, help="restart: ODE steps of each restart")
+    p.add_argument("--restart-ode", default="heun", choices=list(RESTART_ODES),
+                   help="restart: the ODE step (heun: 2 calls, euler = DDIM: 1)")
+    p.add_argument("--eps-scaling", type=float, default=1.0,
+                   help="any sampler: divide the predicted noise by lambda_t = B + K t/T (Ning et al. 2024; 1 = off)")
+    p.add_argument("--eps-scaling-slope", type=float, default=0.0, help="K of --eps-scaling")
     p.add_argument("--order", type=int, default=2, choices=[1, 2], help="solver order of dpmpp_2m / unipc")
     p.add_argument("--karras", action="store_true", help="Karras σ spacing for dpmpp_2m / unipc")
     p.add_argument("--variance", default=None, choices=list(VARIANCES),
@@ -107,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-temperature", type=float, default=1.0, help="scale of the per-step noise")
     p.add_argument("--max-batch", type=int, default=256, help="images per forward pass (the memory bound)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    add_threads_arg(p)
     p.add_argument("--amp", default="auto", choices=AMP_CHOICES,
                    help="network precision: auto (fp32 on every CPU, so the same seed gives the same images on any "
                         "CPU; bf16/fp16 on a GPU), off (fp32), bf16 (fast where the CPU computes it natively), fp16 "
@@ -116,6 +140,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=10, help="trajectory frames")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def stochastic_options(a: argparse.Namespace) -> tuple:
+    """(Churn or None, RestartSpec or None, EpsScaling or None) from the flags; a sampler's options given to another
+    sampler are passed on, so that generate() refuses them with its message."""
+    churn = restart = None
+    if a.sampler == "edm_heun" or (a.churn, a.churn_window, a.s_noise) != (0.0, None, 1.0):
+        lo, hi = a.churn_window or (0.0, float("inf"))
+        churn = Churn(a.churn, lo, hi, a.s_noise)
+    if a.sampler == "restart" or (a.restart_interval, a.restart_k, a.restart_steps, a.restart_ode) != (None, 1, 2, "heun"):
+        t_min, t_max = a.restart_interval or (None, None)
+        restart = RestartSpec(t_min, t_max, a.restart_k, a.restart_steps, a.restart_ode)
+    eps = EpsScaling(a.eps_scaling, a.eps_scaling_slope)
+    return churn, restart, None if eps.off else eps
 
 
 DEPRECATED_FLAGS = {"--guidance": "--guidance-scale"}   # old spelling -> the one name every CLI and the app use
@@ -140,16 +178,19 @@ def main(argv=None) -> int:
         bars[0].n = done
         bars[0].refresh()
     try:
+        set_threads(a.threads)
         dev = pick_device(a.device)
         ck = load_checkpoint(a.ckpt, device=dev, weights=a.weights)
         labels = parse_labels(a.labels, ck.class_names)
         clf = load_classifier(a.classifier, dev) if a.classifier else None
+        churn, restart, eps_scaling = stochastic_options(a)
         res = generate(ck.model, ck.diffusion, sampler=a.sampler, steps=a.steps, eta=a.eta, variance=a.variance,
                        spacing=a.spacing, clip_denoised=a.clip, order=a.order, karras=a.karras, n=a.n,
                        labels=labels, guidance_scale=a.guidance, classifier=clf, classifier_scale=a.classifier_scale,
                        seed=a.seed, temperature=a.temperature, noise_temperature=a.noise_temperature,
                        trajectory_frames=a.frames if a.trajectory else 0, max_batch=a.max_batch, callback=progress,
-                       amp=a.amp)
+                       amp=a.amp, churn=churn, restart=restart, eps_scaling=eps_scaling,
+                       convention=None if a.convention == "model" else a.convention)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -157,13 +198,13 @@ def main(argv=None) -> int:
         for bar in bars:
             bar.close()
     out = Path(a.out)
-    nrow = len(set(labels)) if labels and len(set(labels)) <= 16 else None
+    nrow = grid_columns(a.n, len(labels) if labels else None)    # near-square; a class keeps its columns
     save_image_grid(res.images, out, nrow=nrow, scale=4)
     np.savez_compressed(out.with_suffix(".npz"), images=res.images.numpy(),
                         labels=res.labels.numpy() if res.labels is not None else np.array([]),
                         x_T=res.x_T.numpy(), settings=json.dumps(res.settings))
     if a.trajectory and res.trajectory is not None:
-        save_trajectory(res.trajectory, Path(a.trajectory), nrow=nrow or int(np.ceil(np.sqrt(a.n))))
+        save_trajectory(res.trajectory, Path(a.trajectory), nrow=nrow)
     print(f"{a.n} images, {res.network_calls} network calls each, {res.settings['precision']}, "
           f"{res.seconds:.1f}s -> {out} "
           f"(+ {out.with_suffix('.npz').name}{', ' + a.trajectory if a.trajectory else ''})")

@@ -7,7 +7,9 @@ under torchrun.
     torchrun --nproc_per_node=2 -m ddpm.train --data digits --steps 2000 --out runs/digits
 
 One run is a `TrainRun` (its state) going through named phases: `TrainRun.setup` (data, model, optimizer,
-resume), `train_step`, `log_window`, `save`, `sample_grid`, `finish`; `train()` is the short loop over them.
+resume), `train_step`, `log_window`, `save`, `sample_grid`, `finish`; `train()` is the short loop over them. A
+`status` listener hears from the first second on (loading the data, from which step a resume goes on, every
+step); the CLI draws its bar from it and takes --threads (ddpm/threads.py).
 
 Files written to --out (rank 0 only): last.safetensors (resumable), model.safetensors (EMA weights to
 share), metrics.jsonl (one JSON line per log), progress.json, config.json, summary.json,
@@ -18,20 +20,18 @@ so a killed run can leave at most its last line cut short, and a resume drops th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import functools
 import json
 import math
 import os
-import signal
 import sys
 import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import torch
 import torch.distributed as dist
@@ -41,60 +41,18 @@ from .checkpoint import CheckpointError, atomic_write, export_checkpoint, load_t
 from .data import DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid, training_conditioning
 from .device import Precision, pick_device, resolve_precision
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .messages import Message, msg
 from .run_files import append_line, check_writable, trim_metrics, write_json
 from .sampling import generate
+from .threads import add_threads_arg, set_threads
 from .train_config import OptionSpec, TrainConfig, add_config_args, config_from_args
+from .train_state import LossWindow, StopTraining, TrainProgress, TrainResult, TrainStatus, ema_update, \
+    ignore_status, lr_at, stop_on_signals
 from .unet import UNet, UNetConfig, count_parameters, preset_config
 from .vlb_loss import check_resume_variance, timestep_sampler, training_losses
 
-__all__ = ["OptionSpec", "StopTraining", "TrainConfig", "TrainProgress", "TrainResult", "TrainRun", "train",
-           "lr_at", "ema_update", "main"]
-
-
-@dataclass
-class TrainProgress:
-    step: int
-    total: int
-    loss: float                       # mean weighted loss since the last report
-    lr: float
-    elapsed: float                    # seconds in this process
-    eta: float                        # seconds left, estimated
-    loss_by_quartile: list            # mean loss for t in [0, T/4), [T/4, T/2), [T/2, 3T/4), [3T/4, T)
-    sample_path: Optional[str] = None # set when a new sample grid was written
-    data: str = ""                    # what was loaded, e.g. "mnist: 4,000 grey 28×28 images in 10 classes (...)"
-
-
-@dataclass
-class TrainResult:
-    checkpoint: str                   # last.safetensors (resumable)
-    model: str                        # model.safetensors (EMA weights, to share)
-    step: int
-    final_loss: float
-    seconds: float
-    stopped_early: bool
-    parameters: int
-    replicas_identical: Optional[bool] = None  # under torchrun: whether every process ended with the same weights
-
-
-class StopTraining(Exception):
-    """Raised from a callback (or set by SIGTERM/SIGINT) to end the run cleanly after saving."""
-
-
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warmup to cfg.lr over warmup_steps, then cosine decay to lr·min_lr_ratio at cfg.steps."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    floor = cfg.lr * cfg.min_lr_ratio
-    return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-@torch.no_grad()
-def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.lerp_(pm.detach(), 1 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers()):
-        be.copy_(bm)
+__all__ = ["OptionSpec", "StopTraining", "TrainConfig", "TrainProgress", "TrainResult", "TrainRun", "TrainStatus",
+           "train", "lr_at", "ema_update", "main"]
 
 
 def _dist_info() -> tuple[int, int, int]:
@@ -116,42 +74,6 @@ def build_model_config(cfg: TrainConfig, data: ImageDataset) -> UNetConfig:
     if cfg.base_channels:
         over["base_channels"] = cfg.base_channels
     return preset_config(cfg.preset, **over)
-
-
-@contextlib.contextmanager
-def _stop_on_signals(enabled: bool) -> Iterator[threading.Event]:
-    """SIGTERM / SIGINT set the yielded event (the loop then saves and ends); the caller's handlers are put
-    back afterwards, so its Ctrl-C works again. Only the main thread can install handlers."""
-    flag = threading.Event()
-    previous = {}
-    if enabled and threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            previous[sig] = signal.signal(sig, lambda signum, frame: flag.set())
-    try:
-        yield flag
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-@dataclass
-class LossWindow:
-    """The losses since the last log line: the mean, and the mean per quarter of [0, T)."""
-    losses: list = field(default_factory=list)
-    by_quartile: list = field(default_factory=lambda: [[] for _ in range(4)])
-
-    def add(self, loss: float, per_sample: torch.Tensor, t: torch.Tensor, T: int) -> None:
-        self.losses.append(loss)
-        q = (t * 4 // T).to(per_sample.device)
-        for k in range(4):
-            if (q == k).any():
-                self.by_quartile[k].append(per_sample.detach()[q == k].mean().item())
-
-    def mean(self) -> float:
-        return sum(self.losses) / max(1, len(self.losses))
-
-    def quartile_means(self) -> list:
-        return [sum(w) / len(w) if w else None for w in self.by_quartile]
 
 
 @dataclass
@@ -184,6 +106,7 @@ class TrainRun:
     last_lr: float = 0.0
     stop_requested: bool = False      # set by a callback raising StopTraining; the loop ends before the next step
     stopped_early: bool = False
+    report: Callable[[TrainStatus], None] = field(default=ignore_status, repr=False)   # see train(status=)
 
     @property
     def is_main(self) -> bool:
@@ -195,9 +118,10 @@ class TrainRun:
 
     # ---- set up / resume ---------------------------------------------------------------------------------
     @classmethod
-    def setup(cls, cfg: TrainConfig) -> "TrainRun":
+    def setup(cls, cfg: TrainConfig, status: Optional[Callable[[TrainStatus], None]] = None) -> "TrainRun":
         """Validate, join the process group, load the data (less its held-out split), build the model, EMA and
-        optimizer, resume when asked, and write config.json / a trimmed metrics.jsonl / progress.json."""
+        optimizer, resume when asked, and write config.json / a trimmed metrics.jsonl / progress.json.
+        status (rank 0 only) hears of each phase: loading the data, the data loaded, resumed (from which step)."""
         cfg.validate()
         rank, local_rank, world = _dist_info()
         if world > 1 and not dist.is_initialized():
@@ -216,6 +140,8 @@ class TrainRun:
         if rank == 0:
             check_writable(out)
 
+        report = status if (status is not None and rank == 0) else ignore_status
+        report(TrainStatus("loading_data", 0, cfg.steps, msg("train.loading_data", data=cfg.data)))
         data = load_dataset(cfg.data, image_size=cfg.image_size, **data_columns(cfg))
         if cfg.holdout > 0:   # the held-out split (same split as diagnostics' real-vs-real floor) is never trained on
             data = data.split(cfg.holdout, seed=DEFAULT_SPLIT_SEED)[0]
@@ -230,10 +156,14 @@ class TrainRun:
                   g_data=torch.Generator().manual_seed(cfg.seed),
                   g_noise=torch.Generator().manual_seed(cfg.seed + 1 + rank),
                   timesteps=timestep_sampler(cfg.loss, cfg.T),
-                  precision=precision, precision_history=[{"from_step": 0, "precision": precision.name}])
+                  precision=precision, precision_history=[{"from_step": 0, "precision": precision.name}],
+                  report=report)
+        report(TrainStatus("data_loaded", 0, cfg.steps, msg("train.data", summary=run.data_summary())))
         resume_path = (out / "last.safetensors") if cfg.resume == "auto" else (Path(cfg.resume) if cfg.resume else None)
         if resume_path is not None and (cfg.resume != "auto" or resume_path.exists()):
             run.resume(resume_path)
+        elif resume_path is not None:
+            report(TrainStatus("resumed", 0, cfg.steps, msg("train.fresh_start", path=str(resume_path))))
 
         run.net = model
         if cfg.compile:
@@ -286,6 +216,8 @@ class TrainRun:
         if self.step >= self.cfg.steps:
             raise ValueError(f"the checkpoint is already at step {self.step} >= --steps {self.cfg.steps}; "
                              "raise --steps to train further")
+        self.report(TrainStatus("resumed", self.step, self.cfg.steps,
+                                msg("train.resumed", path=str(path), step=self.step, total=self.cfg.steps)))
 
     # ---- one step ----------------------------------------------------------------------------------------
     def should_stop(self, *events: Optional[threading.Event]) -> bool:
@@ -358,12 +290,18 @@ class TrainRun:
 
     def data_summary(self) -> str:
         """What the trainer detected, for the user: the data, its split, and conditional or not."""
-        how = "class-conditionally" if self.ucfg.num_classes else "unconditionally"
-        return f"{self.data.describe()} (training split); training {how}"
+        return str(self.data_message())
+
+    def data_message(self) -> Message:
+        """data_summary as a Message (progress.json keeps it, so the app shows it in the page's language)."""
+        return msg("data.summary_conditional" if self.ucfg.num_classes else "data.summary_unconditional",
+                   data=self.data.describe())
 
     def write_progress(self, state: str, p: Optional[TrainProgress] = None) -> None:
         info = {"state": state, "step": self.step, "total": self.cfg.steps, "pid": os.getpid(), "time": time.time(),
-                "data": self.data_summary(), "data_notes": list(self.data.notes)}
+                "data": self.data_summary(), "data_notes": [str(n) for n in self.data.notes],
+                "data_message": self.data_message().as_dict(),
+                "data_notes_messages": [n.as_dict() for n in self.data.notes]}
         if p is not None:
             info.update(loss=p.loss, lr=p.lr, elapsed=p.elapsed, eta=p.eta)
         atomic_write(self.out / "progress.json", lambda tmp: Path(tmp).write_text(json.dumps(info)))
@@ -409,7 +347,10 @@ class TrainRun:
     # ---- finish ------------------------------------------------------------------------------------------
     def finish(self) -> TrainResult:
         """Compare the replicas (torchrun), save the final checkpoint and the shareable export, draw the final
-        grid, write summary.json and leave the process group."""
+        grid, write summary.json and leave the process group. After an early stop between two log lines the result
+        reports the mean loss of the steps since the last line (metrics.jsonl keeps its log_every rhythm)."""
+        if self.window.losses:
+            self.last_loss = self.window.mean()
         identical = None
         if self.distributed:
             flat = torch.cat([p.detach().flatten().float() for p in self.model.parameters()])
@@ -432,17 +373,20 @@ class TrainRun:
 
 
 def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] = None,
-          stop_event: Optional[threading.Event] = None) -> TrainResult:
+          stop_event: Optional[threading.Event] = None,
+          status: Optional[Callable[[TrainStatus], None]] = None) -> TrainResult:
     """Train to cfg.steps (or until a callback raises StopTraining, stop_event is set or SIGTERM/SIGINT
-    arrives), then save. `callback` receives a TrainProgress at every log line."""
-    run = TrainRun.setup(cfg)
+    arrives), then save. `callback` receives a TrainProgress at every log line; `status` a TrainStatus from the
+    first second on (each setup phase with its message, then every optimizer step)."""
+    run = TrainRun.setup(cfg, status)
     run.model.train()
-    with _stop_on_signals(run.is_main or run.distributed) as signalled:
+    with stop_on_signals(run.is_main or run.distributed) as signalled:
         while run.step < cfg.steps:
             if run.should_stop(signalled, stop_event):
                 run.stopped_early = True
                 break
             run.train_step()
+            run.report(TrainStatus("step", run.step, cfg.steps))
             sample_path = run.sample_grid() if run.due(cfg.sample_every) else None
             if run.due(cfg.save_every):
                 run.save()
@@ -456,44 +400,73 @@ def train(cfg: TrainConfig, callback: Optional[Callable[[TrainProgress], None]] 
     return run.finish()
 
 
+def _write_error(out: str, e: BaseException) -> None:
+    """<out>/error.json: the error's Message (ddpm/messages.py) when it carries one, so that a caller (the app's job
+    manager) can show it in its reader's language; nothing when the folder cannot be written."""
+    message = getattr(e, "message", None)
+    if isinstance(message, Message) and Path(out).is_dir():
+        try:
+            write_json(Path(out) / "error.json", {"message": message.as_dict(), "text": str(e)})
+        except (OSError, TypeError, ValueError):
+            pass
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ddpm.train", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_config_args(parser)
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_arg(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bar (the setup and resume lines stay)")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     rank = _dist_info()[0]
     bar = None
-    if rank == 0 and not args.quiet:
+    if rank == 0 and not args.quiet:     # drawn at once: setup (data loading included) is reported as it happens
         from tqdm import tqdm
-        bar = tqdm(total=cfg.steps, unit="step")
+        bar = tqdm(total=cfg.steps, unit="step", desc="setup")
 
-    said = []
+    resumed_at = [0]
 
-    def report(p: TrainProgress) -> None:
-        if p.data and not said:              # once: what was detected (flat folder -> unconditional, ...)
-            said.append(p.data)
-            print(f"data: {p.data}", file=sys.stderr)
+    def on_status(s: TrainStatus) -> None:
+        if s.message is not None:
+            (functools.partial(bar.write, file=sys.stderr) if bar is not None else
+             functools.partial(print, file=sys.stderr))(str(s.message))
+        if s.phase == "resumed":
+            resumed_at[0] = s.step
+        if bar is not None and s.phase == "step":
+            if bar.desc.startswith("setup"):      # the first step: the rate and ETA count from here
+                bar.reset()
+                bar.initial = bar.n = resumed_at[0]
+                bar.set_description("train", refresh=False)
+            bar.update(s.step - bar.n)
+
+    def on_log(p: TrainProgress) -> None:
         if bar is not None:
-            bar.n = p.step
             bar.set_postfix(loss=f"{p.loss:.4f}", lr=f"{p.lr:.1e}")
-            bar.refresh()
     try:
-        result = train(cfg, report)
-    except (ValueError, FileNotFoundError, PermissionError, RuntimeError) as e:
+        set_threads(args.threads)
+        result = train(cfg, on_log, status=on_status)
+    except (ValueError, FileNotFoundError, PermissionError, RuntimeError, FloatingPointError) as e:
         if bar is not None:
             bar.close()
         print(f"error: {e}", file=sys.stderr)
+        _write_error(cfg.out, e)
         return 2
     if bar is not None:
         bar.close()
     if rank == 0:
-        verb = "stopped" if result.stopped_early else "finished"
-        print(f"{verb} at step {result.step}: loss {result.final_loss:.4f}, {result.seconds:.0f}s, "
-              f"{result.parameters:,} parameters\n  resumable: {result.checkpoint}\n  to share:  {result.model}"
+        print(str(finished_line(result)) + f"\n  resumable: {result.checkpoint}\n  to share:  {result.model}"
               + (f"\n  replicas identical: {result.replicas_identical}" if result.replicas_identical is not None else ""))
     return 0
+
+
+def finished_line(result: TrainResult) -> Message:
+    """"finished at step N: loss …" / "stopped at step N: last loss …" (the mean of the steps since the last log
+    line), or, stopped before any step of this session, that there is no loss to report."""
+    values = dict(step=result.step, loss=result.final_loss, seconds=result.seconds, parameters=result.parameters)
+    if not result.stopped_early:
+        return msg("train.finished", **values)
+    return msg("train.stopped" if math.isfinite(result.final_loss) else "train.stopped_no_step", **values)
 
 
 if __name__ == "__main__":

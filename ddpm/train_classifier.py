@@ -21,6 +21,9 @@ from .classifier import ClassifierConfig, NoisyClassifier, save_classifier
 from .data import load_dataset, recorded_holdout
 from .device import pick_device
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .messages import msg
+from .paths import resolve_checkpoint
+from .threads import add_threads_arg, set_threads
 
 
 def train_classifier(data_source: str, image_size: int, diffusion_config: DiffusionConfig, out: str, *,
@@ -80,7 +83,8 @@ def train_classifier(data_source: str, image_size: int, diffusion_config: Diffus
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m ddpm.train_classifier", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--ckpt", required=True, help="the diffusion checkpoint the classifier will guide")
+    p.add_argument("--ckpt", required=True, help="the diffusion checkpoint the classifier will guide (a path, or a "
+                                                  "bundled model's name: digits, mnist)")
     p.add_argument("--data", default="", help="data set (default: the checkpoint's)")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-size", type=int, default=128)
@@ -89,10 +93,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="where to write the classifier (.safetensors)")
+    add_threads_arg(p)
     a = p.parse_args(argv)
     try:
-        meta = read_metadata(a.ckpt)
+        set_threads(a.threads)
+        meta = read_metadata(resolve_checkpoint(a.ckpt))
         source = a.data or meta.get("data", {}).get("source") or meta.get("data", {}).get("name", "digits")
+        print(msg("train.loading_data", data=source), file=sys.stderr)
         res = train_classifier(source, meta["model"]["image_size"], DiffusionConfig.from_dict(meta["diffusion"]),
                                a.out, steps=a.steps, batch_size=a.batch_size, lr=a.lr, base_channels=a.base_channels,
                                seed=a.seed, device=a.device, data_meta=meta.get("data"),

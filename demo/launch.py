@@ -30,6 +30,21 @@ def has_display() -> bool:
     return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+INSTALL_APP = "pip install 'ddpm-workbench[app]'"        # the [app] extra of pyproject.toml: gradio
+
+
+def gradio_missing() -> bool:
+    """True where gradio is not installed (the package was installed without its [app] extra). A gradio that is
+    installed but fails to import is not hidden: its own error is raised."""
+    try:
+        import gradio  # noqa: F401
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] == "gradio":
+            return True
+        raise
+    return False
+
+
 def main(argv=None) -> int:
     prog = "ddpm-app" if os.path.basename(sys.argv[0]) == "ddpm-app" else "python app.py"
     parser = argparse.ArgumentParser(prog=prog, description="Launch the DDPM Workbench app.")
@@ -39,6 +54,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser tab (none is opened on a Space or a machine without a display)")
     args = parser.parse_args(argv)
+    if gradio_missing():
+        from ddpm.messages import msg       # demo/__init__.py registered demo/locales (no gradio needed)
+        print(f"error: {msg('app.needs_gradio', install=INSTALL_APP)}", file=sys.stderr)
+        return 2
     host, port = server_address(args.host, args.port)
 
     # this instance's training runs are its own (another app on this checkout neither lists nor stops them);

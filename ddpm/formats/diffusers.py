@@ -31,7 +31,9 @@ from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
 from ..safezip import MAX_MEMBER_BYTES, UnsafeZipError, checked_members, extract_members, open_zip
+from ..messages import msg
 from .base import CheckpointError, LoadedCheckpoint
+from .diffusers_card import model_card
 from .diffusers_config import PIPELINE_CLASSES, DiffusersUNetConfig, check_unet, check_variance_pair, refuse, \
     scheduler_to_diffusion
 from .limits import check_finite, check_shapes, header_shapes, meta_shapes
@@ -95,14 +97,13 @@ class DiffusersUNet(nn.Module):
 # ------------------------------------------------------------------------------------------------- files
 def _read_json(path: Path, source: str) -> Any:
     if path.stat().st_size > MAX_JSON_BYTES:
-        raise CheckpointError(f"{source}: {path.name} is over {MAX_JSON_BYTES // 2**20} MB; it is not a diffusers config")
+        raise CheckpointError("diffusers.json_too_big", source=source, file=path.name, mb=MAX_JSON_BYTES // 2**20)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{source}: {path.name} is not valid JSON ({e}); the file is damaged") from None
+        raise CheckpointError("diffusers.json_invalid", source=source, file=path.name, error=str(e)) from None
     except (RecursionError, ValueError):      # "[[[[…" thousands deep; a number of more than 4,300 digits
-        raise CheckpointError(f"{source}: {path.name} is not a config (nested thousands of levels deep, or a number "
-                              "of thousands of digits); the file was edited or is damaged") from None
+        raise CheckpointError("diffusers.json_too_deep", source=source, file=path.name) from None
 
 
 def _check_pipeline(index: Any, source: str) -> dict:
@@ -193,27 +194,25 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu",
 
 def _load_zip(p: Path, device, max_bytes: Optional[int]) -> LoadedCheckpoint:
     if max_bytes is not None and p.stat().st_size > max_bytes:
-        raise CheckpointError(f"{p.name} is {p.stat().st_size / 2**20:.0f} MB, over the "
-                              f"{max_bytes / 2**20:.0f} MB limit for checkpoints")
+        raise CheckpointError("checkpoint.too_big", name=p.name, mb=p.stat().st_size / 2**20, limit_mb=max_bytes / 2**20)
     if not zipfile.is_zipfile(p):
-        raise CheckpointError(f"{p.name} is not a readable .zip; zip the diffusers folder (model_index.json, unet/, "
-                              "scheduler/) again")
+        raise CheckpointError("diffusers.not_zip", name=p.name)
     limit = min(max_bytes or MAX_MEMBER_BYTES, MAX_MEMBER_BYTES)     # safezip's caps hold for every zip
     try:
         opened = open_zip(p)                                  # the member count and directory size, first
     except UnsafeZipError as e:
-        raise CheckpointError(str(e)) from None
+        raise CheckpointError(e.message) from None
     with tempfile.TemporaryDirectory(prefix="ddpm-diffusers-") as tmp, opened as zf:
         try:
             members = checked_members(zf, p.name, limit)     # sizes, ratios and the total, before a byte is read
         except UnsafeZipError as e:
-            raise CheckpointError(str(e)) from None
+            raise CheckpointError(e.message) from None
         # unpack configs and safetensors only; a pickle is noted by name (so the message can say so), never read
         keep = [(parts, info) for parts, info in members if parts[-1].endswith((".json", ".safetensors"))]
         for parts, info in keep:                             # a config's cap, from the central directory too
             if parts[-1].endswith(".json") and info.file_size > MAX_JSON_BYTES:
-                raise CheckpointError(f"{p.name}: {info.filename} is over {MAX_JSON_BYTES // 2**20} MB; it is not a "
-                                      "diffusers config")
+                raise CheckpointError("diffusers.json_too_big", source=p.name, file=info.filename,
+                                      mb=MAX_JSON_BYTES // 2**20)
         for parts, _ in members:
             if parts[-1] in PICKLED_WEIGHTS:
                 (Path(tmp).joinpath(*parts)).parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +220,7 @@ def _load_zip(p: Path, device, max_bytes: Optional[int]) -> LoadedCheckpoint:
         try:
             extract_members(zf, keep, Path(tmp), limit, p.name)
         except UnsafeZipError as e:
-            raise CheckpointError(str(e)) from None
+            raise CheckpointError(e.message) from None
         return _load_folder(_zip_root(Path(tmp)), str(p), p.name, ".zip", device, max_bytes)
 
 
@@ -242,8 +241,9 @@ def _load_folder(root: Path, path: str, source: str, kind: str, device, max_byte
     sched_cfg = _read_json(sched_path, source)
     kwargs, desc = check_unet(unet_cfg, source, null_class=bool(ours.get("null_class")))
     dcfg, defaults = scheduler_to_diffusion(sched_cfg, source)
-    if isinstance(ours.get("eps_from_clipped"), bool):          # our export: DDIM as the original samples it
-        defaults = dataclasses.replace(defaults, eps_from_clipped=ours["eps_from_clipped"])
+    if isinstance(ours.get("eps_from_clipped"), bool):          # our export: sampled as the original is
+        defaults = dataclasses.replace(defaults, eps_from_clipped=ours["eps_from_clipped"],
+                                       convention="diffusers" if ours.get("convention") == "diffusers" else "workbench")
     check_variance_pair(desc, defaults, source)
     weights = unet_dir / WEIGHTS
     if max_bytes is not None and weights.stat().st_size > max_bytes:
@@ -261,7 +261,7 @@ def _load_folder(root: Path, path: str, source: str, kind: str, device, max_byte
             expected = meta_shapes(build)
         except (TypeError, ValueError, AttributeError, KeyError) as e:
             raise CheckpointError(f"{source}: its UNet2DModel config does not build ({e})") from None
-        check_shapes(expected, declared, source, "the UNet2DModel its config.json describes")
+        check_shapes(expected, declared, source, msg("config.diffusers_architecture"))
         unet = build()
     state = load_file(str(weights))
     check_finite(state, source)
@@ -363,8 +363,10 @@ def export_pipeline(ck: LoadedCheckpoint, out: str | os.PathLike) -> Path:
         index[MARKER] = {"class_names": list(ck.class_names), "null_class": bool(ck.num_classes) and
                          getattr(ck.unet_config, "has_null_class", False), "step": int(ck.step),
                          "data": ck.meta.get("data") or {}, "source": ck.source,
-                         "eps_from_clipped": ck.sampling_defaults.eps_from_clipped}
+                         "eps_from_clipped": ck.sampling_defaults.eps_from_clipped,
+                         "convention": ck.sampling_defaults.convention}
         (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
+        (tmp / "README.md").write_text(model_card(ck, out), encoding="utf-8")    # how diffusers samples it
         if out.exists():
             out.rmdir()
         os.replace(tmp, out)
