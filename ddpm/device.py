@@ -9,6 +9,8 @@ from typing import Optional
 
 import torch
 
+from .messages import Message, MessageError, msg
+
 
 def pick_device(name: str | None = "auto") -> torch.device:
     if name in (None, "", "auto"):
@@ -85,6 +87,7 @@ class Precision:
     device_type: str                   # cpu | cuda | mps
     reason: str                        # why this precision (what `auto` saw)
     warning: Optional[str] = None      # said to the user before the work starts (e.g. emulated bf16 is slow)
+    notice: Optional[Message] = None   # the warning as a Message, for a reader in another language
 
     @property
     def dtype(self) -> Optional[torch.dtype]:
@@ -101,8 +104,6 @@ class Precision:
             return fn(*args, **kwargs).float()
 
 
-FP16_ON_CPU = ("fp16 is refused on a CPU: CPUs have no fast fp16 path here and fp16's narrow range needs loss "
-               "scaling; use --amp bf16 (fast where the CPU has native bf16) or --amp off")
 
 
 def resolve_precision(amp: str, device: torch.device | str, use: str = "sample") -> Precision:
@@ -129,11 +130,10 @@ def resolve_precision(amp: str, device: torch.device | str, use: str = "sample")
         return Precision(amp, kind, f"--amp {amp}")
     native = cpu_has_native_bf16()
     if amp == "fp16":
-        raise ValueError(FP16_ON_CPU)
+        raise MessageError("precision.fp16_on_cpu")
     if amp == "bf16":
-        warning = None if native else ("this CPU has no native bf16 (no AVX-512 BF16 / AMX): PyTorch emulates "
-                                       "it, which is slower than fp32; --amp off or auto is faster here")
-        return Precision("bf16", kind, "--amp bf16", warning)
+        notice = None if native else msg("precision.emulated_bf16")
+        return Precision("bf16", kind, "--amp bf16", notice and str(notice), notice)
     if not native:
         return Precision("fp32", kind, "auto: fp32 (this CPU has no native bf16)")
     if CPU_AUTO_BF16[use]:

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .messages import Message, MessageError, msg
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 IMAGE_FORMATS = ("PNG", "JPEG")      # what PIL may open (by content, whatever the extension); others are skipped
 IMAGE_MODES = ("1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "I", "I;16", "I;16B", "I;16L", "F", "CMYK",
@@ -34,7 +36,8 @@ class ImageDataset:
     labels: Tensor          # (N,) long, index into class_names
     class_names: list[str]  # [] for an unconditional data set (a flat folder, a dataset without labels)
     name: str               # e.g. "digits" or the folder / zip name
-    notes: list[str] = field(default_factory=list)   # what the loader did that the user should see (skips, resizes)
+    notes: list[Message] = field(default_factory=list)   # what the loader did that the user should see (skips,
+    #                                                      resizes), rendered in the reader's language
     skipped: int = 0        # unreadable images left out
 
     @property
@@ -54,13 +57,15 @@ class ImageDataset:
         """Whether the data carry classes a model can be conditioned on (two or more)."""
         return self.num_classes >= 2
 
-    def describe(self) -> str:
-        """One line for the user, e.g. 'mnist: 5,000 grey 28×28 images in 10 classes'."""
-        kind = {1: "grey", 3: "RGB"}.get(self.channels, f"{self.channels}-channel")
-        what = (f"in {self.num_classes} classes" if self.conditional else
-                f"in one class folder {self.class_names[0]!r}" if self.num_classes == 1 else
-                "without classes (a flat folder or no label column)")
-        return f"{self.name}: {len(self):,} {kind} {self.image_size}×{self.image_size} images {what}"
+    def describe(self) -> Message:
+        """One line for the user, e.g. 'mnist: 5,000 grey 28×28 images in 10 classes' (str() of it; render(m, "zh")
+        for 中文)."""
+        kind = {1: msg("data.kind_grey"), 3: msg("data.kind_rgb")}.get(self.channels) or \
+            msg("data.kind_channels", c=self.channels)
+        what = (msg("data.in_classes", k=self.num_classes) if self.conditional else
+                msg("data.in_one_folder", folder=self.class_names[0]) if self.num_classes == 1 else
+                msg("data.no_classes"))
+        return msg("data.describe", name=self.name, n=len(self), kind=kind, size=self.image_size, what=what)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -83,7 +88,7 @@ class ImageDataset:
         mask = torch.zeros(len(self), dtype=torch.bool)
         mask[torch.cat(held)] = True
         if not mask.any():
-            raise ValueError(f"holdout_fraction={holdout_fraction} holds out no images of {len(self)}; raise it")
+            raise MessageError("data.holdout_none", fraction=holdout_fraction, n=len(self))
         part = lambda m: ImageDataset(self.images[m], self.labels[m], list(self.class_names), self.name,
                                       list(self.notes), self.skipped)
         return part(~mask), part(mask)
@@ -105,15 +110,13 @@ def recorded_holdout(data_meta: Optional[Mapping] = None) -> tuple[float, int]:
         fraction = float(meta.get("holdout") or DEFAULT_HOLDOUT)
         seed = int(meta.get("split_seed") or DEFAULT_SPLIT_SEED)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"the checkpoint's data record has an unreadable hold-out ({meta.get('holdout')!r}, seed "
-                         f"{meta.get('split_seed')!r}): expected a fraction in (0, 1) and an integer seed") from e
+        raise MessageError("data.record_unreadable", holdout=meta.get("holdout"), seed=meta.get("split_seed")) from e
     if not 0.0 < fraction < 1.0:
-        raise ValueError(f"the checkpoint's data record holds out {fraction!r} of every class; a hold-out must be "
-                         "in (0, 1) (0 = none); retrain, or fix the file's data record")
+        raise MessageError("data.record_range", fraction=fraction)
     return fraction, seed
 
 
-class ImageTooLarge(ValueError):
+class ImageTooLarge(MessageError):
     """An image or a data set over the pixel caps; the message names it, the cap and what to do."""
 
 
@@ -149,9 +152,10 @@ def open_image(fp: BinaryIO, name: str, source: str, formats: Optional[Sequence[
 
 def _image_too_large(name: str, source: str, pixels: int, size: Optional[tuple[int, int]] = None) -> ImageTooLarge:
     side = math.isqrt(MAX_IMAGE_PIXELS)
-    declared = f"{size[0]}×{size[1]} = {pixels:,}" if size else f"{pixels:,}"
-    return ImageTooLarge(f"{source}: image {name!r} declares {declared} pixels in its header (limit "
-                         f"{MAX_IMAGE_PIXELS:,} per image); resize the images to at most {side}×{side}")
+    if size:
+        return ImageTooLarge("image.too_large_size", source=source, name=name, w=size[0], h=size[1], pixels=pixels,
+                             limit=MAX_IMAGE_PIXELS, side=side)
+    return ImageTooLarge("image.too_large", source=source, name=name, pixels=pixels, limit=MAX_IMAGE_PIXELS, side=side)
 
 
 def read_image_header(fp: BinaryIO, name: str, source: str,
@@ -180,9 +184,8 @@ def check_total_pixels(sizes: Sequence[tuple[int, int]], image_size: int, source
     total = sum(w * h for w, h in sizes) + n * image_size * image_size
     if total > limit:
         side = max(math.isqrt(limit // (2 * max(n, 1))), 1)
-        raise ImageTooLarge(f"{source}: its {n:,} images come to {total:,} pixels decoded and resized to "
-                            f"{image_size}×{image_size} (limit {limit:,} per data set, counted from their headers); "
-                            f"resize the images to at most {side}×{side}, use fewer of them or a smaller image size")
+        raise ImageTooLarge("image.total_too_large", source=source, n=n, total=total, size=image_size, limit=limit,
+                            side=side)
 
 
 def resize(x: Tensor, size: int) -> Tensor:

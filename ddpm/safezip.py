@@ -15,17 +15,18 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
+from .messages import MessageError
+
 MAX_MEMBERS = 200_000                # members in one zip
 MAX_MEMBER_BYTES = 512 * 2**20       # one member, unpacked (callers may ask for less: an image member gets 50 MiB)
 MAX_TOTAL_BYTES = 1 * 2**30          # all members together, unpacked
 MAX_RATIO = 100                      # unpacked / packed size of one member, for members over RATIO_FLOOR_BYTES
 RATIO_FLOOR_BYTES = 1 * 2**20        # smaller members may pack tighter (a short JSON of spaces, a blank image)
-TOO_BIG = "make the zip smaller, or unzip it and pass the folder (on the command line)"
 
 Members = list[tuple[tuple[str, ...], zipfile.ZipInfo]]
 
 
-class UnsafeZipError(ValueError):
+class UnsafeZipError(MessageError):
     """A zip that is refused; the message names the member and what to do."""
 
 
@@ -34,23 +35,20 @@ def member_parts(info: zipfile.ZipInfo, source: str) -> tuple[str, ...]:
     name = info.filename.replace("\\", "/")
     parts = PurePosixPath(name).parts
     if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-        raise UnsafeZipError(f"{source}: member {info.filename!r} has an absolute or climbing path (traversal); "
-                             "make the zip from inside the folder, with relative paths only")
+        raise UnsafeZipError("zip.traversal", source=source, member=info.filename)
     if stat.S_ISLNK(info.external_attr >> 16):
-        raise UnsafeZipError(f"{source}: member {info.filename!r} is a symbolic link; zip the files themselves "
-                             "(zip without -y / --symlinks)")
+        raise UnsafeZipError("zip.symlink", source=source, member=info.filename)
     return parts
 
 
 def check_sizes(info: zipfile.ZipInfo, source: str, max_member_bytes: int) -> None:
     """The member's declared size against the per-member limit and its compression ratio against MAX_RATIO."""
     if info.file_size > max_member_bytes:
-        raise UnsafeZipError(f"{source}: member {info.filename!r} unpacks to {info.file_size:,} bytes "
-                             f"(limit {max_member_bytes:,}); remove it or make it smaller")
+        raise UnsafeZipError("zip.member_too_big", source=source, member=info.filename, size=info.file_size,
+                             limit=max_member_bytes)
     if info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * info.compress_size:
-        raise UnsafeZipError(f"{source}: member {info.filename!r} unpacks to {info.file_size:,} bytes from "
-                             f"{info.compress_size:,} packed, over {MAX_RATIO}:1 (the limit for members over "
-                             f"{RATIO_FLOOR_BYTES:,} bytes), as a zip bomb does; remove it or zip real data")
+        raise UnsafeZipError("zip.bomb", source=source, member=info.filename, size=info.file_size,
+                             packed=info.compress_size, ratio=MAX_RATIO, floor=RATIO_FLOOR_BYTES)
 
 
 def checked_members(zf: zipfile.ZipFile, source: str, max_member_bytes: int = MAX_MEMBER_BYTES,
@@ -60,8 +58,7 @@ def checked_members(zf: zipfile.ZipFile, source: str, max_member_bytes: int = MA
     MAX_MEMBER_BYTES."""
     infos = zf.infolist()
     if len(infos) > max_members:
-        raise UnsafeZipError(f"{source} has {len(infos):,} members (limit {max_members:,}); "
-                             "use a folder or a smaller zip")
+        raise UnsafeZipError("zip.too_many_members", source=source, n=len(infos), limit=max_members)
     limit = min(max_member_bytes, MAX_MEMBER_BYTES)
     out = []
     for info in infos:
@@ -73,8 +70,8 @@ def checked_members(zf: zipfile.ZipFile, source: str, max_member_bytes: int = MA
     total = sum(info.file_size for _, info in out)
     if total > MAX_TOTAL_BYTES:
         largest = max((info for _, info in out), key=lambda i: i.file_size)
-        raise UnsafeZipError(f"{source} unpacks to {total:,} bytes in all (limit {MAX_TOTAL_BYTES:,}), its "
-                             f"largest member {largest.filename!r} to {largest.file_size:,}; {TOO_BIG}")
+        raise UnsafeZipError("zip.total_too_big", source=source, total=total, limit=MAX_TOTAL_BYTES,
+                             member=largest.filename, size=largest.file_size)
     return out
 
 
@@ -93,8 +90,7 @@ def declared_directory(path: str | Path) -> tuple[int, int]:
         tail = f.read()
     at = tail.rfind(_EOCD)
     if at < 0 or len(tail) < at + 22:
-        raise UnsafeZipError(f"{Path(path).name} has no end-of-central-directory record: it is not a .zip or it is "
-                             "truncated; zip the files again")
+        raise UnsafeZipError("zip.no_end_record", name=Path(path).name)
     return int.from_bytes(tail[at + 10:at + 12], "little"), int.from_bytes(tail[at + 12:at + 16], "little")
 
 
@@ -104,19 +100,17 @@ def open_zip(path: str | Path, max_members: int = MAX_MEMBERS) -> zipfile.ZipFil
     name = Path(path).name
     members, directory = declared_directory(path)
     if members > max_members:
-        raise UnsafeZipError(f"{name} declares {members:,} members (limit {max_members:,}); use a folder or a "
-                             "smaller zip")
+        raise UnsafeZipError("zip.declares_members", name=name, n=members, limit=max_members)
     if directory > MAX_DIRECTORY_BYTES:
-        raise UnsafeZipError(f"{name} declares a central directory of {directory:,} bytes (limit "
-                             f"{MAX_DIRECTORY_BYTES:,}); use a folder or a smaller zip")
+        raise UnsafeZipError("zip.declares_directory", name=name, size=directory, limit=MAX_DIRECTORY_BYTES)
     try:
         return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise UnsafeZipError(f"{name} cannot be read as a .zip ({e}); zip the files again") from None
+        raise UnsafeZipError("zip.unreadable", name=name, error=str(e)) from None
 
 
 def _unreadable(info: zipfile.ZipInfo, source: str, e: BaseException) -> UnsafeZipError:
-    return UnsafeZipError(f"{source}: member {info.filename!r} cannot be read ({e}); the zip is damaged or crafted")
+    return UnsafeZipError("zip.member_unreadable", source=source, member=info.filename, error=str(e))
 
 
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError)     # zipfile checks sizes and CRCs itself
@@ -130,8 +124,7 @@ def read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, sour
     except _ZIP_ERRORS as e:
         raise _unreadable(info, source, e) from None
     if len(data) > max_bytes:
-        raise UnsafeZipError(f"{source}: member {info.filename!r} unpacks to more than {max_bytes:,} bytes (the "
-                             "limit); remove it or make it smaller")
+        raise UnsafeZipError("zip.member_over_limit", source=source, member=info.filename, limit=max_bytes)
     return data
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Optional
 
 from ddpm.formats.base import clip
+from ddpm.messages import MessageError
 
 from .i18n import t
-from .runs import checkpoint_step, listed_runs
+from .runs import UPLOADED, checkpoint_step, listed_runs
 from .paths import bundled_checkpoint, runs_dir, showcase_checkpoint
 
 BUNDLED = "bundled"      # the digits model (fast; the Train tab's and the tests' model)
@@ -32,7 +33,7 @@ def list_checkpoints() -> list[CheckpointEntry]:
     entries = []
     showcase = showcase_checkpoint()
     if showcase is not None and showcase.exists():
-        entries.append(CheckpointEntry(SHOWCASE, f"bundled: {showcase.name} (MNIST, 28×28)", showcase))
+        entries.append(CheckpointEntry(SHOWCASE, t("ckpt.showcase_label", name=showcase.name), showcase))
     bundled = bundled_checkpoint()
     if bundled.exists():
         entries.append(CheckpointEntry(BUNDLED, t("ckpt.bundled_label", name=bundled.name), bundled))
@@ -40,10 +41,15 @@ def list_checkpoints() -> list[CheckpointEntry]:
     for r in listed_runs(runs_dir()):
         saved = t("ckpt.saved_at", step=checkpoint_step(r.checkpoint)) if r.state == "failed" else ""
         label = t("ckpt.run_label_data" if r.data else "ckpt.run_label", run=r.run_id, state=t(f"state.{r.state}"),
-                  step=r.step, saved=saved, data=r.data)
+                  step=r.step, saved=saved, data=data_name(r.data))
         runs.append(CheckpointEntry(r.run_id, label, r.checkpoint))
     entries += sorted(runs, key=lambda e: e.name, reverse=True)   # run ids start with the time: newest first
     return entries
+
+
+def data_name(data: str) -> str:
+    """A run's data as its job.json records it ("digits", "mnist", or an uploaded .zip), in the page's language."""
+    return t("ckpt.data_uploaded") if data == UPLOADED else data
 
 
 def default_name() -> str:
@@ -57,13 +63,13 @@ def choices() -> list[tuple[str, str]]:
 
 
 def resolve(name: Optional[str]) -> Path:
-    """The file behind a listed name; ValueError saying what exists for anything else."""
+    """The file behind a listed name; a ValueError (MessageError) saying what exists for anything else."""
     entries = list_checkpoints()
     name = str(name or default_name()).strip()      # an API caller may send anything (a list, 10 MB of text)
     for e in entries:
         if e.name == name or e.label == name:       # a label in the language it was listed in
             return e.path
     if not entries:
-        raise ValueError(t("ckpt.none_yet"))
+        raise MessageError("ckpt.none_yet")
     listed = ", ".join(e.name for e in entries)
-    raise ValueError(t("ckpt.unknown", name=clip(name), listed=listed))
+    raise MessageError("ckpt.unknown", name=clip(name), listed=listed)

@@ -26,12 +26,13 @@ from ddpm import CheckpointError, LoadedCheckpoint
 from ddpm.data import make_grid
 from ddpm.device import AMP_CHOICES, cpu_has_native_bf16, pick_device, resolve_precision
 from ddpm.formats.base import clip
+from ddpm.messages import Message, catalogue, msg, placeholders, replace_text
 
 from . import checkpoints, guard, limits
-from .i18n import L, both, message, t
+from .i18n import L, t
 from .model_cache import get_cache
 from .paths import output_root
-from .errors import core_error, user_error  # noqa: F401  (the tabs use them as c.user_error, c.core_error)
+from .errors import core_error, info, user_error, warning  # noqa: F401  (the tabs use them as c.user_error, …)
 from .uploads import check_upload_size, refuse_malformed_requests, upload_path  # noqa: F401  (as c.upload_path, …)
 
 OUTPUT_MAX_AGE_S = 3600                   # per-request output folders are deleted after an hour
@@ -89,7 +90,7 @@ def components(outputs: Outputs) -> list:
 # ------------------------------------------------------------------------------------------ input checks
 def number(name: str, value: Any, lo: float, hi: float, integer: bool = False, hint: str = "") -> float | int:
     """A widget value as a finite number in [lo, hi] (a whole number if `integer`), else a gr.Error.
-    `name` is the strings key of the value's name; `hint` an already translated tail."""
+    `name` is the message key of the value's name; `hint` an already translated tail."""
     name = t(name)
     try:
         v = float(value)
@@ -107,7 +108,7 @@ def number(name: str, value: Any, lo: float, hi: float, integer: bool = False, h
 
 
 def choice(name: str, value: Any, options: Sequence) -> Any:
-    """`value` if it is one of `options`, else a gr.Error (`name`: the strings key of the value's name)."""
+    """`value` if it is one of `options`, else a gr.Error (`name`: the message key of the value's name)."""
     try:
         known = value in options
     except TypeError:                   # an unhashable value (a list, a dict) against a dict's keys
@@ -123,6 +124,14 @@ def escaped(text: Any) -> str:
     return html.escape(str(clip(str(text))), quote=False)
 
 
+def without_path(e: BaseException | Message, path: Optional[Path]) -> Message:
+    """What to show for an error (or a note) about an upload: its Message (else the error's text under the generic
+    "err.core"), with the upload's server path replaced by its file name wherever a value holds it."""
+    m = e if isinstance(e, Message) else getattr(e, "message", None)
+    m = m if isinstance(m, Message) else msg("err.core", msg=str(e))
+    return m if path is None else replace_text(m, str(path), Path(path).name)
+
+
 def checkpoint_path(checkpoint: Optional[str], upload: Any = None) -> Path:
     """The file to use: an uploaded .safetensors or diffusers .zip if given, else the listed checkpoint."""
     up = upload_path(upload)
@@ -131,8 +140,8 @@ def checkpoint_path(checkpoint: Optional[str], upload: Any = None) -> Path:
         return up
     try:
         return checkpoints.resolve(checkpoint)
-    except ValueError as e:               # checkpoints.resolve's message, already in the page's language
-        raise user_error(str(e)) from None
+    except ValueError as e:               # checkpoints.resolve's message (a MessageError)
+        raise core_error(e) from None
 
 
 def load_model(checkpoint: Optional[str], upload: Any = None) -> LoadedCheckpoint:
@@ -218,7 +227,7 @@ def precision(value: Any, use: str = "sample") -> str:
     except ValueError as e:
         raise core_error(e) from None
     if p.warning:
-        raise user_error(t("err.precision_refused", why=message(p.warning, fallback="note.core")))
+        raise user_error(t("err.precision_refused", why=p.notice or msg("note.core", msg=p.warning)))
     return amp
 
 
@@ -230,11 +239,11 @@ def precision_picker(use: str = "sample") -> gr.Dropdown:
     choices = [a for a in AMP_CHOICES if (a != "fp16" or dev.type == "cuda")
                and (a != "bf16" or not resolve_precision("bf16", dev, use).warning)]
     return gr.Dropdown(choices, value="auto", label=L("precision.label"),
-                       info=L("precision.info", auto=both(_auto_key(auto, use), name=auto.name)))
+                       info=L("precision.info", auto=msg(_auto_key(auto, use), name=auto.name)))
 
 
 def _auto_key(auto, use: str) -> str:
-    """The strings key that says what `auto` resolved to on this machine, for this use."""
+    """The message key that says what `auto` resolved to on this machine, for this use."""
     if auto.device_type != "cpu":
         return "precision.auto_device"
     if auto.name == "bf16":
@@ -257,7 +266,7 @@ def guidance(value: Any, ckpt: LoadedCheckpoint) -> float:
     if not ckpt.num_classes:
         return 1.0                          # an unconditional model has nothing to guide towards
     if w != 1.0 and ckpt.guidance_unavailable:
-        raise user_error(t("err.guidance_unavailable", why=message(ckpt.guidance_unavailable, fallback="note.core")))
+        raise user_error(t("err.guidance_unavailable", why=ckpt.guidance_unavailable_message))
     return w
 
 
@@ -331,26 +340,28 @@ def sampling_pass(label: str, network_calls: int, n: int, labels: Optional[Seque
 def check_work(ckpt: LoadedCheckpoint, passes: Sequence[limits.Pass], lower: str) -> None:
     """The request's work against the per-request budget, before any of it runs (limits.check_work, at the FLOPs
     the cache counted from the model's configuration); a gr.Error saying what it would cost and what to lower when
-    it is over, offering only what fits. Then the request waits for the lane its work takes (guard.enter_lane: a
+    it is over, offering only what fits (`lower`: the message key saying what to lower, its {max_images} filled
+    in). Then the request waits for the lane its work takes (guard.enter_lane: a
     light slot, or the one heavy slot), and its wall-time clock starts once it has it (guard.start_clock)."""
     flop = get_cache().flop_per_image(ckpt)
-    if "{max_images}" in lower and limits.max_images_within(passes, flop) < 1:
-        lower = one_image_advice(passes, flop, ckpt.diffusion_config.T)
+    advice = msg(lower, max_images=limits.max_images_within(passes, flop))
+    if "max_images" in placeholders(catalogue("en")[lower]) and limits.max_images_within(passes, flop) < 1:
+        advice = one_image_advice(passes, flop, ckpt.diffusion_config.T)
     try:
-        work = limits.check_work(passes, flop, ckpt.unet_config.image_size, lower)
+        work = limits.check_work(passes, flop, ckpt.unet_config.image_size, advice)
     except limits.WorkLimitError as e:
         raise core_error(e) from None
     guard.enter_lane(work.flop)
     guard.start_clock(limits.max_request_seconds())
 
 
-def one_image_advice(passes: Sequence[limits.Pass], flop_per_image: float, T: int) -> str:
+def one_image_advice(passes: Sequence[limits.Pass], flop_per_image: float, T: int):
     """What to lower when not even one image fits a request's settings: the network calls one image may take
     (max_calls_within, at the request's guidance), or, when not even one call fits, a smaller model."""
     calls = limits.max_calls_within(flop_per_image, max(p.batch_factor for p in passes))
     if calls < 1:
-        return t("work.lower_model", flop=limits.flop_text(flop_per_image))
-    return t("work.lower_one_image", calls=calls, T=T)
+        return msg("work.lower_model", flop=limits.flop_text(flop_per_image))
+    return msg("work.lower_one_image", calls=calls, T=T)
 
 
 # ---------------------------------------------------------------------------------- shared widgets

@@ -93,9 +93,9 @@ def check_time() -> None:
         return
     ran = time.monotonic() - clock.started
     if ran > clock.limit_s:
-        import gradio as gr
+        from .errors import user_error
         from .i18n import t
-        raise gr.Error(t("work.too_long", seconds=ran, limit=clock.limit_s), print_exception=False)
+        raise user_error(t("work.too_long", seconds=ran, limit=clock.limit_s))
 
 
 def check(where: str) -> None:
@@ -212,21 +212,21 @@ def enter_lane(work_flop: float) -> None:
     held = _held.get()
     if held is None or held:
         return
-    import gradio as gr
+    from .errors import info, user_error
     from .i18n import t
     heavy = work_flop > limits.light_work_flop()
     light = limits.flop_text(limits.light_work_flop())
 
     def say_waiting(ahead: int) -> None:
         if _current_event()[0] is not None:           # a toast on the page; nothing for a direct call
-            gr.Info(t("lane.wait_heavy" if heavy else "lane.wait_light", ahead=ahead, light=light))
+            info(t("lane.wait_heavy" if heavy else "lane.wait_light", ahead=ahead, light=light))
     try:
         held.append(lanes().enter(heavy, limits.max_wait_seconds(), gone=lambda: client_gone(),
                                   on_wait=say_waiting))
     except LanesFull as full:
-        raise gr.Error(t("lane.full", waiting=full.args[0], light=light), print_exception=False) from None
+        raise user_error(t("lane.full", waiting=full.args[0], light=light)) from None
     except WaitedTooLong as waited:
-        raise gr.Error(t("lane.waited", seconds=waited.args[0], light=light), print_exception=False) from None
+        raise user_error(t("lane.waited", seconds=waited.args[0], light=light)) from None
 
 
 # ------------------------------------------------------------------------------------------------ log

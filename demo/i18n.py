@@ -1,35 +1,38 @@
-"""中文 and English for the app: `t(key, **values)` in the page's language, from the one table in
-demo/strings.py.
+"""中文 and English for the app: `t(key, **values)` renders a message of demo/locales/ (one TOML catalogue per
+language, registered with ddpm.messages) in the page's language; `show(x)` renders any Message (a core error's
+`.message`, a job's status, a note) the same way.
 
 The language of a request is, in order: an explicit `use(lang)` (tests, the language switch), the
 `ddpm_lang` cookie the page's switch sets, the browser's Accept-Language, else English. Static labels are
 also handed to gradio's own `gr.I18n` (`L(key)`), so the first paint is already in the browser's language
-and gradio's built-in texts follow it; the switch re-labels them from the same table (`relabel`).
+and gradio's built-in texts follow it; the switch re-labels them from the same catalogues (`relabel`).
 
-Numbers and units are identical in both languages: a value is formatted once and put into either text.
-Messages that reach the app in English from the core (ddpm/, diagnostics/) are translated by the message
-patterns of demo/messages.py (`message`).
+Numbers are formatted once, by the template of each language ({n:,}, {s:.2f}); a value that is itself a Message
+is rendered in the same language. Nothing is translated by matching English text.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import re
+import tomllib
 from contextvars import ContextVar
-from typing import Any, Iterator, NamedTuple, Optional
+from pathlib import Path
+from typing import Any, Iterator, Optional
 
 import gradio as gr
 from gradio.i18n import I18nData
 
-from .messages import MESSAGES
-from .strings import STRINGS
+from ddpm.messages import Message, catalogue, msg, register_catalogue, render
 
 LANGUAGES = ("en", "zh")
 DEFAULT = "en"
 COOKIE = "ddpm_lang"
-_INDEX = {"en": 0, "zh": 1}
+LOCALES = Path(__file__).with_name("locales")
+register_catalogue(LOCALES)
+KEYS = frozenset(tomllib.loads((LOCALES / "en.toml").read_text(encoding="utf-8")))    # the app's own messages
 _chosen: ContextVar[Optional[str]] = ContextVar("ddpm_lang", default=None)
-_formatted: dict[str, tuple[str, str]] = {}     # L(key, **values) -> a key of its own for gr.I18n
+_formatted: dict[str, dict[str, str]] = {}     # L(key, **values) -> a key of its own for gr.I18n: {lang: text}
 
 
 def normalize(code: Any) -> tuple[str, Optional[str]]:
@@ -93,87 +96,57 @@ def use(lang: str) -> Iterator[str]:
 
 
 def text(key: str, lang: str, **values: Any) -> str:
-    """STRINGS[key] in `lang`, formatted with `values`. KeyError for a key the table lacks (a test reads
-    every key the code uses, so a user never sees a raw key)."""
+    """The message `key` with `values` in `lang` (a value that is a Message is rendered in `lang` too). KeyError
+    for a key no catalogue has (a test reads every key the code uses, so a user never sees a raw key)."""
     if key in _formatted:
-        return _formatted[key][_INDEX[lang]]
-    entry = STRINGS[key]
-    template = entry[_INDEX[lang]]
-    values = {k: v[_INDEX[lang]] if isinstance(v, Both) else v for k, v in values.items()}
-    return template.format(**values) if values else template
-
-
-class Both(NamedTuple):
-    """A value that is itself a text in both languages (`both(key)`), placed into another entry by `text`/`L`."""
-    en: str
-    zh: str
+        return _formatted[key][normalize(lang)[0]]
+    return render(Message(key, values), lang)
 
 
 def t(key: str, **values: Any) -> str:
-    """STRINGS[key] in the current request's language."""
+    """The message `key` in the current request's language."""
     return text(key, current(), **values)
 
 
-def both(key: str, **values: Any) -> Both:
-    return Both(text(key, "en", **values), text(key, "zh", **values))
-
-
-def message(msg: str, lang: Optional[str] = None, fallback: str = "err.core") -> str:
-    """An English message from the core (a CheckpointError, a ValueError, a job's reason) in the page's
-    language: the first MESSAGES pattern that matches it whole gives the Chinese; none keeps the English."""
+def show(m: Any, lang: Optional[str] = None) -> str:
+    """What the page shows for `m` in its language: a Message (or a list of them) rendered; an exception by the
+    Message it carries (`.message`: MessageError, CheckpointError, ImageTooLarge, UnsafeZipError, the app's own
+    refusals), else by the generic "err.core" with its English text, the one place English reaches a Chinese
+    page; plain text as it is."""
     lang = lang or current()
-    if lang == "en":
-        return msg
-    found = _translate(msg)
-    return found if found is not None else text(fallback, lang, msg=msg)
+    if isinstance(m, BaseException):
+        carried = getattr(m, "message", None)
+        m = carried if isinstance(carried, (Message, list, tuple)) else msg("err.core", msg=str(m))
+    return render(m, lang)
 
 
-_OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.S)      # [[ … {k} … ]]: shown only when group k matched
-_FIELD = re.compile(r"\{(\d+)[^}]*\}")
-
-
-def _translate(msg: str, depth: int = 0) -> Optional[str]:
-    """The Chinese of a whole message by its pattern (a part that is itself a known message, translated
-    too), or None."""
-    for pattern, zh in _compiled():
-        m = pattern.fullmatch(msg.strip())
-        if m:
-            groups = m.groups()
-            zh = _OPTIONAL.sub(lambda o: o.group(1) if all(groups[int(k)] is not None for k in _FIELD.findall(
-                o.group(1))) else "", zh)
-            parts = [(_translate(g, depth + 1) or g) if g and depth < 6 and len(g) > 12 else (g or "—")
-                     for g in groups]
-            return zh.format(*parts)
-    return None
-
-
-_COMPILED: list = []
-
-
-def _compiled() -> list:
-    if not _COMPILED:
-        _COMPILED.extend((re.compile(p, re.S), zh) for p, zh in MESSAGES)
-    return _COMPILED
+def as_message(value: Any) -> Any:
+    """A Message read back from JSON (Message.as_dict()), or the value as it is."""
+    if isinstance(value, dict) and set(value) == {"key", "values"}:
+        return Message.from_dict(value)
+    return value
 
 
 # ----------------------------------------------------------------------------------- static labels
 def L(key: str, **values: Any) -> I18nData:
     """A static label / info / Markdown for a widget: gradio's I18n marker, translated in the browser."""
     if values:
-        en, zh = both(key, **values)
-        derived = f"{key}:{abs(hash((en, zh))):x}"
-        _formatted[derived] = (en, zh)
+        texts = {lang: text(key, lang, **values) for lang in LANGUAGES}
+        derived = f"{key}:{abs(hash(tuple(texts.values()))):x}"
+        _formatted[derived] = texts
         return I18nData(derived)
-    STRINGS[key]                      # fail at build time on an unknown key
+    text(key, "en")                   # fail at build time on an unknown key (or one that needs values)
     return I18nData(key)
 
 
 def gr_i18n() -> gr.I18n:
-    """Every table entry (and every formatted label) for gradio's frontend."""
-    keys = {k: v for k, v in STRINGS.items() if "{" not in v[0] or not _needs_values(v[0])}
-    keys.update(_formatted)
-    en = {k: v[0] for k, v in keys.items()}
-    zh = {k: v[1] for k, v in keys.items()}
+    """Every static message of the app (and every formatted label) for gradio's frontend."""
+    tables = {lang: {k: v for k, v in catalogue(lang).items() if k in KEYS and not _needs_values(v)}
+              for lang in LANGUAGES}
+    for k, texts in _formatted.items():
+        for lang in LANGUAGES:
+            tables[lang][k] = texts[lang]
+    en, zh = tables["en"], tables["zh"]
     return gr.I18n(en=en, zh=zh, **{"zh-CN": zh, "zh-TW": zh, "zh-HK": zh})
 
 
@@ -233,7 +206,7 @@ def relabel(found: list[tuple[Any, str, Any]], lang: str, tables: Optional[dict]
     updates: dict = {}
     for block, prop, key in found:
         if prop == "choices":
-            value = [(text(k, code) if k in STRINGS or k in _formatted else k, v) for k, v in key]
+            value = [(text(k, code) if k in KEYS or k in _formatted else k, v) for k, v in key]
         elif prop == "headers":
             prop, value = "value", {"headers": [text(k, code) for k in key],
                                     "data": _rows((tables or {}).get(block))}

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from ddpm.formats.base import clip
+from ddpm.messages import Message, MessageError, msg, replace_text
 from ddpm.train_config import TrainConfig
 
 from .paths import ROOT
@@ -46,15 +47,15 @@ ACTIVE_STATES = ("starting", "running", "stopping")
 RESUMED = "--- resumed"             # the line a resume writes into train.log; a failure's reason is read after it
 
 
-class JobBusyError(RuntimeError):
+class JobBusyError(MessageError, RuntimeError):
     """A second Start while a run is training."""
 
 
-class NoJobRunningError(RuntimeError):
+class NoJobRunningError(MessageError, RuntimeError):
     """A Stop with nothing to stop."""
 
 
-class CannotResumeError(RuntimeError):
+class CannotResumeError(MessageError, RuntimeError):
     """A Resume of a run that is not ours, not ended, already complete, or unknown."""
 
 
@@ -114,7 +115,7 @@ class JobStatus:
     run_dir: Optional[str] = None
     checkpoint: Optional[str] = None    # model.safetensors (or last.safetensors) once one exists
     sample_path: Optional[str] = None   # samples/latest.png once one exists
-    message: str = ""                   # why a run failed, or what is happening
+    message: Optional[Message] = None   # why a run failed, or what is happening (rendered where it is shown)
     settings: dict = field(default_factory=dict)
 
     @property
@@ -125,6 +126,7 @@ class JobStatus:
         """What the page and the API show: file names, never server paths."""
         d = asdict(self)
         d.pop("run_dir")
+        d["message"] = str(self.message) if self.message else ""
         d["checkpoint"] = Path(self.checkpoint).name if self.checkpoint else None
         d["sample_path"] = Path(self.sample_path).name if self.sample_path else None
         d["started"] = (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started_at))
@@ -226,12 +228,11 @@ class TrainingJobs:
             info = read_json(run.run_dir / "job.json") or {}
             request = {k: v for k, v in (info.get("request") or {}).items() if k in TrainRequest.__dataclass_fields__}
             if request.get("data") == UPLOADED and upload is None:
-                raise CannotResumeError(f"run {run_id} trained on an uploaded .zip, which the app deletes once "
-                                        "read; upload the same .zip again to resume it")
+                raise CannotResumeError("job.resume_needs_zip", run=run_id)
             try:
                 req = TrainRequest(**{**request, "data": request.get("data") if upload is None else "digits"})
             except TypeError as e:
-                raise CannotResumeError(f"run {run_id}'s settings cannot be read back ({e}); start a new run") from None
+                raise CannotResumeError("job.resume_bad_settings", run=run_id, error=str(e)) from None
             last = run.run_dir / "last.safetensors"
             self._spawn(run.run_id, run.run_dir.resolve(), req, upload, started=float(info.get("started_at", time.time())),
                         resume_from=max(0, checkpoint_step(last)) if last.exists() else 0)
@@ -242,12 +243,13 @@ class TrainingJobs:
         name = str(run_id or "").strip()
         run = read_run(self.runs_dir / name) if name and "/" not in name and not name.startswith(".") else None
         if run is None or not run.owned_by(self.instance):
-            mine = ", ".join(r.run_id for r in self.resumable_runs()) or "none"
-            raise CannotResumeError(f"there is no run {clip(name)!r} of this app to resume; resumable runs: {mine}")
+            mine = ", ".join(r.run_id for r in self.resumable_runs()) or "—"
+            raise CannotResumeError("job.resume_unknown", name=clip(name), runs=mine)
         if not run.resumable:
-            why = ("it is still training" if run.state == "running" else
-                   f"it already reached its {run.total:,} steps" if run.step >= run.total else f"it is {run.state}")
-            raise CannotResumeError(f"run {name} cannot be resumed: {why}")
+            why = (msg("job.why_training") if run.state == "running" else
+                   msg("job.why_complete", total=run.total) if run.step >= run.total else
+                   msg("job.why_state", state=msg(f"state.{run.state}")))
+            raise CannotResumeError("job.cannot_resume", run=name, why=why)
         return run
 
     def resumable_runs(self) -> list[RunInfo]:
@@ -279,6 +281,7 @@ class TrainingJobs:
                    PYTHONPATH=os.pathsep.join(filter(None, [str(self.cwd), os.environ.get("PYTHONPATH")])))
         if resume_from is not None:
             (run_dir / "progress.json").unlink(missing_ok=True)   # "starting" until the trainer writes its own
+            (run_dir / "error.json").unlink(missing_ok=True)      # the last attempt's error is not this one's
         with open(run_dir / "train.log", "ab") as log:
             if resume_from is not None:
                 log.write(f"{RESUMED} from step {resume_from} at {_clock(time.time())}\n".encode())
@@ -304,7 +307,7 @@ class TrainingJobs:
         with self._lock:
             job = self._current()
             if job is None or not job.alive():
-                raise NoJobRunningError("no training is running, so there is nothing to stop")
+                raise NoJobRunningError("job.nothing_to_stop")
             if not job.stop_requested:
                 job.stop_requested = True
                 threading.Thread(target=self._terminate, args=(job,), daemon=True).start()
@@ -335,7 +338,7 @@ class TrainingJobs:
         with self._lock:
             job = self._current()
         if job is None:
-            return JobStatus("idle", message="no training run yet")
+            return JobStatus("idle", message=msg("job.none_yet"))
         progress = read_json(job.run_dir / "progress.json") or {}
         alive = job.alive()
         ckpt = run_checkpoint(job.run_dir)
@@ -352,16 +355,15 @@ class TrainingJobs:
                 st.loss, st.elapsed = rows[-1].get("loss"), rows[-1].get("elapsed")
         if alive:
             if job.stop_requested:
-                st.state, st.message = "stopping", "stopping: the trainer saves its checkpoint, then exits"
+                st.state, st.message = "stopping", msg("job.stopping")
             elif not progress:
-                st.state, st.message = "starting", "starting: loading the data and building the model"
+                st.state, st.message = "starting", msg("job.starting")
             else:
                 st.state = "running"
         elif progress.get("state") in DONE_STATES:
             st.state = progress["state"]
             st.eta = 0.0
-            st.message = (f"{st.state} at step {st.step:,}; checkpoint {Path(ckpt).name if ckpt else '(none)'} "
-                          "is listed in the other tabs")
+            st.message = msg(f"job.ended_{st.state}", step=st.step, checkpoint=Path(ckpt).name if ckpt else "—")
         else:
             st.state = "failed"
             st.message = self._failure_reason(job, ckpt)
@@ -436,7 +438,19 @@ class TrainingJobs:
                 pass
 
     @staticmethod
-    def _failure_reason(job: _Job, ckpt: Optional[Path]) -> str:
+    def _failure_reason(job: _Job, ckpt: Optional[Path]) -> Message:
+        """Why a run failed: the trainer's own error (its Message, from error.json), else the last error line of its
+        log, else how its process ended; and whether Resume has a checkpoint to go on from."""
+        kept = msg("job.failed_kept", checkpoint=ckpt.name, run=job.run_id) if ckpt else msg("job.failed_none")
+        said = read_json(job.run_dir / "error.json") or {}
+        if isinstance(said.get("message"), dict):
+            try:
+                reason = Message.from_dict(said["message"])
+            except (KeyError, TypeError):
+                reason = None
+            if reason is not None:          # no server paths: the run's folder by its id, the checkout as "."
+                reason = replace_text(replace_text(reason, str(job.run_dir), f"‹run {job.run_id}›"), str(ROOT), ".")
+                return msg("job.failed", reason=reason, kept=kept)
         lines = []
         try:
             text = (job.run_dir / "train.log").read_text(errors="replace")
@@ -447,18 +461,14 @@ class TrainingJobs:
         reason = errors[-1] if errors else (" | ".join(lines[-3:]) if lines else "")
         code = job.returncode()
         if not reason:
-            reason = ("the training process ended without finishing (the app restarted or it was killed)"
-                      if code is None else f"the training process exited with code {code}")
+            return msg("job.failed", reason=msg("job.ended_unfinished") if code is None else
+                       msg("job.exit_code", code=code), kept=kept)
         reason = reason.replace(str(job.run_dir), f"‹run {job.run_id}›").replace(str(ROOT), ".")  # no server paths
-        kept = (f"; its last checkpoint ({ckpt.name}) is listed in every tab as run {job.run_id}, and Resume "
-                "goes on from it" if ckpt else "; it saved no checkpoint, so Resume starts it again from step 0")
-        return f"training failed: {reason}{kept}"
+        return msg("job.failed", reason=msg("note.core", msg=reason), kept=kept)   # the log's English line
 
 
 def _busy(run_id: str, started_at: float, step: int, total: int) -> JobBusyError:
-    return JobBusyError(f"run {run_id} (started {_clock(started_at)}) is training "
-                        f"(step {step:,}/{total:,}); only one training job runs at a time. "
-                        "Wait for it to finish or stop it first.")
+    return JobBusyError("job.busy", run=run_id, started=_clock(started_at), step=step, total=total)
 
 
 def _clock(epoch: float) -> str:

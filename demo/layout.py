@@ -6,6 +6,8 @@ Each tab's main action is a public API endpoint (api_name); the helpers that onl
 """
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
 from . import common, i18n, limits
@@ -28,10 +30,25 @@ _SET_COOKIE_JS = f"""(lang, ...tables) => {{
 }}"""
 
 
+def toast_css() -> str:
+    """The popups' titles in the page's language: gradio 6 titles a popup by its kind ("Error", "Warning", "Info"),
+    whatever title it is given, so the page's language (<html lang>, set by the switch) picks the title's text from
+    the catalogues (toast.error, toast.warning, toast.info) by CSS."""
+    rules = []
+    for lang in i18n.LANGUAGES:
+        for kind in ("error", "warning", "info"):
+            title = json.dumps(i18n.text(f"toast.{kind}", lang), ensure_ascii=False)
+            rules.append(f'html[lang="{lang}"] .toast-title.{kind} {{ font-size: 0; }}\n'
+                         f'html[lang="{lang}"] .toast-title.{kind}::before {{ content: {title}; '
+                         f'font-size: var(--text-lg); }}')
+    return "\n".join(rules + ['html[lang] .toast-title .toast-count { font-size: var(--text-lg); }'])
+
+
 def launch_kwargs() -> dict:
     """What gradio 6 takes at launch() rather than in Blocks(): theme, CSS, the translations of the static
     labels (call after build_demo, which registers the formatted ones); plus the upload limit."""
-    return dict(theme=gr.themes.Soft(), css=CSS, max_file_size=f"{limits.MAX_UPLOAD_MB}mb", i18n=i18n.gr_i18n())
+    return dict(theme=gr.themes.Soft(), css=CSS + toast_css(), max_file_size=f"{limits.MAX_UPLOAD_MB}mb",
+                i18n=i18n.gr_i18n())
 
 
 def build_demo() -> gr.Blocks:
@@ -77,3 +94,6 @@ def _language_switch(demo: gr.Blocks, language: gr.Radio, signatures: list) -> N
     demo.load(initial, tables, [language, *texts], **common.QUIET, queue=False)
     language.input(switch, [language, *tables], [*texts, *signatures], js=_SET_COOKIE_JS, **common.QUIET,
                    queue=False)
+    # the page's language on <html lang> (on load and on a switch), which the popups' titles follow (toast_css)
+    language.change(None, language, None, js="(lang) => { document.documentElement.lang = lang; }", **common.QUIET,
+                    queue=False)

@@ -1,4 +1,4 @@
-"""Per-request limits of the app, in one place: the UI shows them (info= texts in demo/strings.py) and the
+"""Per-request limits of the app, in one place: the UI shows them (info= texts in demo/locales/) and the
 handlers enforce them.
 
 They bound what one request can cost on a shared CPU Space; the CLI and the Python API have their own,
@@ -10,6 +10,8 @@ import math
 import os
 from dataclasses import dataclass
 from typing import Sequence
+
+from ddpm.messages import Message, MessageError, msg
 
 
 def _env_number(name: str, default: float) -> float:
@@ -124,14 +126,14 @@ def model_cache_bytes() -> int:
 
 
 # ------------------------------------------------------------------------------------------- work budget
-class WorkLimitError(ValueError):
+class WorkLimitError(MessageError):
     """A request over the work budget; the message says what it would cost and what to lower."""
 
 
 @dataclass(frozen=True)
 class Pass:
     """One sampling run inside a request: `network_calls` sequential calls, each on `images` images."""
-    label: str                     # "DDPM, 1,000 steps"
+    label: str | Message           # "DDPM, 1,000 steps" (msg("work.pass", ...)), or a sampler's name
     network_calls: int             # calls per image (the sampler's steps)
     images: int
     batch_factor: int = 1          # 2 when classifier-free guidance doubles every batch
@@ -161,11 +163,16 @@ class Work:
     def flop(self) -> float:
         return self.image_calls * self.flop_per_image
 
-    def describe(self) -> str:
-        parts = [f"{p.label}: {p.network_calls:,} network calls × {p.images:,} images"
-                 + (" × 2 (guidance doubles the batch)" if p.batch_factor > 1 else "") for p in self.passes]
-        return (f"{' + '.join(parts)}, at {flop_text(self.flop_per_image)} per {self.image_size}×{self.image_size} "
-                f"image per call = {flop_text(self.flop)}")
+    def describe(self) -> Message:
+        """e.g. 'DDIM, 20 steps: 20 network calls × 8 images × 2 (guidance doubles the batch), at 2 GFLOP per 28×28
+        image per call = 640 GFLOP' (str() of it)."""
+        parts = [msg("work.pass_cost_doubled" if p.batch_factor > 1 else "work.pass_cost", label=p.label,
+                     calls=p.network_calls, images=p.images) for p in self.passes]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = msg("work.plus", a=joined, b=part)
+        return msg("work.describe", passes=joined, flop=flop_text(self.flop_per_image), size=self.image_size,
+                   total=flop_text(self.flop))
 
 
 def flop_text(x: float) -> str:
@@ -176,20 +183,20 @@ def flop_text(x: float) -> str:
     return f"{x:.3g} FLOP"
 
 
-def check_work(passes: Sequence[Pass], flop_per_image: float, image_size: int, lower: str) -> Work:
+def check_work(passes: Sequence[Pass], flop_per_image: float, image_size: int, lower: str | Message) -> Work:
     """Refuse a request before it starts when its work is over the budget (WorkLimitError saying what it
-    would cost, the limit, and `lower`: which of the request's settings to lower, where "{max_images}" becomes
-    how many images would fit with the other settings unchanged); returns the Work."""
+    would cost, the limit, and `lower`: which of the request's settings to lower, a message key whose
+    {max_images} is how many images would fit with the other settings unchanged, or a Message); returns the Work."""
     work = Work(tuple(passes), float(flop_per_image), int(image_size))
-    lower = lower.replace("{max_images}", f"{max_images_within(passes, flop_per_image):,}")
+    if not isinstance(lower, Message):
+        lower = msg(lower, max_images=max_images_within(passes, flop_per_image))
     calls, max_calls = work.network_calls, max_network_calls()
     if calls > max_calls:
-        raise WorkLimitError(f"this request needs {calls:,} network calls in a row ({work.describe()}); this server "
-                             f"runs at most {max_calls:,} per request. {lower}")
+        raise WorkLimitError("work.too_many_calls", calls=calls, work=work.describe(), max_calls=max_calls,
+                             lower=lower)
     limit = work_limit_flop()
     if work.flop > limit:
-        raise WorkLimitError(f"this request is too much work for this server: {work.describe()}, over the "
-                             f"{flop_text(limit)} a request may use here. {lower}")
+        raise WorkLimitError("work.too_much", work=work.describe(), limit=flop_text(limit), lower=lower)
     return work
 
 

@@ -33,6 +33,7 @@ from ddpm import CheckpointError, LoadedCheckpoint, load_checkpoint, pick_device
 from ddpm.formats import diffusers as diffusers_format
 from ddpm.formats.base import diffusion_bytes
 from ddpm.formats.limits import SkipInPlace, check_diffusion_dict, check_unet_dict, estimate_bytes, unet_shapes
+from ddpm.messages import Message, msg
 from ddpm.unet import UNet
 
 from . import limits
@@ -60,9 +61,9 @@ class Size:
     def tables(self) -> int:
         return diffusion_bytes(self.T)
 
-    def describe(self) -> str:
-        return (f"{_mb(self.total)} in memory (parameters and buffers {_mb(self.total - self.tables)}, schedule "
-                f"tables for T = {self.T:,}: {_mb(self.tables)})")
+    def describe(self) -> Message:
+        return msg("cache.size", total=_mb(self.total), params=_mb(self.total - self.tables), T=self.T,
+                   tables=_mb(self.tables))
 
 
 def _mb(b: float) -> str:
@@ -192,10 +193,7 @@ class ModelCache:
 
     def _refuse_if_too_large(self, size: Size, name: str) -> None:
         if size.total > self.max_bytes:
-            raise ModelTooLargeError(
-                f"{name} needs {size.describe()}; this server keeps at most {_mb(self.max_bytes)} of models "
-                "loaded, so it cannot open it. Use a smaller model (fewer channels, levels or classes, or a "
-                "smaller T), or run it with `python -m ddpm.sample` on your own machine")
+            raise ModelTooLargeError("cache.too_large", name=name, size=size.describe(), limit=_mb(self.max_bytes))
 
     def _drop(self, key: CacheKey) -> None:
         self._entries.pop(key, None)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ddpm import LoadedCheckpoint
+from ddpm.messages import Message, MessageError, msg
 
 from . import limits
 from .paths import bench_quality_file, cache_dir
@@ -50,14 +51,14 @@ def _matches(ids: tuple[Optional[str], Optional[str]], sha: str, path: Path) -> 
 SOLVER_RESULTS = "quality_vs_calls.json"   # bench.quality_vs_steps run for the multistep solvers (same n, x_T, floor)
 
 
-def _file_rows(f: Path, sha: str, path: Path, is_bundled: bool) -> tuple[list[dict], dict, str]:
+def _file_rows(f: Path, sha: str, path: Path, is_bundled: bool) -> tuple[list[dict], dict, Optional[Message]]:
     """(rows measured on this checkpoint, the file's entry for it, why there are none) of one results file."""
     if not f.exists():
-        return [], {}, f"no benchmark results yet ({f.name} is not there)"
+        return [], {}, msg("steps_quality.no_results", file=f.name)
     try:
         payload = json.loads(f.read_text())
     except (OSError, ValueError) as e:
-        return [], {}, f"{f.name} could not be read ({e})"
+        return [], {}, msg("steps_quality.unreadable", file=f.name, error=str(e))
     rows, entry = [], None
     if isinstance(payload, dict):
         for key, e in (payload.get("by_checkpoint") or {}).items():
@@ -72,14 +73,24 @@ def _file_rows(f: Path, sha: str, path: Path, is_bundled: bool) -> tuple[list[di
             if m or (m is None and is_bundled):     # a result that names no checkpoint is the bundled model's
                 rows.append(r)
         entry = payload if isinstance(payload, dict) else {}
-    return rows, entry, "" if rows else f"the benchmark results ({f.name}) were measured on other checkpoints"
+    return rows, entry, None if rows else msg("steps_quality.other_checkpoints", file=f.name)
 
 
 def _row_key(r: dict) -> tuple:
     return r.get("series") or r.get("sampler"), r.get("network_calls") or r.get("steps")
 
 
-def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], str]:
+def network_name(rows: list[dict], entry: Optional[dict] = None) -> Optional[str]:
+    """The feature network the numbers were measured with, by its id ("mnist-cnn-64 sha256 4d51676ff96c…"): a name,
+    the same in every language (the results' longer "network" text is English)."""
+    for r in rows:
+        if r.get("network_id"):
+            return str(r["network_id"])
+    entry = entry or {}
+    return str(entry.get("network_id") or entry.get("network") or "") or None
+
+
+def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], Message]:
     """Rows of bench/results/quality_vs_steps.json (and of the solvers' quality_vs_calls.json beside it)
     measured on this checkpoint, and a note saying where they come from (or why there are none). A file keeps
     one entry per checkpoint under "by_checkpoint", keyed by the SHA-256 prefix, beside the latest run's
@@ -95,11 +106,9 @@ def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], str]
     if not rows:
         return [], why
     n = sorted({r.get("n") for r in rows if r.get("n")} or ({entry.get("n")} if entry.get("n") else set()))
-    net = entry.get("network") or next((r.get("network_id") or r.get("network") for r in rows
-                                        if r.get("network_id") or r.get("network")), None)
-    quick = " (quick run)" if entry.get("quick") else ""
-    note = (f"from the benchmark{quick} ({' + '.join(used)}), n = {', '.join(map(str, n)) or '?'} images per "
-            "setting" + (f"; features: {net}" if net else ""))
+    net = network_name(rows, entry)
+    note = msg("steps_quality.source_quick" if entry.get("quick") else "steps_quality.source", files=" + ".join(used),
+               n=", ".join(map(str, n)) or "?", features=msg("steps_quality.features", network=net) if net else "")
     return rows, note
 
 
@@ -134,16 +143,15 @@ def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = N
     data = ckpt.meta.get("data") or {}
     source = str(data.get("source") or data.get("name") or "digits")
     if source != "digits":
-        raise ValueError(f"the quick measurement compares samples with the model's training data "
-                         f"({data.get('name') or source}); only the built-in 'digits' set is available here, "
-                         "so run `python -m bench.quality_vs_steps --ckpt ...` where that data is")
+        raise MessageError("steps_quality.needs_data", data=str(data.get("name") or source))
     started = time.perf_counter()
     sweep = QualitySweep(ckpt, n=n, seed=seed)
     settings = settings or quick_settings(ckpt.diffusion_config.T)
     rows = [r.as_dict() for r in sweep.run(settings, progress)]
     payload = {"checkpoint_sha256": sha, "checkpoint": os.path.basename(ckpt.path), "n": n, "seed": seed,
                "seconds": time.perf_counter() - started, "reference": rows[0]["reference"],
-               "network": rows[0]["network"], "notes": sweep.notes, "rows": rows}
+               "network": rows[0]["network"], "network_id": network_name(rows), "notes": [str(n) for n in sweep.notes],
+               "rows": rows}
     f = cache_dir("quality") / f"{sha[:32]}.json"
     tmp = f.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))

@@ -13,10 +13,10 @@ from typing import Any, Optional
 import gradio as gr
 
 from ddpm.formats.base import clip
+from ddpm.messages import msg
 
 from . import guard, limits
 from .errors import user_error
-from .i18n import t
 
 
 def refuse_malformed_requests(demo: gr.Blocks) -> None:
@@ -36,7 +36,7 @@ def refuse_malformed_requests(demo: gr.Blocks) -> None:
             except (TypeError, ValueError):
                 names = []
             missing = ", ".join(names[len(inputs):]) if len(names) == wanted else "…"
-            raise _logged(api, user_error(t("err.too_few_values", api=api, n=wanted, got=len(inputs),
+            raise _logged(api, user_error(msg("err.too_few_values", api=api, n=wanted, got=len(inputs),
                                             missing=missing)))
         for value in inputs:
             error = _file_error(value)
@@ -47,7 +47,7 @@ def refuse_malformed_requests(demo: gr.Blocks) -> None:
         except gr.Error:
             raise
         except (ValueError, OSError):       # gradio's path checks, FileData validation, a path no file can have
-            raise _logged(api, user_error(t("upload.not_uploaded"))) from None
+            raise _logged(api, user_error(msg("upload.not_uploaded"))) from None
     demo.preprocess_data = checked
 
 
@@ -62,12 +62,12 @@ def _file_error(value: Any, depth: int = 0) -> Optional[gr.Error]:
         return None
     meta = value["meta"]
     if not isinstance(meta, dict):
-        return user_error(t("upload.not_uploaded"))
+        return user_error(msg("upload.not_uploaded"))
     if meta.get("_type") != "gradio.FileData":
         return None
     path = value.get("path")
     if not isinstance(path, str):
-        return user_error(t("upload.not_uploaded"))
+        return user_error(msg("upload.not_uploaded"))
     return _url_error(path)
 
 
@@ -85,7 +85,7 @@ MAX_PATH_CHARS = 4096                                       # PATH_MAX: longer i
 def _url_error(path: Any) -> Optional[gr.Error]:
     """The refusal of an upload given as a URL, or None."""
     if isinstance(path, str) and _URL.match(path.strip()):
-        return user_error(t("upload.url", value=clip(path, 100)))
+        return user_error(msg("upload.url", value=clip(path, 100)))
     return None
 
 
@@ -107,30 +107,30 @@ def upload_path(upload: Any) -> Optional[Path]:
     path = upload if isinstance(upload, str) else getattr(upload, "path", None) or getattr(upload, "name", None) \
         or upload                                   # gradio's FileData, a tempfile
     if not isinstance(path, str) or not path.strip():
-        raise user_error(t("upload.not_file", value=clip(path, 100)))
+        raise user_error(msg("upload.not_file", value=clip(path, 100)))
     if _url_error(path) is not None:
         raise _url_error(path)
     name = clip(path.rstrip("/").rsplit("/", 1)[-1], 100)       # what a message shows: never a server path
     if "\0" in path or len(path) > MAX_PATH_CHARS:
-        raise user_error(t("upload.bad_path", value=name))
+        raise user_error(msg("upload.bad_path", value=name))
     p = Path(path)
     try:
         mode = p.lstat().st_mode                 # the entry itself: a link is not followed
     except FileNotFoundError:
         return p
     except OSError:                              # a name over 255 bytes, a file inside a file, no permission
-        raise user_error(t("upload.bad_path", value=name)) from None
+        raise user_error(msg("upload.bad_path", value=name)) from None
     if stat.S_ISDIR(mode):
-        raise user_error(t("upload.folder", name=name or "/"))
+        raise user_error(msg("upload.folder", name=name or "/"))
     if not stat.S_ISREG(mode):
-        raise user_error(t("upload.not_regular", name=name))
+        raise user_error(msg("upload.not_regular", name=name))
     return p
 
 
 def check_upload_size(path: Path, what: str) -> None:
-    """`what`: the strings key naming the upload ("upload.what_checkpoint", "upload.what_zip")."""
+    """`what`: the message key naming the upload ("upload.what_checkpoint", "upload.what_zip")."""
     if not path.exists():
-        raise user_error(t("upload.gone", what=t(what), name=clip(path.name, 100)))
+        raise user_error(msg("upload.gone", what=msg(what), name=clip(path.name, 100)))
     size = path.stat().st_size
     if size > limits.MAX_UPLOAD_BYTES:
-        raise user_error(t("upload.too_big", name=path.name, size=size / 2**20, mb=limits.MAX_UPLOAD_MB))
+        raise user_error(msg("upload.too_big", name=path.name, size=size / 2**20, mb=limits.MAX_UPLOAD_MB))

@@ -272,3 +272,93 @@ def test_a_browser_language_the_app_does_not_have_gets_english_with_a_note(app_u
         expect(pg.locator("#language")).to_contain_text("which this app does not have", timeout=60_000)
     finally:
         context.close()
+
+
+# ------------------------------------------------------------------------ no English sentence on the 中文 page
+VISIBLE_TEXT_JS = r"""() => {
+  // every visible text node, the value of every visible text input (a dropdown's chosen label) and every
+  // placeholder; not code (<code>, <pre>), not the status JSON, not the report's iframe (its own document)
+  const out = [];
+  const skip = new Set(['SCRIPT', 'STYLE', 'CODE', 'PRE', 'NOSCRIPT', 'TEXTAREA', 'IFRAME', 'TEMPLATE']);
+  const walk = (el) => {
+    if (skip.has(el.tagName.toUpperCase())) return;
+    const st = getComputedStyle(el);
+    if (st.display === 'none' || st.visibility === 'hidden') return;
+    if (el.classList && el.classList.contains('json-holder')) return;
+    const before = getComputedStyle(el, '::before').content;        // a text CSS puts there (the popups' titles)
+    if (before && before.startsWith('"') && before.length > 2) out.push(before.slice(1, -1));
+    const shown = parseFloat(st.fontSize) > 0;                      // text at font-size 0 is not seen
+    for (const n of el.childNodes) {
+      if (n.nodeType === 3) { const s = n.textContent.trim(); if (s && shown) out.push(s); }
+      else if (n.nodeType === 1) walk(n);
+    }
+    const kinds = ['number', 'range', 'checkbox', 'radio', 'hidden', 'file'];
+    if (el.tagName === 'INPUT' && !kinds.includes(el.type) && el.value) out.push(el.value);
+    if (el.placeholder) out.push(el.placeholder);
+  };
+  walk(document.body);
+  return out;
+}"""
+
+
+def english_on_page(pg) -> list[str]:
+    """The visible texts of the page that hold an English sentence (tests/test_app_messages.english_sentences)."""
+    from tests.test_app_messages import english_sentences
+    return [f"{text[:200]!r}: {found}" for text in pg.evaluate(VISIBLE_TEXT_JS) if (found := english_sentences(text))]
+
+
+def open_accordions(pg) -> None:
+    for wrap in pg.locator(".label-wrap").all():
+        if wrap.is_visible() and "open" not in (wrap.get_attribute("class") or ""):
+            wrap.click()
+            pg.wait_for_timeout(200)
+
+
+def test_the_chinese_page_shows_no_english_sentence(app_url, browser):
+    """A zh-CN browser on every tab with every accordion open, the opening samples, the Compare tab's quality note,
+    a refusal's popup (its title too), a training run's status with the trainer's data description, and the
+    diagnostics summary: no visible text outside code, file names and units holds three English words in a row."""
+    expect = sync_api.expect
+    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="zh-CN")
+    leaks: dict[str, list[str]] = {}
+    try:
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        pg.goto(app_url)
+        expect(pg.locator("#sample-info")).to_contain_text("16 张图像", timeout=180_000)
+        for name in ("采样", "比较", "诊断"):
+            open_tab(pg, name)
+            if name == "比较":
+                expect(pg.get_by_text(re.compile("质量与步数")).first).to_be_visible(timeout=60_000)
+            open_accordions(pg)
+            pg.wait_for_timeout(1000)
+            leaks[name] = english_on_page(pg)
+        open_tab(pg, "训练")
+        open_accordions(pg)
+        pg.get_by_text("我的 .zip").first.click()
+        pg.locator("#train-start").click()                     # a refusal: no .zip chosen
+        toast = pg.locator(".toast-body").first
+        expect(toast).to_contain_text("请选择一个图像 .zip 上传", timeout=30_000)
+        # the popup's title: gradio writes its kind ("Error"); the page shows 错误 in its place (demo/layout.toast_css)
+        title = pg.evaluate("() => { const t = document.querySelector('.toast-title.error'); "
+                            "return [getComputedStyle(t, '::before').content, getComputedStyle(t).fontSize]; }")
+        assert title == ['"错误"', "0px"], title
+        leaks["toast"] = english_on_page(pg)
+        pg.get_by_text("digits（内置").first.click()
+        for elem_id, value in (("train-steps", 400), ("train-batch", 16), ("train-sample-every", 0),
+                               ("train-base", 16), ("train-T", 50)):
+            set_number(pg, elem_id, value)
+        pg.locator("#train-start").click()
+        expect(pg.get_by_text(re.compile("数据：digits：")).first).to_be_visible(timeout=300_000)
+        expect(pg.locator("#train-progress")).to_contain_text(re.compile(r"第 \d+ / 400 步"), timeout=120_000)
+        leaks["训练"] = english_on_page(pg)
+        pg.locator("#train-stop").click()
+        expect(pg.get_by_text("上一次训练已停止")).to_be_visible(timeout=300_000)
+        leaks["训练 (stopped)"] = english_on_page(pg)
+        open_tab(pg, "诊断")
+        pg.locator("#diagnose-button").click()
+        expect(pg.frame_locator("#diagnose-report iframe").locator("h1").first).to_be_visible(timeout=600_000)
+        leaks["诊断 (report)"] = english_on_page(pg)       # the summary table above the report's own page
+    finally:
+        context.close()
+    assert {k: v for k, v in leaks.items() if v} == {}

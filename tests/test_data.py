@@ -179,7 +179,7 @@ def test_mixed_sizes_are_resized_and_counted(tmp_path):
     Image.new("L", (30, 12), 90).save(root / "cat" / "wide.png")           # not square: centre-cropped
     with pytest.warns(UserWarning, match="resized 2 image"):
         ds = load_dataset(str(root))
-    assert ds.images.shape == (7, 1, 12, 12) and any("resized 2 image(s)" in n for n in ds.notes)
+    assert ds.images.shape == (7, 1, 12, 12) and any("resized 2 image(s)" in str(n) for n in ds.notes)
     assert torch.allclose(ds.images[0], torch.full((1, 12, 12), 30 / 127.5 - 1))
     with pytest.warns(UserWarning):
         assert load_dataset(str(root), image_size=10).images.shape == (7, 1, 10, 10)
@@ -192,7 +192,23 @@ def test_missing_path_and_unknown_name(tmp_path):
         load_dataset(str(tmp_path / "nope.zip"))
     with pytest.raises(ValueError, match="digits"):
         load_dataset("imagenet")
-    assert DATASETS == ("digits", "mnist", "mnist_full", "fashion_mnist", "cifar10")
+    assert DATASETS == ("digits", "mnist", "emoji", "mnist_full", "fashion_mnist", "cifar10")
+
+
+def test_emoji_is_colour_data_in_unicode_groups_with_its_licence():
+    from ddpm.sources.builtin import EMOJI_FILE
+    ds = load_dataset("emoji")
+    assert (len(ds), ds.channels, ds.image_size, ds.num_classes) == (1862, 3, 32, 9)
+    assert ds.class_names[0] == "Smileys & Emotion" and ds.class_names[-1] == "Flags"
+    assert float(ds.images.min()) == -1.0 and float(ds.images.max()) == 1.0
+    assert ds.images[:, :, 0, 0].mean() > 0.9            # white background in the corners
+    train, held = ds.split()
+    assert (len(train), len(held)) == (1489, 373) and set(held.labels.tolist()) == set(range(9))
+    colour = ds.images.std(1).mean()                      # channels differ: it is not grey stored as RGB
+    assert colour > 0.05
+    assert load_dataset("emoji", image_size=64, channels=1).images.shape == (1862, 1, 64, 64)
+    notice = (EMOJI_FILE.parent / "emoji_NOTICE.txt").read_text()
+    assert "Apache License, Version 2.0" in notice and "Noto" in notice
 
 
 @pytest.mark.skipif(_torchvision_importable(), reason="torchvision imports here")
@@ -266,7 +282,7 @@ def test_flat_folder_and_zip_are_unconditional(tmp_path):
     root = _write_flat(tmp_path / "faces")
     ds = load_dataset(str(root))
     assert ds.class_names == [] and not ds.conditional and ds.images.shape == (6, 1, 8, 8) and ds.labels.tolist() == [0] * 6
-    assert "without classes" in ds.describe()
+    assert "without classes" in str(ds.describe())
     train, held = ds.split()                         # unconditional: 20% of all images
     assert (len(train), len(held)) == (5, 1)
     zpath = tmp_path / "faces.zip"
@@ -304,7 +320,7 @@ def test_unreadable_images_are_counted_in_notes(tmp_path):
     (root / "also.jpg").write_bytes(b"\xff\xd8 nope")
     with pytest.warns(UserWarning, match="skipped 2 unreadable"):
         ds = load_dataset(str(root))
-    assert len(ds) == 6 and ds.skipped == 2 and any("skipped 2 unreadable" in n for n in ds.notes)
+    assert len(ds) == 6 and ds.skipped == 2 and any("skipped 2 unreadable" in str(n) for n in ds.notes)
     assert ds.split()[0].notes == ds.notes           # the training split keeps them for the caller
 
 
@@ -394,7 +410,7 @@ def test_saved_hf_dataset_trains_and_is_the_reports_reference(tmp_path):
     ck = load_checkpoint(result.model)
     assert ck.unet_config.num_classes == 3 and ck.class_names == ["ant", "bee", "cow"]
     real, why = load_real_data(ck)                   # the diagnostics' reference: the same loader, the same data
-    assert why == "" and real.class_names == ["ant", "bee", "cow"] and len(real) == 15
+    assert not why and real.class_names == ["ant", "bee", "cow"] and len(real) == 15
     assert torch.equal(real.images, load_dataset(str(path), image_size=8).images)
     files = run_report(ck, tmp_path / "report", quick=True, n=6, steps=5)
     assert json.loads(files.json_path.read_text())["settings"]["real_data"] == f"{path.name}: 15 images"

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import ddpm
-from demo import checkpoints, common, limits
+from demo import checkpoints, common, i18n, limits
 from demo.jobs import TrainingJobs, TrainRequest
 from demo.model_cache import ModelCache, estimate_size
 from demo.tabs import compare, diagnose, sample, train
@@ -124,7 +124,7 @@ def test_same_seed_same_images():
     (dict(n=limits.MAX_IMAGES + 1), f"at most {limits.MAX_IMAGES} per request"),
     (dict(n=2.5), "whole number"),
     (dict(eta=1.5), "η (eta) must be between 0 and 1"),
-    (dict(sampler="euler"), "sampler must be one of DDIM, DDPM, DPM-Solver++, UniPC"),
+    (dict(sampler="euler"), "sampler must be one of DDIM, DDPM, DPM-Solver++, UniPC, EDM Heun, Restart"),
     (dict(guidance_scale=limits.MAX_GUIDANCE + 1), "guidance scale must be between 0"),
     (dict(seed=-1), "seed must be between 0"),
     (dict(temperature="hot"), "temperature must be a number"),
@@ -427,9 +427,20 @@ def test_a_crashing_training_run_is_reported_and_the_app_goes_on(monkeypatch):
     monkeypatch.setattr(TrainRequest, "cli_args", lambda self: cli_args(self) + ["--lr", "5"])
     train.train_start(data="digits", zip_file=None, steps=20, **TINY)
     final = train.get_jobs().wait(timeout=240)
-    assert final.state == "failed" and "lr must be in (0, 1)" in final.message
+    assert final.state == "failed" and "lr must be in (0, 1)" in str(final.message)
     v = train.train_status()
     assert "The last run failed" in v.status and v.json["state"] == "failed"
+    with i18n.use("zh"):
+        assert "训练失败：" in train.train_status().status
+    # an error that carries a Message (error.json beside train.log) reaches the page in its language, without the
+    # run's server path
+    monkeypatch.setattr(TrainRequest, "cli_args", lambda self: cli_args(self) + ["--data", "nowhere/data.zip"])
+    train.train_start(data="digits", zip_file=None, steps=20, **TINY)
+    final = train.get_jobs().wait(timeout=240)
+    assert final.state == "failed" and final.message.values["reason"].key == "data.path_missing"
+    with i18n.use("zh"):
+        status = train.train_status().status
+    assert "训练失败：数据集路径 'nowhere/data.zip' 不存在" in status and final.run_dir not in status
     assert final.run_id not in [e.name for e in checkpoints.list_checkpoints()]
     monkeypatch.setattr(TrainRequest, "cli_args", cli_args)     # (not undo(): that would drop app_env's settings)
     train.train_start(data="digits", zip_file=None, steps=1, **TINY)   # a new run may start at once
@@ -457,7 +468,7 @@ def test_a_restarted_app_sees_the_last_run(tmp_path):
     (run / "progress.json").write_text(json.dumps({"state": "running", "step": 4, "total": 10}))
     st = TrainingJobs(tmp_path / "runs").status()
     assert st.run_id == run.name and st.state == "failed" and st.step == 4
-    assert "ended without finishing" in st.message
+    assert "ended without finishing" in str(st.message)
 
 
 # ------------------------------------------------------------------------------------------- diagnostics
@@ -555,7 +566,7 @@ def test_compare_samplers_from_the_same_x_T(tmp_path, monkeypatch, randomize_une
 
 def test_compare_samplers_refuses_bad_choices():
     cases = [(dict(samplers=["UniPC"]), "pick at least two samplers"),
-             (dict(samplers=["UniPC", "Euler"]), "unknown sampler 'Euler'; choose from DDPM, DDIM, DPM-Solver++, UniPC"),
+             (dict(samplers=["UniPC", "Euler"]), "unknown sampler 'Euler'; choose from DDPM, DDIM, DPM-Solver++, UniPC,"),
              (dict(calls=T + 1), f"more than this model's T = {T}"),
              (dict(calls=T), f"steps must be an integer in [1, T−1={T - 1}]"),   # the solvers' linspace
              (dict(n=limits.MAX_COMPARE_IMAGES + 1), f"at most {limits.MAX_COMPARE_IMAGES} here")]
@@ -573,3 +584,12 @@ def test_sample_tab_runs_the_solvers():
         v = sample.sample("bundled", None, [], 1.0, label, 5, 0.0, 1.0, 1.0, 0, 2)
         assert f"{label}, 5 network calls" in v.info and "5 network calls per image" in v.info
         assert sample.sampler_name(label) == name
+    for label, name in (("EDM Heun", "edm_heun"), ("Restart", "restart")):   # the stochastic few-step samplers
+        v = sample.sample("bundled", None, [], 1.0, label, 9, 0.0, 1.0, 1.0, 0, 2)
+        assert f"{label}, 9 network calls (" in v.info and "9 network calls per image" in v.info
+        assert sample.sampler_name(label) == name and "diffusers" not in v.info   # ours: no convention note
+
+
+def test_compare_runs_the_stochastic_samplers_at_equal_calls():
+    v = compare.compare_samplers("bundled", None, [], 1.0, ["DDIM", "EDM Heun", "Restart", "SDE-DPM-Solver++"], 8, 1, 2)
+    assert [row[1] for row in v.table["data"]] == [8, 8, 8, 8]            # the exact calls each sampler states

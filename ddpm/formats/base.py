@@ -8,10 +8,18 @@ from typing import Any, Optional
 from torch import nn
 
 from ..diffusion import DiffusionConfig, GaussianDiffusion, SamplingDefaults
+from ..messages import Message, MessageError, msg
 
 
-class CheckpointError(ValueError):
-    """A file that cannot be used as a checkpoint; the message says why and what to do."""
+class CheckpointError(MessageError):
+    """A file that cannot be used as a checkpoint; the message says why and what to do. Raised with a message key
+    and its values (ddpm/locales), or a Message; English text alone (a few raises still do) becomes the message
+    "error.untranslated", shown as that English in every language."""
+
+    def __init__(self, key: str | Message, **values):
+        if isinstance(key, str) and not values and (" " in key or ":" in key):
+            key, values = "error.untranslated", {"detail": key}
+        super().__init__(key, **values)
 
 
 QUOTE_LIMIT = 200     # characters of a value someone sent that a message quotes back
@@ -70,20 +78,29 @@ class LoadedCheckpoint:
         return guidance_unavailable(self.model)
 
     @property
+    def guidance_unavailable_message(self) -> Optional[Message]:
+        """guidance_unavailable as a Message, for a reader in another language."""
+        return guidance_unavailable_message(self.model)
+
+    @property
     def nbytes(self) -> int:
         """Memory the loaded checkpoint holds: parameters and buffers plus the diffusion's tables."""
         return module_bytes(self.model) + diffusion_bytes(self.diffusion_config.T)
 
 
 def guidance_unavailable(model: nn.Module) -> Optional[str]:
-    """Classifier-free guidance needs a class-conditional model with a null ("no class") label."""
+    """Classifier-free guidance needs a class-conditional model with a null ("no class") label: None, or why not."""
+    why = guidance_unavailable_message(model)
+    return None if why is None else str(why)
+
+
+def guidance_unavailable_message(model: nn.Module) -> Optional[Message]:
+    """guidance_unavailable as a Message (rendered in the reader's language)."""
     cfg = getattr(model, "config", None)
     if not getattr(cfg, "num_classes", 0):
-        return "this model is unconditional: classifier-free guidance needs a class-conditional model"
+        return msg("guidance.unconditional")
     if not getattr(cfg, "has_null_class", True):
-        return (f"this model's {cfg.num_classes} class embeddings are all real classes (no null label, as a model "
-                "trained without label dropout has): classifier-free guidance needs an unconditional pass, so "
-                "only w = 1 (plain conditional sampling) is possible")
+        return msg("guidance.no_null_label", k=cfg.num_classes)
     return None
 
 

@@ -167,8 +167,8 @@ def _zip_root(folder: Path) -> Path:
 def _download(repo_id: str) -> Path:
     """A Hub repo's JSON and safetensors files (never a pickle), or a CheckpointError that says why not."""
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    advice = (f"on a machine with internet run `huggingface-cli download {repo_id} --local-dir DIR` (or "
-              "pipeline.save_pretrained(DIR)) and pass DIR or a .zip of it")
+    advice = (f"on a machine with internet run `hf download {repo_id} --include '*.json' --include '*.safetensors' "
+              "--local-dir DIR` (or pipeline.save_pretrained(DIR)) and pass DIR or a .zip of it")
     if offline:
         raise CheckpointError(f"{repo_id!r} is not a local file or folder, and as a Hugging Face Hub id it cannot be "
                               f"fetched: this machine is offline (HF_HUB_OFFLINE=1); {advice}")

@@ -22,6 +22,7 @@ from torch.overrides import TorchFunctionMode
 from ..diffusion import DiffusionConfig, OBJECTIVES
 from ..schedules import SCHEDULES
 from ..unet import UNet, UNetConfig
+from ..messages import Message, msg
 from .base import CheckpointError, diffusion_bytes, module_bytes, quoted
 
 
@@ -43,42 +44,40 @@ LIMITS = Limits()
 WEIGHT_DTYPES = ("F32", "F16", "BF16", "F64")
 
 
-def _fail(source: str, field: str, value: Any, why: str) -> CheckpointError:
-    return CheckpointError(f"{source}: its config does not build: {field}={quoted(value, 60)} {why}; the file was "
-                           "edited or is damaged; use the original file (or retrain)")
+def _fail(source: str, field: str, value: Any, why: Message) -> CheckpointError:
+    return CheckpointError("config.field", source=source, field=field, value=quoted(value, 60), why=why)
 
 
 def check_int(source: str, field: str, value: Any, lo: int, hi: int) -> int:
     """An integer (not a bool, not a float) in [lo, hi], or a CheckpointError naming field and value."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise _fail(source, field, value, "is not an integer")
+        raise _fail(source, field, value, msg("config.not_int"))
     if not lo <= value <= hi:
-        raise _fail(source, field, value, f"is outside the supported range [{lo:,}, {hi:,}]")
+        raise _fail(source, field, value, msg("config.int_range", lo=lo, hi=hi))
     return int(value)
 
 
 def check_float(source: str, field: str, value: Any, lo: float, hi: float, open_hi: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise _fail(source, field, value, "is not a finite number")
+        raise _fail(source, field, value, msg("config.not_finite"))
     if not (lo <= value < hi if open_hi else lo <= value <= hi):
-        raise _fail(source, field, value, f"is outside [{lo}, {hi}{')' if open_hi else ']'}")
+        raise _fail(source, field, value, msg("config.float_range", lo=lo, hi=hi, close=")" if open_hi else "]"))
     return float(value)
 
 
 def check_int_list(source: str, field: str, value: Any, lo: int, hi: int, max_len: int,
                    allow_empty: bool = False) -> tuple[int, ...]:
     if not isinstance(value, (list, tuple)) or len(value) > max_len or (not value and not allow_empty):
-        raise _fail(source, field, value, f"is not a list of 1 to {max_len} integers")
+        raise _fail(source, field, value, msg("config.not_int_list", n=max_len))
     return tuple(check_int(source, f"{field}[{i}]", v, lo, hi) for i, v in enumerate(value))
 
 
 def check_keys(source: str, what: str, d: Any, allowed: Iterable[str]) -> dict:
     if not isinstance(d, dict):
-        raise CheckpointError(f"{source}: its {what} config is not a JSON object; the file is damaged")
+        raise CheckpointError("config.not_object", source=source, what=what)
     unknown = sorted(set(d) - set(allowed))
     if unknown:
-        raise CheckpointError(f"{source}: its {what} config has unknown fields {unknown} (written by another "
-                              "version, or edited); use a file written by this version")
+        raise CheckpointError("config.unknown_fields", source=source, what=what, fields=unknown)
     return d
 
 
@@ -92,8 +91,8 @@ def check_unet_dict(d: Any, source: str, limits: Limits = LIMITS) -> UNetConfig:
     mult = check_int_list(source, "channel_mult", d.get("channel_mult", (1, 2, 2)), 1, L.max_width, L.max_levels)
     widest = base * max(mult)
     if widest > L.max_width:
-        raise _fail(source, "base_channels", base, f"× channel_mult {max(mult)} = {widest:,} channels, over the "
-                                                   f"limit of {L.max_width:,}")
+        raise _fail(source, "base_channels", base, msg("config.too_wide", mult=max(mult), widest=widest,
+                                                       limit=L.max_width))
     check_int(source, "num_res_blocks", d.get("num_res_blocks", 1), 1, L.max_res_blocks)
     check_int_list(source, "attention_resolutions", d.get("attention_resolutions", (8,)), 1, L.max_image_size,
                    L.max_levels, allow_empty=True)
@@ -102,11 +101,11 @@ def check_unet_dict(d: Any, source: str, limits: Limits = LIMITS) -> UNetConfig:
     check_int(source, "num_classes", d.get("num_classes", 0), 0, L.max_classes)
     check_int(source, "groups", d.get("groups", 8), 1, L.max_width)
     if not isinstance(d.get("learn_sigma", False), bool):
-        raise _fail(source, "learn_sigma", d.get("learn_sigma"), "is not true or false")
+        raise _fail(source, "learn_sigma", d.get("learn_sigma"), msg("config.not_bool"))
     try:
         return UNetConfig.from_dict(d)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{source}: its model config does not build ({e})") from None
+        raise CheckpointError("config.model_does_not_build", source=source, error=str(e)) from None
 
 
 def check_diffusion_dict(d: Any, source: str, limits: Limits = LIMITS) -> DiffusionConfig:
@@ -114,13 +113,13 @@ def check_diffusion_dict(d: Any, source: str, limits: Limits = LIMITS) -> Diffus
     check_keys(source, "diffusion", d, [f.name for f in fields(DiffusionConfig)])
     schedule = d.get("schedule", "linear")
     if schedule not in (*SCHEDULES, "custom"):
-        raise _fail(source, "schedule", schedule, f"is not one of {sorted(SCHEDULES) + ['custom']}")
+        raise _fail(source, "schedule", schedule, msg("config.not_one_of", options=sorted(SCHEDULES) + ["custom"]))
     if d.get("objective", "eps") not in OBJECTIVES:
-        raise _fail(source, "objective", d.get("objective"), f"is not one of {list(OBJECTIVES)}")
+        raise _fail(source, "objective", d.get("objective"), msg("config.not_one_of", options=list(OBJECTIVES)))
     betas = d.get("betas")
     if schedule == "custom" or betas is not None:
         if not isinstance(betas, (list, tuple)) or not 2 <= len(betas) <= limits.max_T:
-            raise _fail(source, "betas", betas, f"is not a list of 2 to {limits.max_T:,} numbers")
+            raise _fail(source, "betas", betas, msg("config.betas", n=limits.max_T))
         for i, b in enumerate(betas):
             check_float(source, f"betas[{i}]", b, 0.0, 1.0)
     else:
@@ -128,7 +127,7 @@ def check_diffusion_dict(d: Any, source: str, limits: Limits = LIMITS) -> Diffus
     try:
         return DiffusionConfig.from_dict(d)
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{source}: its diffusion config does not build ({e})") from None
+        raise CheckpointError("config.diffusion_does_not_build", source=source, error=str(e)) from None
 
 
 def header_shapes(path: str, prefix: str = "") -> dict[str, tuple[tuple[int, ...], str]]:
@@ -163,7 +162,7 @@ def meta_shapes(build: Callable[[], nn.Module]) -> dict[str, tuple[int, ...]]:
 
 
 def check_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[tuple[int, ...], str]],
-                 source: str, what: str = "the saved architecture", limits: Limits = LIMITS) -> int:
+                 source: str, what: str | Message = msg("config.saved_architecture"), limits: Limits = LIMITS) -> int:
     """Refuse weights whose names, shapes or dtypes differ from what the config builds; returns the parameter count."""
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
@@ -178,15 +177,14 @@ def check_shapes(expected: dict[str, tuple[int, ...]], found: dict[str, tuple[tu
             parts.append(f"{len(missing)} missing, e.g. {missing[0]}")
         if extra:
             parts.append(f"{len(extra)} unexpected, e.g. {extra[0]}")
-        raise CheckpointError(f"{source}: the weights do not fit {what} ({'; '.join(parts)}); the file is damaged, "
-                              "was edited, or its config belongs to other weights")
+        raise CheckpointError("config.shapes", source=source, what=what, detail="; ".join(parts))
     bad_dtype = sorted(k for k, (_, dt) in found.items() if dt not in WEIGHT_DTYPES)
     if bad_dtype:
-        raise CheckpointError(f"{source}: tensor {bad_dtype[0]} has dtype {found[bad_dtype[0]][1]}; weights must be "
-                              f"floating point ({', '.join(WEIGHT_DTYPES)})")
+        raise CheckpointError("config.dtype", source=source, tensor=bad_dtype[0], dtype=found[bad_dtype[0]][1],
+                              allowed=", ".join(WEIGHT_DTYPES))
     n = sum(math.prod(s) for s in expected.values())
     if n > limits.max_parameters:
-        raise CheckpointError(f"{source}: {n:,} parameters, over the limit of {limits.max_parameters:,}")
+        raise CheckpointError("config.too_many_parameters", source=source, n=n, limit=limits.max_parameters)
     return n
 
 
@@ -195,8 +193,7 @@ def check_finite(tensors: dict[str, torch.Tensor], source: str) -> None:
     NaN) grid without a word. Read after loading, one reduction per tensor (a few ms for 100 MB of weights)."""
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(f"{source}: tensor {name} holds NaN or infinite values; the weights are damaged "
-                                  "(a training run that diverged, or an edited file); use an earlier checkpoint")
+            raise CheckpointError("config.not_finite_tensor", source=source, tensor=name)
 
 
 def unet_shapes(config: UNetConfig) -> dict[str, tuple[int, ...]]:

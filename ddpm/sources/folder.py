@@ -8,7 +8,8 @@ Layouts (a .zip may wrap either in one top-level folder):
 Every image's header is read first (its size and mode, nothing decoded): an image over MAX_IMAGE_PIXELS, or a
 data set whose images decoded and resized come to more than MAX_TOTAL_PIXELS, is refused before any image is
 decoded (ddpm.data). Then every image is decoded in memory (a .zip is never unpacked to disk; its members pass
-ddpm.safezip's checks first), converted to grey or RGB and resized to image_size (default: the first image's size;
+ddpm.safezip's checks first), converted to grey or RGB (a folder mixing both is converted to `channels`, default
+RGB, and the converted images counted) and resized to image_size (default: the first image's size;
 an image of another size or shape is centre-cropped to a square and resized, and counted). Unreadable files are
 skipped and counted; both counts land in ImageDataset.notes (and as a UserWarning) so that a caller can show them.
 """
@@ -22,15 +23,14 @@ from typing import BinaryIO, Callable
 
 import torch
 
+from ..messages import Message, MessageError, msg
 from ..images import (IMAGE_EXTENSIONS, MAX_TOTAL_PIXELS, ImageDataset, ImageHeader, ImageTooLarge, check_total_pixels,
                       decode_image, fit, read_image_header, to_channels)
 from ..safezip import MAX_MEMBERS, MemberStream, UnsafeZipError, checked_members, open_zip, read_member
 
 MAX_MEMBER_BYTES = 50 * 2**20        # a single zip member larger than this is refused (an image needs less)
 MAX_ZIP_MEMBERS = MAX_MEMBERS
-LAYOUT = ("expected <root>/<class_name>/<image>.png (one subfolder per class: class-conditional) or "
-          "<root>/<image>.png (a flat folder: unconditional), PNG or JPEG; a .zip may wrap either in one "
-          "top-level folder")
+LAYOUT = msg("data.layout")   # the layouts read here, as errors name them
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,10 @@ def _zip_members(zf: zipfile.ZipFile, source: Path) -> list[Member]:
             for parts, info in checked_members(zf, src, MAX_MEMBER_BYTES, MAX_ZIP_MEMBERS)]
 
 
-def note(notes: list[str], message: str) -> None:
-    """Record a message for the caller (ImageDataset.notes) and raise it as a UserWarning for the log."""
+def note(notes: list[Message], message: Message) -> None:
+    """Record a message for the caller (ImageDataset.notes) and raise it (in English) as a UserWarning for the log."""
     notes.append(message)
-    warnings.warn(message, stacklevel=4)
+    warnings.warn(str(message), stacklevel=4)
 
 
 def _layout(members: list[Member], source: Path, notes: list[str]) -> tuple[list[Member], bool]:
@@ -67,8 +67,10 @@ def _layout(members: list[Member], source: Path, notes: list[str]) -> tuple[list
                    key=lambda m: m.parts)
     if not found:
         kinds = sorted({PurePosixPath(m.parts[-1]).suffix.lower() or "(none)" for m in members if not junk(m.parts)})
-        what = f"its {len(members)} file(s) have the extension(s) {', '.join(kinds)}" if members else "it is empty"
-        raise ValueError(f"no images found in {source} ({what}): {LAYOUT}")
+        if members:
+            raise MessageError("data.no_images_ext", source=str(source), n=len(members), exts=", ".join(kinds),
+                               layout=LAYOUT)
+        raise MessageError("data.no_images_empty", source=str(source), layout=LAYOUT)
     paths = [m.parts for m in found]
     if len({p[0] for p in paths}) == 1 and all(len(p) >= 2 for p in paths) and any(len(p) >= 3 for p in paths):
         found = [replace(m, parts=m.parts[1:]) for m in found]      # strip one wrapping folder
@@ -76,11 +78,10 @@ def _layout(members: list[Member], source: Path, notes: list[str]) -> tuple[list
     if not in_folders:
         return found, False                                           # flat: every image at the root
     if len(in_folders) < len(found):
-        note(notes, f"skipped {len(found) - len(in_folders)} image(s) at the top of {source.name} that are not "
-                    "inside a class folder (with class folders, every image must be in one)")
+        note(notes, msg("data.note_top_level", n=len(found) - len(in_folders), source=source.name))
     skipped = len(members) - len(found)
     if skipped:
-        note(notes, f"skipped {skipped} file(s) in {source.name} that are not PNG/JPEG images")
+        note(notes, msg("data.note_not_images", n=skipped, source=source.name))
     return in_folders, True
 
 
@@ -103,18 +104,18 @@ def _read_headers(found: list[Member], source: Path) -> tuple[list[tuple[Member,
 def load_tree(members: list[Member], source: Path, image_size: int | None, channels: int | None) -> ImageDataset:
     """Decode the images of a folder / zip (see the module docstring for the layouts), after every header has
     been read and the data set's pixels counted."""
-    notes: list[str] = []
+    notes: list[Message] = []
     found, has_classes = _layout(members, source, notes)
     headers, bad = _read_headers(found, source)
     if headers:
         first = headers[0][1]
         size = image_size or min(first.width, first.height)
         check_total_pixels([(h.width, h.height) for _, h in headers], size, str(source), MAX_TOTAL_PIXELS)
-    images, labels, resized = [], [], 0
+    images, labels, native, resized = [], [], [], 0
     for m, header in headers:
         name = "/".join(m.parts)
         try:
-            arr = decode_image(m.read(), channels, name, str(source))
+            arr = decode_image(m.read(), None, name, str(source))     # as stored: grey or RGB, converted below
         except (ImageTooLarge, UnsafeZipError):    # refused, not skipped: a zip member over its limit, or a file
             raise                                  # that grew since its header was read
         except Exception as e:                     # truncated, corrupt pixel data ...
@@ -122,18 +123,22 @@ def load_tree(members: list[Member], source: Path, image_size: int | None, chann
             continue
         x, changed = fit(arr, size)
         resized += changed
-        images.append(x)
+        native.append(x.shape[1])                  # 1 grey, 3 colour, as stored
+        images.append(to_channels(x, channels))    # asked for: converted now, so a grey set holds one channel
         labels.append(m.parts[0] if has_classes else "")
     if not images:
-        raise ValueError(f"none of the images in {source} could be read ({len(found)} tried, e.g. {bad[0]}); "
-                         "check that they are valid PNG/JPEG files")
+        raise MessageError("data.none_readable", source=str(source), n=len(found), example=bad[0])
     if bad:
-        note(notes, f"skipped {len(bad)} unreadable image(s) in {source.name}: {', '.join(bad[:3])}"
-                    + (" ..." if len(bad) > 3 else ""))
+        note(notes, msg("data.note_unreadable", n=len(bad), source=source.name, examples=", ".join(bad[:3]),
+                        more=" …" if len(bad) > 3 else ""))
     if resized and image_size is None:
-        note(notes, f"resized {resized} image(s) of another size or shape to {size}×{size} (the first image's size; "
-                    "non-square ones centre-cropped)")
-    c = channels or max(x.shape[1] for x in images)
+        note(notes, msg("data.note_resized", n=resized, size=size))
+    c = channels or max(native)
+    n_grey = native.count(1)
+    if 0 < n_grey < len(images):                   # a folder mixing grey and colour images: converted, and counted
+        kind = msg("data.kind_grey" if c == 1 else "data.kind_rgb")
+        note(notes, msg("data.note_mixed_channels", source=source.name, grey=n_grey, colour=len(images) - n_grey,
+                        n=sum(k != c for k in native), kind=kind))
     class_names = sorted(set(labels)) if has_classes else []
     label_t = torch.tensor([class_names.index(l) if has_classes else 0 for l in labels], dtype=torch.long)
     return ImageDataset(torch.cat([to_channels(x, c) for x in images]), label_t, class_names, source.stem,
@@ -145,6 +150,6 @@ def load_path(path: Path, image_size: int | None, channels: int | None) -> Image
     if path.is_dir():
         return load_tree(_folder_members(path), path, image_size, channels)
     if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path} is a file but not a .zip; pass a folder or .zip, {LAYOUT}")
+        raise MessageError("data.not_zip", path=str(path), layout=LAYOUT)
     with open_zip(path, MAX_ZIP_MEMBERS) as zf:
         return load_tree(_zip_members(zf, path), path, image_size, channels)

@@ -19,6 +19,7 @@ from typing import Optional
 import numpy as np
 import torch
 
+from ..messages import Message, msg
 from ..images import (MAX_TOTAL_PIXELS, ImageDataset, ImageTooLarge, check_total_pixels, decode_image, fit,
                       read_image_header, to_channels)
 
@@ -217,7 +218,7 @@ def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image
     image_col, label_col = _image_column(ds, image_column), _label_column(ds, label_column)
     labels, class_names = _labels(ds, label_col) if label_col else (torch.zeros(len(ds), dtype=torch.long), [])
     from .folder import note
-    notes: list[str] = []
+    notes: list[Message] = []
     if isinstance(ds.features[image_col], datasets.Image):
         images, size, resized, bad = _decode_image_column(ds, image_col, spec, image_size, channels)
     else:
@@ -229,9 +230,10 @@ def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image
         raise ValueError(f"none of the {len(ds)} images in column {image_col!r} of {spec!r} could be read; "
                          "name the image column with --image-column NAME")
     if bad:
-        note(notes, f"skipped {len(bad)} unreadable image(s) in {spec}: {', '.join(bad[:3])}" + (" ..." if len(bad) > 3 else ""))
+        note(notes, msg("data.note_unreadable", n=len(bad), source=spec, examples=", ".join(bad[:3]),
+                        more=" …" if len(bad) > 3 else ""))
     if resized and image_size is None:
-        note(notes, f"resized {resized} image(s) of another size or shape to {size}×{size}")
+        note(notes, msg("data.note_resized", n=resized, size=size))
     c = channels or max(x.shape[1] for x in images)
     name = _parse(spec)[0] if spec.lower().startswith(PREFIX) else spec
     return ImageDataset(torch.cat([to_channels(x, c) for x in images]), labels[keep], class_names,

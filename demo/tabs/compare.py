@@ -15,7 +15,7 @@ from ddpm import generate, initial_noise
 
 from .. import checkpoints, guard, i18n, limits, plots, quality
 from .. import common as c
-from ..i18n import L, message, t
+from ..i18n import L, show, t
 from ..model_cache import get_cache
 
 
@@ -49,7 +49,7 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     w = c.guidance(guidance_scale, ckpt)
     c.check_work(ckpt, [c.sampling_pass(t("work.pass", sampler="DDPM", steps=T), T, n, labels, w),
                         c.sampling_pass(t("work.pass", sampler="DDIM", steps=s), s, n, labels, w)],
-                 t("work.lower_compare"))
+                 "work.lower_compare")
     amp = c.precision(amp)
     x_T = initial_noise(n, ckpt.image_shape, seed)
     total = T + s
@@ -84,7 +84,8 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
 
 
 # -------------------------------------------------------------------------------- samplers side by side
-COMPARE_SAMPLERS = {"DDPM": "ddpm", "DDIM": "ddim", "DPM-Solver++": "dpmpp_2m", "UniPC": "unipc"}
+COMPARE_SAMPLERS = {"DDPM": "ddpm", "DDIM": "ddim", "DPM-Solver++": "dpmpp_2m", "UniPC": "unipc",
+                    "SDE-DPM-Solver++": "dpmpp_2m_sde", "EDM Heun": "edm_heun", "Restart": "restart"}
 DEFAULT_COMPARE_SAMPLERS = ["DDIM", "DPM-Solver++", "UniPC"]
 
 
@@ -120,7 +121,7 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     x_T = initial_noise(n, ckpt.image_shape, seed)
     cost = {label: T if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
     c.check_work(ckpt, [c.sampling_pass(label, cost[label], n, labels, w) for label in picked],
-                 t("work.lower_samplers"))
+                 "work.lower_samplers")
     results, done = {}, 0
     try:
         for label in picked:
@@ -143,6 +144,8 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
                         t("samplers.caption", sampler=label, calls=r.network_calls, seconds=r.seconds)))
         table.append([label, r.network_calls, round(r.seconds, 3), round(rms, 4)])
     info = t("samplers.info", k=len(picked), seed=seed, reference=reference)
+    if any(r.settings.get("convention") == "diffusers" for r in results.values()):   # whose conventions ran
+        info += "  \n" + t("sample.convention_diffusers", spacing=next(iter(results.values())).settings["spacing"])
     return SamplersView(gallery, {"headers": [t(k) for k in SAMPLER_COLUMNS], "data": table}, info)
 
 
@@ -157,16 +160,18 @@ def quality_plot(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = 
         raise c.user_error(t("ckpt.gone", name=path.name)) from None
     is_bundled = (checkpoint or checkpoints.BUNDLED) == checkpoints.BUNDLED and c.upload_path(upload) is None
     rows, note = quality.bench_rows(path, sha, is_bundled=is_bundled)
-    note = message(note, fallback="note.core")
+    note = show(note)
     if rows:
-        return QualityView(plots.quality_figure(rows), t("quality.from_bench", note=note))
+        return QualityView(plots.quality_figure(rows), t("steps_quality.from_bench", note=note))
     cached = quality.cached_rows(sha)
     if cached:
-        ddpm = "" if any(r.get("sampler") == "ddpm" for r in cached["rows"]) else t("quality.no_ddpm")
+        ddpm = "" if any(r.get("sampler") == "ddpm" for r in cached["rows"]) else t("steps_quality.no_ddpm")
         return QualityView(plots.quality_figure(cached["rows"]),
-                           t("quality.quick", n=cached.get("n"), network=cached.get("network"), note=note, ddpm=ddpm))
+                           t("steps_quality.quick", n=cached.get("n"), note=note, ddpm=ddpm,
+                             network=cached.get("network_id") or quality.network_name(cached.get("rows") or [])
+                             or cached.get("network")))
     return QualityView(plots.empty_figure(t("plot.no_quality")),
-                       t("quality.none", note=note, steps=", ".join(map(str, limits.QUICK_QUALITY_STEPS)),
+                       t("steps_quality.none", note=note, steps=", ".join(map(str, limits.QUICK_QUALITY_STEPS)),
                          etas=" / ".join(f"{e:g}" for e in limits.QUICK_QUALITY_ETAS), n=limits.QUICK_QUALITY_N))
 
 
@@ -178,16 +183,16 @@ def measure_quality(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any
     try:
         import diagnostics.metrics  # noqa: F401
     except ImportError:
-        raise c.user_error(t("quality.no_diagnostics")) from None
+        raise c.user_error(t("steps_quality.no_diagnostics")) from None
     T = ckpt.diffusion_config.T
     settings = quality.quick_settings(T)
     c.check_work(ckpt, [limits.Pass(t("work.pass", sampler=st.sampler.upper(), steps=st.steps or T), st.steps or T,
-                                    limits.QUICK_QUALITY_N) for st in settings], t("work.lower_quality"))
+                                    limits.QUICK_QUALITY_N) for st in settings], "work.lower_quality")
 
     def report(fraction: float, desc: str) -> None:
         guard.check(f"{100 * fraction:.0f}%")
         progress(fraction, desc=desc)
-    progress(0.0, desc=t("quality.progress"))
+    progress(0.0, desc=t("steps_quality.progress"))
     try:
         quality.measure(ckpt, sha, progress=report, settings=settings)
     except ValueError as e:

@@ -13,8 +13,7 @@ from ddpm import CheckpointError, LoadedCheckpoint
 
 from .. import checkpoints, guard, limits
 from .. import common as c
-from ..i18n import L, current, message, t
-from ..strings import STRINGS
+from ..i18n import KEYS, L, current, t
 
 DIAGNOSE_MODES = ("quick", "full")
 
@@ -53,7 +52,7 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
         raise c.user_error(t("diag.no_package")) from None
     c.check_work(ckpt, report_passes(mode_settings(mode == "quick", ckpt.diffusion_config.T, eta=eta), w,
                                      ckpt.num_classes),
-                 t("work.lower_report_full" if mode == "full" else "work.lower_report_quick"))
+                 "work.lower_report_full" if mode == "full" else "work.lower_report_quick")
 
     def report(stage: str, fraction: float) -> None:
         guard.check(f"the {stage} stage ({100 * float(fraction):.0f}%)")
@@ -66,8 +65,7 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
                            callback=report, reference=ref, train_features=bool(train_features) and ref is not None,
                            lang=current(), guidance_scale=w, eta=eta)
     except (CheckpointError, ValueError, FileNotFoundError, PermissionError) as e:
-        shown = str(e).replace(str(ref), ref.name) if ref is not None else str(e)   # the upload's name, not its path
-        raise c.user_error(message(shown)) from None
+        raise c.core_error(c.without_path(e, ref)) from None        # the upload's name, not its server path
     page = Path(files.html_path).read_text(encoding="utf-8")
     frame = (f'<iframe title="{html.escape(t("diag.iframe_title"))}" srcdoc="{html.escape(page, quote=True)}" '
              'style="width:100%;height:780px;border:1px solid #ddd;border-radius:6px;background:white"></iframe>')
@@ -103,7 +101,7 @@ def report_passes(settings, guidance_scale: float = 1.0, num_classes: int = 0) -
 
 def _stage(stage: str) -> str:
     """A progress stage of run_checks ("sampling", "quality", …) in the page's language."""
-    return t("diag.stage", stage=t(f"stage.{stage}") if f"stage.{stage}" in STRINGS else str(stage))
+    return t("diag.stage", stage=t(f"stage.{stage}") if f"stage.{stage}" in KEYS else str(stage))
 
 
 # ------------------------------------------------------------------------------------------------ layout
@@ -118,7 +116,8 @@ def build() -> DiagnoseTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 ckpt, upload = c.checkpoint_picker()
-                mode = gr.Radio(list(DIAGNOSE_MODES), value="quick", label=L("diag.mode"), info=L("diag.mode_info"))
+                mode = gr.Radio([(L(f"diag.mode_{m}"), m) for m in DIAGNOSE_MODES], value="quick", label=L("diag.mode"),
+                                info=L("diag.mode_info"))
                 seed = gr.Number(0, label=L("sample.seed"), precision=0, minimum=0, maximum=limits.MAX_SEED)
                 with gr.Accordion(L("diag.reference_open"), open=False):
                     reference = gr.File(label=L("diag.reference"), type="filepath", file_count="single",

@@ -18,8 +18,9 @@ from .. import common as c
 from ..i18n import L, current, t
 from ..model_cache import file_key
 
-SAMPLERS = ("DDIM", "DDPM", "DPM-Solver++", "UniPC")   # the Radio's choices; SAMPLER_NAMES maps them to generate()'s
-SAMPLER_NAMES = {"ddim": "ddim", "ddpm": "ddpm", "dpm-solver++": "dpmpp_2m", "unipc": "unipc"}
+SAMPLERS = ("DDIM", "DDPM", "DPM-Solver++", "UniPC", "EDM Heun", "Restart")   # the Radio's choices; SAMPLER_NAMES
+SAMPLER_NAMES = {"ddim": "ddim", "ddpm": "ddpm", "dpm-solver++": "dpmpp_2m", "unipc": "unipc",   # maps them to
+                 "edm heun": "edm_heun", "restart": "restart"}                                  # generate()'s
 
 
 @dataclass
@@ -55,6 +56,8 @@ def sampler_text(name: str, steps: int, eta: float, variance: str = "fixed_small
         return t("sample.ddim_run", steps=steps, eta=eta)
     if name == "ddpm":
         return t("sample.ddpm_run", steps=steps, variance=variance)
+    if name in ("edm_heun", "restart"):                       # at their defaults; every option: the API and CLI
+        return t(f"sample.{name}_run", steps=steps)
     return t("sample.solver_run", sampler=dict(zip(SAMPLER_NAMES.values(), SAMPLERS))[name], steps=steps)
 
 
@@ -77,7 +80,7 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     calls = T if name == "ddpm" else s
     variance = ckpt.diffusion.sampling_defaults.variance
     c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta, variance), calls, n, labels, w)],
-                 t("work.lower_sample_ddpm" if name == "ddpm" else "work.lower_sample"))
+                 "work.lower_sample_ddpm" if name == "ddpm" else "work.lower_sample")
     amp = c.precision(amp)
     running = t("sample.progress", run=sampler_text(name, s or T, eta, variance))
     try:
@@ -88,13 +91,15 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     except ValueError as e:
         raise c.core_error(e) from None
     nrow = c.grid_columns(n, labels)
-    run = sampler_text(name, len(res.timesteps), eta, variance)
+    run = sampler_text(name, len(res.timesteps) if name in ("ddim", "ddpm") else res.network_calls, eta, variance)
     # the class names and the file name are the uploader's: escaped, as the info is Markdown
     cls = t("sample.all_classes") if labels is None or labels == list(range(ckpt.num_classes)) else \
         t("sample.some_classes", names=", ".join(c.escaped(ckpt.class_names[i]) for i in dict.fromkeys(labels)))
     info = t("sample.info", n=n, run=run, classes=cls, w=w, seed=seed, temp=temperature, ntemp=noise_temperature,
              calls=res.network_calls, precision=res.settings["precision"],
              seconds=res.seconds, ckpt=c.escaped(c.checkpoint_title(ckpt, checkpoint, upload)))
+    if res.settings.get("convention") == "diffusers":       # whose conventions ran, named under the images
+        info += "  \n" + t("sample.convention_diffusers", spacing=res.settings["spacing"])
     return _view(c.grid_image(res.images, nrow), info, _write_sample_files(res, ckpt, nrow),
                  _trajectory_frames(res, nrow))
 

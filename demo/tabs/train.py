@@ -21,10 +21,11 @@ from ddpm import SCHEDULES
 from ddpm.data import load_dataset, training_conditioning
 from ddpm.safezip import UnsafeZipError, open_zip
 from ddpm.diffusion import OBJECTIVES, WEIGHTINGS
+from ddpm.messages import msg
 
 from .. import checkpoints, limits, plots
 from .. import common as c
-from ..i18n import L, message, t
+from ..i18n import L, as_message, show, t
 from ..jobs import (UPLOADED, CannotResumeError, JobBusyError, JobStatus, NoJobRunningError, TrainingJobs,
                     TrainRequest, app_default as D)
 from ..runs import read_json
@@ -80,7 +81,7 @@ def _check_zip(path: Path, image_size: int, conditional: bool) -> None:
             escaping = [n for n in zf.namelist() if PurePosixPath(n).is_absolute() or ".." in PurePosixPath(n).parts
                         or "\\" in n]
     except UnsafeZipError as e:
-        raise c.user_error(message(str(e))) from None
+        raise c.core_error(c.without_path(e, path)) from None
     if escaping:
         raise c.user_error(t("train.zip_escaping", name=path.name, example=escaping[0]))
     try:
@@ -89,11 +90,11 @@ def _check_zip(path: Path, image_size: int, conditional: bool) -> None:
             ds = load_dataset(str(path), image_size=image_size)
         training_conditioning(ds, conditional)
     except ValueError as e:
-        raise c.user_error(message(str(e).replace(str(path), path.name))) from None
+        raise c.core_error(c.without_path(e, path)) from None
     for note in ds.notes:
-        gr.Warning(message(note.replace(str(path), path.name), fallback="note.core"))
+        c.warning(c.without_path(note, path))
     if conditional and not ds.conditional:
-        gr.Info(t("train.no_class_folders", name=path.name))
+        c.info(t("train.no_class_folders", name=path.name))
 
 
 def _discard_upload(path: Path) -> None:
@@ -211,24 +212,28 @@ def status_markdown(st: JobStatus) -> str:
         return t("train.idle")
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(st.started_at)) if st.started_at else "?"
     s = st.settings
-    what = ", ".join(str(x) for x in (s.get("data"), s.get("preset"), s.get("schedule"), s.get("objective"),
+    data = checkpoints.data_name(s["data"]) if s.get("data") else None
+    what = ", ".join(str(x) for x in (data, s.get("preset"), s.get("schedule"), s.get("objective"),
                                       t("train.n_steps", n=s.get("steps", st.total))) if x)
     lines = [t("train.headline", head=t(f"train.head.{st.state}"), run=st.run_id, started=started, what=what)]
     if st.active:
         lines.append(t("train.one_at_a_time"))
     if st.message and st.state != "running":
-        lines.append(message(st.message, fallback="note.core"))
+        lines.append(show(st.message))
     lines += _data_lines(st.run_dir)
     return "  \n".join(lines)
 
 
 def _data_lines(run_dir: Optional[str]) -> list[str]:
-    """What the trainer detected and what its loader skipped or resized (progress.json: data, data_notes)."""
+    """What the trainer detected and what its loader skipped or resized (progress.json: data_message and
+    data_notes_messages, the trainer's Messages; a run written before them shows its English data and data_notes)."""
     progress = read_json(Path(run_dir) / "progress.json") if run_dir else None
-    if not progress or not progress.get("data"):
+    if not progress or not (progress.get("data_message") or progress.get("data")):
         return []
-    return [t("train.data_line", data=html.escape(str(progress["data"])))] + [
-        f"⚠ {html.escape(message(str(n), fallback='note.core'))}" for n in progress.get("data_notes") or []]
+    data = as_message(progress.get("data_message")) or msg("note.core", msg=str(progress["data"]))
+    notes = [as_message(n) for n in progress.get("data_notes_messages") or []] or \
+        [msg("note.core", msg=str(n)) for n in progress.get("data_notes") or []]
+    return [t("train.data_line", data=html.escape(show(data)))] + [f"⚠ {html.escape(show(n))}" for n in notes]
 
 
 def progress_html(st: JobStatus) -> str:
@@ -257,7 +262,8 @@ def train_status() -> TrainView:
     st = jobs.status()
     title = t("plot.loss_title_run", run=st.run_id) if st.run_id else t("plot.loss_title")
     fig: go.Figure = plots.loss_figure(jobs.history(), title=title)
-    return TrainView(status_markdown(st), progress_html(st), fig, st.sample_path, st.to_dict())
+    shown = {**st.to_dict(), "message": show(st.message) if st.message else ""}     # in the page's language
+    return TrainView(status_markdown(st), progress_html(st), fig, st.sample_path, shown)
 
 
 def listing_signature() -> str:
@@ -300,7 +306,7 @@ def build() -> TrainTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 data = gr.Radio([(L("train.data_digits"), "digits"), (L("train.data_mnist"), "mnist"),
-                                 (L("train.data_zip"), "zip")], value="digits", label=L("train.data"))
+                                 (L("train.data_zip"), "zip")], value="digits", label=L("train.data_set"))
                 with gr.Group(visible=False) as zip_group:
                     zip_file = gr.File(label=L("train.zip"), type="filepath", file_count="single", height=140)
                     gr.Markdown(L("train.zip_info", mb=limits.MAX_UPLOAD_MB), elem_classes="caption", padding=True)
