@@ -35,6 +35,7 @@ QUEUE_MAX_SIZE = 64
 # Sampling (Sample and Compare tabs)
 MAX_IMAGES = 64                  # images per Sample request
 MAX_COMPARE_IMAGES = 16          # images per Compare request (DDPM runs all T steps for each)
+MAX_DOCTOR_IMAGES = 200          # images per candidate sampler of the sampler doctor (5 candidates, equal calls)
 MAX_GUIDANCE = 10.0              # classifier-free guidance scale w in [0, MAX_GUIDANCE]
 MAX_TEMPERATURE = 2.0            # x_T and step-noise temperatures in [0, MAX_TEMPERATURE]
 MAX_SEED = 2**31 - 1

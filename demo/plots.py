@@ -80,3 +80,18 @@ def quality_figure(rows: Sequence[dict], title: str = "", metric: str = "fid", m
     ticks = sorted({calls(r) for r in rows})
     fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(s) for s in ticks])
     return fig
+
+
+def exposure_figure(curves: dict, title: str = "") -> go.Figure:
+    """The sampler doctor's exposure-bias curves: δ_t = E‖x_t‖²/d sampled over the forward marginal's, minus 1,
+    with ±2 standard errors, one line per sampler; t runs right to left as sampling does."""
+    title = title or t("doctor.plot_title")
+    fig = go.Figure()
+    for name, cv in curves.items():
+        band = [2 * se for se in cv.standard_error]
+        fig.add_trace(go.Scatter(x=cv.timesteps, y=cv.delta, name=name, mode="lines+markers",
+                                 error_y=dict(type="data", array=band, visible=True, thickness=1)))
+    fig.add_hline(y=0.0, line_dash="dash", line_color="#888")
+    fig.update_layout(**_LAYOUT, title=title, xaxis_title=t("doctor.plot_x"), yaxis_title=t("doctor.plot_y"))
+    fig.update_xaxes(autorange="reversed")
+    return fig

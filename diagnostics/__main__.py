@@ -1,6 +1,7 @@
 """python -m diagnostics report CKPT --out DIR [--quick] [--n N] [--seed S] [--device D] [--likelihood] [--lang zh]
 python -m diagnostics render REPORT_JSON --out DIR --lang zh
 python -m diagnostics likelihood CKPT [--n N] [--stride S] [--json PATH]
+python -m diagnostics doctor CKPT [--calls 10] [--n 200] [--json PATH]     (which sampler the model needs)
 
 Runs every check on a checkpoint, writes report.html (self-contained, offline), report.json and report.md
 into DIR, prints the Markdown summary and the paths. Progress goes to stderr. Exit codes: 0 when the report
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("--lang", choices=("en", "zh"), default="en", help="en (default) or zh (中文)")
     from .likelihood import add_cli
     add_cli(sub)
+    from .doctor import add_cli as add_doctor_cli
+    add_doctor_cli(sub)
     return p
 
 
@@ -79,8 +82,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         import torch
         torch.set_num_threads(threads)
     from ddpm import CheckpointError
-    if args.command == "likelihood":
-        from .likelihood import cli
+    if args.command in ("likelihood", "doctor"):
+        from .doctor import cli as doctor_cli
+        from .likelihood import cli as likelihood_cli
+        cli = likelihood_cli if args.command == "likelihood" else doctor_cli
         try:
             print(cli(args))
         except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:

@@ -1,7 +1,8 @@
 """The Compare tab: DDPM over all T steps beside DDIM with S steps, from the very same x_T; any two or more of
 DDPM, DDIM, DPM-Solver++ and UniPC at the same number of network calls, from the same x_T; and the
 checkpoint's sample quality against the number of sampling steps (benchmark results, else a quick
-measurement cached by file hash)."""
+measurement cached by file hash); and the sampler doctor, which says which sampler the model needs at a number of
+network calls (diagnostics.doctor)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -208,6 +209,52 @@ def quality_plot_quiet(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: 
         return QualityView(plots.empty_figure(t("plot.no_checkpoint")), str(e.message))
 
 
+# ------------------------------------------------------------------------------------------ sampler doctor
+@dataclass
+class DoctorView:
+    verdict: str                     # Markdown: the verdict, what it rests on, the fix
+    table: dict                      # every candidate's calls, FID, FID / floor with its interval, grey pixels
+    plot: go.Figure                  # the exposure-bias curves
+
+
+DOCTOR_COLUMNS = ("doctor.col_sampler", "doctor.col_calls", "doctor.col_fid", "doctor.col_ratio", "doctor.col_grey")
+
+
+def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, calls: int = 10, n: int = 100,
+           guidance_scale: float = 1.0, progress=gr.Progress()) -> DoctorView:
+    """Which sampler this model needs at `calls` network calls (diagnostics.doctor): every candidate from the same
+    x_T and labels, FID against the model's training split beside the real-vs-real floor with its interval."""
+    from diagnostics.doctor import CANDIDATES, MAX_CALLS, MIN_CALLS, MIN_N, sampler_doctor
+    from diagnostics.report import load_real_data
+    ckpt = c.load_model(checkpoint, upload)
+    calls = c.number("name.calls", calls, MIN_CALLS, min(MAX_CALLS, ckpt.diffusion_config.T), integer=True)
+    n = c.number("name.n", n, MIN_N, limits.MAX_DOCTOR_IMAGES, integer=True,
+                 hint=t("hint.max_here", n=limits.MAX_DOCTOR_IMAGES))
+    w = c.guidance(guidance_scale, ckpt)
+    real, why = load_real_data(ckpt)
+    if real is None:
+        raise c.user_error(t("doctor.no_data", why=show(why)))
+    labels = list(range(ckpt.num_classes)) if ckpt.num_classes else None
+    c.check_work(ckpt, [c.sampling_pass(name, calls, n, labels, w) for name in CANDIDATES], "work.lower_doctor")
+    progress(0.0, desc=t("doctor.progress"))
+    try:
+        r = sampler_doctor(ckpt, real, calls=calls, n=n, guidance_scale=w,
+                           callback=lambda done, total: (guard.check(f"{done}/{total}"),
+                                                         progress(done / total, desc=t("doctor.progress"))))
+    except ValueError as e:
+        raise c.core_error(e) from None
+    rows = [[row.sampler, row.calls, round(row.fid, 4),
+             t("doctor.ratio", est=row.fid_ratio.estimate, low=row.fid_ratio.low, high=row.fid_ratio.high)
+             if row.fid_ratio is not None and row.fid_ratio.known else "—",
+             t("doctor.grey", excess=row.grey_excess, se=row.grey_excess_se)] for row in r.rows]
+    verdict = t("doctor.verdict", verdict=t(f"verdict.{r.verdict}"), summary=show(r.summary),
+                fix=t("doctor.fix", fix=show(r.fix)) if r.fix is not None else "",
+                n=r.n, seed=r.seed, floor=r.floor if r.floor is not None else float("nan"), network=show(r.network))
+    verdict += "".join("  \n" + show(note) for note in r.notes)
+    return DoctorView(verdict, {"headers": [t(k) for k in DOCTOR_COLUMNS], "data": rows},
+                      plots.exposure_figure(r.curves))
+
+
 # ------------------------------------------------------------------------------------------------ layout
 @dataclass
 class CompareTab:
@@ -260,6 +307,16 @@ def build(classes: list[str], T: int) -> CompareTab:
                 q_note = gr.Markdown(label="quality_note", show_label=False, elem_classes="caption")
                 q_plot = gr.Plot(label=L("compare.quality_plot"), elem_id="quality-plot")
                 q_btn = gr.Button(L("compare.measure"), size="sm")
+                with gr.Accordion(L("doctor.title"), open=False, elem_id="doctor"):
+                    gr.Markdown(L("doctor.intro"), elem_classes="caption")
+                    with gr.Row():
+                        d_calls = gr.Slider(4, min(T, 200), value=10, step=1, label=L("samplers.calls"))
+                        d_n = gr.Slider(50, limits.MAX_DOCTOR_IMAGES, value=100, step=10, label=L("sample.n"))
+                    d_btn = gr.Button(L("doctor.button"), elem_id="doctor-button")
+                    d_verdict = gr.Markdown(label="doctor_verdict", show_label=False, elem_id="doctor-verdict")
+                    d_table = gr.Dataframe(headers=i18n.headers(*DOCTOR_COLUMNS), interactive=False,
+                                           label=L("doctor.table"), elem_id="doctor-table")
+                    d_plot = gr.Plot(label=L("doctor.plot_title"), elem_id="doctor-plot")
 
     view = dict(ddpm=ddpm, ddim=ddim, ddpm_info=ddpm_text, ddim_info=ddim_text, numbers=numbers)
     inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n, amp]
@@ -270,6 +327,9 @@ def build(classes: list[str], T: int) -> CompareTab:
     q_view = dict(plot=q_plot, note=q_note)
     q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload], c.components(q_view), api_name="quality",
                 **c.COMPUTE)
+    d_view = dict(verdict=d_verdict, table=d_table, plot=d_plot)
+    d_btn.click(c.bind(doctor, d_view), [ckpt, upload, d_calls, d_n, guidance], c.components(d_view),
+                api_name="doctor", **c.COMPUTE)
     tab.select(c.bind(quality_plot, q_view), [ckpt, upload], c.components(q_view), api_name="quality_plot",
                show_progress="hidden", **c.RAW)
     c.follow_checkpoint(ckpt, upload, cls, steps)
