@@ -6,9 +6,15 @@ DDPM over all T steps (σ² = β̃ "fixed_small" and β "fixed_large") and DDIM 
     python -m bench.quality_vs_steps [--ckpt checkpoints/digits_tiny.safetensors] [--n 300]
     python -m bench.quality_vs_steps --quick     # n=64, DDIM S ∈ {10, 50} × η ∈ {0, 1}, no DDPM
     python -m bench.quality_vs_steps --solvers dpmpp_2m unipc --solver-calls 5 10 15 20 50 [--karras]
+    python -m bench.quality_vs_steps --no-ddpm --etas 0 0.5 --steps 10 20 --solvers dpmpp_2m_sde \
+        --stochastic edm_heun restart --stochastic-calls 9 15 19 --churn 0 40 --eps-scaling 1 1.005
 
 Multistep solvers (DPM-Solver++(2M), UniPC; issue 11) add one row per number of network calls (default
-5, 10, 15, 20, 50; none with a bare --solvers).
+5, 10, 15, 20, 50; none with a bare --solvers). The stochastic few-step samplers (EDM Heun with churn, Restart;
+none by default) add one row per number of network calls (--stochastic-calls), EDM Heun one per --churn value, and
+Restart its interval (--restart-interval, --restart-k, --restart-steps, --restart-ode). --eps-scaling values other
+than 1 repeat every DDIM, solver and stochastic row with ε̂/λ (Ning et al. 2024). Every row's network_calls is the
+exact count its sampler states, so rows at the same calls cost the same.
 
 The sweep itself is diagnostics.sweep (the app's quick measurement runs the same one): every row starts
 from the SAME x_T (drawn once from --seed) with the same balanced labels (class i % K for image i) and the
@@ -30,11 +36,13 @@ import json
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
 from bench import common
 from ddpm.checkpoint import load_checkpoint
+from ddpm.stochastic import RESTART_ODES, Churn, EpsScaling, RestartSpec
 from diagnostics.sweep import QualitySweep, SweepSetting
 
 NAME = "quality_vs_steps"
@@ -42,6 +50,37 @@ FULL_STEPS, FULL_ETAS = (10, 20, 50, 100, None), (0.0, 0.5, 1.0)     # None = T
 QUICK_STEPS, QUICK_ETAS = (10, 50), (0.0, 1.0)
 FULL_SOLVERS, FULL_SOLVER_CALLS = ("dpmpp_2m", "unipc"), (5, 10, 15, 20, 50)   # issue 11's rows
 QUICK_SOLVERS, QUICK_SOLVER_CALLS = ("dpmpp_2m", "unipc"), (10,)
+STOCHASTIC_CALLS = (9, 15, 19)               # odd: EDM's 2N − 1 network calls
+
+
+@dataclass(frozen=True)
+class StochasticRows:
+    """The stochastic samplers' rows of a run (ddpm.stochastic): which samplers, at which numbers of network calls,
+    EDM Heun's churn values and Restart's interval; eps_scalings other than 1 repeat the few-step rows with ε̂/λ."""
+    samplers: tuple = ()                       # "edm_heun", "restart"
+    calls: tuple = STOCHASTIC_CALLS
+    churns: tuple = (0.0,)                     # S_churn per EDM Heun row (0: deterministic Heun)
+    restart: RestartSpec = RestartSpec()
+    eps_scalings: tuple = (1.0,)
+
+
+def stochastic_settings(rows: StochasticRows, T: int, guidance: dict) -> list[SweepSetting]:
+    out = []
+    for name in rows.samplers:
+        for c in sorted({min(int(c), 2 * T - 1) for c in rows.calls}):
+            if name == "edm_heun":
+                out += [SweepSetting(name, c, {"churn": Churn(float(sc)), **guidance}) for sc in rows.churns]
+            elif c >= rows.restart.k * rows.restart.calls_per_restart + (3 if rows.restart.ode == "heun" else 2):
+                # (a smaller budget leaves no main path: ddpm.stochastic.Restart refuses it)
+                out.append(SweepSetting(name, c, {"restart": rows.restart, **guidance}))
+    return out
+
+
+def with_eps_scaling(settings: list[SweepSetting], scalings: Sequence[float]) -> list[SweepSetting]:
+    """Each DDIM / solver / stochastic setting, then again with ε scaling λ = b for every b ≠ 1."""
+    extra = [SweepSetting(s.sampler, s.steps, {**s.options, "eps_scaling": EpsScaling(float(b))})
+             for b in scalings if float(b) != 1.0 for s in settings if s.sampler != "ddpm"]
+    return settings + extra
 
 
 def load_for_eval(ckpt: str):
@@ -57,9 +96,11 @@ def load_for_eval(ckpt: str):
 def plan_rows(T: int, quick: bool, steps: Optional[Sequence[int]], etas: Optional[Sequence[float]],
               ddpm: Optional[bool], guidance_scale: float = 1.0, solvers: Optional[Sequence[str]] = None,
               solver_calls: Optional[Sequence[int]] = None, karras: bool = False,
-              ddpm_variances: Sequence[str] = ("fixed_small", "fixed_large")) -> list[SweepSetting]:
+              ddpm_variances: Sequence[str] = ("fixed_small", "fixed_large"),
+              stochastic: StochasticRows = StochasticRows()) -> list[SweepSetting]:
     """The benchmark's settings: DDPM over all T steps (both variances) unless off, then DDIM per (S, η), then
-    each multistep solver (dpmpp_2m, unipc, ...) per number of network calls (with Karras σ too if asked)."""
+    each multistep solver (dpmpp_2m, unipc, ...) per number of network calls (with Karras σ too if asked), then the
+    stochastic samplers (`stochastic`), then all but DDPM again per ε scaling λ ≠ 1."""
     steps = list(steps or (QUICK_STEPS if quick else FULL_STEPS))
     etas = list(etas if etas is not None else (QUICK_ETAS if quick else FULL_ETAS))
     ddpm = (not quick) if ddpm is None else ddpm
@@ -81,7 +122,8 @@ def plan_rows(T: int, quick: bool, steps: Optional[Sequence[int]], etas: Optiona
             rows.append(SweepSetting(name, c, dict(guidance)))
             if karras:
                 rows.append(SweepSetting(name, c, {"karras": True, **guidance}))
-    return rows
+    rows += stochastic_settings(stochastic, T, guidance)
+    return with_eps_scaling(rows, stochastic.eps_scalings)
 
 
 def write_figure(rows: list[dict], floor: Optional[float], title: str, html_path: Path) -> dict:
@@ -141,7 +183,8 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
         guidance_scale: float = 1.0, max_batch: int = 512, figure: bool = True, out_json: Optional[str] = None,
         command: Optional[str] = None, write: bool = True, solvers: Optional[Sequence[str]] = None,
         solver_calls: Optional[Sequence[int]] = None, karras: bool = False,
-        ddpm_variances: Sequence[str] = ("fixed_small", "fixed_large")) -> dict:
+        ddpm_variances: Sequence[str] = ("fixed_small", "fixed_large"),
+        stochastic: StochasticRows = StochasticRows()) -> dict:
     started = time.perf_counter()
     ckpt = ckpt or common.default_checkpoint()
     n = n or (64 if quick else 300)
@@ -150,13 +193,16 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
     sweep = QualitySweep(lc, n=n, seed=seed, max_batch=max_batch)
     T = lc.diffusion.T
     ck_info = {"path": str(ckpt), "sha256": sha, "step": lc.step, "weights": lc.weights}
-    settings = plan_rows(T, quick, steps, etas, ddpm, guidance_scale, solvers, solver_calls, karras, ddpm_variances)
+    settings = plan_rows(T, quick, steps, etas, ddpm, guidance_scale, solvers, solver_calls, karras, ddpm_variances,
+                         stochastic)
 
     rows = []
     for setting in settings:
         common.log(f"[quality_vs_steps] {setting.series}, S={setting.steps or T} (n={n})")
         r = sweep.row(setting).as_dict()
         r["checkpoint"] = ck_info
+        r.update({k: v.as_dict() if hasattr(v, "as_dict") else vars(v).copy()      # churn, restart, eps_scaling
+                  for k, v in setting.options.items() if hasattr(v, "__dataclass_fields__")})
         rows.append(r)
         spread = "" if r["fid_floor_std"] is None else f" ± {r['fid_floor_std']:.2f}"
         floor = "no floor" if r["fid_floor"] is None else f"floor {r['fid_floor']:.2f}{spread}"
@@ -206,6 +252,18 @@ def main(argv=None) -> int:
     p.add_argument("--etas", type=float, nargs="+", help="DDIM etas (default 0 0.5 1)")
     p.add_argument("--ddpm", action=argparse.BooleanOptionalAction, default=None,
                    help="include DDPM over all T steps (default: on; off in quick)")
+    p.add_argument("--stochastic", nargs="*", default=[], choices=["edm_heun", "restart"],
+                   help="stochastic few-step samplers to add rows for (default: none)")
+    p.add_argument("--stochastic-calls", type=int, nargs="+", default=list(STOCHASTIC_CALLS),
+                   help="network calls per stochastic row")
+    p.add_argument("--churn", type=float, nargs="+", default=[0.0], help="EDM Heun rows' S_churn values")
+    p.add_argument("--restart-interval", type=int, nargs=2, default=None, metavar=("T_MIN", "T_MAX"),
+                   help="Restart's interval (default: the levels nearest s = sigma/alpha = 0.1 and 2)")
+    p.add_argument("--restart-k", type=int, default=1, help="Restart's K")
+    p.add_argument("--restart-steps", type=int, default=2, help="ODE steps per restart")
+    p.add_argument("--restart-ode", default="heun", choices=list(RESTART_ODES))
+    p.add_argument("--eps-scaling", type=float, nargs="+", default=[1.0],
+                   help="epsilon-scaling factors: each value other than 1 repeats every non-DDPM row")
     p.add_argument("--solvers", nargs="*", choices=["dpmpp_2m", "dpmpp_2m_sde", "unipc"],
                    help="multistep solvers to add rows for (default: dpmpp_2m unipc; none: --solvers with no name)")
     p.add_argument("--solver-calls", type=int, nargs="+", help="network calls per solver row (default 5 10 15 20 50; "
@@ -221,7 +279,10 @@ def main(argv=None) -> int:
     common.set_threads(a.threads)
     res = run(a.quick, a.ckpt, a.n, a.seed, a.steps, a.etas, a.ddpm, a.guidance_scale, a.max_batch, True,
               a.out_json, common.cli_command("bench.quality_vs_steps", argv), solvers=a.solvers,
-              solver_calls=a.solver_calls, karras=a.karras, ddpm_variances=a.ddpm_variances)
+              solver_calls=a.solver_calls, karras=a.karras, ddpm_variances=a.ddpm_variances,
+              stochastic=StochasticRows(tuple(a.stochastic), tuple(a.stochastic_calls), tuple(a.churn),
+                                        RestartSpec(*(a.restart_interval or (None, None)), a.restart_k,
+                                                    a.restart_steps, a.restart_ode), tuple(a.eps_scaling)))
     for t in res["tables"]:
         common.print_table(t)
     print(f"wrote {res['json']}" + (f" and {res['figure_html']}" if res.get("figure_html") else ""))

@@ -64,6 +64,8 @@ class SamplingDefaults:
     eps_from_clipped: bool = True     # DDIM with clipping: recompute ε̂ from the clipped x̂_0 (ours, as improved-
                                       # diffusion does); a foreign diffusers model: False, as diffusers' DDIMPipeline
                                       # samples (DDIMScheduler's use_clipped_model_output=False)
+    convention: str = "workbench"     # whose sampling defaults the samplers follow (ddpm.samplers.conventions):
+                                      # "workbench" (ours) | "diffusers" (a pipeline's, as its schedulers' from_config)
 
 
 def extract(arr: Tensor, t: Tensor, x: Tensor) -> Tensor:

@@ -4,23 +4,36 @@ Shared interface: `sampler.timesteps` (descending ints), `sampler.reset()` (befo
 forget their earlier predictions) and `sampler.step(model_out, t, t_prev, x_t, noise) -> Step(prev_sample,
 pred_xstart)`, where t_prev = −1 means "the clean image" (ᾱ_{−1} = 1).
 
-DDPM and DDIM are here; the multistep ODE solvers (DPM-Solver++(2M), UniPC) in `ddpm.solvers`.
+DDPM and DDIM are here; the multistep ODE solvers (DPM-Solver++(2M), UniPC) in `ddpm.solvers`; the samplers that
+call the network more than once per step (EDM Heun with churn, Restart) in `ddpm.stochastic`, with their
+`step_model(model_fn, t, t_prev, x_t, draw_noise)` instead of `step`. Every sampler states `network_calls`, the
+exact number of network calls of one loop.
+
+Conventions (the second diffusers issue): a model loaded from a diffusers pipeline samples, unless asked
+otherwise, as diffusers' own schedulers do when configured from that pipeline's scheduler config
+(`XScheduler.from_config(pipeline.scheduler.config)`): its timestep_spacing for DDIM and the solvers (including
+"leading"), its clip_sample for DDIM and Heun, no clipping for DPM-Solver++ / UniPC (they have no clip_sample), and
+DDIM's ε̂ not recomputed from the clipped x̂_0. `convention="workbench"` gives this product's own: trailing DDIM,
+linspace solvers, x̂_0 clamped to the data range where the model clips, ε̂ recomputed from the clipped x̂_0.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import Tensor
 
 from .coefficients import VARIANCES, learned_range_log_variance, split_variance
-from .diffusion import GaussianDiffusion
+from .diffusion import GaussianDiffusion, SamplingDefaults
+from .messages import MessageError
 from .solvers import DPMSolverPP, UniPC
 from .steps import SPACINGS, Step, ddim_timesteps
+from .stochastic import Churn, EDMHeun, Restart, RestartSpec
 
-__all__ = ["SAMPLERS", "SPACINGS", "VARIANCES", "DDIMSampler", "DDPMSampler", "DPMSolverPP", "Step", "UniPC",
-           "ddim_timesteps", "make_sampler"]
+__all__ = ["CONVENTIONS", "SAMPLERS", "SOLVERS", "SPACINGS", "VARIANCES", "Conventions", "DDIMSampler", "DDPMSampler",
+           "DPMSolverPP", "EDMHeun", "Restart", "Step", "UniPC", "conventions", "ddim_timesteps", "make_sampler"]
 
 
 class DDPMSampler:
@@ -40,6 +53,7 @@ class DDPMSampler:
         self.clip_denoised = clip_denoised
         self.clip_range = float(clip_range)
         self.timesteps = list(range(diffusion.T - 1, -1, -1))
+        self.network_calls = diffusion.T
 
     def reset(self) -> None:
         """One-step sampler: nothing to forget between loops."""
@@ -85,6 +99,7 @@ class DDIMSampler:
         self.clip_range = float(clip_range)
         self.eps_from_clipped = bool(eps_from_clipped)
         self.timesteps = ddim_timesteps(diffusion.T, steps, spacing)
+        self.network_calls = len(self.timesteps)
 
     def reset(self) -> None:
         """One-step sampler: nothing to forget between loops."""
@@ -112,38 +127,84 @@ class DDIMSampler:
         return Step(prev, pred_xstart)
 
 
-SAMPLERS = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "unipc")
-DEFAULT_STEPS = 50            # DDIM's and the solvers' S when none is given (DDPM always runs T)
+SAMPLERS = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "unipc", "edm_heun", "restart")
+SOLVERS = ("dpmpp_2m", "dpmpp_2m_sde", "unipc")         # the multistep solvers (order, karras)
+STOCHASTIC = ("edm_heun", "restart")                   # ddpm.stochastic: several network calls per step
+DEFAULT_STEPS = 50            # the network calls of DDIM, the solvers and the stochastic samplers when none is given
+CONVENTIONS = ("workbench", "diffusers")
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """Whose defaults a sampler follows where this product and diffusers differ (see the module docstring)."""
+    name: str                   # "workbench" | "diffusers"
+    ddim_spacing: str           # DDIM's (and EDM Heun's, Restart's) timestep spacing
+    solver_spacing: str         # DPM-Solver++ / UniPC spacing (diffusers: the config's, which may be "leading")
+    solver_clip: bool           # whether the solvers clamp x̂_0 (diffusers' solvers have no clip_sample: False)
+    eps_from_clipped: bool      # DDIM: ε̂ recomputed from the clipped x̂_0 (diffusers: use_clipped_model_output=False)
+
+
+def conventions(diffusion: GaussianDiffusion, convention: Optional[str] = None) -> Conventions:
+    """The conventions of `convention`, None: the model's own (diffusion.sampling_defaults.convention: "diffusers"
+    for a model loaded from a diffusers pipeline, "workbench" for ours)."""
+    d = diffusion.sampling_defaults
+    name = d.convention if convention is None else convention
+    if name == "diffusers":
+        return Conventions("diffusers", d.spacing, d.spacing, False, False)
+    if name == "workbench":
+        ours = SamplingDefaults()
+        return Conventions("workbench", ours.spacing, "linspace", d.clip_denoised, ours.eps_from_clipped)
+    raise MessageError("sampler.convention", value=convention, options=list(CONVENTIONS))
 
 
 def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int] = None, eta: float = 0.0,
                  variance: Optional[str] = None, spacing: Optional[str] = None,
                  clip_denoised: Optional[bool] = None, order: int = 2, karras: bool = False,
-                 eps_from_clipped: Optional[bool] = None):
+                 eps_from_clipped: Optional[bool] = None, churn: Optional[Churn] = None,
+                 restart: Optional[RestartSpec] = None, convention: Optional[str] = None):
     """A sampler by name (SAMPLERS): 'ddpm' (all T steps; `steps` must be None or T), 'ddim' (S = steps),
-    'dpmpp_2m' / 'dpmpp_2m_sde' / 'unipc' (S = steps network calls, solver `order` 1 or 2, optional Karras σ).
+    'dpmpp_2m' / 'dpmpp_2m_sde' / 'unipc' (S = steps network calls, solver `order` 1 or 2, optional Karras σ),
+    'edm_heun' (EDM's Heun sampler with `churn`) and 'restart' (Restart sampling with `restart`), both with
+    exactly `steps` network calls.
 
-    variance / clip_denoised / DDIM's spacing left at None are the model's own (diffusion.sampling_defaults:
-    fixed_small, clipped to [-1, 1], 'trailing' for our models; a diffusers model's scheduler config), and so is
-    DDIM's eps_from_clipped (ours: ε̂ recomputed from the clipped x̂_0; a foreign diffusers model: its network's ε̂,
-    as diffusers' DDIMPipeline samples).
-    The solvers' spacing None is their own default, 'linspace' (S+1 points).
+    variance and clip_denoised left at None are the model's own (diffusion.sampling_defaults: fixed_small and
+    clipped to [-1, 1] for ours; a diffusers model's scheduler config); spacing, the solvers' clipping and DDIM's
+    eps_from_clipped left at None follow `conventions(diffusion, convention)`.
     """
     d = diffusion.sampling_defaults
+    conv = conventions(diffusion, convention)
     variance = d.variance if variance is None else variance
-    clip_denoised = d.clip_denoised if clip_denoised is None else clip_denoised
+    model_clip = d.clip_denoised if clip_denoised is None else clip_denoised
     if name == "ddpm":
         if steps not in (None, diffusion.T):
             raise ValueError(f"DDPM runs all T={diffusion.T} steps; for fewer steps use the 'ddim' sampler "
-                             f"(with eta=1 it is DDPM-like) or one of the solvers {list(SAMPLERS[2:])}")
-        return DDPMSampler(diffusion, variance, clip_denoised, d.clip_range)
-    steps = DEFAULT_STEPS if steps is None else steps
+                             f"(with eta=1 it is DDPM-like) or one of {list(SAMPLERS[2:])}")
+        smp = DDPMSampler(diffusion, variance, model_clip, d.clip_range)
+    elif name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {name!r}; choose from {sorted(SAMPLERS)}")
+    else:
+        smp = _few_step_sampler(name, diffusion, conv, DEFAULT_STEPS if steps is None else steps, eta, spacing,
+                                clip_denoised, model_clip, order, karras, eps_from_clipped, churn, restart)
+    smp.convention = conv.name
+    return smp
+
+
+def _few_step_sampler(name, diffusion, conv: Conventions, steps, eta, spacing, clip_denoised, model_clip, order,
+                      karras, eps_from_clipped, churn, restart):
+    r = diffusion.sampling_defaults.clip_range
+    if (churn is not None and name != "edm_heun") or (restart is not None and name != "restart"):
+        raise MessageError("sampler.options_elsewhere", sampler=name)
+    if name in STOCHASTIC and (karras or order != 2):
+        raise MessageError("sampler.no_solver_options", sampler=name)
     if name == "ddim":
-        return DDIMSampler(diffusion, steps, eta, spacing or d.spacing, clip_denoised, d.clip_range,
-                           d.eps_from_clipped if eps_from_clipped is None else eps_from_clipped)
+        return DDIMSampler(diffusion, steps, eta, spacing or conv.ddim_spacing, model_clip, r,
+                           conv.eps_from_clipped if eps_from_clipped is None else eps_from_clipped)
     if name in ("dpmpp_2m", "dpmpp_2m_sde"):
-        return DPMSolverPP(diffusion, steps, order, spacing, karras, clip_denoised, d.clip_range,
-                           sde=name == "dpmpp_2m_sde")
+        return DPMSolverPP(diffusion, steps, order, spacing or conv.solver_spacing, karras,
+                           conv.solver_clip if clip_denoised is None else clip_denoised, r, sde=name == "dpmpp_2m_sde")
     if name == "unipc":
-        return UniPC(diffusion, steps, order, spacing, karras, clip_denoised, d.clip_range)
-    raise ValueError(f"unknown sampler {name!r}; choose from {sorted(SAMPLERS)}")
+        return UniPC(diffusion, steps, order, spacing or conv.solver_spacing, karras,
+                     conv.solver_clip if clip_denoised is None else clip_denoised, r)
+    if name == "edm_heun":
+        return EDMHeun(diffusion, steps, spacing or conv.ddim_spacing, churn or Churn(), model_clip, r)
+    return Restart(diffusion, steps, spacing or conv.ddim_spacing, restart or RestartSpec(), model_clip, r)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -19,7 +19,8 @@ from .coefficients import join_variance, split_variance
 from .device import Precision, resolve_precision
 from .diffusion import GaussianDiffusion
 from .formats.base import guidance_unavailable
-from .samplers import make_sampler
+from .samplers import SOLVERS, make_sampler
+from .stochastic import Churn, EpsScaling, RestartSpec
 
 MAX_SAMPLES = 50_000          # one call never generates more than this
 DEFAULT_MAX_BATCH = 256       # the memory bound: images per forward pass (×2 under classifier-free guidance)
@@ -60,11 +61,15 @@ class GuidedModel:
     Classifier guidance (Dhariwal & Nichol 2021, Alg. 2 in ε form): ε̂ ← ε̂ − s √(1−ᾱ_t) ∇_x log p(y | x_t, t).
     A learned-variance network (2C channels): guidance moves the mean output only and the variance output v is
     the conditional pass's (the unconditional one's at w = 0), as GLIDE / improved-diffusion do.
+    ε scaling (ddpm.stochastic.EpsScaling, Ning et al. 2024), last: ε̂ ← ε̂/λ_t, for every sampler alike.
+    `calls` counts the network calls (a doubled CFG batch once): every sampler's only way to the network.
     """
 
     def __init__(self, model, diffusion: GaussianDiffusion, labels: Optional[Tensor], guidance_scale: float = 1.0,
-                 classifier=None, classifier_scale: float = 0.0, precision: Optional[Precision] = None):
+                 classifier=None, classifier_scale: float = 0.0, precision: Optional[Precision] = None,
+                 eps_scaling: Optional[EpsScaling] = None):
         self.diffusion, self.labels = diffusion, labels
+        self.eps_scaling = None if eps_scaling is None or eps_scaling.off else eps_scaling
         self.model = model if precision is None else functools.partial(precision.run, model)  # output in fp32
         self.w = float(guidance_scale)
         self.classifier, self.s = classifier, float(classifier_scale)
@@ -99,6 +104,11 @@ class GuidedModel:
                 grad = torch.autograd.grad(selected, x_in)[0]
             _, sigma = d.alpha_sigma(t, x_t)                     # σ_t = √(1−ᾱ_t), (B, 1, 1, 1)
             out = join_variance(d.model_output_from_eps(x_t, t, eps - self.s * sigma * grad), split_variance(out, x_t)[1])
+        if self.eps_scaling is not None:
+            d = self.diffusion
+            eps, _ = d.split_model_output(out, x_t, t)
+            lam = self.eps_scaling.factor(t, d.T).to(eps.dtype).view(-1, *([1] * (eps.dim() - 1)))
+            out = join_variance(d.model_output_from_eps(x_t, t, eps / lam), split_variance(out, x_t)[1])
         return out
 
 
@@ -107,23 +117,34 @@ def sample_loop(model_fn: Callable[[Tensor, Tensor], Tensor], sampler, x_T: Tens
                 capture: Sequence[int] = (), callback: Optional[ProgressFn] = None,
                 progress_offset: int = 0, progress_total: Optional[int] = None):
     """Run `sampler` from x_T down to x_0. Returns (x_0, frames) where frames maps each captured t to
-    (x_t, x̂_0). Step noise is drawn on the CPU from `generator` so results do not depend on the device."""
+    (x_t, x̂_0). Step noise is drawn on the CPU from `generator` so results do not depend on the device.
+
+    A sampler with `calls_model` (ddpm.stochastic: EDM Heun, Restart) gets model_fn itself, with a function that
+    draws its next noise, and calls the network as often as its step needs; any other sampler gets the one output
+    model_fn(x_t, t) and one noise per step."""
     x = x_T
     ts = sampler.timesteps
     sampler.reset()                       # multistep solvers start without memory of an earlier loop
     total = progress_total or len(ts)
     frames = {}
     capture = set(capture)
+
+    def draw_noise() -> Optional[Tensor]:
+        if noise_temperature <= 0:
+            return None
+        return torch.randn(x.shape, generator=generator).to(x.device, x.dtype) * noise_temperature
+
     for i, t in enumerate(ts):
         t_prev = ts[i + 1] if i + 1 < len(ts) else -1
-        tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-        out = model_fn(x, tt)
-        noise = None
-        if t_prev >= 0 and noise_temperature > 0:
-            noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype) * noise_temperature
-        step = sampler.step(out, t, t_prev, x, noise)
+        if getattr(sampler, "calls_model", False):
+            step = sampler.step_model(model_fn, t, t_prev, x, draw_noise)
+            raw_x0 = step.raw_xstart
+        else:
+            tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+            out = model_fn(x, tt)
+            step = sampler.step(out, t, t_prev, x, draw_noise() if t_prev >= 0 else None)
+            raw_x0 = sampler.diffusion.split_model_output(out, x, tt)[1] if t in capture else None
         if t in capture:
-            _, raw_x0 = sampler.diffusion.split_model_output(out, x, tt)
             frames[t] = (x.detach().cpu(), raw_x0.detach().cpu())
         x = step.prev_sample
         if callback is not None:
@@ -164,19 +185,22 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
              seed: int = 0, temperature: float = 1.0, noise_temperature: float = 1.0, x_T: Optional[Tensor] = None,
              trajectory_frames: int = 0, capture_steps: Optional[Sequence[int]] = None,
              max_batch: int = DEFAULT_MAX_BATCH, callback: Optional[ProgressFn] = None,
-             amp: str = "off", eps_from_clipped: Optional[bool] = None) -> SampleResult:
+             amp: str = "off", eps_from_clipped: Optional[bool] = None, churn: Optional[Churn] = None,
+             restart: Optional[RestartSpec] = None, eps_scaling: Optional[EpsScaling] = None,
+             convention: Optional[str] = None) -> SampleResult:
     """Generate n images. labels: None (unconditional), or class indices cycled over n.
 
-    sampler: one of ddpm.samplers.SAMPLERS ('ddpm', 'ddim', 'dpmpp_2m', 'dpmpp_2m_sde', 'unipc'); steps is the number
-    of network calls (DDPM: always T); spacing None is the sampler's default; order and karras are the solvers'.
+    sampler: one of ddpm.samplers.SAMPLERS; steps: network calls (DDPM: always T; result.network_calls is exact);
+    spacing None: the sampler's default; order, karras: the solvers'. churn (edm_heun), restart (restart) and
+    eps_scaling (every sampler): ddpm.stochastic.Churn / RestartSpec / EpsScaling, None: their defaults / off.
+    convention: 'workbench' | 'diffusers' | None: the model's own (a pipeline's scheduler config: samplers.conventions).
 
     The same seed gives the same x_T for every sampler (so DDPM and DDIM can be compared from the very same
     noise) and the same images on the same device and precision. Images are produced in batches of at most
     max_batch. variance / spacing / clip_denoised left at None take the model's defaults
     (diffusion.sampling_defaults). amp: the network's precision ("off" = fp32, "auto", "bf16", "fp16" as in
     ddpm.device); the sampler's arithmetic stays fp32 whatever it is. eps_from_clipped: DDIM with clipping, ε̂
-    recomputed from the clipped x̂_0 (None: the model's own, diffusion.sampling_defaults; a foreign diffusers
-    model keeps its network's ε̂, as diffusers' DDIMPipeline does).
+    recomputed from the clipped x̂_0 (None: the convention's; diffusers' DDIMPipeline keeps the network's ε̂).
     """
     if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be an integer in [1, {MAX_SAMPLES}] (got {n!r})")
@@ -199,7 +223,8 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
         raise ValueError("classifier_scale was set but no classifier was given "
                          "(train one with `python -m ddpm.train_classifier`)")
     smp = make_sampler(sampler, diffusion, steps=steps, eta=eta, variance=variance, spacing=spacing,
-                       clip_denoised=clip_denoised, order=order, karras=karras, eps_from_clipped=eps_from_clipped)
+                       clip_denoised=clip_denoised, order=order, karras=karras, eps_from_clipped=eps_from_clipped,
+                       churn=churn, restart=restart, convention=convention)
     if getattr(smp, "variance", None) == "learned_range" and not learns_variance(model):
         raise ValueError("variance 'learned_range' needs a model that learns its variance (trained with "
                          "--learn-sigma); this one does not: use fixed_small or fixed_large")
@@ -232,10 +257,12 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
             sl = slice(b * batch, min(n, (b + 1) * batch))
             g = torch.Generator().manual_seed(int(seed) * 1_000_003 + b + 1)
             fn = GuidedModel(model, diffusion, None if y is None else y[sl].to(device), guidance_scale,
-                             classifier, classifier_scale, precision)
+                             classifier, classifier_scale, precision, eps_scaling)
             x0, frames = sample_loop(fn, smp, x_T[sl].to(device), g, noise_temperature, capture, callback,
                                      progress_offset=b * len(smp.timesteps), progress_total=total)
             calls = fn.calls
+            if calls != smp.network_calls:   # the count every sampler states is the count it makes
+                raise RuntimeError(f"{sampler} made {calls} network calls but states {smp.network_calls}")
             images.append(x0.detach().cpu().clamp(-1, 1))
             if frames:
                 frames_x.append(torch.stack([frames[t][0] for t in capture]))
@@ -245,16 +272,24 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
     traj = None
     if frames_x:
         traj = Trajectory(list(capture), torch.cat(frames_x, 1), torch.cat(frames_x0, 1))
-    solver = sampler in ("dpmpp_2m", "dpmpp_2m_sde", "unipc")
-    settings = dict(sampler=sampler, steps=len(smp.timesteps), eta=eta if sampler == "ddim" else None,
-                    variance=smp.variance if sampler == "ddpm" else None, spacing=getattr(smp, "spacing", None),
-                    order=smp.order if solver else None, karras=smp.karras if solver else None,
-                    clip_denoised=smp.clip_denoised, guidance_scale=guidance_scale, classifier_scale=classifier_scale,
-                    seed=seed, temperature=temperature, noise_temperature=noise_temperature, n=n,
-                    precision=precision.name,
-                    eps_from_clipped=smp.eps_from_clipped if sampler == "ddim" and smp.clip_denoised else None)
+    settings = dict(sampler_settings(sampler, smp, eta, eps_scaling), clip_denoised=smp.clip_denoised,
+                    guidance_scale=guidance_scale, classifier_scale=classifier_scale, seed=seed,
+                    temperature=temperature, noise_temperature=noise_temperature, n=n, precision=precision.name)
     return SampleResult(torch.cat(images), None if y is None else y.cpu(), x_T.cpu(), list(smp.timesteps), calls,
                         time.perf_counter() - start, traj, settings)
+
+
+def sampler_settings(sampler: str, smp, eta: float, eps_scaling: Optional[EpsScaling]) -> dict:
+    """What a sampler ran with, JSON-ready (None where the sampler has no such option): SampleResult.settings."""
+    solver = sampler in SOLVERS
+    return dict(sampler=sampler, steps=len(smp.timesteps), network_calls=smp.network_calls,
+                eta=eta if sampler == "ddim" else None, variance=smp.variance if sampler == "ddpm" else None,
+                spacing=getattr(smp, "spacing", None), order=smp.order if solver else None,
+                karras=smp.karras if solver else None, convention=smp.convention,
+                eps_from_clipped=smp.eps_from_clipped if sampler == "ddim" and smp.clip_denoised else None,
+                churn=smp.churn.as_dict() if sampler == "edm_heun" else None,
+                restart=asdict(smp.restart) if sampler == "restart" else None,
+                eps_scaling=asdict(eps_scaling) if eps_scaling is not None and not eps_scaling.off else None)
 
 
 def learns_variance(model) -> bool:

@@ -61,6 +61,7 @@ class MultistepSolver:
         self.clip_denoised = clip_denoised
         self.clip_range = float(clip_range)
         self.timesteps = sched.timesteps
+        self.network_calls = len(sched.timesteps)   # one per timestep: UniPC's corrector reuses the next call
         self.levels = sched.levels             # S + 1: levels[i] for timesteps[i], levels[S] the clean image
         self.reset()
 

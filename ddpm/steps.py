@@ -5,6 +5,7 @@ or Karras et al.'s σ spacing).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -19,6 +20,8 @@ SPACINGS = ("trailing", "linspace", "leading")
 class Step:
     prev_sample: Tensor    # x_{t_prev}: (B, C, H, W)
     pred_xstart: Tensor    # x̂_0 used for this step (clipped if clip_denoised)
+    raw_xstart: Optional[Tensor] = None   # unclipped x̂_0 of the step's first network call: set by the samplers that
+                                          # call the network themselves (trajectories show it); None for the others
 
 
 def ddim_timesteps(T: int, steps: int, spacing: str = "trailing") -> list[int]:
@@ -40,7 +43,7 @@ def ddim_timesteps(T: int, steps: int, spacing: str = "trailing") -> list[int]:
     return [int(t) for t in ts]
 
 
-SOLVER_SPACINGS = ("linspace", "trailing")
+SOLVER_SPACINGS = ("linspace", "trailing", "leading")
 KARRAS_RHO = 7.0   # Karras et al. 2022, eq. 5 and Table 1
 
 
@@ -54,7 +57,10 @@ def solver_timesteps(T: int, steps: int, spacing: str = "linspace") -> list[int]
 
     linspace (diffusers' default for DPM-Solver and UniPC): round(linspace(0, T−1, S+1)) reversed, without its
     final 0, so the S steps start at T−1 and the last one jumps from round((T−1)/S) straight to x_0;
-    trailing: as for DDIM, round(T − k·T/S) − 1.
+    trailing: as for DDIM, round(T − k·T/S) − 1;
+    leading: k·(T // (S+1)) for k = S … 1, as diffusers' DPMSolverMultistepScheduler and UniPCMultistepScheduler
+    compute it for a saved pipeline's timestep_spacing="leading" (S+1 points from 0, the 0 dropped; not DDIM's
+    leading, whose ratio is T // S).
     """
     if spacing not in SOLVER_SPACINGS:
         raise ValueError(f"unknown spacing {spacing!r} for the multistep solvers; choose from {list(SOLVER_SPACINGS)}")
@@ -62,8 +68,11 @@ def solver_timesteps(T: int, steps: int, spacing: str = "linspace") -> list[int]
     if spacing == "trailing":
         return ddim_timesteps(T, steps, "trailing")
     if steps > T - 1:   # S+1 points on [0, T−1] are distinct integers only for S ≤ T−1
-        raise ValueError(f"steps must be an integer in [1, T−1={T - 1}] with the solvers' linspace spacing "
+        raise ValueError(f"steps must be an integer in [1, T−1={T - 1}] with the solvers' {spacing} spacing "
                          f"(got {steps}); use spacing='trailing' for up to T steps")
+    if spacing == "leading":   # the ratio T // (S+1) ≥ 1 holds for the same S ≤ T−1
+        ratio = T // (steps + 1)
+        return [k * ratio for k in range(steps, 0, -1)]
     # numpy's linspace and round-half-to-even, exactly as diffusers computes them, so both pick the same t
     return [int(t) for t in np.linspace(0, T - 1, steps + 1).round()[::-1][:-1]]
 

@@ -118,6 +118,8 @@ class QualitySweep:
             raise SweepRefused("sweep.bad_n", n=repr(n))
         self.ck, self.n, self.seed, self.k, self.max_batch, self.classifier = ck, n, int(seed), k, max_batch, classifier
         self.data_meta = dict(ck.meta.get("data") or {})
+        if real is None and not (self.data_meta.get("source") or self.data_meta.get("name")):
+            raise SweepRefused("sweep.no_data_record")     # the cause, before any feature network is blamed
         self.extractor, why_not = load_extractor(feature_net, self.data_meta)
         if self.extractor is None:
             raise SweepRefused("sweep.no_numbers", why=why_not)

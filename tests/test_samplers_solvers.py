@@ -42,10 +42,10 @@ def _diffusion(schedule="linear", objective="eps", T_=T):
     return GaussianDiffusion(DiffusionConfig(schedule=schedule, T=T_, objective=objective), dtype=F64)
 
 
-def _theirs(kind, d, steps, *, karras=False, clip=False, sde=False):
+def _theirs(kind, d, steps, *, karras=False, clip=False, sde=False, spacing="linspace"):
     """A diffusers scheduler on our betas, its ᾱ replaced by our float64 one before set_timesteps."""
     common = dict(num_train_timesteps=d.T, trained_betas=d.float64["betas"].numpy(), solver_order=2,
-                  prediction_type=PREDICTION_TYPE[d.objective], use_karras_sigmas=karras,
+                  prediction_type=PREDICTION_TYPE[d.objective], use_karras_sigmas=karras, timestep_spacing=spacing,
                   thresholding=clip, sample_max_value=1.0)   # thresholding with max 1 is clipping to [-1, 1]
     if kind == "unipc":
         s = UniPCMultistepScheduler(solver_type="bh2", **common)
@@ -56,11 +56,11 @@ def _theirs(kind, d, steps, *, karras=False, clip=False, sde=False):
     return s
 
 
-def _ours(kind, d, steps, *, karras=False, clip=False, sde=False):
+def _ours(kind, d, steps, *, karras=False, clip=False, sde=False, spacing="linspace"):
     order = min(2, steps)   # diffusers silently runs order 2 at S = 1 as order 1; ours asks for order 1 there
     if kind == "unipc":
-        return UniPC(d, steps, order, karras=karras, clip_denoised=clip)
-    return DPMSolverPP(d, steps, order, karras=karras, clip_denoised=clip, sde=sde)
+        return UniPC(d, steps, order, spacing, karras=karras, clip_denoised=clip)
+    return DPMSolverPP(d, steps, order, spacing, karras=karras, clip_denoised=clip, sde=sde)
 
 
 def _share_sigmas(ours, theirs):
@@ -75,11 +75,11 @@ def _f32(x):  # float32-representable float64, so diffusers' internal float32 ca
     return x.float().double()
 
 
-def _run_steps(kind, d, steps, *, karras=False, clip=False, sde=False, seed=0):
+def _run_steps(kind, d, steps, *, karras=False, clip=False, sde=False, seed=0, spacing="linspace"):
     """Drive both step by step with the same inputs: at each step both get the same x (ours from the previous
     step, rounded to float32) and the same model output. Returns the largest |difference| and the largest |x|."""
-    ours, theirs = _ours(kind, d, steps, karras=karras, clip=clip, sde=sde), _theirs(kind, d, steps, karras=karras,
-                                                                                      clip=clip, sde=sde)
+    kw = dict(karras=karras, clip=clip, sde=sde, spacing=spacing)
+    ours, theirs = _ours(kind, d, steps, **kw), _theirs(kind, d, steps, **kw)
     _share_sigmas(ours, theirs)
     g = torch.Generator().manual_seed(seed)
     x = _f32(torch.randn(SHAPE, generator=g, dtype=F64))
@@ -117,6 +117,27 @@ def test_karras_clip_sde_and_x0_match_diffusers(kind, karras, clip, sde, objecti
                               karras=karras, clip=clip, sde=sde)
     tol = 1e-9 if kind == "unipc" else 1e-6
     assert worst <= tol * max(1.0, scale), (worst, scale)
+
+
+@pytest.mark.parametrize("kind,sde", [("dpmpp_2m", False), ("dpmpp_2m", True), ("unipc", False)])
+@pytest.mark.parametrize("steps", [1, 2, 7, 20])
+def test_leading_spacing_steps_match_diffusers(kind, sde, steps):
+    """timestep_spacing="leading", as a saved pipeline's scheduler config hands it to DPMSolverMultistepScheduler /
+    UniPCMultistepScheduler through from_config: k·(T // (S+1)), the last step from T // (S+1) to σ = 0."""
+    worst, scale = _run_steps(kind, _diffusion("linear", "eps"), steps, sde=sde, spacing="leading")
+    tol = 1e-9 if kind == "unipc" else 1e-6
+    assert worst <= tol * max(1.0, scale), (worst, scale)
+
+
+@pytest.mark.parametrize("T_", [10, 50, 999, 1000])
+def test_leading_timesteps_equal_diffusers(T_):
+    for S in range(1, min(T_ - 1, 60) + 1):
+        want = [k * (T_ // (S + 1)) for k in range(S, 0, -1)]
+        assert solver_timesteps(T_, S, "leading") == want
+        for cls in (DPMSolverMultistepScheduler, UniPCMultistepScheduler):
+            theirs = cls(num_train_timesteps=T_, timestep_spacing="leading")
+            theirs.set_timesteps(S)
+            assert theirs.timesteps.tolist() == want, (cls.__name__, T_, S)
 
 
 def test_a_wrong_solver_is_far_outside_the_tolerance():
@@ -230,9 +251,9 @@ def test_state_is_reset_per_loop_and_order_is_enforced():
 def test_errors_name_the_valid_range():
     d = _diffusion("linear")
     with pytest.raises(ValueError, match=r"unknown sampler 'euler'; choose from \['ddim', 'ddpm', 'dpmpp_2m', "
-                                         r"'dpmpp_2m_sde', 'unipc'\]"):
+                                         r"'dpmpp_2m_sde', 'edm_heun', 'restart', 'unipc'\]"):
         make_sampler("euler", d)
-    assert sorted(SAMPLERS) == ["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "unipc"]
+    assert sorted(SAMPLERS) == ["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "edm_heun", "restart", "unipc"]
     for name in ("dpmpp_2m", "dpmpp_2m_sde", "unipc"):
         for steps in (0, -3, 1001, 2.5, True):
             with pytest.raises(ValueError, match=r"steps must be an integer in \[1, T=1000\]"):
@@ -247,9 +268,11 @@ def test_errors_name_the_valid_range():
         assert len(make_sampler(name, d, steps=1, order=1).timesteps) == 1
         with pytest.raises(ValueError, match=r"order must be one of \[1, 2\]"):
             make_sampler(name, d, steps=10, order=3)
-        with pytest.raises(ValueError, match=r"unknown spacing 'leading' for the multistep solvers; choose from "
-                                             r"\['linspace', 'trailing'\]"):
-            make_sampler(name, d, steps=10, spacing="leading")
+        with pytest.raises(ValueError, match=r"unknown spacing 'uniform' for the multistep solvers; choose from "
+                                             r"\['linspace', 'trailing', 'leading'\]"):
+            make_sampler(name, d, steps=10, spacing="uniform")
+        with pytest.raises(ValueError, match=r"steps must be an integer in \[1, T−1=999\] with the solvers' leading"):
+            make_sampler(name, d, steps=1000, spacing="leading")
     assert make_sampler("dpmpp_2m", d).timesteps == solver_timesteps(T, 50)
 
 

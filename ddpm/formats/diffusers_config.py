@@ -9,7 +9,7 @@ a UNet2DModel config is range-checked (the same limits as our checkpoints) and d
 | variance_type fixed_small(_log) / fixed_large(_log) | DDPM variance default fixed_small / fixed_large |
 | variance_type learned_range (with a UNet2DModel of out_channels = 2 · in_channels) | learned_range: the U-Net's second half is v of Improved DDPM eq. 15 |
 | clip_sample, clip_sample_range | clip_denoised default, clip range |
-| timestep_spacing leading / trailing / linspace | DDIM spacing default |
+| timestep_spacing leading / trailing / linspace | the spacing default of DDIM, the solvers and EDM Heun / Restart (convention "diffusers": as each diffusers scheduler's from_config) |
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def scheduler_to_diffusion(cfg: Any, source: str) -> tuple[DiffusionConfig, Samp
         raise refuse(source, "beta_start", cfg.get("beta_start"), "gives betas outside (0, 1)")
     dcfg = DiffusionConfig(schedule="custom", T=T, objective=PREDICTION_TYPES[pred], betas=tuple(betas.tolist()))
     return dcfg, SamplingDefaults(spacing=spacing, clip_denoised=clip, clip_range=clip_range,
-                                  variance=VARIANCE_TYPES[var], eps_from_clipped=False)
+                                  variance=VARIANCE_TYPES[var], eps_from_clipped=False, convention="diffusers")
 
 
 def check_variance_pair(desc: DiffusersUNetConfig, defaults: SamplingDefaults, source: str) -> None:
