@@ -173,13 +173,12 @@ def evaluate_accuracy(net: nn.Module, images: Tensor, labels: Tensor, batch_size
 
 def train_feature_net(train, test, steps: int = 400, seed: int = 0, *, width: int = 16, num_features: int = 64,
                       batch_size: int = 128, lr: float = 3e-3, weight_decay: float = 1e-4, max_shift: int = 1,
-                      hflip: bool = False, log_every: int = 0, log=print) -> tuple[FeatureNet, float]:
+                      log_every: int = 0, log=print) -> tuple[FeatureNet, float]:
     """Train a FeatureNet on `train` (an ImageDataset) and return (net in eval mode, accuracy on `test`).
 
     AdamW with a one-cycle learning rate (warm-up then cosine decay to ~0), cross-entropy, and light
     augmentation: every training image is shifted by a random integer offset in [-max_shift, max_shift]
-    pixels (border replicated), so the features do not hinge on exact pixel alignment of generated images;
-    hflip also mirrors a random half of each batch (for data whose classes survive a mirror, e.g. emoji groups).
+    pixels (border replicated), so the features do not hinge on exact pixel alignment of generated images.
     Deterministic for a given seed on a given machine; the global torch RNG is left untouched.
     """
     if steps < 1:
@@ -204,8 +203,6 @@ def train_feature_net(train, test, steps: int = 400, seed: int = 0, *, width: in
         idx = perm[pos:pos + batch_size]
         pos += batch_size
         x = random_shift(images[idx], max_shift, gen)   # (B, C, S, S)
-        if hflip:
-            x = torch.where(torch.rand(len(x), 1, 1, 1, generator=gen) < 0.5, x.flip(-1), x)
         loss = F.cross_entropy(net(x), labels[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -334,7 +331,7 @@ def load_feature_net(path: str | os.PathLike = DEFAULT_FEATURE_NET, device: str 
     net.to(device).eval().requires_grad_(False)
     split = header.get("split") or {}
     return FeatureExtractor(
-        net=net, name=f"{header.get('dataset', 'custom')}-cnn-{config.num_features}",
+        net=net, name=str(header.get("name") or f"{header.get('dataset', 'custom')}-cnn-{config.num_features}")[:80],
         sha256=file_sha256(path)[:12], test_accuracy=float(header.get("test_accuracy", float("nan"))),
         dataset=str(header.get("dataset", "unknown")), image_size=config.image_size,
         in_channels=config.in_channels, num_classes=config.num_classes, class_names=class_names,
@@ -462,7 +459,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--width", type=int, default=16, help="channels of the first conv block (then 2x, 4x)")
     p.add_argument("--num-features", type=int, default=64, help="dimension D of the feature layer")
     p.add_argument("--max-shift", type=int, default=1, help="random shift augmentation, in pixels")
-    p.add_argument("--hflip", action="store_true", help="also mirror a random half of each batch (left-right)")
     p.add_argument("--holdout-fraction", type=float, default=DEFAULT_HOLDOUT, help="held-out part of the split")
     p.add_argument("--split-seed", type=int, default=DEFAULT_SPLIT_SEED, help="seed of the stratified split")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -478,7 +474,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     t0, c0 = time.perf_counter(), time.process_time()       # wall and CPU time (the CPU may be shared)
     net, acc = train_feature_net(train, held, steps=a.steps, seed=a.seed, width=a.width,
                                  num_features=a.num_features, batch_size=a.batch_size, lr=a.lr,
-                                 max_shift=a.max_shift, hflip=a.hflip, log_every=max(a.steps // 10, 1))
+                                 max_shift=a.max_shift, log_every=max(a.steps // 10, 1))
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     command = "python -m diagnostics.features " + " ".join(shlex.quote(s) for s in
                                                             (argv if argv is not None else sys.argv[1:]))
@@ -486,7 +482,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 n_train=len(train), n_test=len(held),
                 split=dict(holdout_fraction=a.holdout_fraction, seed=a.split_seed),
                 train=dict(steps=a.steps, seed=a.seed, batch_size=a.batch_size, lr=a.lr, max_shift=a.max_shift,
-                           hflip=a.hflip, seconds=round(seconds, 1), cpu_seconds=round(cpu_seconds, 1),
+                           seconds=round(seconds, 1), cpu_seconds=round(cpu_seconds, 1),
                            threads=torch.get_num_threads(), torch=torch.__version__),
                 command=command)
     sha = save_feature_net(net, a.out, meta)

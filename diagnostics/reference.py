@@ -127,14 +127,19 @@ def reference_feature_net(ds: ImageDataset, train: bool = False, steps: int = FE
         return None, (f"{misfit}, and the reference set has no class folders to train one on: upload it as "
                       "<class>/<image>.png (two or more classes)")
     from .features import load_feature_net, save_feature_net, train_feature_net
-    path = cache_dir() / f"{ds.name}-{ds.channels}x{ds.image_size}-{reference_hash(ds)}.safetensors"
+    digest = reference_hash(ds)
+    path = cache_dir() / f"{ds.name}-{ds.channels}x{ds.image_size}-{digest}.safetensors"
+    # named by what it was trained on, never as the shipped net ("mnist-cnn-64": other weights, other FIDs)
+    name = lambda features: f"{ds.name}-{ds.channels}x{ds.image_size}-ref-{digest[:8]}-cnn-{features}"   # noqa: E731
     if not path.exists():
         train_split, held = ds.split(HOLDOUT, seed=SPLIT_SEED)
         if log:
             log(f"training a feature network on {len(train_split)} reference images ({steps} steps) -> {path}")
         net, acc = train_feature_net(train_split, held, steps=steps, seed=0)
-        save_feature_net(net, path, dict(dataset=ds.name, class_names=list(ds.class_names), test_accuracy=acc,
-                                         n_train=len(train_split), n_test=len(held),
+        save_feature_net(net, path, dict(dataset=ds.name, name=name(net.config.num_features), test_accuracy=acc,
+                                         class_names=list(ds.class_names), n_train=len(train_split), n_test=len(held),
                                          split=dict(holdout_fraction=HOLDOUT, seed=SPLIT_SEED),
-                                         command=f"diagnostics.reference (steps={steps}, reference {reference_hash(ds)})"))
-    return load_feature_net(path), ""
+                                         command=f"diagnostics.reference (steps={steps}, reference {digest})"))
+    extractor = load_feature_net(path)
+    extractor.name = name(extractor.num_features)      # also for a file cached before these nets were named so
+    return extractor, ""

@@ -37,6 +37,16 @@ def edge_energy(images: Tensor) -> Tensor:  # (N,) float32
     return torch.sqrt(gx ** 2 + gy ** 2).reshape(n, -1).mean(1)
 
 
+SIDE_MIN_SHARE = 0.05     # a tail counts as a finding of its own from 5% of the samples (real images: 1% per tail)
+
+
+def beyond_real_tail(share: float, n: int, real_share: float = 0.01) -> bool:
+    """Whether `share` of n samples beyond one of the real images' 1st / 99th percentiles is more than chance: at
+    least SIDE_MIN_SHARE, and above n·p + 3·√(n·p·(1 − p)) samples, p = real_share (a binomial count's 3σ)."""
+    p = real_share
+    return share >= SIDE_MIN_SHARE and share * n > n * p + 3 * math.sqrt(n * p * (1 - p))
+
+
 def check_smoothness(generated: Tensor, real: Optional[Tensor], bins: int = 20,
                      thresholds: Thresholds = DEFAULT_THRESHOLDS, real_reason: Optional[Text] = None) -> CheckResult:
     """Sobel edge (high-frequency) energy of generated vs real images and their ratio (seed `diagnose_smoothness`).
@@ -64,12 +74,16 @@ def check_smoothness(generated: Tensor, real: Optional[Tensor], bins: int = 20,
                "real_p1": to_float(q_lo), "real_p99": to_float(q_hi),
                "histogram": histograms(bins, generated=e_gen, real=e_real)}
     rule = msg("smooth.rule", low=th.smooth_ratio_warn, high=th.smooth_ratio_high_warn,
-               outside=th.smooth_outlier_frac_warn, real=0.02)
+               outside=th.smooth_outlier_frac_warn, real=0.02, side=SIDE_MIN_SHARE)
     outside = frac_blurred + frac_noisy
     values = dict(ratio=ratio, gen=gen, ref=ref, blurred=frac_blurred, noisy=frac_noisy)
-    if ratio < th.smooth_ratio_warn or (outside > th.smooth_outlier_frac_warn and frac_blurred >= frac_noisy):
+    off = ratio < th.smooth_ratio_warn or ratio > th.smooth_ratio_high_warn or outside > th.smooth_outlier_frac_warn
+    numbers["both_sides"] = both = off and all(beyond_real_tail(f, len(generated)) for f in (frac_blurred, frac_noisy))
+    if both:              # some samples blurred, others noisy: the mean ratio hides both, so name both
+        verdict, summary, fix = "warn", msg("smooth.both", **values), msg("smooth.both_fix")
+    elif ratio < th.smooth_ratio_warn or (outside > th.smooth_outlier_frac_warn and frac_blurred >= frac_noisy):
         verdict, summary, fix = "warn", msg("smooth.blurred", **values), msg("smooth.blurred_fix")
-    elif ratio > th.smooth_ratio_high_warn or outside > th.smooth_outlier_frac_warn:
+    elif off:
         verdict, summary, fix = "warn", msg("smooth.noisy", **values), msg("smooth.noisy_fix")
     else:
         verdict, summary, fix = "ok", msg("smooth.ok", **values), None
@@ -187,9 +201,9 @@ def check_diversity(generated: Tensor, real: Optional[Tensor] = None, gen_labels
     elif have_real and low < th.diversity_ratio_warn:
         verdict, fix = "warn", collapse_fix
         summary = msg("diversity.less", ratio=overall, where=where or "")
-    elif have_real and numbers["pairwise_ratio"] > th.diversity_ratio_high_warn:
-        verdict, fix = "warn", msg("diversity.more_fix")
-        summary = msg("diversity.more", ratio=numbers["pairwise_ratio"])
+    elif have_real and max(numbers["pairwise_ratio"], numbers["pixel_std_ratio"]) > th.diversity_ratio_high_warn:
+        verdict, fix = "warn", msg("diversity.more_fix")       # either spread: pairwise distance or pixel std
+        summary = msg("diversity.more", pw=numbers["pairwise_ratio"], std=numbers["pixel_std_ratio"])
     else:
         verdict = "ok"
         summary = (msg("diversity.ok", pw=numbers["pairwise_ratio"], std=numbers["pixel_std_ratio"], where=where or "")

@@ -19,8 +19,8 @@ from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .colour import check_colour
 from .images import check_diversity, check_smoothness
 from .generalisation import generalisation_on_splits
-from .likelihood import likelihood_on_report_splits
-from .memorisation import check_memorisation
+from .likelihood import KEY as LIKELIHOOD_KEY, TITLE as LIKELIHOOD_TITLE, likelihood_on_report_splits
+from .memorisation import KEY as MEMORISATION_KEY, TITLE as MEMORISATION_TITLE, check_memorisation
 from .model import check_model_basics, model_config
 from .noise import check_noise_prediction
 from .performance import check_performance
@@ -133,6 +133,21 @@ class RealSplits:
     notes: list[Text] = field(default_factory=list)     # Messages: what a reader of the numbers needs to know
     holdout_fraction: float = DEFAULT_HOLDOUT   # the split used: share of every class held out, and its seed
     split_seed: int = DEFAULT_SPLIT_SEED
+    trained_on: Optional[str] = None   # a reference set: what the model saw of it (TRAINED_ON); None: its own record
+
+    @property
+    def assumed(self) -> bool:
+        """The split is a guess: a reference set for a model that records no training data, and nobody said more."""
+        return self.trained_on == "unknown"
+
+    def said(self, r: CheckResult) -> CheckResult:
+        """r, a check comparing training and held-out images, with its summary saying the split it rests on is
+        assumed (a reference set cut by our split), not recorded by the model."""
+        if self.assumed and r.verdict != "skip":
+            r.summary = msg("split.assumed_summary", summary=r.summary, fraction=self.holdout_fraction,
+                            train=1 - self.holdout_fraction)
+            r.numbers["split_assumed"] = True
+        return r
 
 
 def split_real_data(real, data_meta: dict) -> RealSplits:
@@ -150,6 +165,9 @@ def split_real_data(real, data_meta: dict) -> RealSplits:
     except ValueError:                 # too few images per class to hold any out: no floor, no copy baseline
         return RealSplits(real, None, notes=[msg("split.too_few")],
                           holdout_fraction=fraction, split_seed=seed)
+    if data_meta.get("reference"):     # diagnostics.reference: images the model's file never named
+        return _reference_splits(real, str(data_meta.get("trained_on") or "unknown"), reference, heldout, fraction,
+                                 seed)
     seen = holdout == 0 or (holdout is None and trained_on != len(reference))
     notes = []
     if seen:
@@ -158,6 +176,23 @@ def split_real_data(real, data_meta: dict) -> RealSplits:
     elif trained_on is not None and trained_on != len(reference):
         notes.append(msg("split.changed", trained=trained_on, n=len(reference)))
     return RealSplits(reference, heldout, seen, notes, fraction, seed)
+
+
+TRAINED_ON = ("unknown", "all", "none")     # what a reference set is to a model without a data record
+
+
+def _reference_splits(real, trained_on: str, reference, heldout, fraction: float, seed: int) -> RealSplits:
+    """A reference set cut as the trainer cuts, read as the user says the model saw it: "unknown" (the cut is
+    assumed, and every check comparing the two splits says so), "all" (every image seen: no held-out baseline) or
+    "none" (every image unseen: no training images to compare with, an honest floor)."""
+    name = str(real.name)
+    if trained_on == "all":
+        note = msg("split.reference_all", name=name)
+    elif trained_on == "none":
+        note = msg("split.reference_none", name=name, fraction=fraction, train=1 - fraction)
+    else:
+        note = msg("split.assumed", name=name, fraction=fraction, train=1 - fraction, seed=seed)
+    return RealSplits(reference, heldout, trained_on == "all", [note], fraction, seed, trained_on)
 
 
 class _Progress:
@@ -283,9 +318,7 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
                                             draws=settings.generalisation_draws, seed=seed, thresholds=th,
                                             real_reason=real_reason))
     progress("likelihood")
-    results.append(likelihood_on_report_splits(model, diffusion, splits, n=settings.likelihood_n,
-                                               stride=settings.likelihood_stride, seed=seed, thresholds=th,
-                                               real_reason=real_reason))
+    results.append(_likelihood(model, diffusion, splits, settings, seed, real_reason, th))
     results.append(perf)
     progress("done", 1.0)
     return CheckRun(results, samples, settings)
@@ -329,9 +362,28 @@ def _memorisation(samples: SampleBatch, splits: Optional[RealSplits], real_reaso
                   th: Thresholds) -> CheckResult:
     if splits is None:
         return check_memorisation(samples.images, None, None, thresholds=th, real_reason=real_reason)
+    if splits.trained_on == "none":
+        return skipped(MEMORISATION_KEY, MEMORISATION_TITLE, msg("split.reference_none_skip"))
     r = check_memorisation(samples.images, splits.reference.images,
                            None if splits.heldout is None else splits.heldout.images,
                            heldout_seen=splits.heldout_seen, thresholds=th, real_reason=real_reason)
     if r.verdict != "skip":
         r.notes += splits.notes
+    return splits.said(r)
+
+
+def _likelihood(model, diffusion: GaussianDiffusion, splits: Optional[RealSplits], settings: ModeSettings, seed: int,
+                real_reason: Optional[Text], th: Thresholds) -> CheckResult:
+    """Bits/dim where settings ask for it; a skip says why: quick mode, or turned off in a full run."""
+    if not settings.likelihood_n and not settings.quick:
+        return skipped(LIKELIHOOD_KEY, LIKELIHOOD_TITLE, msg("likelihood.off"))
+    if splits is not None and splits.trained_on == "none":
+        return skipped(LIKELIHOOD_KEY, LIKELIHOOD_TITLE, msg("split.reference_none_skip"))
+    r = likelihood_on_report_splits(model, diffusion, splits, n=settings.likelihood_n,
+                                    stride=settings.likelihood_stride, seed=seed, thresholds=th,
+                                    real_reason=real_reason)
+    if splits is not None and r.verdict != "skip":
+        r.notes += splits.notes
+        if "heldout_bpd" in r.numbers:        # a gap between the splits: only as true as the assumed split
+            splits.said(r)
     return r
