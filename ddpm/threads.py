@@ -44,7 +44,7 @@ def default_threads() -> Optional[int]:
 
 def add_threads_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
-                        help=f"CPU threads for torch (default: {THREADS_ENV} if set, else {DEFAULT_THREADS} on a "
+                        help=f"CPU threads for torch (when left out: {THREADS_ENV} if set, else {DEFAULT_THREADS} on a "
                              f"machine of {SMALL_MACHINE_CORES} cores or fewer, measured fastest there by "
                              "bench/threads.py, else one per core)")
 
