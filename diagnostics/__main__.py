@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="reference images for the data-dependent checks of a model that records no data set (a "
                         "diffusers model): a folder or .zip (class folders or flat, as for training) or a data set name; resized to "
                         "the model's size and channels")
+    r.add_argument("--reference-trained", choices=("unknown", "all", "none"), default="unknown",
+                   help="what the model saw of the --reference images, where it records no data: unknown (default; "
+                        "the memorisation, generalisation and likelihood checks assume it was trained on an 80%% cut "
+                        "and say so), all (trained on every one: no held-out baseline) or none (on none of them)")
     r.add_argument("--train-features", action="store_true",
                    help="where the shipped feature network does not fit the reference set, train one on it "
                         "(labelled images; a few CPU minutes, cached by the set's hash under ~/.cache/ddpm-workbench)")
@@ -124,7 +128,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            callback=progress, sampler=args.sampler, steps=args.steps,
                            guidance_scale=args.guidance_scale, feature_net=args.feature_net,
                            likelihood=args.likelihood, reference=args.reference,
-                           train_features=args.train_features, amp=args.amp, lang=args.lang, eta=args.eta)
+                           train_features=args.train_features, amp=args.amp, lang=args.lang, eta=args.eta,
+                           reference_trained=args.reference_trained)
     except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
         if bar is not None:
             bar.close()

@@ -107,11 +107,17 @@ def model_line(report, lang: str = "en", escape=_md_text) -> str:
     """"Model: small U-Net, 1,114,209 parameters, …" in `lang`; "unknown" for what the file does not record."""
     m = report.model
     k = m.get("num_classes")
-    data = m.get("data_set")
-    return say(msg("report.model_line", preset=unknown(m.get("preset")), params=m.get("parameters") or 0,
+    data, reference = m.get("data_set"), m.get("reference")
+    arch = m.get("architecture") or msg("report.arch_preset", preset=unknown(m.get("preset")))
+    if isinstance(arch, Message):     # a diffusers config names the class: uploader-written text
+        arch = Message(arch.key, {k: escape(v) if isinstance(v, str) else v for k, v in arch.values.items()})
+    if not data and reference:        # the file records no data set: the reference stood in for it, and says so
+        data = msg("report.data_reference", name=escape(reference))
+    return say(msg("report.model_line", arch=arch, params=m.get("parameters") or 0,
                    c=m.get("channels"), size=m.get("image_size"),
                    classes=msg("report.classes", k=k) if k else msg("report.no_classes"), step=unknown(m.get("step")),
-                   weights=weights_word(m.get("weights")), data=unknown(escape(data) if data else None),
+                   weights=weights_word(m.get("weights")),
+                   data=data if isinstance(data, Message) else unknown(escape(data) if data else None),
                    schedule=unknown(m.get("schedule")), T=m.get("T"), objective=unknown(m.get("objective"))), lang)
 
 

@@ -27,9 +27,11 @@ from ddpm import LoadedCheckpoint, count_parameters, load_checkpoint, pick_devic
 from ddpm.unet import preset_name
 from ddpm.checkpoint import DEFAULT_MAX_BYTES, atomic_write
 from ddpm.data import ImageDataset, load_dataset, make_grid
+from ddpm.messages import MessageError
 
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
-from .checks.runner import mode_settings, run_checks
+from .checks.model import architecture, schedule_name
+from .checks.runner import TRAINED_ON, mode_settings, run_checks
 from .reference import load_reference, reference_feature_net
 from .render import GRID_IMAGES, _jsonable, to_html, to_markdown
 from .text import Message, language, msg, revive, say
@@ -85,20 +87,23 @@ class ReportFiles:
 
 
 # -------------------------------------------------------------------------------------------- model facts
-def model_summary(ck: LoadedCheckpoint) -> dict:
+def model_summary(ck: LoadedCheckpoint, reference: Optional[str] = None) -> dict:
+    """What the checkpoint file says about the model, None where it says nothing; reference: the name of the
+    reference set the checks used instead of a data record the file lacks (kept apart from "data_set")."""
     u, d = ck.unet_config, ck.diffusion_config
-    data = dict(ck.meta.get("data") or {})
+    data = {} if (ck.meta.get("data") or {}).get("reference") else dict(ck.meta.get("data") or {})
     train = dict(ck.meta.get("train") or {})
     return {
-        "preset": preset_name(u), "parameters": count_parameters(ck.model),
+        "preset": preset_name(u), "architecture": architecture(ck), "parameters": count_parameters(ck.model),
         "image_size": u.image_size, "channels": u.in_channels, "base_channels": u.base_channels,
         "channel_mult": list(u.channel_mult), "num_res_blocks": u.num_res_blocks,
         "attention_resolutions": list(u.attention_resolutions),
         "num_classes": u.num_classes, "class_names": list(ck.class_names),
         # a diffusers folder records no training step (its loader says 0): "unknown", not step 0
         "step": None if ck.meta.get("format") == "diffusers" and not ck.step else ck.step, "weights": ck.weights,
-        "data_set": data.get("name"), "data_source": data.get("source"),
-        "schedule": d.schedule, "T": d.T, "objective": d.objective,
+        "data_set": data.get("name"), "data_source": data.get("source"), "reference": reference,
+        "schedule": schedule_name(d, ck.meta.get("scheduler") if ck.meta.get("format") == "diffusers" else None),
+        "T": d.T, "objective": d.objective,
         "train": {k: train[k] for k in ("steps", "batch_size", "lr", "ema_decay", "loss", "weighting",
                                         "label_dropout") if k in train},
     }
@@ -145,7 +150,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
                thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None,
                reference=None, train_features: bool = False, amp: str = "off", lang: str = "en",
-               eta: float = 0.0) -> ReportFiles:
+               eta: float = 0.0, reference_trained: str = "unknown") -> ReportFiles:
     """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
@@ -154,6 +159,9 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     real: the whole real data set, split as the checkpoint records; default: its own from meta["data"].
     reference: a folder / .zip of images or a data set name (diagnostics.reference) for a model that records no
     data set (a diffusers model); train_features: train a feature network on it where the shipped one does not fit.
+    reference_trained: what such a model saw of the reference: "unknown" (default: the checks comparing training and
+    held-out images assume the trainer's 80/20 cut and say so), "all" (every image: no held-out baseline) or "none"
+    (none of them: no training images to compare with).
     callback(stage, fraction) reports progress. likelihood: compute bits/dim (default: in full mode only).
     amp: the network's precision while drawing the shared samples ("off" = fp32, "auto", "bf16"; see
     ddpm.device.resolve_precision); the other checks run in fp32.
@@ -162,6 +170,9 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     eta: DDIM's η for the shared samples (0 deterministic, 1 as noisy as DDPM's posterior).
     """
     started = time.perf_counter()
+    if reference_trained not in TRAINED_ON:
+        raise MessageError("settings.bad_reference_trained", value=repr(reference_trained),
+                           choices=", ".join(TRAINED_ON))
     if isinstance(checkpoint, LoadedCheckpoint):
         ck = checkpoint
     else:
@@ -173,11 +184,11 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
         raise PermissionError(f"cannot write to {str(out)!r}; choose another --out")
     if callback:
         callback("data", 0.0)
-    real_reason = None
+    real_reason, own = None, ck         # own: the checkpoint as its file describes it, for the model line
     if reference is not None:
         real, data_meta = load_reference(reference, ck)
         if not (ck.meta.get("data") or {}).get("name"):     # the reference stands in for the data it never recorded
-            ck = replace(ck, meta={**ck.meta, "data": data_meta})
+            ck = replace(ck, meta={**ck.meta, "data": {**data_meta, "trained_on": reference_trained}})
         if feature_net is None:
             feature_net, _ = reference_feature_net(real, train_features)
     if real is None:
@@ -195,9 +206,11 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                   "precision": run.samples.settings.get("precision", "fp32"),   # what amp resolved to
                   "real_data": (msg("report.real_data", name=str(real.name), n=len(real)) if real is not None
                                 else msg("report.no_real_data", why=real_reason)),
+                  **({"reference_trained": reference_trained} if reference is not None else {}),
                   "torch": torch.__version__, "python": platform.python_version(),
                   "threads": torch.get_num_threads(), "thresholds": thresholds.as_dict()},
-        checks=run.results, overall=worst_verdict([c.verdict for c in run.results]), model=model_summary(ck),
+        checks=run.results, overall=worst_verdict([c.verdict for c in run.results]),
+        model=model_summary(own, None if reference is None else str(real.name)),
         sample_grid_png=grid)
     report.seconds = time.perf_counter() - started
     return write_report(report, out, lang)
@@ -232,7 +245,7 @@ def load_report(json_path: str | os.PathLike) -> Report:
     grid = path.with_name("samples.png")
     settings = {**d["settings"], **revive(d.get("setting_messages") or {})}
     return Report(checkpoint=d["checkpoint"], created=d["created"], settings=settings, checks=checks,
-                  overall=d["overall"], model=d["model"], seconds=d.get("seconds", 0.0),
+                  overall=d["overall"], model=revive(d["model"]), seconds=d.get("seconds", 0.0),
                   sample_grid_png=grid.read_bytes() if grid.exists() else None)
 
 

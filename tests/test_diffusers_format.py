@@ -249,7 +249,7 @@ def test_each_refusal_has_its_own_message(trained, tmp_path, case, edit, message
 def test_hub_id_offline_says_so_and_downloads_nothing(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(CheckpointError, match="Hugging Face Hub id .*offline.*huggingface-cli download"):
+    with pytest.raises(CheckpointError, match="Hugging Face Hub id .*offline.*`hf download google/ddpm-cifar10-32 "):
         load_checkpoint("google/ddpm-cifar10-32")
     assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.safetensors"))
     with pytest.raises(FileNotFoundError):      # a missing local file is still "not found", not a Hub id

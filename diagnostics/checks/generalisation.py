@@ -147,6 +147,9 @@ def generalisation_on_splits(model, diffusion: GaussianDiffusion, splits, *, n: 
     """check_generalisation on a RealSplits (the data cut as the model was trained), or skipped without one."""
     if splits is None:
         return check_generalisation(model, diffusion, None, None, thresholds=thresholds, real_reason=real_reason)
+    if splits.trained_on in ("all", "none"):      # told: every reference image seen, or none of them
+        return skipped(KEY, TITLE, msg("split.reference_all_skip" if splits.trained_on == "all"
+                                       else "split.reference_none_skip"))
     held = splits.heldout
     r = check_generalisation(model, diffusion, splits.reference.images, None if held is None else held.images,
                              splits.reference.labels, None if held is None else held.labels, n=n, draws=draws,
@@ -154,4 +157,4 @@ def generalisation_on_splits(model, diffusion: GaussianDiffusion, splits, *, n: 
                              real_reason=real_reason or (splits.notes or None))
     if r.verdict != "skip":
         r.notes += splits.notes
-    return r
+    return splits.said(r)

@@ -6,10 +6,11 @@ from typing import Optional
 
 import torch
 
-from ddpm.unet import count_parameters
+from ddpm.schedules import SCHEDULES
+from ddpm.unet import count_parameters, preset_name
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
-from ..text import msg, weights_word
+from ..text import Message, msg, weights_word
 from .result import CheckResult, Findings, title_of, to_float
 
 
@@ -19,6 +20,39 @@ def model_config(model):
     if cfg is None:
         raise TypeError("the model needs a .config (UNetConfig) with image_size, in_channels and num_classes")
     return cfg
+
+
+FLOAT32_RTOL = 4 * torch.finfo(torch.float32).eps    # diffusers computes betas in float32: a few ulps from ours
+
+
+def schedule_name(dcfg, scheduler: Optional[dict] = None) -> str:
+    """The noise schedule by name: the config's own; for custom betas (every diffusers scheduler's), the built-in
+    schedule at the same T they equal to float32 rounding (diffusers' linear 1e-4…0.02 at T=1000 is our "linear");
+    else, from a diffusers scheduler config, e.g. "diffusers linear (β 0.0001…0.02)"; else "custom"."""
+    if dcfg.schedule != "custom" or not dcfg.betas:
+        return str(dcfg.schedule)
+    betas = torch.tensor(dcfg.betas, dtype=torch.float64)                       # (T,)
+    for name, make in SCHEDULES.items():
+        ours = make(len(betas))                                                   # (T,) float64
+        if torch.allclose(betas, ours, rtol=FLOAT32_RTOL, atol=0.0):
+            return name
+    sched = scheduler or {}
+    kind = sched.get("beta_schedule")
+    if not kind or sched.get("trained_betas") is not None:
+        return "custom"
+    if kind not in ("linear", "scaled_linear", "sigmoid"):        # squaredcos_cap_v2 reads no β range
+        return f"diffusers {kind}"
+    return f"diffusers {kind} (β {float(sched.get('beta_start', 0.0001)):g}…{float(sched.get('beta_end', 0.02)):g})"
+
+
+def architecture(ck) -> Message:
+    """The network in words: "tiny U-Net" (our presets, or "custom U-Net"), or for a diffusers model its class and
+    widths, "diffusers UNet2DModel (block_out_channels 16, 32)", which the file records."""
+    unet = ck.meta.get("unet") if ck.meta.get("format") == "diffusers" else None
+    if isinstance(unet, dict) and unet.get("_class_name"):
+        widths = ", ".join(str(w) for w in unet.get("block_out_channels") or ())
+        return msg("report.arch_diffusers", cls=str(unet["_class_name"]), widths=widths)
+    return msg("report.arch_preset", preset=preset_name(ck.unet_config))
 
 
 def check_model_basics(model: torch.nn.Module, weights: Optional[str] = None,

@@ -71,13 +71,15 @@ def _finite(x) -> Optional[float]:
 
 def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, heldout, extractor, *, k: int = 3,
                          seed: int = 0, data: Optional[dict] = None, heldout_seen: bool = False,
-                         thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckResult:
+                         thresholds: Thresholds = DEFAULT_THRESHOLDS, trained_on: Optional[str] = None) -> CheckResult:
     """FID (with its floor: held-out real vs reference at the same n and class counts), Inception Score, k-NN
     precision/recall and conditional accuracy, from diagnostics.metrics.sample_quality, each captioned with n,
     reference set and network.
 
     images: (N, C, H, W) in [-1, 1]; labels: (N,) the asked classes or None; reference / heldout: ImageDataset
     (the images the model trained on, and real images it never saw; heldout_seen: it trained on those too).
+    trained_on: None when the checkpoint records its split; for a reference set (RealSplits.trained_on) "unknown",
+    "all" or "none", which the roles of the two cuts and the floor's note then say.
     """
     th = thresholds
     if extractor is None:
@@ -90,7 +92,7 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
     start = time.perf_counter()
     from ..metrics import sample_quality          # imported here: the other checks never need it
     try:
-        q = sample_quality(images, labels, reference, heldout, extractor, k=k, seed=seed)
+        q = sample_quality(images, labels, reference, heldout, extractor, k=k, seed=seed, **_roles(trained_on))
     except ValueError as e:                       # e.g. NaN samples, too few images, class mismatch
         return skipped(KEY, TITLE, msg("quality.not_computed", error=str(e)))
     numbers = revive(q.as_dict())                # the descriptions as Messages, shown in the report's language
@@ -116,14 +118,14 @@ def check_sample_quality(images: Tensor, labels: Optional[Tensor], reference, he
                precision=th.precision_warn, recall=th.recall_warn, acc=th.cond_accuracy_warn)
     head = msg("quality.head", parts=_summary_parts(q, fid, floor, floor_std, matched, prec, rec, acc),
                n=q.n_generated, ref=q.texts.get("split", q.reference.split(" (")[0]),
-               net=(q.network_id or getattr(extractor, "name", "")).split(" ")[0])
+               net=q.texts.get("network_id") or q.network_id or getattr(extractor, "name", ""))   # name and hash
     if found.problems:
         summary = msg("common.problems", what=head, problems=found.problems)
         fix = sentences([found.fix_message(), msg("quality.compare_fix")])
     else:
         summary, fix = msg("quality.ok", head=head), None
     notes = [msg("quality.note_network", network=q.texts.get("network", q.network)),
-             floor_note(q, labels is not None, heldout_seen)]
+             floor_note(q, labels is not None, heldout_seen, trained_on == "unknown")]
     if unresolved:
         notes.append(unresolved)
     if q.fid_ratio is not None and q.fid_ratio.known:
@@ -206,11 +208,22 @@ def _fid_against_floor(q, matched, floor, floor_std, at_n: Optional[int], th: Th
     return None
 
 
-def floor_note(q, conditional: bool, heldout_seen: bool = False) -> Message:
-    """What the real-vs-real floor is, in words, for the report."""
+def _roles(trained_on: Optional[str]) -> dict:
+    """The names of a reference set's two cuts where they are not the model's recorded training / held-out split."""
+    if trained_on not in ("unknown", "none"):
+        return {}
+    return {"reference_role": msg("quality.reference_cut_assumed" if trained_on == "unknown"
+                                  else "quality.reference_cut_unseen"),
+            "heldout_role": msg("quality.reference_heldout_cut")}
+
+
+def floor_note(q, conditional: bool, heldout_seen: bool = False, assumed: bool = False) -> Message:
+    """What the real-vs-real floor is, in words, for the report (assumed: whether the model saw the held-out images
+    is not known, a reference set's cut)."""
     if q.fid_floor is None:
         return msg("quality.floor_none")
     drawn = msg("quality.drawn_classes" if conditional else "quality.drawn_random")
     draws = msg("quality.floor_draws", draws=q.floor_draws) if q.floor_draws > 1 else ""
     return msg("quality.floor_note", n=q.n_floor, drawn=drawn, draws=draws,
-               seen=msg("quality.floor_seen" if heldout_seen else "quality.floor_unseen"))
+               seen=msg("quality.floor_seen" if heldout_seen else "quality.floor_assumed" if assumed
+                        else "quality.floor_unseen"))

@@ -334,7 +334,7 @@ def _quality(ck, samples: SampleBatch, splits: Optional[RealSplits], feature_net
         return skipped(QUALITY_KEY, QUALITY_TITLE, why_not)
     r = check_sample_quality(samples.images, samples.labels, splits.reference, splits.heldout, extractor,
                              k=settings.quality_k, seed=seed, data=dict(ck.meta.get("data") or {}),
-                             heldout_seen=splits.heldout_seen, thresholds=th)
+                             heldout_seen=splits.heldout_seen, thresholds=th, trained_on=splits.trained_on)
     if r.verdict != "skip":
         r.notes += splits.notes
         fraction, split_seed = getattr(extractor, "holdout_fraction", None), getattr(extractor, "split_seed", None)

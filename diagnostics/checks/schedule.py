@@ -13,6 +13,7 @@ from ddpm import SCHEDULES, GaussianDiffusion, make_betas
 
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from ..text import msg
+from .model import schedule_name
 from .result import CheckResult, Findings, title_of, to_float
 
 QUARTER_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)                # -> 0, 250, 500, 750, 999 at T = 1000
@@ -40,7 +41,7 @@ def check_schedule(diffusion: GaussianDiffusion | Tensor, thresholds: Thresholds
     th = thresholds
     start = time.perf_counter()
     if isinstance(diffusion, GaussianDiffusion):
-        betas, name = diffusion.float64["betas"], diffusion.config.schedule
+        betas, name = diffusion.float64["betas"], schedule_name(diffusion.config)   # diffusers' linear: "linear"
     else:
         betas, name = torch.as_tensor(diffusion, dtype=torch.float64).flatten(), "given"
     T = int(betas.numel())
