@@ -75,6 +75,11 @@ def register_catalogue(folder: str | Path) -> None:
     _FOLDERS.append(folder)
 
 
+def has_key(key: str) -> bool:
+    """Whether a registered catalogue defines `key` (every catalogue has the same keys in both languages)."""
+    return key in _CATALOGUES["en"]
+
+
 def catalogue(lang: str) -> dict[str, str]:
     """Every registered template of one language (a copy)."""
     return dict(_CATALOGUES[_lang(lang)])

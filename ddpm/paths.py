@@ -32,8 +32,9 @@ def bundled_file(name: str) -> Path:
 
 
 # ---- the bundled models by name -------------------------------------------------------------------------
-BUNDLED_MODELS = {"digits": "digits_tiny.safetensors", "mnist": "mnist_tiny.safetensors"}
-BUNDLED_ALIASES = {"digits_tiny": "digits", "mnist_tiny": "mnist"}
+BUNDLED_MODELS = {"digits": "digits_tiny.safetensors", "mnist": "mnist_tiny.safetensors",
+                  "emoji": "emoji_tiny.safetensors"}
+BUNDLED_ALIASES = {"digits_tiny": "digits", "mnist_tiny": "mnist", "emoji_tiny": "emoji"}
 BUNDLED_PREFIX = "bundled:"
 BUNDLED_URL_ENV = "DDPM_WORKBENCH_BUNDLED_URL"   # the repository's checkpoints/ folder (raw files), to fetch from
 MAX_FETCH_BYTES = 512 * 2**20

@@ -16,10 +16,11 @@ from ddpm.messages import MessageError
 
 from .i18n import t
 from .runs import UPLOADED, checkpoint_step, listed_runs
-from .paths import bundled_checkpoint, runs_dir, showcase_checkpoint
+from .paths import bundled_checkpoint, colour_checkpoint, runs_dir, showcase_checkpoint
 
 BUNDLED = "bundled"      # the digits model (fast; the Train tab's and the tests' model)
 SHOWCASE = "mnist"       # the MNIST model, when shipped: the default of the Sample, Compare and Diagnostics tabs
+COLOUR = "emoji"         # the colour model (emoji, 32×32 RGB), when shipped: offered in every tab
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ def list_checkpoints() -> list[CheckpointEntry]:
     showcase = showcase_checkpoint()
     if showcase is not None and showcase.exists():
         entries.append(CheckpointEntry(SHOWCASE, t("ckpt.showcase_label", name=showcase.name), showcase))
+    colour = colour_checkpoint()
+    if colour is not None and colour.exists():
+        entries.append(CheckpointEntry(COLOUR, t("ckpt.colour_label", name=colour.name), colour))
     bundled = bundled_checkpoint()
     if bundled.exists():
         entries.append(CheckpointEntry(BUNDLED, t("ckpt.bundled_label", name=bundled.name), bundled))

@@ -4,6 +4,7 @@ Environment variables override the defaults (tests point them at temporary folde
   DDPM_WORKBENCH_CHECKPOINT   the bundled checkpoint ("bundled"; set alone, the app offers only it)
   DDPM_WORKBENCH_SHOWCASE     the bundled MNIST model ("mnist", the default of the Sample / Compare /
                               Diagnostics tabs; empty = none)
+  DDPM_WORKBENCH_COLOUR       the bundled colour model ("emoji", offered in every tab; empty = none)
   DDPM_WORKBENCH_RUNS         the folder of training runs started from the app
   DDPM_WORKBENCH_BENCH        the benchmark's quality-vs-steps results
 """
@@ -21,6 +22,7 @@ _CHECKOUT = (ROOT / "ddpm").is_dir() and (ROOT / "app.py").is_file()   # else in
 
 BUNDLED_CHECKPOINT = bundled_file("digits_tiny.safetensors")     # the fast one: Train tab defaults, tests
 SHOWCASE_CHECKPOINT = bundled_file("mnist_tiny.safetensors")     # the MNIST model the other tabs open with
+COLOUR_CHECKPOINT = bundled_file("emoji_tiny.safetensors")       # the colour model (emoji, 32×32 RGB)
 RUNS_DIR = (ROOT if _CHECKOUT else Path.cwd()) / "runs" / "app"
 BENCH_QUALITY = ROOT / "bench" / "results" / "quality_vs_steps.json"
 
@@ -37,6 +39,15 @@ def showcase_checkpoint() -> Optional[Path]:
     if env is not None:
         return Path(env) if env else None
     return None if os.environ.get("DDPM_WORKBENCH_CHECKPOINT") else SHOWCASE_CHECKPOINT
+
+
+def colour_checkpoint() -> Optional[Path]:
+    """The bundled colour model: DDPM_WORKBENCH_COLOUR, else the shipped file; none when DDPM_WORKBENCH_CHECKPOINT
+    pins the app to one checkpoint and names no colour model."""
+    env = os.environ.get("DDPM_WORKBENCH_COLOUR")
+    if env is not None:
+        return Path(env) if env else None
+    return None if os.environ.get("DDPM_WORKBENCH_CHECKPOINT") else COLOUR_CHECKPOINT
 
 
 def runs_dir() -> Path:

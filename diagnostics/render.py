@@ -25,19 +25,19 @@ BADGE_COLORS = {"ok": "#1a7f37", "warn": "#b35900", "fail": "#c62828", "skip": "
 VERDICT_ICONS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "⏭️"}
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     """Strict JSON: NaN/Inf become null, tensors and numpy values become lists and numbers, messages
     {"key", "values"}."""
     if isinstance(x, Message):
-        return _jsonable(x.as_dict())
+        return jsonable(x.as_dict())
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if torch.is_tensor(x):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if hasattr(x, "tolist") and not isinstance(x, (str, bytes)):     # numpy arrays and scalars
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, bool) or x is None or isinstance(x, (int, str)):
         return x
     if isinstance(x, float):
@@ -237,7 +237,7 @@ def _numbers_html(numbers: dict, lang: str = "en") -> str:
     for k, rows in tables:
         parts.append(f"<div class=\"muted\">{_code(k)}</div>{_table_html(rows, lang)}")
     for k, v in nested:
-        text = json.dumps(_jsonable(v), ensure_ascii=False)
+        text = json.dumps(jsonable(v), ensure_ascii=False)
         if len(text) > 4000:
             text = text[:4000] + " …"
         parts.append(f"<details><summary>{html.escape(say(msg('report.raw', k=k), lang))}</summary>"

@@ -33,7 +33,7 @@ from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.model import architecture, schedule_name
 from .checks.runner import TRAINED_ON, mode_settings, run_checks
 from .reference import load_reference, reference_feature_net
-from .render import GRID_IMAGES, _jsonable, to_html, to_markdown
+from .render import GRID_IMAGES, jsonable, to_html, to_markdown
 from .text import Message, language, msg, revive, say
 from .thresholds import DEFAULT_THRESHOLDS, Thresholds
 
@@ -252,4 +252,4 @@ def load_report(json_path: str | os.PathLike) -> Report:
 # --------------------------------------------------------------------------------------------- renderers
 def to_json(report: Report) -> str:
     """Every number of every check (NaN/Inf written as null), the settings and the model summary."""
-    return json.dumps(_jsonable(report.as_dict()), indent=1, ensure_ascii=False, allow_nan=False)
+    return json.dumps(jsonable(report.as_dict()), indent=1, ensure_ascii=False, allow_nan=False)

@@ -238,7 +238,7 @@ def test_a_reference_s_report_names_its_file_never_its_server_path(tmp_path, wri
     assert source_name("digits") == "digits" and source_name("hf:ylecun/mnist:train") == "hf:ylecun/mnist:train"
     files = run_report(ck, tmp_path / "report", quick=True, n=6, steps=5, reference=str(upload))
     report = json.loads(files.json_path.read_text(encoding="utf-8"))
-    assert report["model"]["data_source"] == "my refs.zip", report["model"]
+    assert report["model"]["data_source"] is None and report["model"]["reference"] == "my refs", report["model"]
     for shown in (files.html_path, files.json_path):
         text = shown.read_text(encoding="utf-8")
         assert str(folder) not in text and html.escape(str(folder)) not in text, shown.name

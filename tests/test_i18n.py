@@ -299,14 +299,16 @@ def test_gradio_i18n_holds_every_static_label_in_both_languages():
     radios = {tuple(v for _, v in u["choices"]): [c for c, _ in u["choices"]] for b, u in zh.items()
               if isinstance(b, gr.Radio) and "choices" in u}
     assert radios[("quick", "full")] == ["快速", "完整"]
-    assert radios[("digits", "mnist", "zip")][2] == "我的 .zip 图像"
+    assert radios[("digits", "mnist", "emoji", "zip")][3] == "我的 .zip 图像"
     # the precision picker's info says what auto means here, in both languages, with nothing left in English
     infos = [k for _, prop, k in found if prop == "info" and k.startswith("precision.info:")]
     assert infos and all(english_left(translations["zh"][k]) == [] and CJK.search(translations["zh"][k])
                          for k in infos)
     # the samplers table's column headers follow the page too (the handler answers with them in its language)
     tables = [b for b in zh if isinstance(b, gr.Dataframe)]
-    assert [zh[b]["value"]["headers"] for b in tables] == [["采样器", "网络调用次数", "秒", "均方根差异"]]
+    assert [zh[b]["value"]["headers"] for b in tables] == [["采样器", "网络调用次数", "秒", "均方根差异"],
+                                                           ["采样器", "网络调用次数", "FID 值", "FID / 下限（95% 区间）",
+                                                            "灰色像素 − 真实图像"]]
     import pandas as pd                   # the rows a user has are kept through a switch
     shown = {tables[0]: pd.DataFrame([["DDIM", 10, 0.5, 0.0]], columns=["采样器", "网络调用次数", "秒", "均方根差异"])}
     en = i18n.relabel(found, "en", shown)[tables[0]]["value"]

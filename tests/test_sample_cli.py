@@ -58,7 +58,7 @@ def test_bundled_models_by_name(tmp_path, monkeypatch):
     assert Path(resolve_checkpoint("bundled:mnist")) == bundled_file("mnist_tiny.safetensors")
     assert Path(resolve_checkpoint("checkpoints/digits_tiny.safetensors")) == bundled_file("digits_tiny.safetensors")
     assert load_checkpoint("bundled:mnist").unet_config.image_size == 28
-    with pytest.raises(ValueError, match=r"no bundled model is called 'cifar'; the bundled models are \['digits', "
+    with pytest.raises(ValueError, match=r"no bundled model is called 'cifar'; the bundled models are \['digits', 'emoji', "
                                          r"'mnist'\]"):
         load_checkpoint("bundled:cifar")
     (tmp_path / "mnist").mkdir()                            # a folder of that name here is taken as it is

@@ -247,7 +247,7 @@ def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
              t("doctor.ratio", est=row.fid_ratio.estimate, low=row.fid_ratio.low, high=row.fid_ratio.high)
              if row.fid_ratio is not None and row.fid_ratio.known else "—",
              t("doctor.grey", excess=row.grey_excess, se=row.grey_excess_se)] for row in r.rows]
-    verdict = t("doctor.verdict", verdict=t(f"verdict.{r.verdict}"), summary=show(r.summary),
+    verdict = t("doctor.verdict", verdict=t(f"doctor.verdict_{r.verdict}"), summary=show(r.summary),
                 fix=t("doctor.fix", fix=show(r.fix)) if r.fix is not None else "",
                 n=r.n, seed=r.seed, floor=r.floor if r.floor is not None else float("nan"), network=show(r.network))
     verdict += "".join("  \n" + show(note) for note in r.notes)

@@ -72,7 +72,7 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
     return DiagnoseView(to_markdown(files.report, current()), frame, [str(files.html_path), str(files.json_path)])
 
 
-SHIPPED_DATA = ("digits", "mnist")      # the data sets the app reads with no path and no download
+SHIPPED_DATA = ("digits", "mnist", "emoji")      # the data sets the app reads with no path and no download
 
 
 def _shipped_data_only(ckpt: LoadedCheckpoint) -> LoadedCheckpoint:

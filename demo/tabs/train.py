@@ -31,7 +31,9 @@ from ..jobs import (UPLOADED, CannotResumeError, JobBusyError, JobStatus, NoJobR
 from ..runs import read_json
 from ..paths import runs_dir
 
-DATA_CHOICES = ("digits", "mnist", "zip")   # built in (digits, 5,000 MNIST digits), or an uploaded .zip
+DATA_CHOICES = ("digits", "mnist", "emoji", "zip")   # built in (digits, 5,000 MNIST digits, 1,862 colour emoji), or
+                                                    # an uploaded .zip
+DATA_IMAGE_SIZE = {"mnist": 28, "emoji": 32}        # the size a built-in set opens with (digits: the default, 16)
 POLL_SECONDS = 2.0
 
 
@@ -122,7 +124,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
     if data == "zip" and upload is None:
         raise c.user_error(t("train.need_zip"))
     req = TrainRequest(
-        data="mnist" if data == "mnist" else "digits",
+        data=data if data in ("mnist", "emoji") else "digits",
         conditional=bool(conditional),
         learn_sigma=bool(learn_sigma),
         preset=c.choice("name.preset", preset, limits.TRAIN_PRESETS),
@@ -306,7 +308,8 @@ def build() -> TrainTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
                 data = gr.Radio([(L("train.data_digits"), "digits"), (L("train.data_mnist"), "mnist"),
-                                 (L("train.data_zip"), "zip")], value="digits", label=L("train.data_set"))
+                                 (L("train.data_emoji"), "emoji"), (L("train.data_zip"), "zip")], value="digits",
+                                label=L("train.data_set"))
                 with gr.Group(visible=False) as zip_group:
                     zip_file = gr.File(label=L("train.zip"), type="filepath", file_count="single", height=140)
                     gr.Markdown(L("train.zip_info", mb=limits.MAX_UPLOAD_MB), elem_classes="caption", padding=True)
@@ -377,8 +380,8 @@ def build() -> TrainTab:
     refresh.click(c.bind(train_status, view), None, c.components(view), api_name="train_status",
                   concurrency_limit=None)
     data.change(lambda d: gr.update(visible=d == "zip"), data, zip_group, **c.QUIET, queue=False)
-    data.change(lambda d: gr.update(value=28) if d == "mnist" else gr.skip(), data, image_size, **c.QUIET,
-                queue=False)
+    data.change(lambda d: gr.update(value=DATA_IMAGE_SIZE[d]) if d in DATA_IMAGE_SIZE else gr.skip(), data,
+                image_size, **c.QUIET, queue=False)
     return TrainTab(view=view, resumable=resume_run)
 
 
