@@ -29,7 +29,7 @@ from ddpm.formats.base import clip
 from ddpm.messages import Message, catalogue, msg, placeholders, replace_text
 
 from . import checkpoints, guard, limits
-from .i18n import L, t
+from .i18n import L, show, t
 from .model_cache import get_cache
 from .paths import output_root
 from .errors import core_error, info, user_error, warning  # noqa: F401  (the tabs use them as c.user_error, …)
@@ -398,8 +398,23 @@ def steps_update(checkpoint: Optional[str], upload: Any = None, steps: Any = Non
     return gr.update(maximum=T, value=value, info=t("steps.info_T", T=T))
 
 
-def follow_checkpoint(dd, up, classes, steps) -> None:
-    """A checkpoint change (picked or uploaded) re-reads its classes and T into the tab's widgets."""
+def guidance_update(checkpoint: Optional[str], upload: Any = None):
+    """The guidance slider follows the model: for a model that cannot be guided (unconditional, or no null label)
+    it is set to 1 and disabled, its info saying why; otherwise enabled with its usual info."""
+    try:
+        why = load_model(checkpoint, upload).guidance_unavailable_message
+    except gr.Error:
+        return gr.update()
+    if why is not None:
+        return gr.update(value=1.0, interactive=False, info=t("guidance.disabled", why=show(why)))
+    return gr.update(interactive=True, info=t("sample.guidance_info", max=limits.MAX_GUIDANCE))
+
+
+def follow_checkpoint(dd, up, classes, steps, guidance=None) -> None:
+    """A checkpoint change (picked or uploaded) re-reads its classes and T into the tab's widgets, and whether
+    guidance applies to it."""
     for trigger in (dd.change, up.change):
         trigger(class_choices_update, [dd, up], [classes], **QUIET)
         trigger(steps_update, [dd, up, steps], [steps], **QUIET)
+        if guidance is not None:
+            trigger(guidance_update, [dd, up], [guidance], **QUIET)

@@ -332,7 +332,7 @@ def build(classes: list[str], T: int) -> CompareTab:
                 api_name="doctor", **c.COMPUTE)
     tab.select(c.bind(quality_plot, q_view), [ckpt, upload], c.components(q_view), api_name="quality_plot",
                show_progress="hidden", **c.RAW)
-    c.follow_checkpoint(ckpt, upload, cls, steps)
+    c.follow_checkpoint(ckpt, upload, cls, steps, guidance)
     for trigger in (ckpt.change, upload.change):
         trigger(c.bind(quality_plot_quiet, q_view), [ckpt, upload], c.components(q_view), **c.QUIET)
         trigger(c.steps_update, [ckpt, upload, calls], [calls], **c.QUIET)

@@ -232,6 +232,6 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
     frame_view = dict(xt=xt, x0=x0)
     frame.input(c.bind(show_frame, frame_view), [frames, frame], c.components(frame_view), **c.QUIET,
                 trigger_mode="always_last", concurrency_limit=None)
-    c.follow_checkpoint(ckpt, upload, cls, steps)
+    c.follow_checkpoint(ckpt, upload, cls, steps, guidance)
     demo.load(c.bind(sample_on_load, view), None, c.components(view), api_visibility="private", **c.COMPUTE)
     return SampleTab(checkpoint=ckpt)
