@@ -180,6 +180,11 @@ class TrainRun:
         run.start_step = run.step
         return run
 
+    def trained_seconds(self) -> float:
+        """Seconds of training over every segment of the run: the earlier segments' (recorded in the checkpoint
+        resumed from) plus this process's."""
+        return getattr(self, "seconds_before", 0.0) + time.perf_counter() - self.started
+
     def resume(self, path: Path) -> None:
         """Load weights, EMA, optimizer, step and every generator from a resumable checkpoint: the run then
         continues bit for bit as if it had never stopped."""
@@ -200,6 +205,7 @@ class TrainRun:
         self.timesteps.load_state_dict(state["tensors"])
         self.step = int(meta["step"])
         trained = meta.get("train", {})
+        self.seconds_before = float(trained.get("trained_seconds") or 0.0)     # older checkpoints: not recorded
         self.precision_history = list(trained.get("precision_history") or
                                       [{"from_step": 0, "precision": trained.get("precision", "fp32")}])
         if self.precision_history[-1]["precision"] != self.precision.name:   # allowed, and said
@@ -276,10 +282,10 @@ class TrainRun:
     def log_window(self, sample_path: Optional[str]) -> TrainProgress:
         """Close the loss window into a TrainProgress, append it to metrics.jsonl and update progress.json."""
         cfg = self.cfg
-        elapsed = time.perf_counter() - self.started
-        rate = (self.step - self.start_step) / max(elapsed, 1e-9)
+        segment = time.perf_counter() - self.started
+        rate = (self.step - self.start_step) / max(segment, 1e-9)          # this segment's pace predicts the rest
         self.last_loss = self.window.mean()
-        p = TrainProgress(self.step, cfg.steps, self.last_loss, self.last_lr, elapsed,
+        p = TrainProgress(self.step, cfg.steps, self.last_loss, self.last_lr, self.trained_seconds(),
                           (cfg.steps - self.step) / max(rate, 1e-9), self.window.quartile_means(), sample_path,
                           self.data_summary())
         self.window = LossWindow()
@@ -324,7 +330,8 @@ class TrainRun:
         save_checkpoint(self.out / "last.safetensors", model=self.model, ema_model=self.ema,
                         diffusion_config=self.dcfg, class_names=self.data.class_names, step=self.step,
                         data=meta_data, train={**asdict(self.cfg), "precision": self.precision.name,
-                                               "precision_history": self.precision_history},
+                                               "precision_history": self.precision_history,
+                                               "trained_seconds": self.trained_seconds()},
                         train_state={"optimizer": self.opt.state_dict(), "rng": rng,
                                      "tensors": self.timesteps.state_dict()})
         if final:
@@ -363,12 +370,12 @@ class TrainRun:
             self.write_progress("stopped" if self.stopped_early else "finished")
             write_json(self.out / "summary.json",
                         {"step": self.step, "stopped_early": self.stopped_early, "replicas_identical": identical,
-                         "seconds": time.perf_counter() - self.started, "final_grid": final_grid})
+                         "seconds": self.trained_seconds(), "final_grid": final_grid})
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
         return TrainResult(str(self.out / "last.safetensors"), str(self.out / "model.safetensors"), self.step,
-                           self.last_loss, time.perf_counter() - self.started, self.stopped_early,
+                           self.last_loss, self.trained_seconds(), self.stopped_early,
                            count_parameters(self.model), identical)
 
 

@@ -36,7 +36,7 @@ class TrainProgress:
     total: int
     loss: float                       # mean weighted loss since the last report
     lr: float
-    elapsed: float                    # seconds in this process
+    elapsed: float                    # seconds of training, every segment of a resumed run included
     eta: float                        # seconds left, estimated
     loss_by_quartile: list            # mean loss for t in [0, T/4), [T/4, T/2), [T/2, 3T/4), [3T/4, T)
     sample_path: Optional[str] = None # set when a new sample grid was written

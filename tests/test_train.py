@@ -127,11 +127,19 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
     part1 = train(_cfg(tmp_path / "resumed", **kw), stop_at_6)
     assert part1.stopped_early and part1.step == 6
     assert read_metadata(tmp_path / "resumed" / "last.safetensors")["step"] == 6
+    before = read_metadata(tmp_path / "resumed" / "last.safetensors")["train"]["trained_seconds"]
+    assert 0 < before <= part1.seconds
     # as if the run had been killed after logging step 8 but before its next checkpoint (and mid-line)
     with open(tmp_path / "resumed" / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": 8, "loss": 123.0}) + "\n" + '{"step": 1')
     part2 = train(_cfg(tmp_path / "resumed", resume="auto", **kw))
     assert part2.step == 12 and not part2.stopped_early
+    # the time trained counts every segment: the resumed run's includes the first one's
+    after = read_metadata(part2.checkpoint)["train"]["trained_seconds"]
+    assert before < after <= part2.seconds
+    elapsed = {m["step"]: m.get("elapsed") for m in map(json.loads, (tmp_path / "resumed" / "metrics.jsonl")
+                                                       .read_text().splitlines())}
+    assert elapsed[8] > before and elapsed[12] >= elapsed[8]
     _assert_same_state(_state(full.checkpoint), _state(part2.checkpoint))
     # the logged losses after the resume are the uninterrupted run's, to the bit, each step once
     log = lambda p: [(m["step"], m["loss"]) for m in map(json.loads, Path(p).read_text().splitlines())]
