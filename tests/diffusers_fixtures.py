@@ -43,3 +43,18 @@ def train_pipeline(out: Path, steps: int = 40, seed: int = 0, T: int = 1000, **u
     pipe = DDPMPipeline(unet=unet.eval(), scheduler=scheduler)
     pipe.save_pretrained(out)
     return pipe
+
+
+class TinyNet(torch.nn.Module):
+    """A small random network with a non-zero output that depends on x and t: a stand-in for a denoiser in sampler
+    parity tests (called as net(x, t), 1 channel)."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.b = torch.nn.Conv2d(8, 1, 3, padding=1)
+
+    def forward(self, x, t):
+        h = torch.nn.functional.silu(self.a(x) + torch.sin(t.view(-1, 1, 1, 1).to(x.dtype) / 150))
+        return self.b(h) + 0.3 * x

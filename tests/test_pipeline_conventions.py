@@ -20,6 +20,7 @@ from ddpm.formats.diffusers_config import scheduler_to_diffusion
 from ddpm.samplers import conventions, make_sampler
 from ddpm.sampling import sample_loop
 from tests.diffusers_fixtures import train_pipeline
+from tests.diffusers_fixtures import TinyNet
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -37,16 +38,6 @@ def _quiet():
         yield
 
 
-class _TinyNet(torch.nn.Module):
-    def __init__(self, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
-        self.b = torch.nn.Conv2d(8, 1, 3, padding=1)
-
-    def forward(self, x, t):
-        h = torch.nn.functional.silu(self.a(x) + torch.sin(t.view(-1, 1, 1, 1).to(x.dtype) / 150))
-        return self.b(h) + 0.3 * x
 
 
 def _saved_config(tmp_path, **kw) -> dict:
@@ -77,7 +68,7 @@ def test_samplers_follow_the_saved_pipeline_config(tmp_path, kind, steps, clip):
     dcfg, defaults = scheduler_to_diffusion(dict(config), "test")
     d = GaussianDiffusion(dcfg, sampling_defaults=defaults)
     assert defaults.convention == "diffusers"
-    net = _TinyNet().eval()
+    net = TinyNet().eval()
     model = lambda x, t: net(x, t)                             # noqa: E731
     x_T = torch.randn((3, 1, 8, 8), generator=torch.Generator().manual_seed(1))
     smp = make_sampler(kind, d, steps=steps)

@@ -24,6 +24,7 @@ from ddpm.samplers import DDIMSampler, SAMPLERS, make_sampler
 from ddpm.sampling import sample_loop
 from ddpm.solvers import DPMSolverPP, UniPC
 from ddpm.steps import solver_timesteps
+from tests.diffusers_fixtures import TinyNet
 
 F64 = torch.float64
 PREDICTION_TYPE = {"eps": "epsilon", "x0": "sample", "v": "v_prediction"}
@@ -181,18 +182,6 @@ def test_trailing_and_karras_timesteps_equal_diffusers():
             assert ours.levels[-1].sigma == 0.0 and ours.timesteps[0] == T - 1 and ours.timesteps[-1] == 0
 
 
-class _TinyNet(torch.nn.Module):
-    """A small random network with a non-zero output that depends on x and t."""
-
-    def __init__(self, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
-        self.b = torch.nn.Conv2d(8, 1, 3, padding=1)
-
-    def forward(self, x, t):
-        h = torch.nn.functional.silu(self.a(x) + torch.sin(t.view(-1, 1, 1, 1).to(x.dtype) / 150))
-        return self.b(h) + 0.3 * x
 
 
 @pytest.mark.parametrize("kind", ["dpmpp_2m", "unipc"])
@@ -200,7 +189,7 @@ class _TinyNet(torch.nn.Module):
 def test_whole_loop_equals_diffusers(kind, objective, schedule):
     """The one sample_loop with our solver vs a plain diffusers loop, same network and same x_T, in float32 with
     diffusers' own float32 tables (only the betas are ours): what a user of either gets."""
-    net = _TinyNet().eval()
+    net = TinyNet().eval()
     d = GaussianDiffusion(DiffusionConfig(schedule=schedule, T=T, objective=objective))
     steps = 15
     x_T = torch.randn((3, 1, 8, 8), generator=torch.Generator().manual_seed(3))
@@ -222,7 +211,7 @@ def test_whole_loop_equals_diffusers(kind, objective, schedule):
 def test_first_order_dpmpp_is_ddim_eta0():
     """DPM-Solver++ of order 1 is DDIM with η = 0 (Lu et al. 2022b, §3.1), at the same timesteps."""
     d = _diffusion("cosine", "v")
-    net = _TinyNet(seed=1).double().eval()
+    net = TinyNet(seed=1).double().eval()
     x_T = torch.randn((2, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=F64)
     dpm = make_sampler("dpmpp_2m", d, steps=8, order=1, clip_denoised=False)
     ddim = DDIMSampler(d, steps=8, eta=0.0, spacing="linspace", clip_denoised=False)
@@ -236,7 +225,7 @@ def test_first_order_dpmpp_is_ddim_eta0():
 def test_state_is_reset_per_loop_and_order_is_enforced():
     d = _diffusion("linear")
     smp = make_sampler("unipc", d, steps=5)
-    net = _TinyNet().double().eval()
+    net = TinyNet().double().eval()
     x_T = torch.randn((1, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=F64)
     with torch.no_grad():
         a, _ = sample_loop(lambda x, t: net(x, t), smp, x_T)
@@ -304,7 +293,7 @@ def test_ddim_steps_at_the_loops_t_prev_match_reference(eta, steps):
     smp = _Recording(DDIMSampler(d, steps=steps, eta=eta, spacing="linspace", clip_denoised=False))
     ts = smp.timesteps
     assert any(a - b != T // steps for a, b in zip(ts, ts[1:]))   # the case a t − T//S rule gets wrong
-    net = _TinyNet().double().eval()
+    net = TinyNet().double().eval()
     x_T = torch.randn((2, 1, 8, 8), generator=torch.Generator().manual_seed(0), dtype=F64)
     with torch.no_grad():
         sample_loop(lambda x, t: net(x, t), smp, x_T, torch.Generator().manual_seed(5))

@@ -24,6 +24,7 @@ from ddpm.messages import MessageError
 from ddpm.samplers import SAMPLERS, make_sampler
 from ddpm.sampling import GuidedModel, generate, sample_loop
 from ddpm.stochastic import Churn, EDMHeun, EpsScaling, Restart, RestartSpec, heun_plan, restart_jump
+from tests.diffusers_fixtures import TinyNet
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -72,16 +73,6 @@ class _Net(torch.nn.Module):
         return self.fn(x, t)
 
 
-class _TinyNet(torch.nn.Module):
-    def __init__(self, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.a = torch.nn.Conv2d(1, 8, 3, padding=1)
-        self.b = torch.nn.Conv2d(8, 1, 3, padding=1)
-
-    def forward(self, x, t):
-        h = torch.nn.functional.silu(self.a(x) + torch.sin(t.view(-1, 1, 1, 1).to(x.dtype) / 150))
-        return self.b(h) + 0.3 * x
 
 
 # ------------------------------------------------------------------------------------- EDM Heun vs diffusers
@@ -132,7 +123,7 @@ def test_heun_steps_match_diffusers(spacing, objective, schedule, clip, calls):
 
 def test_heun_whole_loop_equals_diffusers():
     """The one sample_loop with edm_heun vs a plain diffusers Heun loop, same network and x_T, float32."""
-    net = _TinyNet().eval()
+    net = TinyNet().eval()
     d = GaussianDiffusion(DiffusionConfig(schedule="linear", T=T, objective="eps"))
     x_T = torch.randn((3, 1, 8, 8), generator=torch.Generator().manual_seed(3))
     ours, _ = sample_loop(lambda x, t: net(x, t), make_sampler("edm_heun", d, steps=15, clip_denoised=False), x_T)
@@ -301,7 +292,7 @@ def test_restart_defaults_are_the_authors_interval():
 @pytest.mark.parametrize("objective,schedule", [("eps", "linear"), ("v", "cosine")])
 def test_sde_dpmpp_whole_loop_equals_diffusers_with_the_same_noise(objective, schedule):
     """float32 tables and arithmetic on both sides, as test_samplers_solvers' ODE whole loops (same tolerance)."""
-    net = _TinyNet(seed=2).eval()
+    net = TinyNet(seed=2).eval()
     d = GaussianDiffusion(DiffusionConfig(schedule=schedule, T=T, objective=objective))
     x_T = torch.randn((3, 1, 8, 8), generator=torch.Generator().manual_seed(4))
     smp = make_sampler("dpmpp_2m_sde", d, steps=12, clip_denoised=False)
@@ -326,7 +317,7 @@ def test_eps_scaling_divides_the_predicted_noise(objective):
     d = _diffusion("linear", objective)
     x = torch.randn((3, 1, 4, 4), generator=torch.Generator().manual_seed(0), dtype=F64)
     t = torch.tensor([10, 500, 999])
-    net = _TinyNet().double().eval()
+    net = TinyNet().double().eval()
     plain = GuidedModel(_Net(net), d, None)
     scaled = GuidedModel(_Net(net), d, None, eps_scaling=EpsScaling(1.02, 0.05))
     eps, _ = d.split_model_output(plain(x, t), x, t)
