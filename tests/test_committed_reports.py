@@ -28,3 +28,18 @@ def test_the_doctor_numbers_on_compare_samplers_are_their_json(name, samplers):
     for s in samplers:
         r = rows[s]
         assert f"{r['estimate']:.2f}×" in bullet and f"{r['low']:.2f}–{r['high']:.2f}×" in bullet, s
+
+
+@pytest.mark.parametrize("name, page, pattern", [
+    ("digits", "reference/checks.md", r"features_digits\.safetensors`, ([\d.]+)% held-out accuracy"),
+    ("mnist", "compare-samplers.md", r"the width-32 network, ([\d.]+)% held-out accuracy"),
+    ("emoji", "bring-your-own.md", r"\(([\d.]+)% on the 373 held-out emoji\)")])
+def test_the_feature_networks_accuracies_in_the_docs_are_their_files(name, page, pattern):
+    """Each shipped feature network's held-out accuracy quoted in the docs is the one its file records, at the
+    precision shown."""
+    import re
+    from diagnostics.features import load_feature_net
+    quoted = re.search(pattern, (ROOT / "docs" / page).read_text(encoding="utf-8")).group(1)
+    recorded = load_feature_net(ROOT / "checkpoints" / f"features_{name}.safetensors").test_accuracy
+    decimals = len(quoted.split(".")[1]) if "." in quoted else 0
+    assert f"{100 * recorded:.{decimals}f}" == quoted
