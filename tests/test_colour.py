@@ -298,3 +298,14 @@ def test_cifar10_layout_gets_a_report_against_the_emoji_reference(cifar_layout, 
     assert checks["colour"]["verdict"] in ("warn", "fail"), checks["colour"]["summary"]    # noise is not an emoji
     assert checks["sample_quality"]["verdict"] != "skip", checks["sample_quality"]["summary"]
     assert "emoji-cnn" in json.dumps(checks["sample_quality"])
+
+
+def test_saturation_is_called_over_or_washed_out_only_when_the_means_say_so():
+    """At equal means a saturation distance is a difference of spread: neither 'oversaturated' nor 'washed out'."""
+    from diagnostics.checks.colour import _saturation_problem
+    v = dict(d=0.0, floor=1.0, ratio=0.0, channel="red", shift=0.0, w_floor=0.00585)
+    key = lambda gen, real, w: _saturation_problem({**v, "sat_gen": gen, "sat_real": real, "w": w,
+                                                    "w_ratio": w / 0.00585})[0].key
+    assert key(0.25, 0.25, 0.0265) == "check.colour.saturation_spread"      # the emoji model's report
+    assert key(0.40, 0.25, 0.16) == "check.colour.oversaturated"
+    assert key(0.10, 0.25, 0.16) == "check.colour.washed_out"

@@ -262,7 +262,11 @@ def check_colour(generated: Tensor, gen_labels: Optional[Tensor], reference, hel
 
 
 def _saturation_problem(values: dict) -> tuple[Message, Message]:
-    """(what is wrong with the saturation, what to do): washed out below the data's, oversaturated above it."""
+    """(what is wrong with the saturation, what to do): washed out below the data's, oversaturated above it, or
+    spread differently when the means are close (their gap under half the Wasserstein distance, which is at least
+    the gap of the means): then neither word is true."""
+    if abs(values["sat_gen"] - values["sat_real"]) < 0.5 * values["w"]:
+        return msg("check.colour.saturation_spread", **values), msg("check.colour.fix_saturation_spread")
     if values["sat_gen"] < values["sat_real"]:
         return msg("check.colour.washed_out", **values), msg("check.colour.fix_washed_out")
     return msg("check.colour.oversaturated", **values), msg("check.colour.fix_oversaturated")
