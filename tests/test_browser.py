@@ -132,6 +132,22 @@ def test_sample_tab_shows_digits_on_first_visit_and_samples_on_click(page, shots
     shot(page, shots_dir, "sample.png")
 
 
+def test_the_colour_model_samples_from_the_sample_tab(page, shots_dir):
+    """The bundled colour model is in the Sample tab's checkpoint list; picked, it samples colour emoji."""
+    open_tab(page, "Sample")
+    old = image_src(page, "sample-grid")
+    box = page.get_by_label("Checkpoint").first
+    box.click()
+    page.get_by_role("option", name=re.compile("emoji_tiny")).first.click()
+    page.locator("#sample-button").click()
+    new = wait_for_new_image(page, "sample-grid", old, 240)
+    sync_api.expect(page.locator("#sample-info")).to_contain_text("network calls per image", timeout=60_000)
+    assert new != old
+    shot(page, shots_dir, "sample_colour.png")
+    box.click()                                     # back to the MNIST model for the tests that follow
+    page.get_by_role("option", name=re.compile("mnist_tiny")).first.click()
+
+
 def test_compare_tab_runs_ddpm_beside_ddim(page, shots_dir):
     open_tab(page, "Compare")
     set_number(page, "compare-n", 4)
