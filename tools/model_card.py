@@ -135,7 +135,7 @@ def card(report_json: Path) -> str:
         "",
         *head[:1], "", *head[1:], "",
         *table, *rows, "",
-        "Against the showcase's targets, each decided from the report's numbers by one rule: met only when the whole "
+        "Against the model's targets, each decided from the report's numbers by one rule: met only when the whole "
         "95% interval is on the right side of the target, not met when it is wholly on the wrong side, not resolved "
         "when it holds the target or when there is no interval:",
         "",
