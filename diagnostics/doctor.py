@@ -196,17 +196,19 @@ def cli(args) -> str:
         if real is None:
             raise ValueError(f"{render(why, args.lang)}; give the real images with --reference")
     r = sampler_doctor(ck, real, calls=args.calls, n=args.n, seed=args.seed, guidance_scale=args.guidance_scale)
-    lines = [f"{'sampler':<14} {'calls':>5} {'FID':>8}  {'FID / floor (95% interval)':<28} {'grey pixels − real':>20}"]
+    head = [render(msg(k), args.lang) for k in ("doctor.cli_sampler", "doctor.cli_calls", "doctor.cli_ratio",
+                                                 "doctor.cli_grey")]
+    lines = [f"{head[0]:<14} {head[1]:>5} {'FID':>8}  {head[2]:<28} {head[3]:>20}"]
     for row in r.rows:
         ratio = (f"{row.fid_ratio.estimate:.2f}× ({row.fid_ratio.low:.2f}–{row.fid_ratio.high:.2f}×)"
                  if row.fid_ratio is not None and row.fid_ratio.known else "—")
         lines.append(f"{row.sampler:<14} {row.calls:>5} {row.fid:>8.3f}  {ratio:<28} "
                      f"{row.grey_excess:>+12.3f} ± {row.grey_excess_se:.3f}")
     floor = f"{r.floor:.3f}" if r.floor is not None else "—"
-    lines += ["", f"n = {r.n} per sampler, seed {r.seed}, floor {floor}; {render(r.network, args.lang)}",
-              f"{r.verdict}: {render(r.summary, args.lang)}"]
+    lines += ["", render(msg("doctor.cli_footer", n=r.n, seed=r.seed, floor=floor, network=r.network), args.lang),
+              render(msg("doctor.cli_verdict", verdict=msg(f"verdict.{r.verdict}"), summary=r.summary), args.lang)]
     if r.fix is not None:
-        lines.append(f"fix: {render(r.fix, args.lang)}")
+        lines.append(render(msg("doctor.cli_fix", fix=r.fix), args.lang))
     lines += [render(m, args.lang) for m in r.notes]
     if args.json:
         payload = json.dumps(r.as_dict(), indent=1, default=str)

@@ -54,7 +54,8 @@ def test_the_doctor_cli_on_the_bundled_digits_model(tmp_path, capsys):
     assert all(r["calls"] == 8 for r in saved["rows"])            # equal calls: the comparison is fair
     assert saved["verdict"] in ("ok", "warn") and saved["n"] == 60
     assert set(saved["curves"]) == {ODE, "ddim η=1"} and len(saved["curves"][ODE]["delta"]) == 8
-    assert "网络调用" in text and "grey pixels" in text
+    assert "网络调用" in text and "灰色像素" in text and "grey pixels" not in text
+    assert ("正常：" in text) != ("警告：" in text)                  # the verdict, in Chinese, once
 
 
 @pytest.mark.slow
