@@ -82,6 +82,24 @@ class DoctorResult:
         return d
 
 
+class _RealEmbeddings:
+    """The feature network, remembering its embeddings of the real sets every candidate is compared with, so the
+    training and held-out splits are embedded once per doctor run instead of once per sampler."""
+
+    def __init__(self, extractor, *real):
+        self._net, self._kept = extractor, {id(x): None for x in real}
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+    def embed(self, images):
+        if id(images) not in self._kept:
+            return self._net.embed(images)
+        if self._kept[id(images)] is None:
+            self._kept[id(images)] = self._net.embed(images)
+        return self._kept[id(images)]
+
+
 def _check_request(calls: int, n: int) -> None:
     if not isinstance(calls, int) or not MIN_CALLS <= calls <= MAX_CALLS:
         raise ValueError(f"calls must be an integer in [{MIN_CALLS}, {MAX_CALLS}] (got {calls!r}): the doctor "
@@ -109,6 +127,8 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
     if extractor is None:
         raise ValueError(f"no feature network fits this model's data: {why}")
     labels = list(range(ck.num_classes)) if ck.num_classes else None
+    network = network_message(extractor)
+    extractor = _RealEmbeddings(extractor, splits.reference.images, splits.heldout.images)
     rows, curves, notes = [], {}, []
     for i, (name, kw) in enumerate(candidates.items()):
         t0 = time.perf_counter()
@@ -129,7 +149,7 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
                                           splits.reference.images)
         if callback is not None:
             callback(i + 1, len(candidates))
-    result = _decide(rows, curves, calls, n, seed, guidance_scale, q.fid_floor, network_message(extractor),
+    result = _decide(rows, curves, calls, n, seed, guidance_scale, q.fid_floor, network,
                      time.perf_counter() - start)
     result.notes = notes
     return result
