@@ -43,6 +43,7 @@ from typing import Optional, Sequence
 from bench import common
 from ddpm.checkpoint import load_checkpoint
 from ddpm.stochastic import RESTART_ODES, Churn, EpsScaling, RestartSpec
+from diagnostics.intervals import Interval, paired_fid_ratio, target_verdict
 from diagnostics.sweep import QualitySweep, SweepSetting
 
 NAME = "quality_vs_steps"
@@ -178,6 +179,58 @@ def write_figure(rows: list[dict], floor: Optional[float], title: str, html_path
     return out
 
 
+def compare_with_ddpm(rows: list[dict], feats: list, sweep: QualitySweep, seed: int) -> Optional[dict]:
+    """Each row's FID over the first DDPM row's (all T steps), with the paired bootstrap interval
+    (diagnostics.intervals.paired_fid_ratio: every row starts from the same x_T and labels), stored in the row as
+    "ratio_to_ddpm"; returns the baseline's description, None when the run has no DDPM row."""
+    base = next((i for i, r in enumerate(rows) if r["sampler"] == "ddpm"), None)
+    if base is None:
+        return None
+    ref_f = sweep.extractor.embed(sweep.reference.images)[0]
+    labels = None if sweep.labels is None else sweep.labels.numpy()
+    for i, r in enumerate(rows):
+        if i != base:
+            r["ratio_to_ddpm"] = paired_fid_ratio(ref_f, feats[i], feats[base], labels, r["fid"] / rows[base]["fid"],
+                                                  seed=seed).as_dict()
+    b = rows[base]
+    return {"series": b["series"], "network_calls": b["network_calls"], "fid": b["fid"],
+            "fid_floor_std": b["fid_floor_std"]}
+
+
+def few_call_targets(rows: list[dict], baseline: Optional[dict], budgets=((10, 1.3), (20, None))) -> list[dict]:
+    """The few-step targets, each by the rule of diagnostics.intervals.target_verdict on the paired interval of
+    FID / FID(DDPM over all T steps): at <= 10 calls the ratio at most 1.3; at <= 20 calls within the floor's
+    noise, i.e. FID at most DDPM's FID + 2 standard deviations of the real-vs-real floor (the ratio at most
+    1 + 2 sd / FID_DDPM). For each budget the row whose interval's upper end is lowest is named."""
+    if baseline is None:
+        return []
+    out = []
+    for calls, bound in budgets:
+        if bound is None:
+            sd = baseline["fid_floor_std"]
+            if sd is None:
+                continue
+            bound, what = 1 + 2 * sd / baseline["fid"], "within the floor's noise (DDPM FID + 2 sd of the floor)"
+        else:
+            what = f"at most {bound:g}x DDPM over all T steps"
+        cands = [r for r in rows if r["sampler"] != "ddpm" and r["network_calls"] <= calls
+                 and (r.get("ratio_to_ddpm") or {}).get("high") is not None]
+        if not cands:
+            continue
+        best = min(cands, key=lambda r: r["ratio_to_ddpm"]["high"])
+        iv = best["ratio_to_ddpm"]
+        verdict = target_verdict(Interval(iv["estimate"], iv["low"], iv["high"]), bound)
+        out.append({"calls": calls, "target": what, "bound": bound, "best": best["series"],
+                    "best_calls": best["network_calls"], "ratio": iv, "verdict": verdict})
+    return out
+
+
+def _interval_text(iv: Optional[dict]) -> Optional[str]:
+    if not iv or iv.get("low") is None:
+        return None
+    return f"{iv['estimate']:.2f} ({iv['low']:.2f}-{iv['high']:.2f})"
+
+
 def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None, seed: int = 0,
         steps: Optional[Sequence[int]] = None, etas: Optional[Sequence[float]] = None, ddpm: Optional[bool] = None,
         guidance_scale: float = 1.0, max_batch: int = 512, figure: bool = True, out_json: Optional[str] = None,
@@ -196,10 +249,12 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
     settings = plan_rows(T, quick, steps, etas, ddpm, guidance_scale, solvers, solver_calls, karras, ddpm_variances,
                          stochastic)
 
-    rows = []
+    rows, feats = [], []
     for setting in settings:
         common.log(f"[quality_vs_steps] {setting.series}, S={setting.steps or T} (n={n})")
-        r = sweep.row(setting).as_dict()
+        samples = sweep.sample(setting)
+        r = sweep.score(setting, samples).as_dict()
+        feats.append(sweep.extractor.embed(samples.images)[0])
         r["checkpoint"] = ck_info
         r.update({k: v.as_dict() if hasattr(v, "as_dict") else vars(v).copy()      # churn, restart, eps_scaling
                   for k, v in setting.options.items() if hasattr(v, "__dataclass_fields__")})
@@ -209,6 +264,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
         common.log(f"  FID {r['fid']:.2f} ({floor}), cond. acc {r['conditional_accuracy']}, "
                    f"{r['network_calls']} calls, {r['seconds']:.1f}s")
     floor = rows[0]["fid_floor"] if rows else None
+    baseline = compare_with_ddpm(rows, feats, sweep, seed) if rows else None
     path = common.results_path(NAME, quick, out_json)
     notes = list(sweep.notes)
     payload.update(
@@ -218,7 +274,8 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
         same_x_T_for_every_row=True,
         reference=rows[0]["reference"] if rows else None, network=rows[0]["network"] if rows else None,
         fid_floor=floor, floor_n=rows[0]["n_floor"] if rows else None,
-        heldout_size=len(sweep.heldout) if sweep.heldout is not None else 0, notes=notes, rows=rows)
+        heldout_size=len(sweep.heldout) if sweep.heldout is not None else 0, notes=notes, rows=rows,
+        baseline=baseline, targets=few_call_targets(rows, baseline))
     # keep other checkpoints' entries from an earlier file (the Compare tab reads them by SHA prefix)
     by = {}
     if write and path.exists():
@@ -234,10 +291,11 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
                                     path.with_suffix(".html")))
     payload["tables"] = [common.table(
         f"Quality vs sampling steps: {Path(ckpt).name} (sha256 {sha}, step {lc.step}), n={n}{' [quick]' if quick else ''}",
-        ["setting", "S", "net calls", "FID", "floor", "floor ±", "IS", "precision", "recall", "cond. acc",
-         "seconds"],
+        ["setting", "S", "net calls", "FID", "floor", "floor ±", "FID/floor (95%)", "FID/DDPM-T (95%)", "IS",
+         "precision", "recall", "cond. acc", "seconds"],
         [[r["series"], r["steps"], r["network_calls"], r["fid"], r["fid_floor"], r["fid_floor_std"],
-          r["inception_score"], r["precision"], r["recall"], r["conditional_accuracy"], r["seconds"]] for r in rows],
+          _interval_text(r.get("fid_ratio")), _interval_text(r.get("ratio_to_ddpm")), r["inception_score"],
+          r["precision"], r["recall"], r["conditional_accuracy"], r["seconds"]] for r in rows],
         notes=notes + ([payload["png_note"]] if payload.get("png_note") else []))]
     return common.finish_and_write(payload, started, path, write)
 

@@ -7,6 +7,9 @@ that redraws every set that was sampled:
 - FID / floor: FID(generated, reference) over the floor FID(held-out draw, reference);
 - KID − floor: KID(generated, reference) − KID(held-out draw, reference), KID's unbiased MMD² (diagnostics.kid).
 
+A third, `paired_fid_ratio`, compares two samplers run from the same starts (FID_a / FID_b, e.g. a 10-call sampler
+against DDPM over all T steps): its resamples draw one set of image indices for both.
+
 Each of B resamples draws, with replacement, the generated set (within each asked class, so its class counts
 stay those of the samples), the reference set, and a held-out set of the samples' class counts from the held-out
 split (a fresh set of that many distinct held-out images, itself then resampled with replacement, so that it
@@ -170,6 +173,30 @@ def bootstrap_floor_comparisons(ref_f: np.ndarray, fake_f: np.ndarray, held_f: n
         excesses.append(excess(w_r, w_f, w_h))
     how = msg("interval.bootstrap_classes" if counts is not None else "interval.bootstrap", resamples=resamples)
     return standard_interval(fid_ratio, ratios, how, log=True), standard_interval(kid_excess, excesses, how)
+
+
+def paired_fid_ratio(ref_f: np.ndarray, a_f: np.ndarray, b_f: np.ndarray, labels: Optional[np.ndarray],
+                     estimate: float, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
+    """FID(a) / FID(b), both against the reference ref_f, for two sample sets whose image i started from the same
+    x_T with the same label (two samplers of one sweep), with a paired bootstrap interval: each resample redraws the
+    reference and ONE set of image indices (within each class when labels are given) that both sets use, so the
+    noise the sets share (their starts, their class mix) cancels in the ratio. estimate: the ratio shown (the two
+    FIDs as the sweep computed them); the interval is the standard one on the log scale (module docstring)."""
+    from .fid import frechet_distance
+    n = len(a_f)
+    if len(b_f) != n or (labels is not None and len(labels) != n):
+        raise ValueError(f"paired sets must be the same images' starts: {n} and {len(b_f)} images given")
+    if n < MIN_INTERVAL_N:
+        return Interval(estimate, reason=msg("interval.too_few", n=n, need=MIN_INTERVAL_N))
+    labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+    counts = None if labels is None else np.bincount(labels)
+    rng, ratios = np.random.default_rng(seed), []
+    for _ in range(resamples):
+        w_r, w = _weights(rng, len(ref_f)), _weights(rng, n, labels, counts)
+        s_r = _stats(ref_f, w_r)
+        ratios.append(frechet_distance(*s_r, *_stats(a_f, w)) / max(frechet_distance(*s_r, *_stats(b_f, w)), 1e-12))
+    how = msg("interval.bootstrap_paired", resamples=resamples)
+    return standard_interval(estimate, ratios, how, log=True)
 
 
 def standard_interval(estimate: float, resampled, method: Text, log: bool = False) -> Interval:

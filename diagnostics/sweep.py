@@ -29,6 +29,7 @@ from ddpm.sampling import SampleResult
 
 from .checks.quality import feature_net_mismatch, load_extractor
 from .checks.runner import RealSplits, split_real_data
+from .intervals import Interval
 from .text import say
 
 ProgressFn = Callable[[float, str], None]     # (fraction of the whole sweep done in [0, 1], current setting)
@@ -92,6 +93,7 @@ class SweepRow:
     network: str
     network_id: str
     metric_notes: list[str] = field(default_factory=list)
+    fid_ratio: Optional[Interval] = None   # FID (at the floor's n) / floor with its bootstrap interval
 
     def as_dict(self) -> dict:
         """Flat JSON-able row: the generate() options appear as their own keys (eta and variance always, None
@@ -219,7 +221,7 @@ class QualitySweep:
             inception_score=float(q.inception_score[0]), precision=q.precision, recall=q.recall,
             conditional_accuracy=q.conditional_accuracy, n=q.n_generated, seconds=res.seconds,
             metric_seconds=time.perf_counter() - t0, reference=q.reference, floor_reference=q.floor_reference,
-            network=q.network, network_id=q.network_id, metric_notes=[say(n) for n in q.notes])
+            network=q.network, network_id=q.network_id, metric_notes=[say(n) for n in q.notes], fid_ratio=q.fid_ratio)
 
     def run(self, settings: Sequence[SweepSetting], progress: Optional[ProgressFn] = None) -> list[SweepRow]:
         """Every setting in order; progress(fraction, label) weighted by each setting's steps (T when None)."""

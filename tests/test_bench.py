@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bench import common
+from diagnostics.intervals import Interval, target_verdict
 
 pytestmark = pytest.mark.slow
 
@@ -167,6 +168,21 @@ def test_quality_vs_steps(tiny_ckpt, tmp_path):
         assert r["checkpoint"] == {"path": tiny_ckpt, "sha256": sha, "step": 4, "weights": "ema"}
         assert "digits" in r["reference"] and r["network"]
     assert len({r["fid_floor"] for r in rows}) == 1                # one floor: same n, same reference
+    # every row: FID / floor with its interval; every row but the first DDPM: FID / DDPM's, paired, and the targets
+    assert all(r["fid_ratio"]["low"] <= r["fid_ratio"]["estimate"] <= r["fid_ratio"]["high"] for r in rows)
+    assert "ratio_to_ddpm" not in rows[0] and disk["baseline"]["series"] == rows[0]["series"]
+    for r in rows[1:]:
+        iv = r["ratio_to_ddpm"]
+        assert iv["estimate"] == pytest.approx(r["fid"] / rows[0]["fid"]) and iv["low"] < iv["estimate"] < iv["high"]
+        assert iv["method"]["key"] == "interval.bootstrap_paired"
+    assert [t["calls"] for t in disk["targets"]] == [10, 20]
+    for t in disk["targets"]:
+        best = next(r for r in rows if r["series"] == t["best"] and r["network_calls"] == t["best_calls"])
+        assert best["network_calls"] <= t["calls"] and t["ratio"] == best["ratio_to_ddpm"]
+        assert t["verdict"] == target_verdict(Interval(t["ratio"]["estimate"], t["ratio"]["low"], t["ratio"]["high"]),
+                                              t["bound"])
+    assert disk["targets"][0]["bound"] == 1.3
+    assert disk["targets"][1]["bound"] == pytest.approx(1 + 2 * rows[0]["fid_floor_std"] / rows[0]["fid"])
     assert disk["same_x_T_for_every_row"] and len(disk["x_T_sha256"]) == 16
     assert set(disk["by_checkpoint"]) == {"0123456789abcdef", sha}     # earlier checkpoints are kept
     assert disk["by_checkpoint"][sha]["rows"] == rows

@@ -142,3 +142,39 @@ def test_within_class_diversity_interval_holds_1_for_real_images_and_sees_a_coll
     assert low.high < 0.1 and target_verdict(low, 0.9, at_most=False) == "not met"
     few = within_class_interval(held.images[:40], train.images, lab[:40], train.labels)
     assert not few.known and "40 samples" in str(few.reason)
+
+
+def _gauss(rng, n, d=8, shift=0.0, scale=1.0):
+    return rng.standard_normal((n, d)) * scale + shift
+
+
+def test_paired_ratio_of_a_set_with_itself_is_exactly_one_with_no_spread():
+    """Pairing: both sets are redrawn with the same indices, so a sampler against itself never moves."""
+    rng = np.random.default_rng(0)
+    ref, a = _gauss(rng, 300), _gauss(rng, 200, shift=0.3)
+    labels = np.arange(200) % 4
+    r = iv.paired_fid_ratio(ref, a, a.copy(), labels, 1.0, resamples=50)
+    assert r.known and r.low == pytest.approx(1.0) and r.high == pytest.approx(1.0)
+    assert r.method.key == "interval.bootstrap_paired"
+
+
+def test_paired_ratio_separates_a_worse_sampler_that_shares_the_starts():
+    """b and worse share their 'starts' and differ by a shift. The paired interval of
+    FID(worse)/FID(b) lies above 1 and holds its estimate."""
+    from diagnostics.fid import frechet_distance
+    rng = np.random.default_rng(1)
+    ref, starts = _gauss(rng, 400), _gauss(rng, 200)
+    b, worse = starts + 0.1, starts + 0.4
+    fd = lambda x: frechet_distance(ref.mean(0), np.cov(ref, rowvar=False), x.mean(0), np.cov(x, rowvar=False))
+    est = fd(worse) / fd(b)
+    r = iv.paired_fid_ratio(ref, worse, b, None, est, resamples=100, seed=3)
+    assert r.estimate == est and r.low > 1.0 and r.low < est < r.high
+
+
+def test_paired_ratio_refuses_unpaired_sets_and_gives_no_interval_below_fifty():
+    rng = np.random.default_rng(2)
+    ref = _gauss(rng, 100)
+    with pytest.raises(ValueError, match="same images"):
+        iv.paired_fid_ratio(ref, _gauss(rng, 60), _gauss(rng, 61), None, 1.0)
+    r = iv.paired_fid_ratio(ref, _gauss(rng, 40), _gauss(rng, 40), None, 1.2)
+    assert not r.known and r.reason.key == "interval.too_few"
