@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .messages import msg, render
 from .paths import BUNDLED_MODELS
 from .checkpoint import CheckpointError, load_checkpoint
 from .classifier import load_classifier
@@ -81,13 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"the checkpoint to sample from: a bundled model by name ({', '.join(BUNDLED_MODELS)}), our "
                         ".safetensors, a diffusers pipeline folder or .zip, a Hub id")
     p.add_argument("--weights", default="ema", choices=["ema", "raw"], help="EMA or raw weights")
-    p.add_argument("--sampler", default="ddim", choices=list(SAMPLERS),
+    p.add_argument("--sampler", default=None, choices=list(SAMPLERS),
                    help="ddpm (all T steps), ddim, dpmpp_2m (DPM-Solver++(2M)), dpmpp_2m_sde, unipc (UniPC bh2), "
-                        "edm_heun (EDM's Heun sampler with --churn), restart (Restart sampling)")
+                        "edm_heun (EDM's Heun sampler with --churn), restart (Restart sampling); None: the model's "
+                        "recommended setting (python -m ddpm.recommended CKPT shows it)")
     p.add_argument("--steps", type=int, default=None,
-                   help=f"network calls (None: {DEFAULT_STEPS}); DDPM always runs all T; edm_heun and restart spend "
-                        "exactly this many (Heun: 2 per step, 1 on the last)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM η in [0, 1]")
+                   help=f"network calls (None: the recommended setting's for its sampler, else {DEFAULT_STEPS}); DDPM "
+                        "always runs all T; edm_heun and restart spend exactly this many (Heun: 2 per step, 1 on the "
+                        "last)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM η in [0, 1] (None: the recommended setting's, else 0)")
     p.add_argument("--spacing", default=None, choices=["trailing", "linspace", "leading"],
                    help="timestep spacing (None: the convention's: ours trailing for ddim/edm_heun/restart and linspace "
                         "of S+1 points for the solvers; a diffusers model's timestep_spacing for all of them)")
@@ -120,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--clip", dest="clip", action="store_true", help="clamp x̂_0 to the data range")
     p.add_argument("--labels", default="", help="comma-separated classes (indices or names), cycled over n; "
                                                  "'all' for every class; empty = unconditional")
-    p.add_argument("--guidance-scale", "--guidance", dest="guidance", type=float, default=1.0,
-                   help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 stronger")
+    p.add_argument("--guidance-scale", "--guidance", dest="guidance", type=float, default=None,
+                   help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 stronger (None: the "
+                        "model's recommended setting's)")
     p.add_argument("--classifier", default="", help="a classifier from `python -m ddpm.train_classifier`")
     p.add_argument("--classifier-scale", type=float, default=0.0, help="classifier guidance scale s")
     p.add_argument("--n", type=int, default=64, help="number of images")
@@ -156,6 +160,23 @@ def stochastic_options(a: argparse.Namespace) -> tuple:
     return churn, restart, None if eps.off else eps
 
 
+def start_from_recommended(a: argparse.Namespace, ck) -> None:
+    """Fill the sampler, steps, η and guidance the command line left out from the model's recommended setting
+    (ddpm.recommended; steps and η only when the sampler is the recommended one), and say so on stderr."""
+    rec = ck.recommended
+    same = a.sampler in (None, rec.sampler)
+    taken = a.sampler is None or a.guidance is None or (same and (a.steps is None or a.eta is None))
+    a.sampler = a.sampler or rec.sampler
+    a.steps = a.steps if a.steps is not None else (rec.steps if same else None)
+    a.eta = a.eta if a.eta is not None else (rec.eta if same else 0.0)
+    a.guidance = a.guidance if a.guidance is not None else rec.guidance_scale
+    if taken and not a.quiet:
+        shown = msg("recommended.describe", sampler=a.sampler, steps=a.steps or "T",
+                    eta=f"{a.eta:g}" if a.sampler == "ddim" else "—", w=f"{a.guidance:g}",
+                    source=msg(f"recommended.source_{rec.source}", why=rec.why))
+        print(render(msg("recommended.using", setting=shown)), file=sys.stderr)
+
+
 DEPRECATED_FLAGS = {"--guidance": "--guidance-scale"}   # old spelling -> the one name every CLI and the app use
 
 
@@ -181,6 +202,7 @@ def main(argv=None) -> int:
         set_threads(a.threads)
         dev = pick_device(a.device)
         ck = load_checkpoint(a.ckpt, device=dev, weights=a.weights)
+        start_from_recommended(a, ck)
         labels = parse_labels(a.labels, ck.class_names)
         clf = load_classifier(a.classifier, dev) if a.classifier else None
         churn, restart, eps_scaling = stochastic_options(a)

@@ -3,6 +3,7 @@ any message (the core's, the app's) quotes a value someone sent."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Optional
 
 from torch import nn
@@ -71,6 +72,13 @@ class LoadedCheckpoint:
     def sampling_defaults(self) -> SamplingDefaults:
         """Spacing, clipping and variance the samplers use for this model unless the caller overrides them."""
         return self.diffusion.sampling_defaults
+
+    @cached_property
+    def recommended(self):
+        """The model's recommended sampling setting (ddpm.recommended.SamplingSetting): what the file records, the
+        bundled model's card, or DDIM-50 η = 0 w = 1; the CLI and the app start from it."""
+        from ..recommended import recommended_setting
+        return recommended_setting(self)
 
     @property
     def guidance_unavailable(self) -> Optional[str]:
