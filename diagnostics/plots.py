@@ -162,6 +162,31 @@ def likelihood_figure(numbers: dict, lang: str = "en") -> go.Figure:
     return fig
 
 
+def sampler_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    """FID / floor of each candidate sampler at the same network calls, with its 95% interval; 1 = real data."""
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    rows = [r for r in numbers["samplers"] if r["fid_ratio"] is not None]
+    fig = _fig(w("sampler_title", calls=numbers["calls"], n=numbers["n_per_sampler"]), w("sampler_x"), w("sampler_y"))
+    known = [r for r in rows if r["fid_ratio_low"] is not None]
+    fig.add_trace(go.Scatter(
+        x=[r["sampler"] for r in known], y=[r["fid_ratio"] for r in known], mode="markers", name=w("sampler_y"),
+        error_y=dict(type="data", symmetric=False, array=[r["fid_ratio_high"] - r["fid_ratio"] for r in known],
+                     arrayminus=[r["fid_ratio"] - r["fid_ratio_low"] for r in known])))
+    fig.add_hline(y=1.0, line_dash="dot", annotation_text=w("sampler_floor"))
+    return fig
+
+
+def exposure_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    """The exposure-bias curve δ_t = E‖x_t‖² / its forward-process value − 1 along each recorded path."""
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    fig = _fig(w("exposure_title"), "t", "δ_t")
+    for name, c in numbers["exposure"].items():
+        fig.add_trace(go.Scatter(x=c["t"], y=c["delta"], mode="lines+markers", name=name, marker=dict(size=4)))
+    fig.add_hline(y=0.0, line_dash="dot")
+    fig.update_xaxes(autorange="reversed")
+    return fig
+
+
 FIGURES: dict[str, list[Callable[[dict, str], go.Figure]]] = {
     "schedule": [snr_figure],
     "noise_prediction": [noise_figure],
@@ -172,6 +197,7 @@ FIGURES: dict[str, list[Callable[[dict, str], go.Figure]]] = {
     "performance": [steps_figure, memory_figure],
     "generalisation": [generalisation_figure],
     "likelihood": [likelihood_figure],
+    "sampler": [sampler_figure, exposure_figure],
 }
 
 

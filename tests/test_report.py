@@ -20,7 +20,7 @@ from ddpm.messages import render
 
 ROOT = Path(__file__).resolve().parents[1]
 ALL_CHECKS = ["model", "schedule", "noise_prediction", "x0_range", "smoothness", "diversity", "colour", "sample_quality",
-              "memorisation", "generalisation", "likelihood", "performance"]
+              "memorisation", "generalisation", "likelihood", "sampler", "performance"]
 
 
 

@@ -17,6 +17,7 @@ from ddpm.sampling import DEFAULT_MAX_BATCH
 from ..text import Text, msg
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from .colour import check_colour
+from .sampler import KEY as SAMPLER_KEY, TITLE as SAMPLER_TITLE, check_sampler
 from .images import check_diversity, check_smoothness
 from .generalisation import generalisation_on_splits
 from .likelihood import KEY as LIKELIHOOD_KEY, TITLE as LIKELIHOOD_TITLE, likelihood_on_report_splits
@@ -61,6 +62,8 @@ class ModeSettings:
     likelihood_stride: int = 32     # bits/dim evaluates every t up to this, then every stride-th t
     amp: str = "off"                # the network's precision while drawing the samples (ddpm.device)
     eta: float = 0.0                # DDIM's η: 0 deterministic, 1 the DDPM posterior's variance on DDIM's steps
+    doctor_n: int = 0               # samples per candidate sampler in the sampler check (0: not run)
+    doctor_calls: int = 10          # network calls per image at which the sampler check compares them
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +101,7 @@ def mode_settings(quick: bool, T: int, n: Optional[int] = None, sampler: Optiona
     return ModeSettings(False, n, sampler, steps, noise_n=256, timing_batch=min(n, DEFAULT_MAX_BATCH),
                         timing_repeats=5, memory_batch_sizes=(1, 4, 16, 64, 256), generalisation_n=500,
                         generalisation_draws=4, likelihood_n=256 if likelihood else 0, likelihood_stride=stride,
-                        amp=amp, eta=float(eta))
+                        amp=amp, eta=float(eta), doctor_n=min(n, 200), doctor_calls=min(10, T - 1))
 
 
 def capture_steps_for(timesteps: Sequence[int], T: int) -> list[int]:
@@ -248,7 +251,7 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     real_reason, a Message); it is split as the model was trained (see `split_real_data`): quality and memorisation
     compare the samples with the training split and judge them against the held-out split.
     callback(stage, fraction): stage is one of "model", "schedule", "noise", "performance", "sampling",
-    "smoothness", "diversity", "colour", "quality", "memorisation", "generalisation", "likelihood", "done"; fraction is the overall progress in [0, 1].
+    "smoothness", "diversity", "colour", "quality", "memorisation", "generalisation", "likelihood", "sampler", "done"; fraction is the overall progress in [0, 1].
     settings: a ModeSettings (default mode_settings(quick, T, n)); samples: a SampleBatch to reuse.
     feature_net: a FeatureExtractor, a path, or None for the default file (the check is skipped, with the
     reason, if it cannot be loaded or does not fit the data).
@@ -259,7 +262,7 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     weights = {"model": 0.5, "schedule": 0.5, "noise": 3, "performance": 6 if settings.quick else 10,
                "sampling": 0 if samples is not None else (15 if settings.quick else 60), "smoothness": 0.5,
                "diversity": 1, "colour": 0.5, "quality": 4, "memorisation": 0.5, "generalisation": 2,
-               "likelihood": 20 if settings.likelihood_n else 0}
+               "likelihood": 20 if settings.likelihood_n else 0, "sampler": 10 if settings.doctor_n else 0}
     progress = _Progress(callback, weights)
     splits = None if real is None else split_real_data(real, dict(ck.meta.get("data") or {}))
     results: list[Optional[CheckResult]] = []
@@ -319,6 +322,8 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
                                             real_reason=real_reason))
     progress("likelihood")
     results.append(_likelihood(model, diffusion, splits, settings, seed, real_reason, th))
+    progress("sampler")
+    results.append(_sampler(ck, real, settings, seed, guidance_scale, feature_net, real_reason))
     results.append(perf)
     progress("done", 1.0)
     return CheckRun(results, samples, settings)
@@ -387,3 +392,12 @@ def _likelihood(model, diffusion: GaussianDiffusion, splits: Optional[RealSplits
         if "heldout_bpd" in r.numbers:        # a gap between the splits: only as true as the assumed split
             splits.said(r)
     return r
+
+
+def _sampler(ck, real, settings: ModeSettings, seed: int, guidance_scale: float, feature_net,
+             real_reason: Optional[Text]) -> CheckResult:
+    """The sampler doctor in full mode; quick mode skips it, saying how to run it alone."""
+    if not settings.doctor_n:
+        return skipped(SAMPLER_KEY, SAMPLER_TITLE, msg("check.sampler.quick"))
+    return check_sampler(ck, real, calls=settings.doctor_calls, n=settings.doctor_n, seed=seed,
+                         guidance_scale=guidance_scale, feature_net=feature_net, real_reason=real_reason)
