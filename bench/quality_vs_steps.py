@@ -231,6 +231,42 @@ def _interval_text(iv: Optional[dict]) -> Optional[str]:
     return f"{iv['estimate']:.2f} ({iv['low']:.2f}-{iv['high']:.2f})"
 
 
+def summarise(payload: dict, name: str) -> dict:
+    """The payload's tables (every row; the few-call targets) and its conclusion, from its rows and targets alone,
+    so that `--retable` rewrites them in a file without sampling again."""
+    rows, n, quick = payload["rows"], payload["n"], payload.get("quick")
+    payload["tables"] = [common.table(
+        f"Quality vs sampling steps: {name}, n={n}{' [quick]' if quick else ''}",
+        ["setting", "S", "net calls", "FID", "floor", "floor ±", "FID/floor (95%)", "FID/DDPM-T (95%)", "IS",
+         "precision", "recall", "cond. acc", "seconds"],
+        [[r["series"], r["steps"], r["network_calls"], r["fid"], r["fid_floor"], r["fid_floor_std"],
+          _interval_text(r.get("fid_ratio")), _interval_text(r.get("ratio_to_ddpm")), r["inception_score"],
+          r["precision"], r["recall"], r["conditional_accuracy"], r["seconds"]] for r in rows],
+        notes=list(payload.get("notes") or []) + ([payload["png_note"]] if payload.get("png_note") else []))]
+    targets = payload.get("targets") or []
+    if targets:
+        payload["tables"].append(common.table(
+            f"Few-call targets against DDPM over all T steps ({payload['baseline']['series']}, FID "
+            f"{payload['baseline']['fid']:.3f}), paired 95% intervals", ["budget", "target", "best row", "calls",
+                                                                         "FID / DDPM-T (95%)", "verdict"],
+            [[f"<= {t['calls']} calls", f"<= {t['bound']:.2f}x", t["best"], t["best_calls"],
+              _interval_text(t["ratio"]), t["verdict"]] for t in targets]))
+        payload["conclusion"] = {"sentence": "; ".join(
+            f"at <= {t['calls']} network calls the best row, {t['best']} at {t['best_calls']} calls, scores "
+            f"{_interval_text(t['ratio'])} times DDPM-{payload['T']}'s FID against a target of {t['bound']:.2f}: "
+            f"{t['verdict']}" for t in targets)}
+    return payload
+
+
+def retable(path: str) -> dict:
+    """Rewrite a result file's tables and conclusion from its rows and targets (no sampling)."""
+    payload = json.loads(Path(path).read_text())
+    summarise(payload, f"{Path(payload['checkpoint']['path']).name} (sha256 {payload['checkpoint']['sha256']}, "
+                       f"step {payload['checkpoint']['step']})")
+    common.write_json(payload, path)
+    return payload
+
+
 def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None, seed: int = 0,
         steps: Optional[Sequence[int]] = None, etas: Optional[Sequence[float]] = None, ddpm: Optional[bool] = None,
         guidance_scale: float = 1.0, max_batch: int = 512, figure: bool = True, out_json: Optional[str] = None,
@@ -289,14 +325,7 @@ def run(quick: bool = False, ckpt: Optional[str] = None, n: Optional[int] = None
     if figure and rows:
         payload.update(write_figure(rows, floor, f"FID vs network calls — {Path(ckpt).name} ({sha}), n={n}",
                                     path.with_suffix(".html")))
-    payload["tables"] = [common.table(
-        f"Quality vs sampling steps: {Path(ckpt).name} (sha256 {sha}, step {lc.step}), n={n}{' [quick]' if quick else ''}",
-        ["setting", "S", "net calls", "FID", "floor", "floor ±", "FID/floor (95%)", "FID/DDPM-T (95%)", "IS",
-         "precision", "recall", "cond. acc", "seconds"],
-        [[r["series"], r["steps"], r["network_calls"], r["fid"], r["fid_floor"], r["fid_floor_std"],
-          _interval_text(r.get("fid_ratio")), _interval_text(r.get("ratio_to_ddpm")), r["inception_score"],
-          r["precision"], r["recall"], r["conditional_accuracy"], r["seconds"]] for r in rows],
-        notes=notes + ([payload["png_note"]] if payload.get("png_note") else []))]
+    summarise(payload, f"{Path(ckpt).name} (sha256 {sha}, step {lc.step})")
     return common.finish_and_write(payload, started, path, write)
 
 
@@ -333,7 +362,13 @@ def main(argv=None) -> int:
     p.add_argument("--max-batch", type=int, default=512, help="images per forward pass")
     common.add_threads_arg(p)
     p.add_argument("--out-json")
+    p.add_argument("--retable", metavar="JSON", help="only rewrite this result file's tables and conclusion from its "
+                                                    "rows (no sampling)")
     a = p.parse_args(argv)
+    if a.retable:
+        for t in retable(a.retable)["tables"]:
+            common.print_table(t)
+        return 0
     common.set_threads(a.threads)
     res = run(a.quick, a.ckpt, a.n, a.seed, a.steps, a.etas, a.ddpm, a.guidance_scale, a.max_batch, True,
               a.out_json, common.cli_command("bench.quality_vs_steps", argv), solvers=a.solvers,

@@ -183,6 +183,14 @@ def test_quality_vs_steps(tiny_ckpt, tmp_path):
                                               t["bound"])
     assert disk["targets"][0]["bound"] == 1.3
     assert disk["targets"][1]["bound"] == pytest.approx(1 + 2 * rows[0]["fid_floor_std"] / rows[0]["fid"])
+    assert [row[-1] for row in disk["tables"][1]["rows"]] == [t["verdict"] for t in disk["targets"]]
+    assert disk["conclusion"]["sentence"].count(" calls the best row, ") == 2
+    tables = disk["tables"]                                      # --retable rebuilds them from the rows alone
+    disk["tables"], disk["conclusion"] = [], None
+    out.write_text(json.dumps(disk))
+    assert quality_vs_steps.main(["--retable", str(out)]) == 0
+    again = json.loads(out.read_text())
+    assert again["tables"] == tables and again["rows"] == rows and again["conclusion"]["sentence"]
     assert disk["same_x_T_for_every_row"] and len(disk["x_T_sha256"]) == 16
     assert set(disk["by_checkpoint"]) == {"0123456789abcdef", sha}     # earlier checkpoints are kept
     assert disk["by_checkpoint"][sha]["rows"] == rows
