@@ -187,6 +187,32 @@ def exposure_figure(numbers: dict, lang: str = "en") -> go.Figure:
     return fig
 
 
+def colour_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    """Each RGB channel's pixel histogram, samples (solid) against the real images (dotted), share of pixels."""
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    h = numbers["channel_histograms"]
+    edges = h["bin_edges"]
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    fig = _fig(w("colour_title"), w("colour_x"), w("colour_y"))
+    for i, (channel, colour) in enumerate((("red", "#d62728"), ("green", "#2ca02c"), ("blue", "#1f77b4"))):
+        for key, dash, name in (("generated", "solid", w("generated")), ("real", "dot", w("real"))):
+            fig.add_trace(go.Scatter(x=centres, y=h[key][i], mode="lines", line=dict(color=colour, dash=dash),
+                                     name=f"{w('channel_' + channel)} · {name}"))
+    return fig
+
+
+def saturation_figure(numbers: dict, lang: str = "en") -> go.Figure:
+    """The HSV saturation histogram of the samples against the real images'."""
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    h = numbers["saturation_histogram"]
+    edges = h["bin_edges"]
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    fig = _fig(w("saturation_title"), w("saturation_x"), w("colour_y"))
+    fig.add_trace(go.Scatter(x=centres, y=h["generated"], mode="lines", name=w("generated")))
+    fig.add_trace(go.Scatter(x=centres, y=h["real"], mode="lines", line=dict(dash="dot"), name=w("real")))
+    return fig
+
+
 FIGURES: dict[str, list[Callable[[dict, str], go.Figure]]] = {
     "schedule": [snr_figure],
     "noise_prediction": [noise_figure],
@@ -198,6 +224,7 @@ FIGURES: dict[str, list[Callable[[dict, str], go.Figure]]] = {
     "generalisation": [generalisation_figure],
     "likelihood": [likelihood_figure],
     "sampler": [sampler_figure, exposure_figure],
+    "colour": [colour_figure, saturation_figure],
 }
 
 

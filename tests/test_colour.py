@@ -309,3 +309,22 @@ def test_saturation_is_called_over_or_washed_out_only_when_the_means_say_so():
     assert key(0.25, 0.25, 0.0265) == "check.colour.saturation_spread"      # the emoji model's report
     assert key(0.40, 0.25, 0.16) == "check.colour.oversaturated"
     assert key(0.10, 0.25, 0.16) == "check.colour.washed_out"
+
+
+def test_the_colour_check_draws_its_channel_and_saturation_histograms():
+    """The committed colour model's report: every RGB channel's histogram, samples against real, and saturation."""
+    import json
+    from pathlib import Path
+
+    from diagnostics.checks import CheckResult
+    from diagnostics.plots import draw_figures
+    report = json.loads((Path(__file__).resolve().parents[1] / "docs/report_emoji/report.json").read_text())
+    check = CheckResult.from_dict(next(c for c in report["checks"] if c["key"] == "colour"))
+    drawn = draw_figures(check)
+    assert not drawn.not_drawn and len(drawn.figures) == 2
+    channels, saturation = drawn.figures
+    hist = check.numbers["channel_histograms"]
+    assert len(channels.data) == 6 and list(channels.data[0].y) == hist["generated"][0]
+    assert list(channels.data[5].y) == hist["real"][2] and channels.data[5].line.dash == "dot"
+    assert list(saturation.data[1].y) == check.numbers["saturation_histogram"]["real"]
+    assert draw_figures(check, "zh").figures[0].layout.title.text.startswith("各 RGB 通道")
