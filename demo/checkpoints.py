@@ -21,6 +21,7 @@ from .paths import bundled_checkpoint, colour_checkpoint, runs_dir, showcase_che
 BUNDLED = "bundled"      # the digits model (fast; the Train tab's and the tests' model)
 SHOWCASE = "mnist"       # the MNIST model, when shipped: the default of the Sample, Compare and Diagnostics tabs
 COLOUR = "emoji"         # the colour model (emoji, 32×32 RGB), when shipped: offered in every tab
+UPLOAD = "upload"        # the dropdowns' value while an uploaded checkpoint is in use (demo/picker.py)
 
 
 @dataclass(frozen=True)

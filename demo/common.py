@@ -28,7 +28,7 @@ from ddpm.device import AMP_CHOICES, cpu_has_native_bf16, pick_device, resolve_p
 from ddpm.formats.base import clip
 from ddpm.messages import Message, catalogue, msg, placeholders, replace_text
 
-from . import checkpoints, guard, limits
+from . import checkpoints, guard, limits, picker
 from .i18n import L, show, t
 from .model_cache import get_cache
 from .paths import output_root
@@ -138,6 +138,8 @@ def checkpoint_path(checkpoint: Optional[str], upload: Any = None) -> Path:
     if up is not None:
         check_upload_size(up, "upload.what_checkpoint")
         return up
+    if str(checkpoint or "").strip() == checkpoints.UPLOAD:     # the dropdown's upload entry, with no file sent
+        raise user_error(t("ckpt.upload_missing"))
     try:
         return checkpoints.resolve(checkpoint)
     except ValueError as e:               # checkpoints.resolve's message (a MessageError)
@@ -365,13 +367,14 @@ def one_image_advice(passes: Sequence[limits.Pass], flop_per_image: float, T: in
 
 
 # ---------------------------------------------------------------------------------- shared widgets
-def checkpoint_picker(default: Optional[str] = None):
-    """The checkpoint dropdown (bundled model or a finished run) and an upload box; (dropdown, file).
-    default: the name selected first (checkpoints.default_name(): the MNIST showcase when it ships)."""
+def checkpoint_picker(tab: str, default: Optional[str] = None):
+    """The checkpoint dropdown (bundled model or a finished run) and an upload box; (dropdown, file), with element
+    ids "<tab>-checkpoint" and "<tab>-upload". default: the name selected first (checkpoints.default_name(): the
+    MNIST showcase when it ships)."""
     dd = gr.Dropdown(choices=checkpoint_choices(), value=default or checkpoints.default_name(), label=L("ckpt.label"),
-                     allow_custom_value=True, info=L("ckpt.info"))
+                     allow_custom_value=True, info=L("ckpt.info"), elem_id=f"{tab}-checkpoint")
     with gr.Accordion(L("ckpt.upload_open"), open=False):
-        up = gr.File(label=L("ckpt.upload_label"), type="filepath", file_count="single")
+        up = gr.File(label=L("ckpt.upload_label"), type="filepath", file_count="single", elem_id=f"{tab}-upload")
         gr.Markdown(L("ckpt.upload_info", mb=limits.MAX_UPLOAD_MB))
     return dd, up
 
@@ -410,11 +413,16 @@ def guidance_update(checkpoint: Optional[str], upload: Any = None):
     return gr.update(interactive=True, info=t("sample.guidance_info", max=limits.MAX_GUIDANCE))
 
 
-def follow_checkpoint(dd, up, classes, steps, guidance=None) -> None:
-    """A checkpoint change (picked or uploaded) re-reads its classes and T into the tab's widgets, and whether
-    guidance applies to it."""
-    for trigger in (dd.change, up.change):
-        trigger(class_choices_update, [dd, up], [classes], **QUIET)
-        trigger(steps_update, [dd, up, steps], [steps], **QUIET)
+def follow_checkpoint(dd, up, classes=None, steps=None, guidance=None) -> list:
+    """A checkpoint change (picked or uploaded) first makes the dropdown name the model in use (demo/picker.py),
+    then re-reads its classes and T into the tab's widgets, and whether guidance applies to it. Returns the events
+    after which the model changed, for a tab to chain more on."""
+    changed = picker.wire(dd, up)
+    for event in changed:
+        if classes is not None:
+            event.then(class_choices_update, [dd, up], [classes], **QUIET)
+        if steps is not None:
+            event.then(steps_update, [dd, up, steps], [steps], **QUIET)
         if guidance is not None:
-            trigger(guidance_update, [dd, up], [guidance], **QUIET)
+            event.then(guidance_update, [dd, up], [guidance], **QUIET)
+    return changed

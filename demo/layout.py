@@ -10,7 +10,7 @@ import json
 
 import gradio as gr
 
-from . import common, i18n, limits
+from . import common, i18n, limits, picker
 from .i18n import L
 from .tabs import compare, diagnose, sample, train
 
@@ -63,9 +63,10 @@ def build_demo() -> gr.Blocks:
             sample_tab = sample.build(demo, classes, T)
             compare_tab = compare.build(classes, T)
             diagnose_tab = diagnose.build()
-        # a run that finishes joins every tab's checkpoint list
-        signatures = train.poll(demo, train_tab,
-                                [sample_tab.checkpoint, compare_tab.checkpoint, diagnose_tab.checkpoint])
+        # a run that finishes joins every tab's checkpoint list (beside an upload in use there)
+        signatures = train.poll(demo, train_tab)
+        picker.follow_listing(signatures[0], [(tab.checkpoint, tab.upload)
+                                              for tab in (sample_tab, compare_tab, diagnose_tab)])
         _language_switch(demo, language, signatures)
     common.refuse_malformed_requests(demo)       # guards every endpoint, so it is installed on the Blocks here
     return demo

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -132,26 +133,47 @@ def quick_settings(T: int) -> list:
     return settings
 
 
+def records_data(ckpt: LoadedCheckpoint) -> bool:
+    """Whether the checkpoint records the data set it was trained on (a diffusers model records none)."""
+    data = ckpt.meta.get("data") or {}
+    return bool(data.get("source") or data.get("name"))
+
+
 def measure(ckpt: LoadedCheckpoint, sha: str, progress: Optional[ProgressFn] = None,
-            n: int = limits.QUICK_QUALITY_N, seed: int = 0, settings: Optional[list] = None) -> dict:
+            n: int = limits.QUICK_QUALITY_N, seed: int = 0, settings: Optional[list] = None,
+            reference=None, train_features: bool = False) -> dict:
     """Quick quality-vs-steps for one checkpoint: diagnostics.sweep (the benchmark's sweep) at small n, DDIM at
     limits.QUICK_QUALITY_STEPS for each of limits.QUICK_QUALITY_ETAS, and DDPM over all T steps when T is small
     (limits.QUICK_QUALITY_MAX_DDPM_T). Cached by the file's hash. ValueError (with what to do) when the model's
-    data set is not available here or the sweep refuses the checkpoint, as the report's quality check would."""
+    data set is not available here or the sweep refuses the checkpoint, as the report's quality check would.
+    reference: for a model that records no data set, the real images to compare with (a .zip path or a built-in
+    name, read by diagnostics.reference.load_reference, as the report's --reference); train_features: train a
+    feature network on it where the shipped one does not fit (a few CPU minutes, cached)."""
     from diagnostics.sweep import QualitySweep      # imported here: diagnostics is optional
 
-    data = ckpt.meta.get("data") or {}
-    source = str(data.get("source") or data.get("name") or "digits")
-    if source != "digits":
-        raise MessageError("steps_quality.needs_data", data=str(data.get("name") or source))
     started = time.perf_counter()
-    sweep = QualitySweep(ckpt, n=n, seed=seed)
+    real = feature_net = reference_name = None
+    if reference is not None and not records_data(ckpt):
+        from diagnostics.reference import load_reference, reference_feature_net
+        real, data_meta = load_reference(reference, ckpt)
+        # the reference stands in for the data the model never recorded; what it saw of it is not known
+        ckpt = replace(ckpt, meta={**ckpt.meta, "data": {**data_meta, "trained_on": "unknown"}})
+        feature_net, why = reference_feature_net(real, bool(train_features))
+        if why:
+            raise MessageError("steps_quality.reference_no_net", why=why)
+        reference_name = str(real.name)
+    else:
+        data = ckpt.meta.get("data") or {}
+        source = str(data.get("source") or data.get("name") or "digits")
+        if source != "digits":
+            raise MessageError("steps_quality.needs_data", data=str(data.get("name") or source))
+    sweep = QualitySweep(ckpt, n=n, seed=seed, real=real, feature_net=feature_net)
     settings = settings or quick_settings(ckpt.diffusion_config.T)
     rows = [r.as_dict() for r in sweep.run(settings, progress)]
     payload = {"checkpoint_sha256": sha, "checkpoint": os.path.basename(ckpt.path), "n": n, "seed": seed,
                "seconds": time.perf_counter() - started, "reference": rows[0]["reference"],
                "network": rows[0]["network"], "network_id": network_name(rows), "notes": [str(n) for n in sweep.notes],
-               "rows": rows}
+               "reference_set": reference_name, "rows": rows}
     f = cache_dir("quality") / f"{sha[:32]}.json"
     tmp = f.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2))

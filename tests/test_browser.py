@@ -118,8 +118,8 @@ def test_sample_tab_shows_digits_on_first_visit_and_samples_on_click(page, shots
     assert first
     expect = sync_api.expect
     expect(page.locator("#sample-info")).to_contain_text("16 images", timeout=120_000)
-    from demo.limits import DEFAULT_SAMPLE
-    calls = DEFAULT_SAMPLE["steps"]                   # the first view's sampler setting
+    from demo.tabs.sample import opening_setting
+    calls = opening_setting().steps                   # the first view's: the default model's recommended setting
     expect(page.locator("#sample-info")).to_contain_text(f"{calls} network calls per image")
     first_xt, first_x0 = image_src(page, "sample-xt"), image_src(page, "sample-x0")   # the trajectory too
     assert first_xt and first_x0
@@ -146,6 +146,25 @@ def test_the_colour_model_samples_from_the_sample_tab(page, shots_dir):
     shot(page, shots_dir, "sample_colour.png")
     box.click()                                     # back to the MNIST model for the tests that follow
     page.get_by_role("option", name=re.compile("mnist_tiny")).first.click()
+
+
+def test_an_uploaded_checkpoint_is_named_in_the_dropdown_and_sampled(page, tmp_path, write_tiny_checkpoint):
+    """Upload a checkpoint in the Sample tab: the dropdown names it ("uploaded: <file>") while it is in use, the
+    samples say they come from it, and picking a listed model again drops the upload."""
+    ckpt = write_tiny_checkpoint(tmp_path / "my_upload.safetensors")
+    expect = sync_api.expect
+    open_tab(page, "Sample")
+    page.locator(".label-wrap:visible", has_text="…or upload a checkpoint").first.click()
+    page.locator("#sample-upload input[type=file]").set_input_files(str(ckpt))
+    expect(page.locator("#sample-upload")).to_contain_text("my_upload", timeout=60_000)
+    box = page.locator("#sample-checkpoint input").first
+    expect(box).to_have_value("uploaded: my_upload.safetensors", timeout=60_000)
+    page.locator("#sample-button").click()
+    expect(page.locator("#sample-info")).to_contain_text("upload my_upload.safetensors", timeout=180_000)
+    box.click()                                     # back to the MNIST model: the upload is dropped
+    page.get_by_role("option", name=re.compile("mnist_tiny")).first.click()
+    expect(box).to_have_value(re.compile("mnist_tiny"), timeout=30_000)
+    expect(page.locator("#sample-upload")).not_to_contain_text("my_upload", timeout=30_000)
 
 
 def test_compare_tab_runs_ddpm_beside_ddim(page, shots_dir):

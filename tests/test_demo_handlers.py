@@ -392,11 +392,14 @@ def test_tiny_training_run_on_an_uploaded_zip_finishes_and_is_listed(tmp_path):
     assert f"{final.run_id} (step 20" in info
     v = train.train_status()
     assert v.json["state"] == "finished" and "100%" in v.progress and len(v.plot.data) >= 1 and v.sample
-    # the timer's poll updates the dropdowns only when the list changed
+    # the timer's poll changes its listing signature only when the list changed; each dropdown follows it
     out = train.train_poll(None, None)
-    assert out.checkpoints["choices"][-1][1] == final.run_id and out.json["state"] == "finished"
+    assert out.json["state"] == "finished" and final.run_id in out.listing_sig
+    from demo import picker
+    assert picker.refresh("bundled", None)["choices"][-1][1] == final.run_id
     again = train.train_poll(out.listing_sig, out.status_sig)
-    assert all(getattr(again, f) == gr.skip() for f in ("status", "progress", "plot", "sample", "json", "checkpoints"))
+    assert again.listing_sig == out.listing_sig
+    assert all(getattr(again, f) == gr.skip() for f in ("status", "progress", "plot", "sample", "json", "resumable"))
 
 
 def test_second_start_is_refused_and_stop_keeps_the_checkpoint():

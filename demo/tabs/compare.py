@@ -167,24 +167,58 @@ def quality_plot(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = 
     cached = quality.cached_rows(sha)
     if cached:
         ddpm = "" if any(r.get("sampler") == "ddpm" for r in cached["rows"]) else t("steps_quality.no_ddpm")
+        against = t("steps_quality.against_reference", name=c.escaped(cached["reference_set"])) \
+            if cached.get("reference_set") else ""
         return QualityView(plots.quality_figure(cached["rows"]),
                            t("steps_quality.quick", n=cached.get("n"), note=note, ddpm=ddpm,
                              network=cached.get("network_id") or quality.network_name(cached.get("rows") or [])
-                             or cached.get("network")))
+                             or cached.get("network")) + against)
+    try:
+        no_record = not quality.records_data(c.load_model(checkpoint, upload))
+    except gr.Error:                        # a file the loader refuses: the buttons say why when pressed
+        no_record = False
     return QualityView(plots.empty_figure(t("plot.no_quality")),
-                       t("steps_quality.none", note=note, steps=", ".join(map(str, limits.QUICK_QUALITY_STEPS)),
+                       t("steps_quality.none_reference" if no_record else "steps_quality.none", note=note,
+                         steps=", ".join(map(str, limits.QUICK_QUALITY_STEPS)),
                          etas=" / ".join(f"{e:g}" for e in limits.QUICK_QUALITY_ETAS), n=limits.QUICK_QUALITY_N))
 
 
-def measure_quality(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
+REFERENCE_SETS = ("digits", "mnist", "emoji")     # the built-in sets a reference may name (read with no download)
+
+
+def quality_reference(ckpt, reference: Any = "", reference_zip: Any = None) -> Optional[str]:
+    """The real images a quality measurement compares with for a model that records no data set: an uploaded .zip
+    (its path), else a built-in set's name; None for a model that records its own (which is used: a reference
+    given then only gets a note). A gr.Error saying what to give when the model has none and none is given."""
+    zip_path = c.upload_path(reference_zip)
+    name = str(reference or "").strip().lower()
+    if name:
+        c.choice("name.reference", name, REFERENCE_SETS)
+    if quality.records_data(ckpt):
+        if zip_path is not None or name:
+            c.info(t("steps_quality.reference_unused"))
+        return None
+    if zip_path is not None:
+        c.check_upload_size(zip_path, "upload.what_reference")
+        return str(zip_path)
+    if not name:
+        raise c.user_error(t("steps_quality.needs_reference"))
+    return name
+
+
+def measure_quality(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, reference: Any = "",
+                    reference_zip: Any = None, train_features: bool = False,
                     progress=gr.Progress()) -> QualityView:
-    """Run the quick quality-vs-steps measurement for a checkpoint (cached by file hash)."""
+    """Run the quick quality-vs-steps measurement for a checkpoint (cached by file hash). reference /
+    reference_zip: a built-in set's name / a .zip of real images, for a model that records no data set (a diffusers
+    upload); train_features: train a feature network on the .zip where the shipped one does not fit."""
     ckpt = c.load_model(checkpoint, upload)
     sha = get_cache().sha256(ckpt.path)
     try:
         import diagnostics.metrics  # noqa: F401
     except ImportError:
         raise c.user_error(t("steps_quality.no_diagnostics")) from None
+    ref = quality_reference(ckpt, reference, reference_zip)
     T = ckpt.diffusion_config.T
     settings = quality.quick_settings(T)
     c.check_work(ckpt, [limits.Pass(t("work.pass", sampler=st.sampler.upper(), steps=st.steps or T), st.steps or T,
@@ -195,9 +229,10 @@ def measure_quality(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any
         progress(fraction, desc=desc)
     progress(0.0, desc=t("steps_quality.progress"))
     try:
-        quality.measure(ckpt, sha, progress=report, settings=settings)
-    except ValueError as e:
-        raise c.core_error(e) from None
+        quality.measure(ckpt, sha, progress=report, settings=settings, reference=ref,
+                        train_features=bool(train_features))
+    except (ValueError, FileNotFoundError) as e:
+        raise c.core_error(c.without_path(e, c.upload_path(reference_zip))) from None
     return quality_plot(checkpoint, upload)
 
 
@@ -217,7 +252,8 @@ class DoctorView:
     plot: go.Figure                  # the exposure-bias curves
 
 
-DOCTOR_COLUMNS = ("doctor.col_sampler", "doctor.col_calls", "doctor.col_fid", "doctor.col_ratio", "doctor.col_grey")
+DOCTOR_COLUMNS = ("doctor.col_sampler", "doctor.col_calls", "doctor.col_fid", "doctor.col_ratio", "doctor.col_paired",
+                  "doctor.col_grey")
 
 
 def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, calls: int = 10, n: int = 100,
@@ -243,9 +279,9 @@ def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
                                                          progress(done / total, desc=t("doctor.progress"))))
     except ValueError as e:
         raise c.core_error(e) from None
-    rows = [[row.sampler, row.calls, round(row.fid, 4),
-             t("doctor.ratio", est=row.fid_ratio.estimate, low=row.fid_ratio.low, high=row.fid_ratio.high)
-             if row.fid_ratio is not None and row.fid_ratio.known else "—",
+    ratio = lambda iv: t("doctor.ratio", est=iv.estimate, low=iv.low, high=iv.high) if iv is not None and iv.known \
+        else "—"                                                                               # noqa: E731
+    rows = [[row.sampler, row.calls, round(row.fid, 4), ratio(row.fid_ratio), ratio(row.vs_ode),
              t("doctor.grey", excess=row.grey_excess, se=row.grey_excess_se)] for row in r.rows]
     verdict = t("doctor.verdict", verdict=t(f"doctor.verdict_{r.verdict}"), summary=show(r.summary),
                 fix=t("doctor.fix", fix=show(r.fix)) if r.fix is not None else "",
@@ -259,6 +295,7 @@ def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
 @dataclass
 class CompareTab:
     checkpoint: gr.Dropdown
+    upload: gr.File
 
 
 def build(classes: list[str], T: int) -> CompareTab:
@@ -266,7 +303,7 @@ def build(classes: list[str], T: int) -> CompareTab:
     with gr.Tab(L("tab.compare"), id="compare") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                ckpt, upload = c.checkpoint_picker()       # the MNIST showcase (bench/results covers it and digits)
+                ckpt, upload = c.checkpoint_picker("compare")       # the MNIST showcase (bench/results covers it and digits)
                 cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
                 guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label=L("sample.guidance"),
                                      info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
@@ -306,7 +343,14 @@ def build(classes: list[str], T: int) -> CompareTab:
                 gr.Markdown(L("compare.quality_title"))
                 q_note = gr.Markdown(label="quality_note", show_label=False, elem_classes="caption")
                 q_plot = gr.Plot(label=L("compare.quality_plot"), elem_id="quality-plot")
-                q_btn = gr.Button(L("compare.measure"), size="sm")
+                with gr.Accordion(L("steps_quality.reference_open"), open=False, elem_id="quality-reference"):
+                    q_ref = gr.Dropdown([(L("steps_quality.reference_none"), "")] + [(r, r) for r in REFERENCE_SETS],
+                                        value="", label=L("steps_quality.reference_set"),
+                                        info=L("steps_quality.reference_set_info"), elem_id="quality-reference-set")
+                    q_ref_zip = gr.File(label=L("diag.reference"), type="filepath", file_count="single",
+                                        elem_id="quality-reference-zip")
+                    q_train = gr.Checkbox(False, label=L("diag.train_features"), info=L("diag.train_features_info"))
+                q_btn = gr.Button(L("compare.measure"), size="sm", elem_id="quality-button")
                 with gr.Accordion(L("doctor.title"), open=False, elem_id="doctor"):
                     gr.Markdown(L("doctor.intro"), elem_classes="caption")
                     with gr.Row():
@@ -325,15 +369,14 @@ def build(classes: list[str], T: int) -> CompareTab:
     s_btn.click(c.bind(compare_samplers, s_view), [ckpt, upload, cls, guidance, pick, calls, seed, n, amp],
                 c.components(s_view), api_name="compare_samplers", **c.COMPUTE)
     q_view = dict(plot=q_plot, note=q_note)
-    q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload], c.components(q_view), api_name="quality",
-                **c.COMPUTE)
+    q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload, q_ref, q_ref_zip, q_train], c.components(q_view),
+                api_name="quality", **c.COMPUTE)
     d_view = dict(verdict=d_verdict, table=d_table, plot=d_plot)
     d_btn.click(c.bind(doctor, d_view), [ckpt, upload, d_calls, d_n, guidance], c.components(d_view),
                 api_name="doctor", **c.COMPUTE)
     tab.select(c.bind(quality_plot, q_view), [ckpt, upload], c.components(q_view), api_name="quality_plot",
                show_progress="hidden", **c.RAW)
-    c.follow_checkpoint(ckpt, upload, cls, steps, guidance)
-    for trigger in (ckpt.change, upload.change):
-        trigger(c.bind(quality_plot_quiet, q_view), [ckpt, upload], c.components(q_view), **c.QUIET)
-        trigger(c.steps_update, [ckpt, upload, calls], [calls], **c.QUIET)
-    return CompareTab(checkpoint=ckpt)
+    for changed in c.follow_checkpoint(ckpt, upload, cls, steps, guidance):
+        changed.then(c.bind(quality_plot_quiet, q_view), [ckpt, upload], c.components(q_view), **c.QUIET)
+        changed.then(c.steps_update, [ckpt, upload, calls], [calls], **c.QUIET)
+    return CompareTab(checkpoint=ckpt, upload=upload)

@@ -108,6 +108,7 @@ def _stage(stage: str) -> str:
 @dataclass
 class DiagnoseTab:
     checkpoint: gr.Dropdown
+    upload: gr.File
 
 
 def build() -> DiagnoseTab:
@@ -115,7 +116,7 @@ def build() -> DiagnoseTab:
     with gr.Tab(L("tab.diagnostics"), id="diagnostics"):
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                ckpt, upload = c.checkpoint_picker()
+                ckpt, upload = c.checkpoint_picker("diagnose")
                 mode = gr.Radio([(L(f"diag.mode_{m}"), m) for m in DIAGNOSE_MODES], value="quick", label=L("diag.mode"),
                                 info=L("diag.mode_info"))
                 seed = gr.Number(0, label=L("sample.seed"), precision=0, minimum=0, maximum=limits.MAX_SEED)
@@ -140,4 +141,5 @@ def build() -> DiagnoseTab:
               c.components(view),
               api_name="diagnose",
               **c.COMPUTE)
-    return DiagnoseTab(checkpoint=ckpt)
+    c.follow_checkpoint(ckpt, upload, guidance=guidance)          # the dropdown names the upload in use
+    return DiagnoseTab(checkpoint=ckpt, upload=upload)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import gradio as gr
 import numpy as np
 
 from ddpm import LoadedCheckpoint, generate
+from ddpm.recommended import DEFAULT as DEFAULT_SETTING, SamplingSetting, recommended_setting
 from ddpm.data import make_grid, save_image_grid, to_uint8
 
 from .. import checkpoints, limits
@@ -159,11 +160,60 @@ def show_frame(frames: Optional[dict], index: Any = None) -> FrameView:
                                label=t("sample.x0_at", t=step)))
 
 
+# ------------------------------------------------------------------------------ the recommended setting
+@dataclass
+class SettingView:
+    """The sampler widgets at a model's recommended setting (ddpm.recommended); field names: components."""
+    sampler: Any
+    steps: Any
+    eta: Any
+    guidance: Any
+
+
+def recommended(ckpt: LoadedCheckpoint) -> SamplingSetting:
+    """The model's recommended sampling setting; a file recording an unreadable one gets the default (the file's
+    own loaders and the CLI say what is wrong with it)."""
+    try:
+        return recommended_setting(ckpt)
+    except ValueError:                       # MessageError: a recorded setting out of range
+        return replace(DEFAULT_SETTING, guidance_scale=1.0)
+
+
+def recommended_update(checkpoint: Optional[str] = None, upload: Any = None) -> SettingView:
+    """When the model changes: sampler, steps, η and guidance at its recommended setting, the sampler's info saying
+    what it is and where it comes from; steps at most T; guidance off (with the reason) where it does not apply. A
+    recommended sampler the tab does not offer (SDE-DPM-Solver++: the Compare tab has it) leaves the sampler as it
+    is. No popups: a file the loader refuses changes nothing (Generate says why)."""
+    try:
+        ckpt = c.load_model(checkpoint, upload)
+    except gr.Error:
+        return SettingView(gr.update(), gr.update(), gr.update(), gr.update())
+    s, T = recommended(ckpt), ckpt.diffusion_config.T
+    label = dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler)
+    info = t("sample.recommended", setting=s.describe(current()))
+    guidance = c.guidance_update(checkpoint, upload)
+    if guidance.get("interactive", True):
+        guidance["value"] = s.guidance_scale
+    return SettingView(gr.update(value=label, info=info) if label else gr.update(info=info),
+                       gr.update(maximum=T, value=T if s.steps is None else min(s.steps, T), info=t("steps.info_T", T=T)),
+                       gr.update(value=s.eta), guidance)
+
+
+def opening_setting() -> SamplingSetting:
+    """The first view's setting: the default model's recommended one (limits.DEFAULT_SAMPLE's without the model)."""
+    try:
+        return recommended(c.load_model(checkpoints.default_name()))
+    except gr.Error:
+        d = limits.DEFAULT_SAMPLE
+        return SamplingSetting(SAMPLER_NAMES[d["sampler"].lower()], d["steps"], d["eta"], d["guidance"])
+
+
 _FIRST_VISIT: dict = {}     # (file key, language) -> (grid, info, files, frames) of the opening run
 
 
 def sample_on_load(progress=gr.Progress()) -> SampleView:
-    """The Sample tab's first view: limits.DEFAULT_SAMPLE from the bundled model, computed once per file."""
+    """The Sample tab's first view: the default model at its recommended setting (limits.DEFAULT_SAMPLE's n, seed and
+    temperature), computed once per file."""
     d = limits.DEFAULT_SAMPLE
     try:
         key = file_key(checkpoints.resolve(checkpoints.default_name()))
@@ -171,7 +221,9 @@ def sample_on_load(progress=gr.Progress()) -> SampleView:
         return _view(None, t("sample.no_bundled"), None, None)
     cached = _FIRST_VISIT.get((key, current()))
     if cached is None or not all(os.path.exists(f) for f in cached[2]):
-        v = sample(checkpoints.default_name(), None, None, d["guidance"], d["sampler"], d["steps"], d["eta"],
+        s = opening_setting()
+        label = dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler, d["sampler"])
+        v = sample(checkpoints.default_name(), None, None, s.guidance_scale, label, s.steps or d["steps"], s.eta,
                    d["temperature"], d["temperature"], d["seed"], d["n"], progress=progress)
         for old in [k for k in _FIRST_VISIT if k[0] != key]:      # a replaced bundled file
             del _FIRST_VISIT[old]
@@ -183,21 +235,24 @@ def sample_on_load(progress=gr.Progress()) -> SampleView:
 @dataclass
 class SampleTab:
     checkpoint: gr.Dropdown
+    upload: gr.File
 
 
 def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
     """The Sample tab's widgets and events (call inside gr.Tabs)."""
-    d = limits.DEFAULT_SAMPLE
+    d, s = limits.DEFAULT_SAMPLE, opening_setting()          # the widgets open at what the first view ran
     with gr.Tab(L("tab.sample"), id="sample"):
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                ckpt, upload = c.checkpoint_picker()
+                ckpt, upload = c.checkpoint_picker("sample")
                 cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
-                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=d["guidance"], step=0.05, label=L("sample.guidance"),
-                                     info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
-                sampler = gr.Radio(list(SAMPLERS), value=d["sampler"], label=L("sample.sampler"))
-                steps = gr.Slider(1, T, value=d["steps"], step=1, label=L("sample.steps"), info=L("sample.steps_info"))
-                eta = gr.Slider(0, 1, value=d["eta"], step=0.05, label=L("name.eta"), info=L("sample.eta_info"))
+                guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=s.guidance_scale, step=0.05,
+                                     label=L("sample.guidance"), info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
+                sampler = gr.Radio(list(SAMPLERS), label=L("sample.sampler"), elem_id="sample-sampler",
+                                   value=dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler, d["sampler"]))
+                steps = gr.Slider(1, T, value=min(s.steps or T, T), step=1, label=L("sample.steps"),
+                                  info=L("sample.steps_info"))
+                eta = gr.Slider(0, 1, value=s.eta, step=0.05, label=L("name.eta"), info=L("sample.eta_info"))
                 with gr.Row():
                     temp = gr.Slider(0, limits.MAX_TEMPERATURE, value=1.0, step=0.05, label=L("sample.temperature"),
                                      info=L("sample.temperature_info", max=limits.MAX_TEMPERATURE))
@@ -232,6 +287,8 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
     frame_view = dict(xt=xt, x0=x0)
     frame.input(c.bind(show_frame, frame_view), [frames, frame], c.components(frame_view), **c.QUIET,
                 trigger_mode="always_last", concurrency_limit=None)
-    c.follow_checkpoint(ckpt, upload, cls, steps, guidance)
+    setting = dict(sampler=sampler, steps=steps, eta=eta, guidance=guidance)
+    for changed in c.follow_checkpoint(ckpt, upload, cls):    # the dropdown names the upload in use, too
+        changed.then(c.bind(recommended_update, setting), [ckpt, upload], c.components(setting), **c.QUIET)
     demo.load(c.bind(sample_on_load, view), None, c.components(view), api_visibility="private", **c.COMPUTE)
-    return SampleTab(checkpoint=ckpt)
+    return SampleTab(checkpoint=ckpt, upload=upload)

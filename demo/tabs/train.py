@@ -23,7 +23,7 @@ from ddpm.safezip import UnsafeZipError, open_zip
 from ddpm.diffusion import OBJECTIVES, WEIGHTINGS
 from ddpm.messages import msg
 
-from .. import checkpoints, limits, plots
+from .. import checkpoints, limits, plots, train_estimate
 from .. import common as c
 from ..i18n import L, as_message, show, t
 from ..jobs import (UPLOADED, CannotResumeError, JobBusyError, JobStatus, NoJobRunningError, TrainingJobs,
@@ -50,9 +50,8 @@ class TrainView:
 @dataclass
 class TrainPoll(TrainView):
     """What the page's timer refreshes: the status (gr.skip() when nothing changed, so the plot keeps its
-    zoom), the checkpoint dropdowns of every tab (gr.skip() unless the list changed), and the signatures to
-    compare against next time."""
-    checkpoints: Any = field(default_factory=gr.skip)
+    zoom), the runs Resume offers (gr.skip() unless the list changed), and the signatures to compare against next
+    time (each tab's checkpoint dropdown follows listing_sig: demo/picker.follow_listing)."""
     resumable: Any = field(default_factory=gr.skip)
     listing_sig: str = ""
     status_sig: str = ""
@@ -153,6 +152,7 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
     jobs = get_jobs()
     try:
         with jobs.reserve(req.steps) as slot:      # one training at a time, decided before the upload is read
+            expected = _expected_duration(req)     # refused here when over the limit, before anything starts
             if upload is not None:
                 _check_zip(upload, req.image_size, req.conditional)
             jobs.start(req, upload, reservation=slot)
@@ -160,7 +160,56 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
         raise c.core_error(e) from None
     if upload is not None:
         _discard_upload(upload)
+    c.info(t("train.started_estimate", time=_duration(expected.seconds)))
     return train_status()
+
+
+def _expected_duration(req: TrainRequest) -> train_estimate.TrainingEstimate:
+    """The run's expected wall time on this machine (demo/train_estimate.py); a gr.Error saying what to change when
+    it is over limits.MAX_TRAIN_HOURS."""
+    est = train_estimate.estimate(req.data, req.preset, req.image_size, req.base_channels, req.conditional,
+                                  req.learn_sigma, req.steps, req.batch_size, req.amp)
+    limit = train_estimate.max_train_seconds()
+    if est.seconds > limit:
+        max_batch = est.max_batch(limit)
+        raise c.user_error(t("train.too_long" if max_batch >= 1 else "train.too_long_steps",
+                             time=_duration(est.seconds), hours=limit / 3600, steps=req.steps, batch=req.batch_size,
+                             max_steps=est.max_steps(limit), max_batch=max_batch))
+    return est
+
+
+def estimate_text(est: train_estimate.TrainingEstimate) -> str:
+    """What the Train tab says under its Start button: the expected duration, how it was had, and whether it is
+    over the limit (with what to change)."""
+    limit = train_estimate.max_train_seconds()
+    text = t("train.estimate", time=_duration(est.seconds), steps=est.steps, step=est.seconds_per_step,
+             batch=est.batch_size, measured=" / ".join(map(str, est.timing.batches)), precision=est.timing.precision)
+    if est.seconds > limit:
+        max_batch = est.max_batch(limit)
+        text += " " + t("train.estimate_over" if max_batch >= 1 else "train.estimate_over_steps", hours=limit / 3600,
+                        steps=est.steps, batch=est.batch_size, max_steps=est.max_steps(limit), max_batch=max_batch)
+    return text
+
+
+def train_estimate_text(data: str = "digits", preset: str = D("preset"), steps: int = D("steps"),
+                        batch_size: int = D("batch_size"), image_size: int = D("image_size"),
+                        base_channels: int = D("base_channels"), conditional: bool = D("conditional"),
+                        amp: str = D("amp"), learn_sigma: bool = D("learn_sigma")) -> str:
+    """The expected duration of the run the widgets describe (empty while a value is not valid: Start says why)."""
+    try:
+        data = str(data or "digits").strip().lower()
+        steps = c.number("name.train_steps", steps, 1, limits.MAX_TRAIN_STEPS, integer=True)
+        batch_size = c.number("name.batch", batch_size, 1, limits.MAX_BATCH_SIZE, integer=True)
+        preset = c.choice("name.preset", preset, limits.TRAIN_PRESETS)
+        image_size = int(c.choice("name.image_size", int(c.number("name.image_size", image_size, 1, 1024,
+                                                                  integer=True)), limits.IMAGE_SIZES))
+        base_channels = c.number("name.base", base_channels, 0, limits.MAX_BASE_CHANNELS, integer=True)
+        amp = c.precision(amp, "train")
+        est = train_estimate.estimate(data, preset, image_size, base_channels, bool(conditional), bool(learn_sigma),
+                                      steps, batch_size, amp)
+    except (gr.Error, ValueError):          # ValueError: a width the preset cannot take (Start says which)
+        return ""
+    return estimate_text(est)
 
 
 def train_resume(run: Optional[str] = None, zip_file: Any = None) -> TrainView:
@@ -289,9 +338,8 @@ def train_poll(listing_sig: Optional[str] = None, status_sig: Optional[str] = No
     resumable = resumable_choices()
     sig = listing_signature() + "|resumable:" + ",".join(r for _, r in resumable)
     changed = sig != listing_sig
-    dropdowns = gr.update(choices=c.checkpoint_choices()) if changed else gr.skip()
     resume = gr.update(choices=resumable, value=resumable[0][1] if resumable else None) if changed else gr.skip()
-    return TrainPoll(**vars(view), checkpoints=dropdowns, resumable=resume, listing_sig=sig,
+    return TrainPoll(**vars(view), resumable=resume, listing_sig=sig,
                      status_sig=new_status_sig)
 
 
@@ -300,6 +348,7 @@ def train_poll(listing_sig: Optional[str] = None, status_sig: Optional[str] = No
 class TrainTab:
     view: dict                       # TrainView field -> component
     resumable: gr.Dropdown           # this app's stopped or failed runs
+    estimate: tuple                  # (handler, inputs, output) of the expected-duration line, run on page load
 
 
 def build() -> TrainTab:
@@ -352,6 +401,8 @@ def build() -> TrainTab:
                         T = gr.Number(D("T"), label="T", elem_id="train-T", precision=0, minimum=limits.MIN_T,
                                       maximum=limits.MAX_T, info=L("train.T_info", lo=limits.MIN_T, hi=limits.MAX_T))
                 amp = c.precision_picker("train")
+                estimate = gr.Markdown(label="estimate", elem_id="train-estimate", show_label=False,
+                                       elem_classes="caption")
                 with gr.Row():
                     start = gr.Button(L("train.start"), variant="primary", elem_id="train-start")
                     stop = gr.Button(L("train.stop"), variant="stop", elem_id="train-stop")
@@ -379,20 +430,25 @@ def build() -> TrainTab:
     stop.click(c.bind(train_stop, view), None, c.components(view), api_name="train_stop", concurrency_limit=None)
     refresh.click(c.bind(train_status, view), None, c.components(view), api_name="train_status",
                   concurrency_limit=None)
+    estimate_inputs = [data, preset, steps, batch, image_size, base, conditional, amp, learn_sigma]
+    for widget in estimate_inputs:
+        widget.change(train_estimate_text, estimate_inputs, estimate, **c.QUIET, trigger_mode="always_last")
+    demo_load_estimate = (train_estimate_text, estimate_inputs, estimate)
     data.change(lambda d: gr.update(visible=d == "zip"), data, zip_group, **c.QUIET, queue=False)
     data.change(lambda d: gr.update(value=DATA_IMAGE_SIZE[d]) if d in DATA_IMAGE_SIZE else gr.skip(), data,
                 image_size, **c.QUIET, queue=False)
-    return TrainTab(view=view, resumable=resume_run)
+    return TrainTab(view=view, resumable=resume_run, estimate=demo_load_estimate)
 
 
-def poll(demo: gr.Blocks, tab: TrainTab, checkpoint_dropdowns: list) -> list[gr.State]:
-    """On page load and every POLL_SECONDS: the training status, and every tab's checkpoint list. Returns
-    the two signatures the poll compares (cleared, they make the next tick redraw both)."""
+def poll(demo: gr.Blocks, tab: TrainTab) -> list[gr.State]:
+    """On page load and every POLL_SECONDS: the training status, and the listing signature every tab's checkpoint
+    list follows. Returns the two signatures the poll compares (cleared, they make the next tick redraw both)."""
     listing_sig, status_sig = gr.State(None), gr.State(None)
-    outputs = dict(tab.view, checkpoints=checkpoint_dropdowns, resumable=tab.resumable, listing_sig=listing_sig,
+    outputs = dict(tab.view, resumable=tab.resumable, listing_sig=listing_sig,
                    status_sig=status_sig)
     event = c.bind(train_poll, outputs)
     gr.Timer(POLL_SECONDS).tick(event, [listing_sig, status_sig], c.components(outputs), **c.QUIET,
                                 concurrency_limit=None)
     demo.load(event, [listing_sig, status_sig], c.components(outputs), **c.QUIET)
+    demo.load(*tab.estimate, **c.QUIET)
     return [listing_sig, status_sig]
