@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from .diffusion import DiffusionConfig, GaussianDiffusion, SamplingDefaults
 from .formats import diffusers as diffusers_format
 from .formats.base import CheckpointError, LoadedCheckpoint, quoted
+from .messages import MessageError
 from .formats.limits import LIMITS, check_diffusion_dict, check_finite, check_int, check_shapes, check_unet_dict, \
     header_shapes, unet_shapes
 from .paths import resolve_checkpoint
@@ -33,12 +34,20 @@ _UMASK = os.umask(0o022)                 # read the process umask once (os.umask
 os.umask(_UMASK)
 
 
+class FolderNotWritable(MessageError, PermissionError):
+    """An output folder this process may not write to; the message names it and what to do."""
+
+
+class CheckpointNotFound(MessageError, FileNotFoundError):
+    """No file at the checkpoint path given."""
+
+
 def atomic_write(path: str | os.PathLike, write_fn) -> None:
     """Call write_fn(tmp_path) then atomically rename tmp_path onto path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(path.parent, os.W_OK):
-        raise PermissionError(f"cannot write to {path.parent}: choose another output folder (--out)")
+        raise FolderNotWritable("checkpoint.folder_not_writable", folder=str(path.parent))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -110,7 +119,7 @@ def read_metadata(path: str | os.PathLike, max_bytes: Optional[int] = DEFAULT_MA
     if (path.is_file() and path.suffix.lower() == ".zip") or (path.is_dir() and diffusers_format.recognises(path)):
         raise CheckpointError("checkpoint.zip_not_ours", name=path.name)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} not found; check the path")
+        raise CheckpointNotFound("checkpoint.not_found", path=str(path))
     if path.is_dir():
         raise CheckpointError("checkpoint.folder", name=path.name)
     size = path.stat().st_size
@@ -179,7 +188,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     Every config field is range-checked (`ddpm.formats.limits`) and the tensor shapes the file declares are
     compared with the config before any module or table is allocated."""
     if weights not in ("ema", "raw"):
-        raise ValueError(f"weights must be 'ema' or 'raw' (got {weights!r})")
+        raise MessageError("checkpoint.bad_weights", value=quoted(weights))
     path = resolve_checkpoint(path)
     if diffusers_format.recognises(path):
         return diffusers_format.load(path, device=device, max_bytes=max_bytes)

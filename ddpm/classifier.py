@@ -18,6 +18,7 @@ from torch import Tensor
 
 from .checkpoint import CheckpointError, atomic_write, read_metadata
 from .diffusion import DiffusionConfig
+from .messages import MessageError
 from .unet import ResBlock, timestep_embedding
 
 FORMAT = "ddpm-workbench-classifier"
@@ -35,7 +36,7 @@ class ClassifierConfig:
     def __post_init__(self):
         object.__setattr__(self, "channel_mult", tuple(int(m) for m in self.channel_mult))
         if self.num_classes < 2:
-            raise ValueError("a guidance classifier needs at least 2 classes")
+            raise MessageError("classifier.too_few_classes", k=self.num_classes)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -88,7 +89,8 @@ def load_classifier(path, device="cpu") -> NoisyClassifier:
         with safe_open(str(path), framework="pt") as f:
             model.load_state_dict({k: f.get_tensor(k) for k in f.keys()})
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path.name}: the classifier does not rebuild ({str(e).splitlines()[0]})") from None
+        raise CheckpointError("classifier.does_not_rebuild", name=path.name,
+                              error=(str(e).splitlines() or [""])[0]) from None
     model.class_names = meta.get("class_names", [])
     model.meta = meta
     return model.to(device).eval()

@@ -20,6 +20,8 @@ from typing import NamedTuple, Optional, Union
 import torch
 from torch import Tensor
 
+from .messages import MessageError
+
 OBJECTIVES = ("eps", "x0", "v")
 VARIANCES = ("fixed_small", "fixed_large", "learned_range")   # the reverse variance σ_t² of p_θ(x_{t−1} | x_t)
 
@@ -70,7 +72,7 @@ def split_output(objective: str, model_out: Tensor, x_t: Tensor, alpha: Coef, si
         return Prediction((x_t - alpha * model_out) / sigma, model_out)
     if objective == "v":
         return Prediction(sigma * x_t + alpha * model_out, alpha * x_t - sigma * model_out)
-    raise ValueError(f"unknown objective {objective!r}; choose from {sorted(OBJECTIVES)}")
+    raise MessageError("choice.unknown", kind="objective", value=objective, choices=sorted(OBJECTIVES))
 
 
 def output_from(objective: str, eps: Tensor, pred_xstart: Tensor, alpha: Coef, sigma: Coef) -> Tensor:
@@ -81,7 +83,7 @@ def output_from(objective: str, eps: Tensor, pred_xstart: Tensor, alpha: Coef, s
         return pred_xstart
     if objective == "v":
         return alpha * eps - sigma * pred_xstart
-    raise ValueError(f"unknown objective {objective!r}; choose from {sorted(OBJECTIVES)}")
+    raise MessageError("choice.unknown", kind="objective", value=objective, choices=sorted(OBJECTIVES))
 
 
 @dataclass(frozen=True)

@@ -61,9 +61,9 @@ def load_dataset(name: str = "digits", image_size: int | None = None, root: str 
     """
     from .sources import builtin, folder, hf
     if image_size is not None and (type(image_size) is not int or image_size < 1):
-        raise ValueError(f"image_size must be a positive integer or None, got {image_size!r}")
+        raise MessageError("data.image_size", value=image_size)
     if channels not in (None, 1, 3):
-        raise ValueError(f"channels must be 1 (grey), 3 (RGB) or None (automatic), got {channels!r}")
+        raise MessageError("data.channels", value=channels)
     key = str(name).strip().lower().replace("-", "_")
     if key in builtin.BUILTIN:
         return builtin.load_builtin(key, image_size, channels, root)
@@ -92,7 +92,7 @@ def grid_columns(n: int, period: int | None = None, max_aspect: float = 2.5) -> 
     columns; the one nearest a square is taken where the grid stays within max_aspect (columns : rows either way),
     else the plain ceil(sqrt(n)). `--labels 3,3,7 --n 64` -> 9 columns × 8 rows."""
     if n < 1:
-        raise ValueError(f"a grid needs at least one image (n={n})")
+        raise MessageError("data.grid_empty")
     square = math.ceil(math.sqrt(n))
     if not period or period < 1:
         return square
@@ -110,7 +110,7 @@ def make_grid(images: Tensor, nrow: int | None = None, padding: int = 1, pad_val
     x = to_uint8(images).numpy()
     n, h, w, c = x.shape
     if n == 0:
-        raise ValueError("make_grid needs at least one image")
+        raise MessageError("data.grid_empty")
     if c == 1:
         x = np.repeat(x, 3, axis=3)
     nrow = nrow or math.ceil(math.sqrt(n))
@@ -126,7 +126,7 @@ def save_image_grid(images: Tensor, path: str | Path, nrow: int | None = None, s
     """Write make_grid(images, nrow) as a PNG, upscaled by the integer `scale` (nearest). Returns the path."""
     from PIL import Image
     if not isinstance(scale, int) or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+        raise MessageError("data.grid_scale", value=scale)
     grid = make_grid(images, nrow)
     if scale > 1:
         grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)

@@ -22,11 +22,11 @@ def pick_device(name: str | None = "auto") -> torch.device:
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise MessageError("device.unknown", name=name) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu or auto")
+        raise MessageError("device.no_cuda")
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("device 'mps' was asked for but MPS is not available; use --device cpu or auto")
+        raise MessageError("device.no_mps")
     return dev
 
 
@@ -56,8 +56,8 @@ def cpu_bf16_override() -> Optional[bool]:
     if value in ("", "detect"):
         return None
     if value not in CPU_BF16_VALUES:
-        raise ValueError(f"{CPU_BF16_ENV}={os.environ[CPU_BF16_ENV]!r} is not understood; set it to one of "
-                         f"{', '.join(CPU_BF16_VALUES)} (or leave it unset to ask the CPU)")
+        raise MessageError("device.bf16_env", env=CPU_BF16_ENV, value=os.environ[CPU_BF16_ENV],
+                           values=", ".join(CPU_BF16_VALUES))
     return value == "native"
 
 
@@ -113,9 +113,9 @@ def resolve_precision(amp: str, device: torch.device | str, use: str = "sample")
     sample); fp32 elsewhere. off: fp32. bf16 / fp16 as asked (fp16 on a CPU is refused; bf16 on a CPU that emulates
     it carries a warning)."""
     if amp not in AMP_CHOICES:
-        raise ValueError(f"unknown amp {amp!r}; choose from {sorted(AMP_CHOICES)}")
+        raise MessageError("choice.unknown", kind="amp", value=amp, choices=sorted(AMP_CHOICES))
     if use not in USES:
-        raise ValueError(f"unknown use {use!r}; choose from {list(USES)}")
+        raise MessageError("choice.unknown", kind="use", value=use, choices=list(USES))
     kind = torch.device(device).type
     if amp == "off":
         return Precision("fp32", kind, "--amp off")

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from .coefficients import OBJECTIVES, CoefficientTable, Prediction, output_from, split_output, split_variance
+from .messages import MessageError
 from .schedules import DEFAULT_T, make_betas
 LOSSES = ("mse", "l1")
 WEIGHTINGS = ("simple", "snr", "min_snr", "importance")
@@ -20,7 +21,7 @@ WEIGHTINGS = ("simple", "snr", "min_snr", "importance")
 
 def _check_choice(kind: str, value: str, choices) -> None:
     if value not in choices:
-        raise ValueError(f"unknown {kind} {value!r}; choose from {sorted(choices)}")
+        raise MessageError("choice.unknown", kind=kind, value=value, choices=sorted(choices))
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class DiffusionConfig:
         _check_choice("objective", self.objective, OBJECTIVES)
         if self.schedule == "custom":
             if self.betas is None:
-                raise ValueError("schedule 'custom' needs betas")
+                raise MessageError("schedule.custom_needs_betas")
             object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
             object.__setattr__(self, "T", len(self.betas))
         make_betas(self.schedule, self.T, **({"betas": self.betas} if self.schedule == "custom" else {}))
@@ -211,7 +212,7 @@ class GaussianDiffusion:
             w = 1.0 / (1.0 + snr)
         elif weighting == "min_snr":
             if min_snr_gamma <= 0:
-                raise ValueError(f"min_snr_gamma must be > 0 (got {min_snr_gamma}); the usual value is 5")
+                raise MessageError("diffusion.min_snr_gamma", value=min_snr_gamma)
             # Hang et al. 2023: the ε-loss weight is min(SNR, γ)/SNR; the same weight on x_0 is reached by
             # min(SNR, γ) on the x_0 loss and min(SNR, γ)/(SNR + 1) on the v loss (their eq. 9 and §3.3)
             denom = {"eps": snr, "x0": torch.ones_like(snr), "v": snr + 1.0}[self.objective]
@@ -241,8 +242,7 @@ class GaussianDiffusion:
         x_t = self.q_sample(x_start, t, noise)
         out = model(x_t, t, y)
         if split_variance(out, x_t)[1] is not None:
-            raise ValueError("this network learns its variance (2C output channels): train it with "
-                             "ddpm.vlb_loss.training_losses, which adds the λ·L_vlb term that trains v")
+            raise MessageError("diffusion.use_vlb_loss")
         return self.simple_loss(out, x_start, noise, t, loss_type, weighting, min_snr_gamma)
 
     def simple_loss(self, out: Tensor, x_start: Tensor, noise: Tensor, t: Tensor, loss_type: str = "mse",

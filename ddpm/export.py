@@ -22,7 +22,7 @@ from typing import Optional, Sequence
 
 from .checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from .formats import diffusers as diffusers_format
-from .messages import msg
+from .messages import msg, render
 from .threads import add_threads_arg, set_threads
 
 FORMATS = ("diffusers",)
@@ -45,16 +45,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--out", required=True, help="the folder to write (must not exist yet, or be empty)")
     p.add_argument("--weights", default="ema", choices=["ema", "raw"])
     add_threads_arg(p)
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the messages: en or zh (中文)")
     a = p.parse_args(argv)
     try:
         set_threads(a.threads)
         out = export_diffusers(a.checkpoint, a.out, weights=a.weights)
     except (CheckpointError, FileNotFoundError, FileExistsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(render(msg("cli.error", error=getattr(e, "message", str(e))), a.lang), file=sys.stderr)
         return 2
     conditional = bool(json.loads((out / "unet" / "config.json").read_text()).get("num_class_embeds"))
-    print(msg("export.wrote_conditional" if conditional else "export.wrote", out=str(out),
-              readme=str(out / "README.md")))
+    print(render(msg("export.wrote_conditional" if conditional else "export.wrote", out=str(out),
+                     readme=str(out / "README.md")), a.lang))
     return 0
 
 

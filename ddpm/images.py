@@ -78,7 +78,7 @@ class ImageDataset:
         """Deterministic stratified split -> (train, heldout): about holdout_fraction of every class is held
         out (at least one image of each class stays in train). Both keep the original order."""
         if not 0.0 < holdout_fraction < 1.0:
-            raise ValueError(f"holdout_fraction must be in (0, 1), got {holdout_fraction!r}")
+            raise MessageError("data.holdout_range", value=holdout_fraction)
         gen = torch.Generator().manual_seed(seed)
         held = []
         for c in range(max(self.num_classes, 1)):    # without classes every image is in one group

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from .coefficients import VARIANCES, learned_range_log_variance, split_variance
 from .diffusion import GaussianDiffusion, extract
+from .messages import MessageError
 
 LN2 = math.log(2.0)
 BINS = 256                           # 8-bit data: the decoder's bins have half-width 1/255 on [−1, 1]
@@ -84,12 +85,11 @@ def model_log_variance(diffusion: GaussianDiffusion, t: Tensor, x: Tensor, varia
         table = torch.log(torch.cat([q["posterior_variance"][1:2], q["betas"][1:]])).to(diffusion.dtype)
     elif variance == "learned_range":
         if v is None:
-            raise ValueError("variance 'learned_range' needs the network's variance output v: this model does not "
-                             "learn its variance (train with --learn-sigma), use fixed_small or fixed_large")
+            raise MessageError("likelihood.needs_learned_variance")
         log_beta = extract(diffusion.float64["betas"].log().to(diffusion.dtype), t, x)
         return learned_range_log_variance(v, log_beta, extract(diffusion.posterior_log_variance_clipped, t, x))
     else:
-        raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
+        raise MessageError("choice.unknown", kind="variance", value=variance, choices=list(VARIANCES))
     return extract(table, t, x).expand_as(x)
 
 
@@ -98,7 +98,7 @@ def resolve_variance(diffusion: GaussianDiffusion, variance: Optional[str]) -> s
     --learn-sigma, fixed_small for ours otherwise, a diffusers scheduler's variance_type)."""
     variance = diffusion.sampling_defaults.variance if variance is None else variance
     if variance not in VARIANCES:
-        raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
+        raise MessageError("choice.unknown", kind="variance", value=variance, choices=list(VARIANCES))
     return variance
 
 
@@ -135,12 +135,11 @@ def vlb_timesteps(T: int, stride: int = 1) -> list[int]:
     (by ~100× over the first 50 steps of a linear schedule), then every stride-th t, and always T − 1.
     About stride + T/stride network passes per image; stride 1 evaluates all T."""
     if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"stride must be a positive integer (got {stride!r}); 1 evaluates every timestep")
+        raise MessageError("likelihood.stride_int", stride=stride)
     if T < 2:
-        raise ValueError(f"the model has T={T} diffusion steps; the bound needs T ≥ 2")
+        raise MessageError("likelihood.t_small", T=T)
     if stride > T - 1:
-        raise ValueError(f"stride {stride} is larger than the model's {T - 1} KL timesteps (T={T}); "
-                         f"use a stride between 1 and {T - 1} (1 evaluates every timestep)")
+        raise MessageError("likelihood.stride_large", stride=stride, kl=T - 1, T=T)
     ts = list(range(0, stride + 1)) + list(range(2 * stride, T, stride))
     if ts[-1] != T - 1:
         ts.append(T - 1)
@@ -212,7 +211,7 @@ def vlb_terms(model_fn: Callable[[Tensor, Tensor], Tensor], diffusion: GaussianD
     ts = vlb_timesteps(diffusion.T, stride)
     x = quantize_8bit(x_start) if quantize else x_start
     if not quantize and not torch.allclose(quantize_8bit(x), x, atol=1e-5):
-        raise ValueError("x_start is not on the 8-bit grid k/127.5 − 1; pass quantize=True")
+        raise MessageError("likelihood.not_8bit")
     B = x.shape[0]
     terms = torch.empty(B, len(ts), dtype=torch.float64)
     for i, t in enumerate(ts):

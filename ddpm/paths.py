@@ -44,6 +44,10 @@ class BundledModelMissing(MessageError, FileNotFoundError):
     """A bundled model that this installation lacks and could not fetch."""
 
 
+class FetchTooLarge(MessageError, OSError):
+    """A download over MAX_FETCH_BYTES, stopped before the rest arrives."""
+
+
 def cache_dir() -> Path:
     """Where fetched bundled models are kept: $XDG_CACHE_HOME/ddpm-workbench (default ~/.cache/ddpm-workbench)."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ddpm-workbench"
@@ -79,11 +83,12 @@ def _fetch(name: str, url: str, dest: Path) -> Path:
             while chunk := r.read(1 << 20):
                 got += len(chunk)
                 if got > MAX_FETCH_BYTES:
-                    raise OSError(f"over {MAX_FETCH_BYTES // 2**20} MB")
+                    raise FetchTooLarge("bundled.over_limit", mb=MAX_FETCH_BYTES // 2**20)
                 f.write(chunk)
         os.replace(tmp, dest)
     except (OSError, ValueError) as e:      # URLError and HTTPError are OSErrors; a malformed URL a ValueError
-        raise BundledModelMissing("bundled.fetch_failed", name=name, url=url, error=str(e)[:200]) from None
+        raise BundledModelMissing("bundled.fetch_failed", name=name, url=url,
+                                  error=getattr(e, "message", None) or str(e)[:200]) from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

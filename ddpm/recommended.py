@@ -5,12 +5,13 @@ and the app start from, so that the same model gives the same images wherever it
     ck = load_checkpoint("mnist")
     s = ck.recommended                      # SamplingSetting(sampler='ddim', steps=50, eta=0.5, guidance_scale=1.25, …)
     res = generate(ck.model, ck.diffusion, n=16, labels=[3] * 16, **s.generate_kwargs())
-    python -m ddpm.recommended mnist                                  # print it, and where it comes from
-    python -m ddpm.recommended my.safetensors --sampler ddim --steps 20 --eta 0.5 --guidance-scale 1.5 \
-        --why "docs/my_report/report.json"                            # record it in the file (weights unchanged)
+    python -m ddpm.recommend mnist                                    # print it, and where it comes from
+    python -m ddpm.recommend my.safetensors --sampler ddim --steps 20 --eta 0.5 --guidance-scale 1.5 \
+        --why "docs/my_report/report.json"                            # record it in the file (ddpm.recommend)
 
 Where it comes from, first match wins (`SamplingSetting.source`):
-1. "checkpoint": the file records it (meta "recommended_sampling", written by `record_setting` / the CLI above);
+1. "checkpoint": the file records it (meta "recommended_sampling", written by `ddpm.recommend.record_setting` /
+   the CLI above);
 2. "bundled": the file is one of the bundled models (by its SHA-256), whose setting is the one its model card's
    report measured (checkpoints/README.md). The bundled files themselves are not rewritten: every measurement of
    them quotes their hash;
@@ -19,17 +20,13 @@ A model without classifier-free guidance (unconditional, or no null label) gets 
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
-import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
 from .messages import MessageError, msg, render
-from .paths import bundled_dir, cache_dir
 
 META_KEY = "recommended_sampling"
 SAMPLERS_WITH_STEPS = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "unipc", "edm_heun", "restart")
@@ -122,48 +119,3 @@ def recommended_setting(ck) -> SamplingSetting:
     if s.guidance_scale != 1.0 and ck.guidance_unavailable is not None:
         s = replace(s, guidance_scale=1.0)
     return s
-
-
-def record_setting(path: str, setting: SamplingSetting) -> None:
-    """Write `setting` into the checkpoint file's meta, keeping every tensor as it is (an atomic rewrite)."""
-    from safetensors.torch import load_file, save_file
-
-    from .checkpoint import atomic_write, read_metadata
-    meta = read_metadata(path, max_bytes=None)
-    check_setting(setting.as_meta(), Path(path).name)
-    meta[META_KEY] = setting.as_meta()
-    tensors = load_file(str(path))
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"ddpm": json.dumps(meta)}))
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ddpm.recommended",
-                                description="Print a model's recommended sampling setting, or record one in the file.")
-    p.add_argument("checkpoint", help="a checkpoint (.safetensors, or a bundled name such as mnist)")
-    p.add_argument("--sampler", choices=SAMPLERS_WITH_STEPS, help="record this sampler (with the options below)")
-    p.add_argument("--steps", type=int, default=50, help="steps to record (default 50)")
-    p.add_argument("--eta", type=float, default=0.0, help="DDIM η to record (default 0)")
-    p.add_argument("--guidance-scale", type=float, default=1.0, help="guidance scale w to record (default 1)")
-    p.add_argument("--why", default="", help="where it was measured (a report or benchmark path)")
-    p.add_argument("--lang", choices=("en", "zh"), default="en")
-    a = p.parse_args(argv)
-    from .checkpoint import CheckpointError, load_checkpoint
-    try:
-        ck = load_checkpoint(a.checkpoint, max_bytes=None)
-        if a.sampler is not None:
-            if ck.source != "ddpm-workbench":
-                raise MessageError("recommended.not_ours", name=Path(ck.path).name)
-            if Path(ck.path).resolve().parent in (bundled_dir().resolve(), cache_dir().resolve()):
-                raise MessageError("recommended.bundled_file", name=Path(ck.path).name)
-            record_setting(ck.path, check_setting(dict(sampler=a.sampler, steps=a.steps, eta=a.eta,
-                                                       guidance_scale=a.guidance_scale, why=a.why)))
-            ck = load_checkpoint(ck.path, max_bytes=None)
-    except (MessageError, CheckpointError, FileNotFoundError, ValueError) as e:
-        print(render(msg("recommended.error", error=getattr(e, "message", str(e))), a.lang), file=sys.stderr)
-        return 2
-    print(ck.recommended.describe(a.lang))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

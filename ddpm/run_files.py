@@ -7,6 +7,11 @@ import json
 from pathlib import Path
 
 from .checkpoint import atomic_write
+from .messages import MessageError
+
+
+class OutputNotWritable(MessageError, PermissionError):
+    """An output folder (--out) this process cannot write to."""
 
 
 def check_writable(out: Path) -> None:
@@ -16,8 +21,7 @@ def check_writable(out: Path) -> None:
         probe.write_text("ok")
         probe.unlink()
     except OSError as e:
-        raise PermissionError(f"cannot write to output folder {str(out)!r} ({e.strerror}); "
-                              "choose another --out") from None
+        raise OutputNotWritable("run.not_writable", out=str(out), error=e.strerror) from None
 
 
 def trim_metrics(path: Path, step: int) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .messages import msg, render
+from .messages import MessageError, msg, render
 from .paths import BUNDLED_MODELS
 from .checkpoint import CheckpointError, load_checkpoint
 from .classifier import load_classifier
@@ -46,7 +46,7 @@ def parse_labels(text: str, class_names: list[str]) -> list[int] | None:
             try:
                 out.append(int(tok))
             except ValueError:
-                raise ValueError(f"label {tok!r} is neither a class index nor a class name {class_names}") from None
+                raise MessageError("sample.bad_label", label=repr(tok), names=", ".join(class_names)) from None
     return out
 
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sampler", default=None, choices=list(SAMPLERS),
                    help="ddpm (all T steps), ddim, dpmpp_2m (DPM-Solver++(2M)), dpmpp_2m_sde, unipc (UniPC bh2), "
                         "edm_heun (EDM's Heun sampler with --churn), restart (Restart sampling); None: the model's "
-                        "recommended setting (python -m ddpm.recommended CKPT shows it)")
+                        "recommended setting (python -m ddpm.recommend CKPT shows it)")
     p.add_argument("--steps", type=int, default=None,
                    help=f"network calls (None: the recommended setting's for its sampler, else {DEFAULT_STEPS}); DDPM "
                         "always runs all T; edm_heun and restart spend exactly this many (Heun: 2 per step, 1 on the "
@@ -186,8 +186,7 @@ def main(argv=None) -> int:
     a = p.parse_args(args)
     for old, new in DEPRECATED_FLAGS.items():
         if any(x == old or x.startswith(old + "=") for x in args):
-            print(f"note: {old} is deprecated and will be removed in the next release; use {new} "
-                  "(the name `diagnostics report` and the app use too)", file=sys.stderr)
+            print(render(msg("sample.deprecated_flag", old=old, new=new)), file=sys.stderr)
     bars = []     # the bar lives in the CLI (drawn from the first step on); generate() only reports (done, total)
 
     def progress(done: int, total: int) -> None:
@@ -214,7 +213,7 @@ def main(argv=None) -> int:
                        amp=a.amp, churn=churn, restart=restart, eps_scaling=eps_scaling,
                        convention=None if a.convention == "model" else a.convention)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(render(msg("recommended.error", error=getattr(e, "message", str(e)))), file=sys.stderr)
         return 2
     finally:
         for bar in bars:
@@ -227,9 +226,9 @@ def main(argv=None) -> int:
                         x_T=res.x_T.numpy(), settings=json.dumps(res.settings))
     if a.trajectory and res.trajectory is not None:
         save_trajectory(res.trajectory, Path(a.trajectory), nrow=nrow)
-    print(f"{a.n} images, {res.network_calls} network calls each, {res.settings['precision']}, "
-          f"{res.seconds:.1f}s -> {out} "
-          f"(+ {out.with_suffix('.npz').name}{', ' + a.trajectory if a.trajectory else ''})")
+    extra = out.with_suffix(".npz").name + (", " + a.trajectory if a.trajectory else "")
+    print(render(msg("sample.wrote", n=a.n, calls=res.network_calls, precision=res.settings["precision"],
+                     seconds=res.seconds, out=str(out), extra=extra)))
     return 0
 
 

@@ -47,7 +47,7 @@ class DDPMSampler:
     def __init__(self, diffusion: GaussianDiffusion, variance: str = "fixed_small", clip_denoised: bool = True,
                  clip_range: float = 1.0):
         if variance not in VARIANCES:
-            raise ValueError(f"unknown variance {variance!r}; choose from {list(VARIANCES)}")
+            raise MessageError("choice.unknown", kind="variance", value=variance, choices=list(VARIANCES))
         self.diffusion = diffusion
         self.variance = variance
         self.clip_denoised = clip_denoised
@@ -72,8 +72,7 @@ class DDPMSampler:
         if self.variance == "learned_range":
             v = split_variance(model_out, x_t)[1]
             if v is None:
-                raise ValueError("variance 'learned_range' needs a network that learns its variance (2C output "
-                                 "channels, trained with --learn-sigma); use fixed_small or fixed_large")
+                raise MessageError("sampler.needs_learned_variance")
             log_var = learned_range_log_variance(v, math.log(c.beta), c.posterior_log_variance_clipped)
             return Step(mean + torch.exp(0.5 * log_var) * noise, pred_xstart)
         var = c.posterior_variance if self.variance == "fixed_small" else c.beta
@@ -91,7 +90,7 @@ class DDIMSampler:
                  spacing: str = "trailing", clip_denoised: bool = True, clip_range: float = 1.0,
                  eps_from_clipped: bool = True):
         if not 0.0 <= float(eta) <= 1.0:
-            raise ValueError(f"eta must be in [0, 1] (got {eta}); 0 is deterministic DDIM, 1 is DDPM-like")
+            raise MessageError("sampler.eta", eta=eta)
         self.diffusion = diffusion
         self.eta = float(eta)
         self.spacing = spacing
@@ -177,11 +176,10 @@ def make_sampler(name: str, diffusion: GaussianDiffusion, *, steps: Optional[int
     model_clip = d.clip_denoised if clip_denoised is None else clip_denoised
     if name == "ddpm":
         if steps not in (None, diffusion.T):
-            raise ValueError(f"DDPM runs all T={diffusion.T} steps; for fewer steps use the 'ddim' sampler "
-                             f"(with eta=1 it is DDPM-like) or one of {list(SAMPLERS[2:])}")
+            raise MessageError("sampler.ddpm_steps", T=diffusion.T, others=list(SAMPLERS[2:]))
         smp = DDPMSampler(diffusion, variance, model_clip, d.clip_range)
     elif name not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose from {sorted(SAMPLERS)}")
+        raise MessageError("choice.unknown", kind="sampler", value=name, choices=sorted(SAMPLERS))
     else:
         smp = _few_step_sampler(name, diffusion, conv, DEFAULT_STEPS if steps is None else steps, eta, spacing,
                                 clip_denoised, model_clip, order, karras, eps_from_clipped, churn, restart)

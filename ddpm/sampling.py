@@ -18,7 +18,8 @@ from torch import Tensor
 from .coefficients import join_variance, split_variance
 from .device import Precision, resolve_precision
 from .diffusion import GaussianDiffusion
-from .formats.base import guidance_unavailable
+from .formats.base import guidance_unavailable_message
+from .messages import MessageError
 from .samplers import SOLVERS, make_sampler
 from .stochastic import Churn, EpsScaling, RestartSpec
 
@@ -166,13 +167,13 @@ def _parse_labels(labels, n: int, num_classes: int) -> Optional[Tensor]:
     if labels is None:
         return None
     if num_classes == 0:
-        raise ValueError("this model is unconditional (trained without labels): leave the labels out")
+        raise MessageError("sampling.labels_unconditional")
     y = torch.as_tensor(list(labels) if not torch.is_tensor(labels) else labels, dtype=torch.long).flatten()
     if y.numel() == 0:
         return None
     if ((y < 0) | (y >= num_classes)).any():
         bad = y[(y < 0) | (y >= num_classes)][0].item()
-        raise ValueError(f"label {bad} is outside this model's classes 0..{num_classes - 1}")
+        raise MessageError("sampling.label_range", label=bad, last=num_classes - 1)
     if y.numel() != n:  # cycle the given labels over n images: labels=[3, 7], n=4 -> 3, 7, 3, 7
         y = y.repeat((n + y.numel() - 1) // y.numel())[:n]
     return y
@@ -203,31 +204,28 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
     recomputed from the clipped x̂_0 (None: the convention's; diffusers' DDIMPipeline keeps the network's ε̂).
     """
     if not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
-        raise ValueError(f"n must be an integer in [1, {MAX_SAMPLES}] (got {n!r})")
+        raise MessageError("sampling.n_range", hi=MAX_SAMPLES, n=n)
     if max_batch < 1:
-        raise ValueError("max_batch must be >= 1")
+        raise MessageError("sampling.max_batch", value=max_batch)
     if temperature < 0 or noise_temperature < 0:
-        raise ValueError("temperatures must be >= 0 (1 is the standard setting)")
+        raise MessageError("sampling.temperature")
     num_classes = getattr(model.config, "num_classes", 0)
     y = _parse_labels(labels, n, num_classes)
     if guidance_scale != 1.0 and y is None:
-        raise ValueError("guidance needs class labels" if num_classes else
-                         "this model is unconditional: classifier-free guidance needs a class-conditional model")
+        raise MessageError("sampling.guidance_labels" if num_classes else "guidance.unconditional")
     if guidance_scale != 1.0 and not getattr(model.config, "has_null_class", True):
-        raise ValueError(f"guidance_scale must be 1 for this model: {guidance_unavailable(model)}")
+        raise MessageError("sampling.guidance_one", why=guidance_unavailable_message(model))
     if classifier is not None:
         if y is None:
-            raise ValueError("classifier guidance needs class labels")
+            raise MessageError("sampling.classifier_labels")
         check_classifier(classifier, model, diffusion)
     if classifier_scale and classifier is None:
-        raise ValueError("classifier_scale was set but no classifier was given "
-                         "(train one with `python -m ddpm.train_classifier`)")
+        raise MessageError("sampling.no_classifier")
     smp = make_sampler(sampler, diffusion, steps=steps, eta=eta, variance=variance, spacing=spacing,
                        clip_denoised=clip_denoised, order=order, karras=karras, eps_from_clipped=eps_from_clipped,
                        churn=churn, restart=restart, convention=convention)
     if getattr(smp, "variance", None) == "learned_range" and not learns_variance(model):
-        raise ValueError("variance 'learned_range' needs a model that learns its variance (trained with "
-                         "--learn-sigma); this one does not: use fixed_small or fixed_large")
+        raise MessageError("sampling.needs_learned_variance")
     cfg = model.config
     device = next(model.parameters()).device
     precision = resolve_precision(amp, device)
@@ -237,12 +235,12 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
     if x_T is None:
         x_T = initial_noise(n, shape, seed, temperature)
     elif tuple(x_T.shape) != (n, *shape):
-        raise ValueError(f"x_T has shape {tuple(x_T.shape)}, expected {(n, *shape)}")
+        raise MessageError("sampling.x_t_shape", shape=tuple(x_T.shape), expected=(n, *shape))
     capture = list(capture_steps) if capture_steps is not None else pick_capture_steps(smp.timesteps, trajectory_frames)
     missing = [t for t in capture if t not in smp.timesteps]
     if missing:  # they would never be captured (and used to end in a KeyError)
-        raise ValueError(f"capture_steps {missing[:5]} are not among this sampler's {len(smp.timesteps)} timesteps "
-                         f"({smp.timesteps[0]} … {smp.timesteps[-1]}); choose from them or use trajectory_frames")
+        raise MessageError("sampling.capture_steps", missing=missing[:5], n=len(smp.timesteps),
+                           first=smp.timesteps[0], last=smp.timesteps[-1])
     was_training = model.training
     model.eval()
     batch = max_batch // 2 if (y is not None and guidance_scale not in (0.0, 1.0)) else max_batch
@@ -302,12 +300,11 @@ def check_classifier(classifier, model, diffusion: GaussianDiffusion) -> None:
     """A guidance classifier must match the model's classes, image size and noise schedule."""
     cc, mc = classifier.config, model.config
     if cc.num_classes != mc.num_classes:
-        raise ValueError(f"the classifier knows {cc.num_classes} classes but the model {mc.num_classes}; "
-                         "train a classifier on the model's data set")
+        raise MessageError("sampling.classifier_classes", k_classifier=cc.num_classes, k_model=mc.num_classes)
     if (cc.image_size, cc.in_channels) != (mc.image_size, mc.in_channels):
-        raise ValueError(f"the classifier expects {cc.in_channels}×{cc.image_size}×{cc.image_size} images, "
-                         f"the model makes {mc.in_channels}×{mc.image_size}×{mc.image_size}")
+        raise MessageError("sampling.classifier_shape", c=cc.in_channels, size=cc.image_size, model_c=mc.in_channels,
+                           model_size=mc.image_size)
     dcfg = getattr(classifier, "diffusion_config", None)
     if dcfg is not None and (dcfg.schedule, dcfg.T) != (diffusion.config.schedule, diffusion.config.T):
-        raise ValueError(f"the classifier was trained on noise from schedule {dcfg.schedule!r} with T={dcfg.T}, "
-                         f"the model uses {diffusion.config.schedule!r} with T={diffusion.config.T}")
+        raise MessageError("sampling.classifier_schedule", schedule=dcfg.schedule, T=dcfg.T,
+                           model_schedule=diffusion.config.schedule, model_T=diffusion.config.T)

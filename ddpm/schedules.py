@@ -11,12 +11,14 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor
 
+from .messages import MessageError
+
 DEFAULT_T = 1000
 
 
 def _check_T(T: int) -> None:
     if not isinstance(T, int) or T < 2:
-        raise ValueError(f"T must be an integer >= 2 (got {T!r}); the DDPM default is {DEFAULT_T}")
+        raise MessageError("schedule.t_range", T=T, default=DEFAULT_T)
 
 
 def _scale_to_T(T: int, beta_start: float, beta_end: float) -> tuple[float, float]:
@@ -69,10 +71,10 @@ def custom_betas(betas: Sequence[float] | Tensor) -> Tensor:  # (T,) float64
     """User-given betas, validated: at least 2 values, each strictly inside (0, 1)."""
     b = torch.as_tensor(betas, dtype=torch.float64).flatten()
     if b.numel() < 2:
-        raise ValueError(f"custom betas need at least 2 values (got {b.numel()})")
+        raise MessageError("schedule.betas_few", n=b.numel())
     if not torch.isfinite(b).all() or (b <= 0).any() or (b >= 1).any():
         bad = b[~(torch.isfinite(b) & (b > 0) & (b < 1))][:3].tolist()
-        raise ValueError(f"every beta must lie strictly inside (0, 1); found {bad}")
+        raise MessageError("schedule.betas_range", bad=bad)
     return b
 
 
@@ -83,8 +85,8 @@ def make_betas(name: str, T: int = DEFAULT_T, **kwargs) -> Tensor:  # (T,) float
     """
     if name == "custom":
         if "betas" not in kwargs:
-            raise ValueError("schedule 'custom' needs betas=[...] (a list of T values in (0, 1))")
+            raise MessageError("schedule.custom_needs_betas")
         return custom_betas(kwargs["betas"])
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose from {sorted(SCHEDULES) + ['custom']}")
+        raise MessageError("choice.unknown", kind="schedule", value=name, choices=sorted(SCHEDULES) + ["custom"])
     return custom_betas(SCHEDULES[name](T, **kwargs))

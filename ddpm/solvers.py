@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .coefficients import NoiseLevel, split_output
 from .diffusion import GaussianDiffusion
+from .messages import MessageError, msg
 from .steps import Step, solver_schedule
 
 SOLVER_ORDERS = (1, 2)
@@ -49,11 +50,10 @@ class MultistepSolver:
     def __init__(self, diffusion: GaussianDiffusion, steps: int = 20, order: int = 2, spacing: Optional[str] = None,
                  karras: bool = False, clip_denoised: bool = False, clip_range: float = 1.0):
         if order not in SOLVER_ORDERS:
-            raise ValueError(f"order must be one of {list(SOLVER_ORDERS)} for {self.name} (got {order!r})")
+            raise MessageError("solver.order", orders=list(SOLVER_ORDERS), name=self.name, order=order)
         sched = solver_schedule(diffusion.coefficients, steps, spacing or "linspace", karras)
         if order > len(sched.timesteps):
-            raise ValueError(f"order {order} needs at least {order} steps (got steps={steps}); with {steps} step(s) "
-                             f"choose order in [1, {min(steps, max(SOLVER_ORDERS))}], or take more steps")
+            raise MessageError("solver.order_steps", order=order, steps=steps, hi=min(steps, max(SOLVER_ORDERS)))
         self.diffusion = diffusion
         self.order = order
         self.spacing = None if karras else (spacing or "linspace")
@@ -73,10 +73,9 @@ class MultistepSolver:
     def _position(self, t: int) -> int:
         i = self._i
         if i >= len(self.timesteps) or self.timesteps[i] != t:
-            expected = self.timesteps[i] if i < len(self.timesteps) else "none (the loop is over)"
-            raise ValueError(f"{self.name} was called at t={t}, but its step {i} of {len(self.timesteps)} is at "
-                             f"t={expected}: a multistep solver must run its timesteps in order from the first "
-                             "(call reset() to start a new loop)")
+            expected = self.timesteps[i] if i < len(self.timesteps) else msg("solver.loop_over")
+            raise MessageError("solver.out_of_order", name=self.name, t=t, i=i, n=len(self.timesteps),
+                               expected=expected)
         return i
 
     def _data_prediction(self, model_out: Tensor, x: Tensor, level: NoiseLevel) -> Tensor:

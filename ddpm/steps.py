@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .coefficients import CoefficientTable, NoiseLevel
+from .messages import MessageError
 
 SPACINGS = ("trailing", "linspace", "leading")
 
@@ -32,7 +33,7 @@ def ddim_timesteps(T: int, steps: int, spacing: str = "trailing") -> list[int]:
     leading:  k·(T//S), starts at T − T//S (the DDIM paper's code; 50 of 1000 starts at 980).
     """
     if spacing not in SPACINGS:
-        raise ValueError(f"unknown spacing {spacing!r}; choose from {list(SPACINGS)}")
+        raise MessageError("choice.unknown", kind="spacing", value=spacing, choices=list(SPACINGS))
     check_steps(T, steps)
     if spacing == "trailing":
         ts = [round(T - k * T / steps) - 1 for k in range(steps)]
@@ -49,7 +50,7 @@ KARRAS_RHO = 7.0   # Karras et al. 2022, eq. 5 and Table 1
 
 def check_steps(T: int, steps) -> None:
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
-        raise ValueError(f"steps must be an integer in [1, T={T}] (got {steps!r})")
+        raise MessageError("steps.range", T=T, steps=steps)
 
 
 def solver_timesteps(T: int, steps: int, spacing: str = "linspace") -> list[int]:
@@ -63,13 +64,12 @@ def solver_timesteps(T: int, steps: int, spacing: str = "linspace") -> list[int]
     leading, whose ratio is T // S).
     """
     if spacing not in SOLVER_SPACINGS:
-        raise ValueError(f"unknown spacing {spacing!r} for the multistep solvers; choose from {list(SOLVER_SPACINGS)}")
+        raise MessageError("steps.solver_spacing", spacing=spacing, choices=list(SOLVER_SPACINGS))
     check_steps(T, steps)
     if spacing == "trailing":
         return ddim_timesteps(T, steps, "trailing")
     if steps > T - 1:   # S+1 points on [0, T−1] are distinct integers only for S ≤ T−1
-        raise ValueError(f"steps must be an integer in [1, T−1={T - 1}] with the solvers' {spacing} spacing "
-                         f"(got {steps}); use spacing='trailing' for up to T steps")
+        raise MessageError("steps.solver_range", last=T - 1, spacing=spacing, steps=steps)
     if spacing == "leading":   # the ratio T // (S+1) ≥ 1 holds for the same S ≤ T−1
         ratio = T // (steps + 1)
         return [k * ratio for k in range(steps, 0, -1)]

@@ -41,7 +41,7 @@ from .checkpoint import CheckpointError, atomic_write, export_checkpoint, load_t
 from .data import DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid, training_conditioning
 from .device import Precision, pick_device, resolve_precision
 from .diffusion import DiffusionConfig, GaussianDiffusion
-from .messages import Message, msg
+from .messages import Message, MessageError, msg, render
 from .run_files import append_line, check_writable, trim_metrics, write_json
 from .sampling import generate
 from .threads import add_threads_arg, set_threads
@@ -74,6 +74,10 @@ def build_model_config(cfg: TrainConfig, data: ImageDataset) -> UNetConfig:
     if cfg.base_channels:
         over["base_channels"] = cfg.base_channels
     return preset_config(cfg.preset, **over)
+
+
+class LossDiverged(MessageError, FloatingPointError):
+    """The loss became NaN or infinite: the run stops, and the message says what to change."""
 
 
 @dataclass
@@ -135,7 +139,7 @@ class TrainRun:
         if precision.warning and rank == 0:
             warnings.warn(precision.warning, stacklevel=3)
         if cfg.batch_size % world:
-            raise ValueError(f"batch_size {cfg.batch_size} must be divisible by the number of processes ({world})")
+            raise MessageError("train.batch_world", batch_size=cfg.batch_size, world=world)
         out = Path(cfg.out)
         if rank == 0:
             check_writable(out)
@@ -193,11 +197,10 @@ class TrainRun:
         check_resume_variance(meta["model"], self.ucfg.learn_sigma, path)
         if meta["model"] != self.ucfg.to_dict():
             diff = {k: (meta["model"].get(k), v) for k, v in self.ucfg.to_dict().items() if meta["model"].get(k) != v}
-            raise CheckpointError(f"cannot resume from {path}: its model differs from this run's "
-                                  f"(checkpoint vs now: {diff}); use the same data, image size and preset")
+            raise CheckpointError("train.resume_model_differs", path=str(path), diff=diff)
         if meta["diffusion"] != self.dcfg.to_dict():
-            raise CheckpointError(f"cannot resume from {path}: it was trained with {meta['diffusion']}, "
-                                  f"this run asks for {self.dcfg.to_dict()}")
+            raise CheckpointError("train.resume_diffusion_differs", path=str(path), saved=meta["diffusion"],
+                                  now=self.dcfg.to_dict())
         self.model.load_state_dict(state["model"])
         if self.ema is not None:  # a run saved without EMA starts its EMA from the resumed weights, not the init
             self.ema.load_state_dict(state["ema"] or state["model"])
@@ -210,9 +213,9 @@ class TrainRun:
                                       [{"from_step": 0, "precision": trained.get("precision", "fp32")}])
         if self.precision_history[-1]["precision"] != self.precision.name:   # allowed, and said
             if self.is_main:
-                warnings.warn(f"resuming at step {self.step} in {self.precision.name} a run trained in "
-                              f"{self.precision_history[-1]['precision']} ({self.precision.reason}); the "
-                              "checkpoint records both", stacklevel=4)
+                warnings.warn(str(msg("train.resume_precision", step=self.step, now=self.precision.name,
+                                      before=self.precision_history[-1]["precision"],
+                                      reason=self.precision.reason)), stacklevel=4)
             self.precision_history.append({"from_step": self.step, "precision": self.precision.name})
         rng = state["rng"]
         self.g_data.set_state(rng["data"])
@@ -220,8 +223,7 @@ class TrainRun:
         if f"noise{self.rank}" in rng:
             self.g_noise.set_state(rng[f"noise{self.rank}"])
         if self.step >= self.cfg.steps:
-            raise ValueError(f"the checkpoint is already at step {self.step} >= --steps {self.cfg.steps}; "
-                             "raise --steps to train further")
+            raise MessageError("train.already_done", step=self.step, steps=self.cfg.steps)
         self.report(TrainStatus("resumed", self.step, self.cfg.steps,
                                 msg("train.resumed", path=str(path), step=self.step, total=self.cfg.steps)))
 
@@ -260,8 +262,7 @@ class TrainRun:
         self.timesteps.update(t, terms.vlb)
         loss = terms.loss.mean()
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"the loss became {loss.item()} at step {self.step}; lower --lr "
-                                     f"(now {cfg.lr}) or keep --grad-clip on")
+            raise LossDiverged("train.loss_diverged", loss=loss.item(), step=self.step, lr=cfg.lr)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.grad_clip > 0:
@@ -424,6 +425,7 @@ def main(argv=None) -> int:
     add_config_args(parser)
     add_threads_arg(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar (the setup and resume lines stay)")
+    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the messages: en or zh")
     args = parser.parse_args(argv)
     cfg = config_from_args(args)
     rank = _dist_info()[0]
@@ -437,7 +439,7 @@ def main(argv=None) -> int:
     def on_status(s: TrainStatus) -> None:
         if s.message is not None:
             (functools.partial(bar.write, file=sys.stderr) if bar is not None else
-             functools.partial(print, file=sys.stderr))(str(s.message))
+             functools.partial(print, file=sys.stderr))(render(s.message, args.lang))
         if s.phase == "resumed":
             resumed_at[0] = s.step
         if bar is not None and s.phase == "step":
@@ -456,14 +458,16 @@ def main(argv=None) -> int:
     except (ValueError, FileNotFoundError, PermissionError, RuntimeError, FloatingPointError) as e:
         if bar is not None:
             bar.close()
-        print(f"error: {e}", file=sys.stderr)
+        print(render(msg("cli.error", error=getattr(e, "message", str(e))), args.lang), file=sys.stderr)
         _write_error(cfg.out, e)
         return 2
     if bar is not None:
         bar.close()
     if rank == 0:
-        print(str(finished_line(result)) + f"\n  resumable: {result.checkpoint}\n  to share:  {result.model}"
-              + (f"\n  replicas identical: {result.replicas_identical}" if result.replicas_identical is not None else ""))
+        lines = [finished_line(result), msg("train.files", checkpoint=str(result.checkpoint), model=str(result.model))]
+        if result.replicas_identical is not None:
+            lines.append(msg("train.replicas", identical=result.replicas_identical))
+        print("\n".join(render(m, args.lang) for m in lines))
     return 0
 
 

@@ -21,7 +21,7 @@ from .classifier import ClassifierConfig, NoisyClassifier, save_classifier
 from .data import load_dataset, recorded_holdout
 from .device import pick_device
 from .diffusion import DiffusionConfig, GaussianDiffusion
-from .messages import msg
+from .messages import MessageError, msg, render
 from .paths import resolve_checkpoint
 from .threads import add_threads_arg, set_threads
 
@@ -34,10 +34,10 @@ def train_classifier(data_source: str, image_size: int, diffusion_config: Diffus
     on the held-out split: the diffusion checkpoint's (data_meta = its meta["data"], see
     ddpm.data.recorded_holdout), so the classifier never trains on the images the metrics hold out."""
     if steps < 1 or batch_size < 1:
-        raise ValueError("steps and batch_size must be >= 1")
+        raise MessageError("classifier.steps_batch", steps=steps, batch_size=batch_size)
     data = load_dataset(data_source, image_size=image_size)
     if data.num_classes < 2:
-        raise ValueError(f"{data_source!r} has {data.num_classes} class; classifier guidance needs labels")
+        raise MessageError("classifier.needs_labels", data=data_source, k=data.num_classes)
     fraction, split_seed = recorded_holdout(data_meta)
     train, held = data.split(fraction, seed=split_seed)
     dev = pick_device(device)
@@ -94,21 +94,23 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="where to write the classifier (.safetensors)")
     add_threads_arg(p)
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the messages: en or zh (中文)")
     a = p.parse_args(argv)
     try:
         set_threads(a.threads)
         meta = read_metadata(resolve_checkpoint(a.ckpt))
         source = a.data or meta.get("data", {}).get("source") or meta.get("data", {}).get("name", "digits")
-        print(msg("train.loading_data", data=source), file=sys.stderr)
+        print(render(msg("train.loading_data", data=source), a.lang), file=sys.stderr)
         res = train_classifier(source, meta["model"]["image_size"], DiffusionConfig.from_dict(meta["diffusion"]),
                                a.out, steps=a.steps, batch_size=a.batch_size, lr=a.lr, base_channels=a.base_channels,
                                seed=a.seed, device=a.device, data_meta=meta.get("data"),
-                               callback=lambda s, n, l: print(f"step {s}/{n} loss {l:.4f}", file=sys.stderr))
+                               callback=lambda s, n, l: print(
+                                   render(msg("classifier.step", step=s, steps=n, loss=l), a.lang), file=sys.stderr))
     except (ValueError, FileNotFoundError, PermissionError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(render(msg("cli.error", error=getattr(e, "message", str(e))), a.lang), file=sys.stderr)
         return 2
     acc = ", ".join(f"t={t}: {v:.1%}" for t, v in res["heldout_accuracy_by_t"].items())
-    print(f"wrote {res['out']} in {res['seconds']:.0f}s; held-out accuracy {acc}")
+    print(render(msg("classifier.wrote", out=str(res["out"]), seconds=res["seconds"], accuracy=acc), a.lang))
     return 0
 
 

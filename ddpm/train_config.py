@@ -16,6 +16,7 @@ from typing import Any, Optional
 from .data import DEFAULT_HOLDOUT
 from .device import AMP_CHOICES
 from .diffusion import OBJECTIVES, WEIGHTINGS
+from .messages import Message, MessageError, msg
 from .schedules import SCHEDULES
 from .unet import PRESETS
 from .vlb_loss import TRAIN_LOSSES
@@ -33,17 +34,17 @@ class OptionSpec:
     low_open: bool = False            # low itself is excluded: (low, ...
     high_open: bool = False           # high itself is excluded: ..., high)
     choices: Optional[tuple] = None   # the allowed values of a name (sorted)
-    hint: str = ""                    # what is usual, added to a refusal
+    hint: Optional[Message] = None    # what is usual, added to a refusal
 
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
     def check(self, value: Any) -> None:
-        """Raise ValueError with a message that says what is allowed."""
+        """Raise a MessageError (a ValueError) that says what is allowed."""
         if self.choices is not None:
             if value not in self.choices:
-                raise ValueError(f"unknown {self.name} {value!r}; choose from {sorted(self.choices)}")
+                raise MessageError("choice.unknown", kind=self.name, value=value, choices=sorted(self.choices))
             return
         if self.low is None and self.high is None:
             return
@@ -51,15 +52,16 @@ class OptionSpec:
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if too_low or too_high:
             if self.high is None:
-                rule = f"must be {'>' if self.low_open else '>='} {self.low:g}"
+                rule = msg("option.rule_above" if self.low_open else "option.rule_at_least", low=self.low)
             else:
-                rule = (f"must be in {'(' if self.low_open else '['}{self.low:g}, "
-                        f"{self.high:g}{')' if self.high_open else ']'}")
-            raise ValueError(f"{self.name} {rule} (got {value})" + (f"; {self.hint}" if self.hint else ""))
+                rule = msg("option.rule_in", low=self.low, high=self.high, left="(" if self.low_open else "[",
+                           right=")" if self.high_open else "]")
+            key = "option.out_of_range_hint" if self.hint else "option.out_of_range"
+            raise MessageError(key, name=self.name, rule=rule, value=value, hint=self.hint or "")
 
 
 def option(default: Any, help: str, *, low: Optional[float] = None, high: Optional[float] = None,
-           low_open: bool = False, high_open: bool = False, choices=None, hint: str = ""):
+           low_open: bool = False, high_open: bool = False, choices=None, hint: Optional[Message] = None):
     """A dataclass field whose metadata holds its help text and limits (read back by TrainConfig.fields())."""
     meta = dict(help=help, low=low, high=high, low_open=low_open, high_open=high_open,
                 choices=None if choices is None else tuple(sorted(choices)), hint=hint)
@@ -93,15 +95,15 @@ class TrainConfig:
     steps: int = option(2000, "optimizer steps", low=1)
     batch_size: int = option(128, "global batch (split over torchrun processes)", low=1)
     lr: float = option(2e-3, "peak learning rate", low=0, high=1, low_open=True, high_open=True,
-                       hint="1e-4..2e-3 is usual")
+                       hint=msg("option.usual", value="1e-4..2e-3"))
     weight_decay: float = option(0.0, "AdamW weight decay", low=0)
     warmup_steps: int = option(100, "linear warmup, then cosine decay", low=0)
     min_lr_ratio: float = option(0.1, "the cosine decays to lr · min_lr_ratio", low=0, high=1)
     grad_clip: float = option(1.0, "max gradient norm (0 = off)", low=0)
     ema_decay: float = option(0.999, "EMA of the weights (0 = off)", low=0, high=1, high_open=True,
-                              hint="0.999 is usual")
+                              hint=msg("option.usual", value="0.999"))
     label_dropout: float = option(0.1, "share of labels replaced by the null label (classifier-free guidance)",
-                                  low=0, high=1, high_open=True, hint="0.1 is usual")
+                                  low=0, high=1, high_open=True, hint=msg("option.usual", value="0.1"))
     amp: str = option("auto", "network precision: auto (bf16/fp16 on CUDA, bf16 on a CPU with native bf16, else "
                               "fp32) | off (fp32) | bf16 | fp16 (CUDA only)", choices=AMP_CHOICES)
     compile: bool = option(False, "torch.compile the model")
@@ -113,7 +115,7 @@ class TrainConfig:
     device: str = option("auto", "auto | cpu | cuda | cuda:N | mps")
     resume: str = option("", '"" | "auto" (out/last.safetensors) | a checkpoint path')
     holdout: float = option(DEFAULT_HOLDOUT, "share of each class kept out of training (the metrics' held-out split)",
-                            low=0, high=1, high_open=True, hint="0 trains on every image")
+                            low=0, high=1, high_open=True, hint=msg("option.holdout_zero"))
 
     @classmethod
     def fields(cls) -> list[OptionSpec]:

@@ -17,6 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .messages import MessageError
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -37,29 +39,27 @@ class UNetConfig:
         object.__setattr__(self, "attention_resolutions", tuple(int(r) for r in self.attention_resolutions))
         for name in ("in_channels", "base_channels", "num_res_blocks", "num_heads", "groups"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1 (got {getattr(self, name)})")
+                raise MessageError("unet.at_least_one", name=name, value=getattr(self, name))
         if not self.channel_mult or min(self.channel_mult) < 1:
-            raise ValueError(f"channel_mult must be a non-empty list of positive integers (got {self.channel_mult})")
+            raise MessageError("unet.channel_mult", value=self.channel_mult)
         if self.image_size < 4:
-            raise ValueError(f"image_size must be >= 4 (got {self.image_size})")
+            raise MessageError("unet.image_size", size=self.image_size)
         down = 2 ** (len(self.channel_mult) - 1)
         if self.image_size % down:
-            raise ValueError(f"image_size {self.image_size} must be divisible by {down} "
-                             f"(2^(levels-1) for channel_mult={self.channel_mult}); resize the data or drop a level")
+            raise MessageError("unet.divisible", size=self.image_size, down=down, mult=self.channel_mult)
         for m in self.channel_mult:
             c = self.base_channels * m
             if c % self.groups:
-                raise ValueError(f"channels {c} not divisible by groups={self.groups}")
+                raise MessageError("unet.groups", c=c, groups=self.groups)
             heads = attention_heads(c, self.num_heads)
             if c % heads:  # otherwise the attention reshape fails at the first forward pass
-                raise ValueError(f"channels {c} not divisible by the {heads} attention heads "
-                                 f"(num_heads={self.num_heads}); use num_heads=4 or a divisor of {c}")
+                raise MessageError("unet.heads", c=c, heads=heads, num_heads=self.num_heads)
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1) (got {self.dropout})")
+            raise MessageError("unet.dropout", value=self.dropout)
         if self.num_classes < 0:
-            raise ValueError("num_classes must be >= 0")
+            raise MessageError("unet.num_classes", value=self.num_classes)
         if not isinstance(self.learn_sigma, bool):
-            raise ValueError(f"learn_sigma must be true or false (got {self.learn_sigma!r})")
+            raise MessageError("unet.learn_sigma", value=self.learn_sigma)
 
     @property
     def conditional(self) -> bool:
@@ -99,7 +99,7 @@ PRESETS: dict[str, dict] = {
 
 def preset_config(name: str, **overrides) -> UNetConfig:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        raise MessageError("choice.unknown", kind="preset", value=name, choices=sorted(PRESETS))
     kw = dict(PRESETS[name])
     kw.update(overrides)
     return UNetConfig(**kw)

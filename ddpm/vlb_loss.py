@@ -23,6 +23,7 @@ from torch import Tensor
 from .coefficients import join_variance, split_variance
 from .diffusion import LOSSES, GaussianDiffusion
 from .formats.base import CheckpointError
+from .messages import MessageError, msg
 from .likelihood import vlb_term_bpd
 
 HYBRID_LAMBDA = 0.001                 # λ of L_hybrid (Nichol & Dhariwal §3.1)
@@ -47,7 +48,7 @@ def training_losses(diffusion: GaussianDiffusion, model, x_start: Tensor, t: Ten
     vlb: T L_t · importance, importance = 1/(T p_t) of the t sampler (None: 1, uniform t); weighting unused.
     x_start: (B, C, H, W) in [-1, 1]; t: (B,) long; the VLB terms take x̂_0 unclipped (as improved-diffusion)."""
     if loss_type not in TRAIN_LOSSES:
-        raise ValueError(f"unknown loss {loss_type!r}; choose from {sorted(TRAIN_LOSSES)}")
+        raise MessageError("choice.unknown", kind="loss", value=loss_type, choices=sorted(TRAIN_LOSSES))
     if noise is None:
         noise = torch.randn_like(x_start)
     x_t = diffusion.q_sample(x_start, t, noise)
@@ -141,8 +142,8 @@ class ImportanceTimesteps:
         if "vlb_losses" not in state:   # a run that did not sample t by importance before: start its history now
             return
         if tuple(state["vlb_losses"].shape) != (self.T, self.history):
-            raise ValueError(f"the saved loss history has shape {tuple(state['vlb_losses'].shape)}, this run needs "
-                             f"{(self.T, self.history)}; resume with the same T")
+            raise MessageError("train.loss_history_shape", saved=tuple(state["vlb_losses"].shape),
+                               needed=(self.T, self.history))
         self.losses = state["vlb_losses"].double().clone()
         self.counts = state["vlb_counts"].long().clone()
 
@@ -165,7 +166,6 @@ def check_resume_variance(saved_model: dict, learn_sigma: bool, path) -> None:
     """A run resumes only with the variance option it was trained with: the output layer differs in size."""
     saved = bool(saved_model.get("learn_sigma", False))
     if saved != learn_sigma:
-        had = "learns its variance (trained with --learn-sigma)" if saved else "has a fixed variance (no --learn-sigma)"
+        had = msg("train.variance_learned" if saved else "train.variance_fixed")
         flag = "--learn-sigma" if saved else "--no-learn-sigma"
-        raise CheckpointError(f"cannot resume from {path}: its model {had}, and its output layer cannot change; resume "
-                         f"with {flag}, or start a new run in another --out folder")
+        raise CheckpointError("train.resume_variance", path=str(path), had=had, flag=flag)

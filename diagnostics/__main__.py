@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     rr.add_argument("--lang", choices=("en", "zh"), default="en", help="en (default) or zh (中文)")
     from .likelihood import add_cli
     add_cli(sub)
-    from .doctor import add_cli as add_doctor_cli
+    from .doctor_cli import add_cli as add_doctor_cli
     add_doctor_cli(sub)
     return p
 
@@ -81,19 +81,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         threads = 1
     if threads is not None:
         if threads < 1:
-            print("error: --threads must be >= 1", file=sys.stderr)
+            from ddpm.messages import msg, render
+            error = msg("cli.error", error=msg("cli.threads_invalid", value=threads))
+            print(render(error, getattr(args, "lang", "en")), file=sys.stderr)
             return EXIT_BAD_INPUT
         import torch
         torch.set_num_threads(threads)
     from ddpm import CheckpointError
     if args.command in ("likelihood", "doctor"):
-        from .doctor import cli as doctor_cli
+        from .doctor_cli import cli as doctor_cli
         from .likelihood import cli as likelihood_cli
         cli = likelihood_cli if args.command == "likelihood" else doctor_cli
         try:
             print(cli(args))
         except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
-            print(f"error: {e}", file=sys.stderr)
+            from ddpm.messages import msg, render
+            print(render(msg("cli.error", error=getattr(e, "message", str(e))), args.lang), file=sys.stderr)
             return EXIT_BAD_INPUT
         return 0
     if args.command == "render":
@@ -101,7 +104,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             files = write_report(load_report(args.report_json), args.out, lang=args.lang, data=False)
         except (FileNotFoundError, PermissionError, IsADirectoryError, ValueError, KeyError, TypeError) as e:
-            print(f"error: {args.report_json} could not be rendered ({type(e).__name__}: {e})", file=sys.stderr)
+            from ddpm.messages import msg, render
+            why = msg("report.cli_not_rendered", path=str(args.report_json), kind=type(e).__name__,
+                      error=getattr(e, "message", str(e)))
+            print(render(msg("cli.error", error=why), args.lang), file=sys.stderr)
             return EXIT_BAD_INPUT
         print(to_markdown(files.report, args.lang))
         print(f"HTML:     {files.html_path}\nMarkdown: {files.md_path}")
@@ -133,7 +139,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
         if bar is not None:
             bar.close()
-        print(f"error: {e}", file=sys.stderr)
+        from ddpm.messages import msg, render
+        print(render(msg("cli.error", error=getattr(e, "message", str(e))), args.lang), file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
         if bar is not None:

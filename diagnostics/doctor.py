@@ -10,9 +10,11 @@ with the bootstrap interval of their ratio (diagnostics.metrics.sample_quality),
 real images (diagnostics.sampler_doctor.grey_pixels). The ODE and DDIM η = 1 also record the exposure-bias curve
 δ_t (diagnostics.sampler_doctor.exposure_curve) along the path.
 
-Verdict: "warn" when a stochastic sampler's whole interval lies below the ODE's (the deterministic path loses quality
-on this model: its score error is not contracted), with the fix "sample with <best> at <calls> calls"; "ok" when
-the intervals overlap (any of them will do at this cost); the doctor never decides on overlapping intervals.
+Verdict: every stochastic candidate's FID is divided by the ODE's, with a paired bootstrap interval (the same starts,
+labels and reference, redrawn together: diagnostics.intervals.paired_fid_ratio). "warn" when some candidate's whole
+interval lies below 1 (the deterministic path loses quality on this model: its score error is not contracted), with
+the fix "sample with <best> at <calls> calls"; "ok" when every interval reaches 1 (any of them will do at this
+cost); the doctor never decides inside the noise.
 """
 from __future__ import annotations
 
@@ -20,15 +22,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
-import torch
-
-from ddpm.messages import Message, msg
+from ddpm.messages import Message, MessageError, msg
 from ddpm.sampling import generate
 from ddpm.stochastic import RestartSpec
 
-from .checks.quality import load_extractor
-from .checks.runner import split_real_data
-from .intervals import Interval
+from .extractors import load_extractor
+from .splits import split_real_data
+from .intervals import Interval, paired_fid_ratio
 from .metrics import network_message, sample_quality
 from .sampler_doctor import ExposureCurve, exposure_curve, grey_pixels, score_error_onset
 
@@ -54,6 +54,7 @@ class DoctorRow:
     grey_excess: float                  # share of grey pixels, samples − real
     grey_excess_se: float
     seconds: float
+    vs_ode: Optional[Interval] = None   # FID / the ODE's FID from the same starts, paired 95% interval (None: the ODE)
 
 
 @dataclass
@@ -102,11 +103,9 @@ class _RealEmbeddings:
 
 def _check_request(calls: int, n: int) -> None:
     if not isinstance(calls, int) or not MIN_CALLS <= calls <= MAX_CALLS:
-        raise ValueError(f"calls must be an integer in [{MIN_CALLS}, {MAX_CALLS}] (got {calls!r}): the doctor "
-                         "compares samplers at one number of network calls per image")
+        raise MessageError("doctor.calls_range", lo=MIN_CALLS, hi=MAX_CALLS, calls=calls)
     if not isinstance(n, int) or n < MIN_N:
-        raise ValueError(f"n must be an integer of at least {MIN_N} (got {n!r}): below that the FID intervals the "
-                         "verdict rests on are not computed")
+        raise MessageError("doctor.n_small", min_n=MIN_N, n=n)
 
 
 def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, guidance_scale: float = 1.0,
@@ -118,18 +117,17 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
     start = time.perf_counter()
     candidates = dict(candidates or CANDIDATES)
     if ODE not in candidates:
-        raise ValueError(f"the candidates must include the deterministic path {ODE!r} to compare against")
+        raise MessageError("doctor.needs_ode", ode=ODE)
     splits = split_real_data(real, dict(ck.meta.get("data") or {}))
     if splits.heldout is None:
-        raise ValueError("the doctor needs real images the model never saw for its floor; this data set holds none "
-                         "out (train with --holdout 0.2)")
+        raise MessageError("doctor.needs_heldout")
     extractor, why = load_extractor(feature_net, ck.meta.get("data"))
     if extractor is None:
-        raise ValueError(f"no feature network fits this model's data: {why}")
+        raise MessageError("doctor.no_feature_net", why=why)
     labels = list(range(ck.num_classes)) if ck.num_classes else None
     network = network_message(extractor)
     extractor = _RealEmbeddings(extractor, splits.reference.images, splits.heldout.images)
-    rows, curves, notes = [], {}, []
+    rows, curves, notes, feats = [], {}, [], {}
     for i, (name, kw) in enumerate(candidates.items()):
         t0 = time.perf_counter()
         try:
@@ -141,6 +139,7 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
             notes.append(msg("doctor.candidate_skipped", sampler=name, why=getattr(e, "message", str(e))))
             continue
         q = sample_quality(r.images, r.labels, splits.reference, splits.heldout, extractor, seed=seed)
+        feats[name] = (extractor.embed(r.images)[0], r.labels)
         g = grey_pixels(r.images, splits.heldout.images)
         rows.append(DoctorRow(name, r.network_calls, q.fid, q.fid_ratio, g.excess, g.excess_se,
                               time.perf_counter() - t0))
@@ -149,89 +148,42 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
                                           splits.reference.images)
         if callback is not None:
             callback(i + 1, len(candidates))
+    _paired_with_ode(rows, feats, extractor.embed(splits.reference.images)[0], seed)
     result = _decide(rows, curves, calls, n, seed, guidance_scale, q.fid_floor, network,
                      time.perf_counter() - start)
     result.notes = notes
     return result
 
 
+def _paired_with_ode(rows: list[DoctorRow], feats: dict, ref_f, seed: int) -> None:
+    """Each stochastic row's FID over the ODE's, with the paired bootstrap interval (diagnostics.intervals): every
+    candidate started from the same x_T with the same labels, so the noise the sets share cancels."""
+    ode = next(r for r in rows if r.sampler == ODE)
+    ode_f, labels = feats[ODE]
+    for r in rows:
+        if r is not ode:
+            y = None if labels is None else labels.numpy()
+            r.vs_ode = paired_fid_ratio(ref_f, feats[r.sampler][0], ode_f, y, r.fid / max(ode.fid, 1e-12), seed=seed)
+
+
 def _decide(rows: list[DoctorRow], curves: dict[str, ExposureCurve], calls: int, n: int, seed: int, w: float,
             floor: Optional[float], network: str, seconds: float) -> DoctorResult:
     ode = next(r for r in rows if r.sampler == ODE)
-    known = [r for r in rows if r.fid_ratio is not None and r.fid_ratio.known]
-    best = min(known or rows, key=lambda r: r.fid_ratio.estimate if r.fid_ratio is not None and r.fid_ratio.known
-               else r.fid)
+    paired = [r for r in rows if r.vs_ode is not None and r.vs_ode.known]
+    # the candidate most surely below the ODE: the lowest upper end of FID / FID(ODE); without intervals, the lowest FID
+    best = min(paired, key=lambda r: r.vs_ode.high) if paired else min(rows, key=lambda r: r.fid)
     onset = score_error_onset(curves[ODE]) if ODE in curves else None
-    better = (best is not ode and best.fid_ratio is not None and ode.fid_ratio is not None and best.fid_ratio.known
-              and ode.fid_ratio.known and best.fid_ratio.high < ode.fid_ratio.low)
-    if better:
+    if best is not ode and best.vs_ode is not None and best.vs_ode.known and best.vs_ode.high < 1.0:
         summary = msg("doctor.stochastic_wins", best=best.sampler, ode=ODE, calls=calls,
-                      best_ratio=best.fid_ratio.estimate, ode_ratio=ode.fid_ratio.estimate,
-                      where=msg("doctor.onset", t=onset) if onset is not None else msg("doctor.no_onset"))
+                      best_ratio=best.fid_ratio.estimate if best.fid_ratio is not None else best.fid,
+                      ode_ratio=ode.fid_ratio.estimate if ode.fid_ratio is not None else ode.fid,
+                      paired=best.vs_ode.message(), where=msg("doctor.onset", t=onset) if onset is not None
+                      else msg("doctor.no_onset"))
         fix = msg("doctor.fix_sample_with", best=best.sampler, calls=calls)
         verdict = "warn"
     else:
-        summary = msg("doctor.no_difference", ode=ODE, calls=calls, best=best.sampler)
+        summary = msg("doctor.no_difference", ode=ODE, calls=calls, best=best.sampler,
+                      paired=best.vs_ode.message() if best.vs_ode is not None else msg("doctor.no_pair"))
         fix, verdict = None, "ok"
     return DoctorResult(calls, n, seed, w, floor, network, rows, curves, onset, best.sampler, verdict, summary, fix,
                         seconds)
-
-
-# ------------------------------------------------------------------------------------------------------ CLI
-def add_cli(sub) -> None:
-    """The `doctor` subcommand of `python -m diagnostics`."""
-    p = sub.add_parser("doctor", help="which sampler this model needs at a given number of network calls: every "
-                                      "candidate's FID / floor with its interval, grey pixels, the exposure-bias curve")
-    p.add_argument("checkpoint", help="a checkpoint (.safetensors, a bundled name such as mnist, or a diffusers "
-                                      "pipeline folder / .zip)")
-    p.add_argument("--calls", type=int, default=10, help=f"network calls per image, {MIN_CALLS}–{MAX_CALLS} "
-                                                          "(default 10)")
-    p.add_argument("--n", type=int, default=200, help=f"samples per candidate, at least {MIN_N} (default 200)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
-    p.add_argument("--reference", default=None, help="the real images, for a model that records no data set (a "
-                                                     "folder / .zip or a data set name)")
-    p.add_argument("--json", default=None, help="also write every number here")
-    p.add_argument("--lang", choices=("en", "zh"), default="en")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-
-
-def cli(args) -> str:
-    """Run the `doctor` subcommand; returns the text to print (ValueError / CheckpointError for bad input)."""
-    import json
-    from pathlib import Path
-
-    from ddpm import load_checkpoint
-    from ddpm.checkpoint import atomic_write
-    from ddpm.messages import render
-
-    from .report import load_real_data
-    from .reference import load_reference
-
-    ck = load_checkpoint(args.checkpoint)
-    if args.reference is not None:
-        real, _ = load_reference(args.reference, ck)
-    else:
-        real, why = load_real_data(ck)
-        if real is None:
-            raise ValueError(f"{render(why, args.lang)}; give the real images with --reference")
-    r = sampler_doctor(ck, real, calls=args.calls, n=args.n, seed=args.seed, guidance_scale=args.guidance_scale)
-    head = [render(msg(k), args.lang) for k in ("doctor.cli_sampler", "doctor.cli_calls", "doctor.cli_ratio",
-                                                 "doctor.cli_grey")]
-    lines = [f"{head[0]:<14} {head[1]:>5} {'FID':>8}  {head[2]:<28} {head[3]:>20}"]
-    for row in r.rows:
-        ratio = (f"{row.fid_ratio.estimate:.2f}× ({row.fid_ratio.low:.2f}–{row.fid_ratio.high:.2f}×)"
-                 if row.fid_ratio is not None and row.fid_ratio.known else "—")
-        lines.append(f"{row.sampler:<14} {row.calls:>5} {row.fid:>8.3f}  {ratio:<28} "
-                     f"{row.grey_excess:>+12.3f} ± {row.grey_excess_se:.3f}")
-    floor = f"{r.floor:.3f}" if r.floor is not None else "—"
-    lines += ["", render(msg("doctor.cli_footer", n=r.n, seed=r.seed, floor=floor, network=r.network), args.lang),
-              render(msg("doctor.cli_verdict", verdict=msg(f"verdict.{r.verdict}"), summary=r.summary), args.lang)]
-    if r.fix is not None:
-        lines.append(render(msg("doctor.cli_fix", fix=r.fix), args.lang))
-    lines += [render(m, args.lang) for m in r.notes]
-    if args.json:
-        payload = json.dumps(r.as_dict(), indent=1, default=str)
-        atomic_write(args.json, lambda tmp: Path(tmp).write_text(payload, encoding="utf-8"))
-        lines.append(f"JSON: {args.json}")
-    return "\n".join(lines)

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ddpm.data import DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED
+from ddpm.messages import MessageError, msg, render
 from ddpm.paths import bundled_file
 
 FORMAT = "ddpm-workbench-features"
@@ -70,8 +71,12 @@ __all__ = [
 ]
 
 
-class FeatureNetError(ValueError):
-    """A file that cannot be used as a feature network; the message says why and what to do."""
+class FeatureNetError(MessageError):
+    """A file that cannot be used as a feature network; the message (a key and values) says why and what to do."""
+
+
+class FeatureNetMissing(MessageError, FileNotFoundError):
+    """A feature network path that is not there."""
 
 
 def default_feature_net(data_name: Optional[str] = None) -> Path:
@@ -94,11 +99,11 @@ class FeatureNetConfig:
         for name in ("image_size", "in_channels", "num_classes", "width", "num_features"):
             v = getattr(self, name)
             if type(v) is not int or v < 1:
-                raise ValueError(f"FeatureNetConfig.{name} must be a positive integer, got {v!r}")
+                raise MessageError("features.config_positive", name=name, value=v)
         if self.image_size < 4:
-            raise ValueError(f"FeatureNetConfig.image_size must be >= 4 (two 2x poolings), got {self.image_size}")
+            raise MessageError("features.config_size", size=self.image_size)
         if self.num_classes < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got num_classes={self.num_classes}")
+            raise MessageError("features.config_classes", k=self.num_classes)
 
 
 def _groups(channels: int) -> int:
@@ -182,9 +187,9 @@ def train_feature_net(train, test, steps: int = 400, seed: int = 0, *, width: in
     Deterministic for a given seed on a given machine; the global torch RNG is left untouched.
     """
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise MessageError("features.steps", steps=steps)
     if train.num_classes < 2:
-        raise ValueError(f"{train.name} has {train.num_classes} class(es); a feature classifier needs >= 2")
+        raise MessageError("features.too_few_classes", name=train.name, k=train.num_classes)
     config = FeatureNetConfig(image_size=train.image_size, in_channels=train.channels,
                               num_classes=train.num_classes, width=width, num_features=num_features)
     with torch.random.fork_rng(devices=[]):
@@ -237,7 +242,7 @@ def save_feature_net(net: FeatureNet, path: str | os.PathLike, meta: dict[str, A
     cfg = net.config
     class_names = [str(c) for c in meta.get("class_names", [str(i) for i in range(cfg.num_classes)])]
     if len(class_names) != cfg.num_classes:
-        raise ValueError(f"meta['class_names'] has {len(class_names)} names but the net has {cfg.num_classes} classes")
+        raise MessageError("features.meta_names", n=len(class_names), k=cfg.num_classes)
     header = dict(meta)
     header.update(format=FORMAT, version=FORMAT_VERSION, config=asdict(cfg), image_size=cfg.image_size,
                   class_names=class_names)
@@ -251,43 +256,36 @@ def _read_header(path: Path) -> dict:
     from safetensors import safe_open
 
     if not path.exists():
-        hint = (f" Train it with `{TRAIN_COMMAND}`." if path.resolve() == DEFAULT_FEATURE_NET
-                else " Check the path, or omit it to use the shipped checkpoints/features_digits.safetensors.")
-        raise FileNotFoundError(f"feature network {str(path)!r} not found.{hint}")
+        hint = (msg("features.hint_train", command=TRAIN_COMMAND) if path.resolve() == DEFAULT_FEATURE_NET
+                else msg("features.hint_path"))
+        raise FeatureNetMissing("features.not_found", path=str(path), hint=hint)
     if path.is_dir():
-        raise FeatureNetError(f"{str(path)!r} is a folder; pass the .safetensors file of a feature network")
+        raise FeatureNetError("features.folder", path=str(path))
     size = path.stat().st_size
     if size == 0:
-        raise FeatureNetError(f"{path.name} is empty (0 bytes): it was not written completely; retrain it "
-                              f"(`{TRAIN_COMMAND}`)")
+        raise FeatureNetError("features.empty", name=path.name, command=TRAIN_COMMAND)
     if size > MAX_FILE_BYTES:
-        raise FeatureNetError(f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES / 2**20:.0f} MB "
-                              "limit for feature networks; it is not one of ours")
+        raise FeatureNetError("features.too_big", name=path.name, mb=size / 2**20, limit_mb=MAX_FILE_BYTES / 2**20)
     with open(path, "rb") as f:
         head = f.read(8)
     if head[:2] == b"PK" or head[:1] == b"\x80":
-        raise FeatureNetError(f"{path.name} is a PyTorch pickle (.pt/.pth); pickles can run code and are never "
-                              f"opened here. Use a .safetensors feature network written by `{TRAIN_COMMAND}`.")
+        raise FeatureNetError("features.pickle", name=path.name, command=TRAIN_COMMAND)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(HEADER_KEY)
     except Exception as e:  # safetensors raises its own error types for bad or truncated headers
-        raise FeatureNetError(f"{path.name} is not a readable safetensors file ({e}); it may be truncated or of "
-                              f"another format. Retrain it with `{TRAIN_COMMAND}`.") from None
+        raise FeatureNetError("features.not_safetensors", name=path.name, error=str(e), command=TRAIN_COMMAND) from None
     if raw is None:
-        raise FeatureNetError(f"{path.name} is a safetensors file but not a DDPM Workbench feature network (no "
-                              f"'{HEADER_KEY}' header; a diffusion checkpoint is not a feature network). Pass a "
-                              f"file written by `python -m diagnostics.features`.")
+        raise FeatureNetError("features.not_ours", name=path.name, header=HEADER_KEY)
     try:
         header = json.loads(raw)
     except json.JSONDecodeError:
-        raise FeatureNetError(f"{path.name}: its '{HEADER_KEY}' header is not valid JSON; the file is damaged") from None
+        raise FeatureNetError("features.header_json", name=path.name, header=HEADER_KEY) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         got = header.get("format") if isinstance(header, dict) else None
-        raise FeatureNetError(f"{path.name} has format {got!r}, expected {FORMAT!r}")
+        raise FeatureNetError("features.format", name=path.name, got=got, expected=FORMAT)
     if int(header.get("version", 0)) > FORMAT_VERSION:
-        raise FeatureNetError(f"{path.name} was written by a newer DDPM Workbench (feature format "
-                              f"v{header['version']}, this one reads v{FORMAT_VERSION}); upgrade")
+        raise FeatureNetError("features.newer", name=path.name, version=header["version"], reads=FORMAT_VERSION)
     return header
 
 
@@ -306,27 +304,27 @@ def load_feature_net(path: str | os.PathLike = DEFAULT_FEATURE_NET, device: str 
         config = FeatureNetConfig(**header["config"])
         class_names = [str(c) for c in header["class_names"]]
     except (KeyError, TypeError, ValueError) as e:
-        raise FeatureNetError(f"{path.name}: its config is incomplete or invalid ({e}); the file is damaged") from None
+        raise FeatureNetError("features.config_invalid", name=path.name, error=str(e)) from None
     if len(class_names) != config.num_classes:
-        raise FeatureNetError(f"{path.name}: {len(class_names)} class names for {config.num_classes} classes; damaged")
+        raise FeatureNetError("features.class_names", name=path.name, n=len(class_names), k=config.num_classes)
     net = FeatureNet(config)
     try:
         with safe_open(str(path), framework="pt") as f:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:
-        raise FeatureNetError(f"{path.name}: reading the weights failed ({e}); the file is truncated or damaged. "
-                              f"Retrain it with `{TRAIN_COMMAND}`.") from None
+        raise FeatureNetError("features.weights_unreadable", name=path.name, error=str(e),
+                              command=TRAIN_COMMAND) from None
     expected = net.state_dict()
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
-        raise FeatureNetError(f"{path.name}: weights do not match its config (missing {missing[:3]}, unexpected "
-                              f"{unexpected[:3]}); the file is damaged or not a FeatureNet")
+        raise FeatureNetError("features.weights_mismatch", name=path.name, missing=missing[:3],
+                              unexpected=unexpected[:3])
     for k, v in tensors.items():
         if tuple(v.shape) != tuple(expected[k].shape):
-            raise FeatureNetError(f"{path.name}: tensor {k} has shape {tuple(v.shape)}, its config implies "
-                                  f"{tuple(expected[k].shape)}; the file is damaged")
+            raise FeatureNetError("features.tensor_shape", name=path.name, tensor=k, shape=tuple(v.shape),
+                                  expected=tuple(expected[k].shape))
         if v.is_floating_point() and not torch.isfinite(v).all():
-            raise FeatureNetError(f"{path.name}: tensor {k} holds NaN/Inf; the network diverged, retrain it")
+            raise FeatureNetError("features.tensor_nan", name=path.name, tensor=k)
     net.load_state_dict(tensors, strict=True)
     net.to(device).eval().requires_grad_(False)
     split = header.get("split") or {}
@@ -351,21 +349,16 @@ def _as_batch(images, in_channels: int, image_size: int, who: str) -> tuple[Tens
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4:
-        raise ValueError(f"{who}: expected images (N, C, H, W), got shape {tuple(x.shape)}")
+        raise MessageError("features.images_ndim", who=who, shape=tuple(x.shape))
     if x.dtype == torch.uint8:
         x = x.float() / 127.5 - 1.0
     x = x.float()
     if len(x) and not torch.isfinite(x).all():
-        raise ValueError(f"{who}: the images contain NaN/Inf (the sampler diverged?); fix or drop those samples "
-                         "before computing metrics")
+        raise MessageError("features.images_nan", who=who)
     if len(x) and (x.min() >= 0.0 and x.max() > 2.0):
-        raise ValueError(f"{who}: images look like 0..255 values (max {x.max().item():.0f}); pass float images "
-                         "in [-1, 1] (x / 127.5 - 1) or uint8 tensors")
+        raise MessageError("features.images_255", who=who, max=x.max().item())
     if x.shape[1] != in_channels:
-        raise ValueError(
-            f"{who} takes {in_channels}-channel images but got {x.shape[1]} channels. Convert them (RGB -> grey: "
-            "load_dataset(..., channels=1); grey -> RGB: x.expand(-1, 3, -1, -1)) or train a feature network on "
-            "your data set: python -m diagnostics.features --data <your data> --out <file>.safetensors")
+        raise MessageError("features.images_channels", who=who, want=in_channels, got=x.shape[1])
     note = None
     if tuple(x.shape[-2:]) != (image_size, image_size):
         note = (f"images of {x.shape[-2]}x{x.shape[-1]} were resized (bilinear) to the feature network's "
@@ -418,11 +411,16 @@ class FeatureExtractor(Embedder):
     def num_features(self) -> int:
         return self.net.config.num_features
 
-    def describe(self) -> str:
-        """e.g. 'digits-cnn-64 (sha256 1a2b3c4d5e6f…, test accuracy 98.9% on the held-out 20% of digits)'."""
-        held = (f"the held-out {self.holdout_fraction:.0%} of {self.dataset}"
-                if math.isfinite(self.holdout_fraction) else f"held-out {self.dataset}")
-        return f"{self.name} (sha256 {self.sha256}…, test accuracy {self.test_accuracy:.1%} on {held})"
+    def describe(self, lang: str = "en") -> str:
+        """e.g. 'digits-cnn-64 (sha256 1a2b3c4d5e6f…, test accuracy 98.9% on the held-out 20% of digits)', in the
+        reader's language (the message metrics.network_message builds for any extractor)."""
+        if math.isfinite(self.holdout_fraction):
+            m = msg("quality.network", name=self.name, sha=self.sha256, acc=self.test_accuracy,
+                    frac=self.holdout_fraction, data=str(self.dataset))
+        else:
+            m = msg("quality.network_heldout", name=self.name, sha=self.sha256, acc=self.test_accuracy,
+                    data=str(self.dataset))
+        return render(m, lang)
 
     def embed(self, images) -> tuple[np.ndarray, np.ndarray]:
         """images (N, C, H, W) in [-1, 1] -> (features (N, D), probs (N, K)), both float64, in one pass."""
@@ -463,14 +461,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--split-seed", type=int, default=DEFAULT_SPLIT_SEED, help="seed of the stratified split")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", default="checkpoints/features_digits.safetensors", help="output .safetensors file")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the printed text: en or zh (中文)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    data = load_dataset(a.data, image_size=a.image_size, channels=a.channels)
-    train, held = data.split(holdout_fraction=a.holdout_fraction, seed=a.split_seed)
-    print(f"{data.name}: {len(train)} train / {len(held)} held-out images, {data.channels}x{data.image_size}x"
-          f"{data.image_size}, {data.num_classes} classes; torch threads {torch.get_num_threads()}")
+    try:
+        data = load_dataset(a.data, image_size=a.image_size, channels=a.channels)
+        train, held = data.split(holdout_fraction=a.holdout_fraction, seed=a.split_seed)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(render(msg("cli.error", error=getattr(e, "message", str(e))), a.lang), file=sys.stderr)
+        return 2
+    print(render(msg("features.cli_data", name=data.name, train=len(train), held=len(held), c=data.channels,
+                     size=data.image_size, k=data.num_classes, threads=torch.get_num_threads()), a.lang))
     t0, c0 = time.perf_counter(), time.process_time()       # wall and CPU time (the CPU may be shared)
     net, acc = train_feature_net(train, held, steps=a.steps, seed=a.seed, width=a.width,
                                  num_features=a.num_features, batch_size=a.batch_size, lr=a.lr,
@@ -487,8 +490,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 command=command)
     sha = save_feature_net(net, a.out, meta)
     size = os.path.getsize(a.out)
-    print(f"test accuracy {acc:.2%} on {len(held)} held-out images; {seconds:.1f} s ({cpu_seconds:.1f} s of CPU)")
-    print(f"wrote {a.out} ({size / 1024:.0f} KiB, sha256 {sha}…)")
+    print(render(msg("features.cli_accuracy", acc=acc, held=len(held), seconds=seconds, cpu=cpu_seconds), a.lang))
+    print(render(msg("features.cli_wrote", out=a.out, kib=size / 1024, sha=sha), a.lang))
     return 0
 
 

@@ -21,15 +21,16 @@ from typing import Optional
 import numpy as np
 from scipy import linalg
 
+from ddpm.messages import MessageError
 from .text import Message, Text, msg, say
 
 # ----------------------------------------------------------------------------------------------- FID
 def as_2d(x, name: str) -> np.ndarray:
     a = np.asarray(x, dtype=np.float64)
     if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {a.shape}")
+        raise MessageError("fid.not_2d", name=name, shape=tuple(a.shape))
     if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN/Inf; drop the samples that produced them (diverged sampler?)")
+        raise MessageError("fid.not_finite", name=name)
     return a
 
 
@@ -37,7 +38,7 @@ def gaussian_stats(feats) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) features -> (mu (D,), Sigma (D, D)), Sigma unbiased (divides by N - 1)."""
     f = as_2d(feats, "features")
     if len(f) < 2:
-        raise ValueError(f"need at least 2 feature vectors to estimate a covariance, got {len(f)}")
+        raise MessageError("fid.too_few", n=len(f))
     return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
@@ -54,8 +55,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     d = mu1.shape[0]
     if mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
-        raise ValueError(f"shape mismatch: mu1 {mu1.shape}, mu2 {mu2.shape}, sigma1 {sigma1.shape}, "
-                         f"sigma2 {sigma2.shape}; both Gaussians need the same dimension D")
+        raise MessageError("fid.shape_mismatch", mu1=tuple(mu1.shape), mu2=tuple(mu2.shape), sigma1=tuple(sigma1.shape),
+                           sigma2=tuple(sigma2.shape))
     diff = mu1 - mu2                                                   # (D,)
     covmean = linalg.sqrtm(sigma1 @ sigma2)                            # (D, D), maybe complex
     if not np.isfinite(covmean).all() or (np.iscomplexobj(covmean)
@@ -65,8 +66,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     if np.iscomplexobj(covmean):
         max_imag = float(np.max(np.abs(np.diagonal(covmean).imag)))
         if max_imag > 1e-3:
-            raise ValueError(f"sqrtm(sigma1 sigma2) has imaginary diagonal parts up to {max_imag:.3g}: the "
-                             "covariances are badly conditioned; use more samples (n well above D)")
+            raise MessageError("fid.imaginary", imag=max_imag)
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
@@ -75,7 +75,7 @@ def fid_from_features(a, b, eps: float = 1e-6) -> float:
     """FID between two feature sets a (N1, D) and b (N2, D); see frechet_distance."""
     a, b = as_2d(a, "a"), as_2d(b, "b")
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature dimensions differ ({a.shape[1]} vs {b.shape[1]}); use the same feature network")
+        raise MessageError("metrics.dims_differ", a=a.shape[1], b=b.shape[1])
     mu1, s1 = gaussian_stats(a)
     mu2, s2 = gaussian_stats(b)
     return frechet_distance(mu1, s1, mu2, s2, eps=eps)
@@ -283,24 +283,24 @@ def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_refe
     """
     tr, ho = as_2d(train_feats, "train_feats"), as_2d(heldout_feats, "heldout_feats")
     if n < 2:
-        raise ValueError(f"n must be >= 2, got {n}")
+        raise MessageError("fid.n_small", n=n)
     if draws < 1:
-        raise ValueError(f"draws must be >= 1, got {draws}")
+        raise MessageError("fid.draws", draws=draws)
     labels = counts = None
     if class_counts is not None:
         if heldout_labels is None:
-            raise ValueError("class_counts needs heldout_labels, the class of every held-out image")
+            raise MessageError("fid.counts_need_labels")
         counts = np.asarray(class_counts, dtype=np.int64).reshape(-1)
         labels = np.asarray(heldout_labels).astype(np.int64).reshape(-1)
         if len(labels) != len(ho):
-            raise ValueError(f"{len(labels)} heldout_labels for {len(ho)} held-out feature vectors")
+            raise MessageError("fid.labels_count", n=len(labels), m=len(ho))
         if int(counts.sum()) != n or (counts < 0).any():
-            raise ValueError(f"class_counts must be >= 0 and sum to n={n}, got {counts.tolist()}")
+            raise MessageError("fid.counts_sum", n=n, counts=counts.tolist())
         available = np.bincount(labels[(labels >= 0) & (labels < len(counts))], minlength=len(counts))
         used = np.minimum(counts, available)
         limited, n_used = bool((counts > available).any()), int(used.sum())
         if n_used < 2:
-            raise ValueError(f"the held-out split holds only {n_used} image(s) of the asked classes; need 2")
+            raise MessageError("fid.heldout_few", n=n_used)
         fixed = bool((used == available).all())
     else:
         limited, n_used = len(ho) < n, min(n, len(ho))
@@ -308,7 +308,7 @@ def real_vs_real_floor(train_feats, heldout_feats, n: int, seed: int = 0, n_refe
         if heldout_labels is not None:                     # a random class mix: Multinomial counts per draw
             labels = np.asarray(heldout_labels).astype(np.int64).reshape(-1)
             if len(labels) != len(ho):
-                raise ValueError(f"{len(labels)} heldout_labels for {len(ho)} held-out feature vectors")
+                raise MessageError("fid.labels_count", n=len(labels), m=len(ho))
     rng = np.random.default_rng(seed)
     ref = tr if n_reference is None else subsample(tr, n_reference, rng)
     mix = (lambda: counts) if labels is None or counts is not None else (

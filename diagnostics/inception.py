@@ -11,7 +11,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ddpm.messages import MessageError
+
 from .features import Embedder, file_sha256
+
+
+class InceptionUnavailable(MessageError, RuntimeError):
+    """torchvision or its Inception-v3 weights cannot be had here; the offline feature network is used instead."""
 
 
 class InceptionExtractor(Embedder):
@@ -43,7 +49,7 @@ class InceptionExtractor(Embedder):
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if x.shape[1] != 3:
-            raise ValueError(f"Inception-v3 takes 1- or 3-channel images, got {x.shape[1]} channels")
+            raise MessageError("inception.channels", c=x.shape[1])
         mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
         std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
         self.net.eval()
@@ -66,16 +72,12 @@ def load_inception(device: str | torch.device = "cpu") -> InceptionExtractor:
     try:
         from torchvision.models import Inception_V3_Weights, inception_v3
     except Exception as e:  # missing, or a build that does not match torch
-        raise RuntimeError(
-            f"load_inception() needs torchvision, but torchvision is not importable here ({type(e).__name__}: "
-            f"{e}); the offline feature network (load_feature_net(), checkpoints/features_digits.safetensors) is "
-            "used instead. For Inception FIDs install the torchvision release that matches this torch.") from e
+        raise InceptionUnavailable("inception.no_torchvision", kind=type(e).__name__, error=str(e)) from e
     weights = Inception_V3_Weights.IMAGENET1K_V1
     try:
         model = inception_v3(weights=weights, aux_logits=True).to(device)
     except Exception as e:
-        raise RuntimeError(f"Inception-v3 weights are neither cached nor downloadable here ({e}); the offline "
-                           "feature network (load_feature_net()) is used instead") from e
+        raise InceptionUnavailable("inception.no_weights", error=str(e)) from e
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     sha = file_sha256(cached)[:12] if cached.exists() else "unknown"
     return InceptionExtractor(model, list(weights.meta["categories"]), sha, device=str(device))

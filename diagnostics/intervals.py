@@ -36,6 +36,8 @@ from typing import Optional
 import numpy as np
 from scipy.stats import norm
 
+from ddpm.messages import MessageError
+
 from .text import Message, Text, msg, say
 
 MIN_INTERVAL_N = 50          # fewer samples than this: no interval (too few for the bootstrap to mean much)
@@ -185,7 +187,7 @@ def paired_fid_ratio(ref_f: np.ndarray, a_f: np.ndarray, b_f: np.ndarray, labels
     from .fid import frechet_distance
     n = len(a_f)
     if len(b_f) != n or (labels is not None and len(labels) != n):
-        raise ValueError(f"paired sets must be the same images' starts: {n} and {len(b_f)} images given")
+        raise MessageError("interval.unpaired", n=n, m=len(b_f))
     if n < MIN_INTERVAL_N:
         return Interval(estimate, reason=msg("interval.too_few", n=n, need=MIN_INTERVAL_N))
     labels = None if labels is None else np.asarray(labels, dtype=np.int64)

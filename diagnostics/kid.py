@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ddpm.messages import MessageError
 from .fid import as_2d, fid_from_features
 from .text import Message, msg, say
 
@@ -42,7 +43,7 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """The unbiased MMD² of two feature sets (m, d) and (n, d), m, n ≥ 2, polynomial kernel (module docstring)."""
     m, n = len(x), len(y)
     if m < 2 or n < 2:
-        raise ValueError(f"KID needs at least 2 images in each set (got {m} and {n})")
+        raise MessageError("kid.too_few", m=m, n=n)
     k_xx, k_yy, k_xy = polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y)
     return float((k_xx.sum() - np.trace(k_xx)) / (m * (m - 1)) + (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
                  - 2 * k_xy.mean())
@@ -72,9 +73,9 @@ def kernel_inception_distance(real_feats, fake_feats, subsets: int = 100, subset
     and by default half the smaller set (at most 1000), so that the subsets vary both sets."""
     x, y = as_2d(real_feats, "real_feats"), as_2d(fake_feats, "fake_feats")
     if x.shape[1] != y.shape[1]:
-        raise ValueError(f"feature dimensions differ: {x.shape[1]} real vs {y.shape[1]} generated")
+        raise MessageError("kid.dims_differ", real=x.shape[1], generated=y.shape[1])
     if subsets < 1:
-        raise ValueError(f"subsets must be >= 1 (got {subsets})")
+        raise MessageError("kid.subsets", subsets=subsets)
     m = min(int(subset_size), len(x), len(y)) if subset_size else max(2, min(1000, len(x) // 2, len(y) // 2))
     rng = np.random.default_rng(seed)
     scores = [mmd2_unbiased(x[rng.permutation(len(x))[:m]], y[rng.permutation(len(y))[:m]]) for _ in range(subsets)]

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ddpm import GaussianDiffusion
+from ddpm.messages import MessageError, msg, render
 from ddpm.likelihood import VARIANCES, VLBResult, interpolation_bound, vlb_terms
 
 from .fid import class_matched_pairs
@@ -35,9 +36,9 @@ def _check_shape(model, images: Tensor) -> None:
         return
     want = (channels, size, size)
     if images.ndim != 4 or tuple(images.shape[1:]) != want:
-        got = "×".join(str(s) for s in images.shape[1:]) if images.ndim == 4 else f"a {images.ndim}-d tensor"
-        raise ValueError(f"the images are {got} but the model makes {want[0]}×{want[1]}×{want[2]} images: load the "
-                         f"data at the model's size and channel count (image_size={want[1]}, channels={want[0]})")
+        got = ("×".join(str(s) for s in images.shape[1:]) if images.ndim == 4 else
+               msg("likelihood.tensor_ndim", ndim=images.ndim))
+        raise MessageError("likelihood.image_shape", got=got, c=want[0], size=want[1])
 
 
 def conditions_on(model, labels: Optional[Tensor], n: int) -> bool:
@@ -75,7 +76,7 @@ def bits_per_dim(model, diffusion: GaussianDiffusion, images: Tensor, labels: Op
     variance: the reverse variance (None: the model's own, learned_range for a model trained with --learn-sigma)."""
     _check_shape(model, images)
     if len(images) < 1:
-        raise ValueError("no images to score")
+        raise MessageError("likelihood.no_images")
     device = next(model.parameters()).device
     y_all = _labels_for(model, labels, len(images))
     was_training = model.training
@@ -144,7 +145,7 @@ def likelihood_on_splits(model, diffusion: GaussianDiffusion, train, heldout=Non
     x_tr, y_tr = as_pair(train)
     n = int(n)
     if n < 2:
-        raise ValueError(f"n must be at least 2 (got {n}): the standard error needs two images")
+        raise MessageError("likelihood.n_small", n=n)
     if heldout is not None:       # pairs of the same class: the gap compares like with like
         x_he, y_he = as_pair(heldout)
         np_labels = lambda y: None if y is None else y.numpy()
@@ -187,6 +188,7 @@ def add_cli(sub) -> None:
                         "fixed_small)")
     p.add_argument("--json", default=None, help="also write every number here")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N | mps | auto")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the printed text: en or zh (中文)")
 
 
 def cli(args, progress: Optional[Callable[[int, int], None]] = None) -> str:
@@ -203,7 +205,7 @@ def cli(args, progress: Optional[Callable[[int, int], None]] = None) -> str:
     data = dict(ck.meta.get("data") or {})
     source = data.get("source") or data.get("name")
     if not source:
-        raise ValueError(f"{Path(args.checkpoint).name} does not record its data set, so there is nothing to score")
+        raise MessageError("likelihood.no_data_record", name=Path(args.checkpoint).name)
     real = load_dataset(str(source), image_size=data.get("image_size") or ck.unet_config.image_size,
                         channels=data.get("channels") or ck.unet_config.in_channels)
     fraction, split_seed = recorded_holdout(data)
@@ -211,21 +213,24 @@ def cli(args, progress: Optional[Callable[[int, int], None]] = None) -> str:
     seen = not data.get("holdout")
     r = likelihood_on_splits(ck.model, ck.diffusion, train, None if seen else held, n=args.n, stride=args.stride,
                              seed=args.seed, variance=args.variance, callback=progress)
-    lines = [f"bits/dim of {Path(args.checkpoint).name} (−log₂ p(x{' | y' if r.conditional else ''}) per sub-pixel, "
-             f"an upper bound from the variational bound; 8-bit data, {r.variance} reverse variance)", ""]
-    rows = [("", "training") + (() if r.heldout is None else ("held-out",))]
-    for label, attr in (("prior L_T", "prior"), ("Σ KL L_{t−1}", "kl"), ("decoder L_0", "decoder"),
-                        ("total", "bpd"), ("± standard error", "standard_error")):
-        rows.append((label, f"{getattr(r.train, attr):.4f}") + (() if r.heldout is None else
-                                                              (f"{getattr(r.heldout, attr):.4f}",)))
+    lang = getattr(args, "lang", "en")
+    lines = [render(msg("likelihood.cli_title", name=Path(args.checkpoint).name, given=" | y" if r.conditional else "",
+                        variance=r.variance), lang), ""]
+    head = ("", render(msg("likelihood.cli_training"), lang))
+    rows = [head + (() if r.heldout is None else (render(msg("likelihood.cli_heldout"), lang),))]
+    for key, attr in (("likelihood.cli_prior", "prior"), ("likelihood.cli_kl", "kl"),
+                      ("likelihood.cli_decoder", "decoder"), ("likelihood.cli_total", "bpd"),
+                      ("likelihood.cli_se", "standard_error")):
+        rows.append((render(msg(key), lang), f"{getattr(r.train, attr):.4f}") + (() if r.heldout is None else
+                                                                            (f"{getattr(r.heldout, attr):.4f}",)))
     lines += ["  ".join(f"{c:>18}" for c in row) for row in rows]
     lines.append("")
     if r.heldout is not None:
-        lines.append(f"gap (held-out − training): {r.gap:+.4f} ± {r.gap_se:.4f} bits/dim (paired, n={r.train.n})")
+        lines.append(render(msg("likelihood.cli_gap", gap=r.gap, se=r.gap_se, n=r.train.n), lang))
     else:
-        lines.append("no held-out split the model never saw (it trained on every image)")
-    lines.append(f"stride {r.stride}: {len(r.train.timesteps)} of {ck.diffusion.T} timesteps evaluated, error from "
-                 f"the stride ≤ {r.train.interpolation_bound:.3g} bits/dim if the mean term is monotone between them")
+        lines.append(render(msg("likelihood.cli_no_heldout"), lang))
+    lines.append(render(msg("likelihood.cli_stride", stride=r.stride, evaluated=len(r.train.timesteps),
+                            T=ck.diffusion.T, bound=r.train.interpolation_bound), lang))
     if args.json:
         payload = {"checkpoint": str(args.checkpoint), "train": asdict(r.train),
                    "heldout": None if r.heldout is None else asdict(r.heldout), "gap": r.gap, "gap_se": r.gap_se,

@@ -39,6 +39,7 @@ from typing import Any, Optional
 import numpy as np
 from scipy.special import xlogy
 
+from ddpm.messages import MessageError
 from .fid import (FLOOR_DRAWS, FloorResult, FloorUncertainty, as_2d, draw_indices, fid_number, subsample,
                   fid_from_features, floor_uncertainty, frechet_distance, gaussian_stats, real_vs_real_floor)
 from .intervals import RESAMPLES, Interval, bootstrap_floor_comparisons
@@ -64,9 +65,9 @@ def inception_score(probs, splits: int = 1) -> tuple[float, float]:
     """
     p = as_2d(probs, "probs")
     if splits < 1 or splits > len(p):
-        raise ValueError(f"splits must be in [1, N={len(p)}], got {splits}")
+        raise MessageError("metrics.splits", n=len(p), splits=splits)
     if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-4):
-        raise ValueError("probs rows must be probabilities (non-negative, summing to 1); apply softmax to logits")
+        raise MessageError("metrics.probs")
     scores = []
     for part in np.array_split(p, splits):                                   # (n_s, K)
         py = part.mean(0, keepdims=True)                                     # (1, K)
@@ -80,7 +81,7 @@ def _kth_nn_radii(feats: np.ndarray, k: int) -> np.ndarray:
     """(N, D) -> (N,) distance of every point to its k-th nearest neighbour in the set, itself excluded."""
     from sklearn.neighbors import NearestNeighbors
     if len(feats) < k + 1:
-        raise ValueError(f"k={k} needs at least k+1={k + 1} points per set, got {len(feats)}; lower k or add samples")
+        raise MessageError("metrics.knn_points", k=k, k1=k + 1, n=len(feats))
     dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(feats).kneighbors(feats)   # (N, k+1), col 0 = itself
     return dist[:, k]
 
@@ -112,9 +113,9 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> tuple[float, float]:
     """
     r, g = as_2d(real_feats, "real_feats"), as_2d(fake_feats, "fake_feats")
     if r.shape[1] != g.shape[1]:
-        raise ValueError(f"feature dimensions differ ({r.shape[1]} vs {g.shape[1]}); use the same feature network")
+        raise MessageError("metrics.dims_differ", a=r.shape[1], b=g.shape[1])
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise MessageError("metrics.k", k=k)
     precision = float(_inside(g, r, _kth_nn_radii(r, k)).mean())
     recall = float(_inside(r, g, _kth_nn_radii(g, k)).mean())
     return precision, recall
@@ -124,10 +125,9 @@ def precision_recall(real_feats, fake_feats, k: int = 3) -> tuple[float, float]:
 def _check_probs_labels(probs, labels) -> tuple[np.ndarray, np.ndarray]:
     p, y = as_2d(probs, "probs"), np.asarray(labels).astype(np.int64).reshape(-1)
     if len(p) != len(y):
-        raise ValueError(f"{len(p)} rows of probs but {len(y)} labels")
+        raise MessageError("metrics.rows_labels", rows=len(p), labels=len(y))
     if len(y) and (y.min() < 0 or y.max() >= p.shape[1]):
-        raise ValueError(f"labels must be class indices in [0, {p.shape[1]}), got range [{y.min()}, {y.max()}]; "
-                         "the feature network and the generator must share the class list")
+        raise MessageError("metrics.label_range", k=p.shape[1], lo=int(y.min()), hi=int(y.max()))
     return p, y
 
 
@@ -136,7 +136,7 @@ def conditional_accuracy(probs, labels) -> float:
     probs (N, K), labels (N,) -> float in [0, 1]."""
     p, y = _check_probs_labels(probs, labels)
     if len(y) == 0:
-        raise ValueError("no samples: conditional accuracy needs at least one labelled sample")
+        raise MessageError("metrics.no_samples")
     return float((p.argmax(1) == y).mean())
 
 
@@ -246,7 +246,7 @@ class QualityMetrics:
                 return msg("quality.caption_acc_none")
             return msg("quality.caption_acc", acc=self.conditional_accuracy, n=self.n_generated,
                        network=self.texts.get("network", self.network))
-        raise ValueError(f"unknown metric {metric!r}; choose from {self.METRICS}")
+        raise MessageError("choice.unknown", kind="metric", value=metric, choices=self.METRICS)
 
 
 def network_message(extractor) -> Message:
@@ -298,16 +298,14 @@ def sample_quality(fake_images, fake_labels, reference, heldout=None, extractor=
     ref_f, _ = extractor.embed(reference.images)                   # (N_ref, D)
     n, n_ref = len(fake_f), len(ref_f)
     if n < 2:
-        raise ValueError(f"need at least 2 generated images for FID, got {n}")
+        raise MessageError("metrics.fid_n", n=n)
     labels = None
     if fake_labels is not None:
         labels = np.asarray(fake_labels.cpu() if hasattr(fake_labels, "cpu") else fake_labels).reshape(-1)
         if getattr(extractor, "generic", False):        # ImageNet classes: no accuracy, labels still set the floor
             notes.append(msg("quality.note_imagenet_classes", name=extractor.name))
         elif fake_p.shape[1] != reference.num_classes:
-            raise ValueError(f"the feature network has {fake_p.shape[1]} classes, the reference {reference.num_classes}: "
-                             "conditional accuracy needs a classifier trained on the same classes "
-                             "(python -m diagnostics.features --data <data set>) or pass fake_labels=None")
+            raise MessageError("metrics.classes_differ", k_net=fake_p.shape[1], k_ref=reference.num_classes)
         else:
             _check_probs_labels(fake_p, labels)
         labels = labels.astype(np.int64)

@@ -194,10 +194,11 @@ def colour_figure(numbers: dict, lang: str = "en") -> go.Figure:
     edges = h["bin_edges"]
     centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
     fig = _fig(w("colour_title"), w("colour_x"), w("colour_y"))
-    for i, (channel, colour) in enumerate((("red", "#d62728"), ("green", "#2ca02c"), ("blue", "#1f77b4"))):
+    channels = ((w("channel_red"), "#d62728"), (w("channel_green"), "#2ca02c"), (w("channel_blue"), "#1f77b4"))
+    for i, (channel, colour) in enumerate(channels):
         for key, dash, name in (("generated", "solid", w("generated")), ("real", "dot", w("real"))):
             fig.add_trace(go.Scatter(x=centres, y=h[key][i], mode="lines", line=dict(color=colour, dash=dash),
-                                     name=f"{w('channel_' + channel)} · {name}"))
+                                     name=f"{channel} · {name}"))
     return fig
 
 

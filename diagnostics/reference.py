@@ -37,8 +37,7 @@ def load_reference(source, ck: LoadedCheckpoint) -> tuple[ImageDataset, dict]:
     ds = source if isinstance(source, ImageDataset) else load_dataset(str(source), image_size=size)  # as stored
     ds = _as_model_channels(ds, channels)
     if (ds.channels, ds.image_size) != (channels, size):
-        raise ValueError(f"the reference set is {ds.channels}×{ds.image_size}×{ds.image_size}, the model makes "
-                         f"{channels}×{size}×{size}")
+        raise MessageError("reference.shape", c=ds.channels, s=ds.image_size, model_c=channels, model_s=size)
     meta = {"name": ds.name, "source": source_name(source), "image_size": size, "channels": channels,
             "holdout": HOLDOUT, "split_seed": SPLIT_SEED, "reference": True}
     return ds, meta

@@ -25,13 +25,14 @@ import torch
 
 from ddpm import LoadedCheckpoint, count_parameters, load_checkpoint, pick_device
 from ddpm.unet import preset_name
-from ddpm.checkpoint import DEFAULT_MAX_BYTES, atomic_write
+from ddpm.checkpoint import DEFAULT_MAX_BYTES, FolderNotWritable, atomic_write
 from ddpm.data import ImageDataset, load_dataset, make_grid
 from ddpm.messages import MessageError
 
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.model import architecture, schedule_name
-from .checks.runner import TRAINED_ON, mode_settings, run_checks
+from .checks.runner import mode_settings, run_checks
+from .splits import TRAINED_ON
 from .reference import load_reference, reference_feature_net
 from .render import GRID_IMAGES, jsonable, to_html, to_markdown
 from .text import Message, language, msg, revive, say
@@ -181,7 +182,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
-        raise PermissionError(f"cannot write to {str(out)!r}; choose another --out")
+        raise FolderNotWritable("checkpoint.folder_not_writable", folder=str(out))
     if callback:
         callback("data", 0.0)
     real_reason, own = None, ck         # own: the checkpoint as its file describes it, for the model line
@@ -223,7 +224,7 @@ def write_report(report: Report, out_dir: str | os.PathLike, lang: str = "en", d
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
-        raise PermissionError(f"cannot write to {str(out)!r}; choose another --out")
+        raise FolderNotWritable("checkpoint.folder_not_writable", folder=str(out))
     html_path, json_path, md_path, grid_path = (out / "report.html", out / "report.json", out / "report.md",
                                                 out / "samples.png")
     if data and report.sample_grid_png:

@@ -24,6 +24,8 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor
 
+from ddpm.messages import MessageError
+
 GREY_BAND = 0.5            # |x| < 0.5 in [-1, 1]: neither ink nor paper on near-binary data
 ONSET_TOLERANCE = 0.02     # |δ_t| above 2% (and above 2 standard errors) counts as off the forward marginal
 
@@ -45,10 +47,9 @@ def exposure_curve(frames: Tensor, timesteps: Sequence[int], alphas_cumprod: Ten
     """frames (F, N, C, H, W): the sampled x_t entering each of `timesteps` (F of them); real (M, C, H, W) in
     [-1, 1]. Computed in float64."""
     if frames.ndim != 5 or frames.shape[0] != len(timesteps):
-        raise ValueError(f"frames must be (F, N, C, H, W) with F = {len(timesteps)} timesteps, got "
-                         f"{tuple(frames.shape)}")
+        raise MessageError("sampler_doctor.frames", f=len(timesteps), shape=tuple(frames.shape))
     if frames.shape[1] < 2:
-        raise ValueError("the exposure curve needs at least 2 samples for its standard error")
+        raise MessageError("sampler_doctor.two_samples")
     m2_data = float(real.double().pow(2).mean())
     per_image = frames.double().pow(2).flatten(2).mean(-1)                     # (F, N): ‖x_t‖²/d per image
     ab = alphas_cumprod.double()[torch.as_tensor(list(timesteps))]
@@ -95,7 +96,7 @@ def grey_pixels(samples: Tensor, real: Tensor, band: float = GREY_BAND) -> GreyP
     """The share of pixels in the middle band |x| < band, for samples and real images, each with its standard
     error over images."""
     if not 0.0 < band < 1.0:
-        raise ValueError(f"band must be in (0, 1), got {band!r}")
+        raise MessageError("sampler_doctor.band", band=band)
 
     def share(x: Tensor) -> tuple[float, float]:
         per = (x.double().abs() < band).flatten(1).double().mean(1)

@@ -27,8 +27,9 @@ from ddpm import LoadedCheckpoint, generate, initial_noise
 from ddpm.messages import MessageError
 from ddpm.sampling import SampleResult
 
-from .checks.quality import feature_net_mismatch, load_extractor
-from .checks.runner import RealSplits, split_real_data
+from .checks.quality import feature_net_mismatch
+from .extractors import load_extractor
+from .splits import RealSplits, split_real_data
 from .intervals import Interval
 from .text import say
 

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 from ddpm import load_checkpoint
 from ddpm.messages import MessageError
 from ddpm.paths import bundled_model
-from ddpm.recommended import BUNDLED, DEFAULT, META_KEY, SamplingSetting, check_setting, main, record_setting
+from ddpm.recommend import main, record_setting
+from ddpm.recommended import DEFAULT, META_KEY, SamplingSetting, check_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = {"mnist": "docs/report_mnist/report.json", "digits": "docs/report/report.json",

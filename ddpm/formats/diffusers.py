@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from ..diffusion import GaussianDiffusion
 from ..safezip import MAX_MEMBER_BYTES, UnsafeZipError, checked_members, extract_members, open_zip
-from ..messages import msg
+from ..messages import MessageError, msg
 from .base import CheckpointError, LoadedCheckpoint
 from .diffusers_card import model_card
 from .diffusers_config import PIPELINE_CLASSES, DiffusersUNetConfig, check_unet, check_variance_pair, refuse, \
@@ -44,9 +44,11 @@ MARKER = "_ddpm_workbench"               # our note in model_index.json: class n
 MAX_JSON_BYTES = 4 * 2**20
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 NOT_HUB_SUFFIXES = (".safetensors", ".zip", ".pt", ".pth", ".bin", ".ckpt")
-CONVERT_HINT = ("convert it once, on a machine where you trust the file: `python -c \"from diffusers import "
-                "UNet2DModel as U; U.from_pretrained('DIR/unet').save_pretrained('DIR/unet', safe_serialization=True)\"` "
-                "(for a bare UNet2DModel folder drop /unet), then zip DIR again")
+CONVERT_HINT = msg("diffusers.convert_hint")    # how to turn a pickled U-Net into safetensors, once
+
+
+class OutputFolderNotEmpty(MessageError, FileExistsError):
+    """An export's --out that already holds files: nothing is overwritten."""
 
 
 def _diffusers():
@@ -55,8 +57,7 @@ def _diffusers():
             warnings.simplefilter("ignore")
             import diffusers
     except Exception as e:    # ImportError, or a broken optional dependency inside diffusers
-        raise CheckpointError(f"loading a diffusers model needs the diffusers package ({type(e).__name__}: {e}); "
-                              "`pip install diffusers`") from None
+        raise CheckpointError("diffusers.no_package", kind=type(e).__name__, error=str(e)) from None
     return diffusers
 
 
@@ -88,8 +89,7 @@ class DiffusersUNet(nn.Module):
         cfg = self.config
         if cfg.diffusers.get("num_class_embeds") and y is None:
             if not cfg.has_null_class:
-                raise ValueError(f"this diffusers model is class-conditional with no null class: give labels "
-                                 f"0..{cfg.num_classes - 1} (it cannot sample unconditionally)")
+                raise MessageError("diffusers.needs_labels", last=cfg.num_classes - 1)
             y = torch.full_like(t, cfg.num_classes)
         return self.unet(x, t, class_labels=y, return_dict=False)[0]
 
@@ -109,22 +109,19 @@ def _read_json(path: Path, source: str) -> Any:
 def _check_pipeline(index: Any, source: str) -> dict:
     """model_index.json: a DDPM/DDIM pipeline of a UNet2DModel and a scheduler, nothing latent or text-driven."""
     if not isinstance(index, dict):
-        raise CheckpointError(f"{source}: model_index.json is not a JSON object; the file is damaged")
+        raise CheckpointError("diffusers.not_object", source=source, file="model_index.json")
     parts = {k for k in index if not k.startswith("_")}
     latent = sorted(parts & {"vae", "vqvae"})
     if latent:
-        raise refuse(source, latent[0], index[latent[0]], "makes this a latent diffusion pipeline (the U-Net denoises "
-                                                        "autoencoder latents, not images), which is not supported")
+        raise refuse(source, latent[0], index[latent[0]], msg("diffusers.why_latent"))
     text = sorted(parts & {"text_encoder", "tokenizer", "bert"})
     if text:
-        raise refuse(source, text[0], index[text[0]], "makes this a text-conditioned pipeline, which is not supported; "
-                                                    "use an unconditional or class-conditional DDPM pipeline")
+        raise refuse(source, text[0], index[text[0]], msg("diffusers.why_text_pipeline"))
     if index.get("_class_name") not in PIPELINE_CLASSES:
-        raise refuse(source, "_class_name", index.get("_class_name"), f"is not a pipeline this project maps "
-                                                                      f"({', '.join(PIPELINE_CLASSES)})")
+        why = msg("diffusers.why_pipeline_class", classes=", ".join(PIPELINE_CLASSES))
+        raise refuse(source, "_class_name", index.get("_class_name"), why)
     if "unet" not in parts or "scheduler" not in parts:
-        raise CheckpointError(f"{source}: model_index.json lists no unet and scheduler; save the whole pipeline "
-                              "with pipeline.save_pretrained(DIR)")
+        raise CheckpointError("diffusers.no_parts", source=source)
     return index
 
 
@@ -140,19 +137,15 @@ def _layout(root: Path, source: str) -> tuple[Path, Path, dict]:
                       root / "scheduler" / "scheduler_config.json"]
         sched = next((c for c in candidates if c.is_file()), candidates[0])
     if not (unet_dir / "config.json").is_file():
-        raise CheckpointError(f"{source}: no unet/config.json; save the pipeline with pipeline.save_pretrained(DIR) "
-                              "or the U-Net with unet.save_pretrained(DIR)")
+        raise CheckpointError("diffusers.no_unet_config", source=source)
     if not sched.is_file():
-        raise CheckpointError(f"{source}: no scheduler_config.json. A diffusers U-Net alone does not say its noise "
-                              "schedule; save the scheduler beside it: scheduler.save_pretrained(DIR) (or save the "
-                              "whole pipeline with pipeline.save_pretrained(DIR))")
+        raise CheckpointError("diffusers.no_scheduler", source=source)
     if not (unet_dir / WEIGHTS).is_file():
         pickled = [n for n in PICKLED_WEIGHTS if (unet_dir / n).exists()]
         if pickled:
-            raise CheckpointError(f"{source}: the weights are a pickle ({pickled[0]}), which can run code and is never "
-                                  f"opened here; {CONVERT_HINT}")
-        raise CheckpointError(f"{source}: no {WEIGHTS} in {unet_dir.name}/; safetensors weights are needed "
-                              f"(pipeline.save_pretrained(DIR) writes them); a .bin pickle: {CONVERT_HINT}")
+            raise CheckpointError("diffusers.pickled", source=source, file=pickled[0], hint=CONVERT_HINT)
+        raise CheckpointError("diffusers.no_weights", source=source, file=WEIGHTS, folder=unet_dir.name,
+                              hint=CONVERT_HINT)
     return unet_dir, sched, index
 
 
@@ -167,17 +160,15 @@ def _zip_root(folder: Path) -> Path:
 def _download(repo_id: str) -> Path:
     """A Hub repo's JSON and safetensors files (never a pickle), or a CheckpointError that says why not."""
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    advice = (f"on a machine with internet run `hf download {repo_id} --include '*.json' --include '*.safetensors' "
-              "--local-dir DIR` (or pipeline.save_pretrained(DIR)) and pass DIR or a .zip of it")
+    advice = msg("diffusers.hub_advice", repo=repo_id)
     if offline:
-        raise CheckpointError(f"{repo_id!r} is not a local file or folder, and as a Hugging Face Hub id it cannot be "
-                              f"fetched: this machine is offline (HF_HUB_OFFLINE=1); {advice}")
+        raise CheckpointError("diffusers.hub_offline", repo=repo_id, advice=advice)
     try:
         from huggingface_hub import snapshot_download
         return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors"]))
     except Exception as e:  # offline, unknown repo, gated repo, network error: each says so in its name
-        raise CheckpointError(f"{repo_id!r} is not a local file or folder, and fetching it from the Hugging Face Hub "
-                              f"failed ({type(e).__name__}: {str(e).splitlines()[0][:200]}); {advice}") from None
+        raise CheckpointError("diffusers.hub_failed", repo=repo_id, kind=type(e).__name__,
+                              error=(str(e).splitlines() or [""])[0][:200], advice=advice) from None
 
 
 # ------------------------------------------------------------------------------------------------- load
@@ -229,8 +220,8 @@ def _build_unet(kwargs: dict, source: str):
     known = set(inspect.signature(UNet2DModel.__init__).parameters) - {"self"}
     unknown = sorted(set(kwargs) - known)
     if unknown:
-        raise refuse(source, unknown[0], kwargs[unknown[0]], "is not a UNet2DModel setting this diffusers "
-                                                           f"({_diffusers().__version__}) knows; upgrade diffusers")
+        why = msg("diffusers.why_unknown_setting", version=_diffusers().__version__)
+        raise refuse(source, unknown[0], kwargs[unknown[0]], why)
     return lambda: UNet2DModel(**kwargs)
 
 
@@ -247,20 +238,19 @@ def _load_folder(root: Path, path: str, source: str, kind: str, device, max_byte
     check_variance_pair(desc, defaults, source)
     weights = unet_dir / WEIGHTS
     if max_bytes is not None and weights.stat().st_size > max_bytes:
-        raise CheckpointError(f"{source}: {WEIGHTS} is {weights.stat().st_size / 2**20:.0f} MB, over the "
-                              f"{max_bytes / 2**20:.0f} MB limit for checkpoints")
+        raise CheckpointError("diffusers.too_big", source=source, file=WEIGHTS, mb=weights.stat().st_size / 2**20,
+                              limit_mb=max_bytes / 2**20)
     try:
         declared = header_shapes(str(weights))
     except Exception as e:
-        raise CheckpointError(f"{source}: {WEIGHTS} is not a readable safetensors file ({e}); it is truncated or "
-                              "damaged") from None
+        raise CheckpointError("diffusers.not_safetensors", source=source, file=WEIGHTS, error=str(e)) from None
     build = _build_unet(kwargs, source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             expected = meta_shapes(build)
         except (TypeError, ValueError, AttributeError, KeyError) as e:
-            raise CheckpointError(f"{source}: its UNet2DModel config does not build ({e})") from None
+            raise CheckpointError("diffusers.does_not_build", source=source, error=str(e)) from None
         check_shapes(expected, declared, source, msg("config.diffusers_architecture"))
         unet = build()
     state = load_file(str(weights))
@@ -290,8 +280,7 @@ def unet2d_config(cfg) -> dict:
     attended = [w for w, a in zip(widths, attn) if a] + [widths[-1]]          # + the middle block's attention
     head_dims = sorted({w // attention_heads(w, cfg.num_heads) for w in attended})
     if len(head_dims) > 1:
-        raise ValueError(f"this U-Net's attention layers use heads of {head_dims} channels at different levels; "
-                         "UNet2DModel has one attention_head_dim for all, so it cannot be expressed exactly")
+        raise MessageError("diffusers.head_dims", dims=head_dims)
     return dict(
         sample_size=cfg.image_size, in_channels=cfg.in_channels, out_channels=cfg.out_channels,
         block_out_channels=widths, layers_per_block=cfg.num_res_blocks,
@@ -338,7 +327,7 @@ def export_pipeline(ck: LoadedCheckpoint, out: str | os.PathLike) -> Path:
     from .diffusers_config import diffusion_to_scheduler
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out} already exists and is not an empty folder; choose a new --out folder")
+        raise OutputFolderNotEmpty("diffusers.out_exists", out=str(out))
     d = _diffusers()
     if isinstance(ck.model, DiffusersUNet):
         unet = ck.model.unet
@@ -346,7 +335,8 @@ def export_pipeline(ck: LoadedCheckpoint, out: str | os.PathLike) -> Path:
         try:
             kwargs = unet2d_config(ck.unet_config)
         except ValueError as e:
-            raise CheckpointError(f"cannot export {Path(ck.path).name} to diffusers: {e}") from None
+            raise CheckpointError("diffusers.cannot_export", name=Path(ck.path).name,
+                                  error=getattr(e, "message", str(e))) from None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             unet = d.UNet2DModel(**kwargs)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..diffusion import DiffusionConfig, SamplingDefaults
+from ..messages import Message, msg
 from .base import CheckpointError
 from .limits import LIMITS, check_float, check_int, check_int_list
 
@@ -33,9 +34,10 @@ DOWN_BLOCKS = ("DownBlock2D", "AttnDownBlock2D", "ResnetDownsampleBlock2D", "Att
 UP_BLOCKS = ("UpBlock2D", "AttnUpBlock2D", "ResnetUpsampleBlock2D", "AttnUpsampleBlock2D")
 
 
-def refuse(source: str, fld: str, value: Any, why: str) -> CheckpointError:
+def refuse(source: str, fld: str, value: Any, why: Message) -> CheckpointError:
+    """`{source}: {fld}={value} {why}`: a diffusers config field refused, `why` a message ("is not supported ...")."""
     shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    return CheckpointError(f"{source}: {fld}={shown} {why}")
+    return CheckpointError("diffusers.refused", source=source, field=fld, shown=shown, why=why)
 
 
 # ---------------------------------------------------------------------------------------------- scheduler
@@ -44,7 +46,7 @@ def diffusers_betas(cfg: dict, T: int, source: str) -> torch.Tensor:  # (T,) flo
     if cfg.get("trained_betas") is not None:
         tb = cfg["trained_betas"]
         if not isinstance(tb, (list, tuple)) or len(tb) != T:
-            raise refuse(source, "trained_betas", tb, f"is not a list of num_train_timesteps={T} numbers")
+            raise refuse(source, "trained_betas", tb, msg("diffusers.why_trained_betas", T=T))
         return torch.tensor([check_float(source, f"trained_betas[{i}]", b, 0.0, 1.0) for i, b in enumerate(tb)],
                             dtype=torch.float32)
     start = check_float(source, "beta_start", cfg.get("beta_start", 0.0001), 0.0, 1.0)
@@ -59,44 +61,41 @@ def diffusers_betas(cfg: dict, T: int, source: str) -> torch.Tensor:  # (T,) flo
     if schedule == "squaredcos_cap_v2":   # Nichol & Dhariwal's cosine, β capped at 0.999 (diffusers' betas_for_alpha_bar)
         f = lambda t: math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
         return torch.tensor([min(1 - f((i + 1) / T) / f(i / T), 0.999) for i in range(T)], dtype=torch.float32)
-    raise refuse(source, "beta_schedule", schedule, "is not supported; use linear, scaled_linear, squaredcos_cap_v2, "
-                                                    "sigmoid or trained_betas")
+    raise refuse(source, "beta_schedule", schedule, msg("diffusers.why_beta_schedule"))
 
 
 def scheduler_to_diffusion(cfg: Any, source: str) -> tuple[DiffusionConfig, SamplingDefaults]:
     """A diffusers scheduler config -> (DiffusionConfig with the scheduler's betas, the sampling defaults)."""
     if not isinstance(cfg, dict):
-        raise CheckpointError(f"{source}: scheduler_config.json is not a JSON object; the file is damaged")
+        raise CheckpointError("diffusers.not_object", source=source, file="scheduler_config.json")
     cls = cfg.get("_class_name", "DDPMScheduler")
     if cls not in SCHEDULER_CLASSES:
-        raise refuse(source, "_class_name", cls, f"is not a scheduler this project maps ({', '.join(SCHEDULER_CLASSES)});"
-                                                 " save the pipeline with DDPMScheduler.from_config(scheduler.config)")
+        why = msg("diffusers.why_scheduler_class", classes=", ".join(SCHEDULER_CLASSES))
+        raise refuse(source, "_class_name", cls, why)
     T = check_int(source, "num_train_timesteps", cfg.get("num_train_timesteps", 1000), 2, LIMITS.max_T)
-    for fld, bad, why in (("thresholding", True, "(dynamic thresholding) is not supported; set it to false"),
-                          ("rescale_betas_zero_snr", True, "is not supported; set it to false"),
-                          ("set_alpha_to_one", False, "is not supported: the last DDIM step here always goes to "
-                                                      "ᾱ = 1 (set it to true)")):
+    for fld, bad, why in (("thresholding", True, msg("diffusers.why_thresholding")),
+                          ("rescale_betas_zero_snr", True, msg("diffusers.why_set_false")),
+                          ("set_alpha_to_one", False, msg("diffusers.why_alpha_to_one"))):
         if cfg.get(fld, not bad) == bad:
             raise refuse(source, fld, bad, why)
     if cfg.get("steps_offset", 0) not in (0, None):
-        raise refuse(source, "steps_offset", cfg["steps_offset"], "is not supported (only 0)")
+        raise refuse(source, "steps_offset", cfg["steps_offset"], msg("diffusers.why_steps_offset"))
     pred = cfg.get("prediction_type", "epsilon")
     if pred not in PREDICTION_TYPES:
-        raise refuse(source, "prediction_type", pred, f"does not map; supported: {sorted(PREDICTION_TYPES)}")
+        raise refuse(source, "prediction_type", pred, msg("diffusers.why_unmapped", supported=sorted(PREDICTION_TYPES)))
     var = cfg.get("variance_type", "fixed_small") or "fixed_small"
     if var not in VARIANCE_TYPES:
-        raise refuse(source, "variance_type", var, "is not supported (only fixed_small / fixed_large and the "
-                                                   "learned variance learned_range of Improved DDPM)")
+        raise refuse(source, "variance_type", var, msg("diffusers.why_variance_type"))
     spacing = cfg.get("timestep_spacing", "leading")
     if spacing not in SPACINGS:
-        raise refuse(source, "timestep_spacing", spacing, f"does not map; supported: {list(SPACINGS)}")
+        raise refuse(source, "timestep_spacing", spacing, msg("diffusers.why_unmapped", supported=list(SPACINGS)))
     clip = cfg.get("clip_sample", True)
     if not isinstance(clip, bool):
-        raise refuse(source, "clip_sample", clip, "is not true or false")
+        raise refuse(source, "clip_sample", clip, msg("config.not_bool"))
     clip_range = check_float(source, "clip_sample_range", cfg.get("clip_sample_range", 1.0), 1e-3, 1e3)
     betas = diffusers_betas(cfg, T, source)
     if not ((betas > 0) & (betas < 1)).all():
-        raise refuse(source, "beta_start", cfg.get("beta_start"), "gives betas outside (0, 1)")
+        raise refuse(source, "beta_start", cfg.get("beta_start"), msg("diffusers.why_betas_range"))
     dcfg = DiffusionConfig(schedule="custom", T=T, objective=PREDICTION_TYPES[pred], betas=tuple(betas.tolist()))
     return dcfg, SamplingDefaults(spacing=spacing, clip_denoised=clip, clip_range=clip_range,
                                   variance=VARIANCE_TYPES[var], eps_from_clipped=False, convention="diffusers")
@@ -106,11 +105,11 @@ def check_variance_pair(desc: DiffusersUNetConfig, defaults: SamplingDefaults, s
     """A U-Net with 2C outputs needs the learned_range scheduler that reads them, and that scheduler needs them."""
     learned = defaults.variance == "learned_range"
     if desc.learn_sigma and not learned:
-        raise refuse(source, "out_channels", 2 * desc.in_channels, f"(twice in_channels: a learned variance) needs a "
-                     f"scheduler with variance_type='learned_range', but it has {defaults.variance!r}")
+        why = msg("diffusers.why_needs_learned_range", variance=defaults.variance)
+        raise refuse(source, "out_channels", 2 * desc.in_channels, why)
     if learned and not desc.learn_sigma:
-        raise refuse(source, "variance_type", "learned_range", f"needs a UNet2DModel with out_channels = "
-                     f"{2 * desc.in_channels} (mean and variance), but it has out_channels={desc.in_channels}")
+        why = msg("diffusers.why_needs_2c", c2=2 * desc.in_channels, c=desc.in_channels)
+        raise refuse(source, "variance_type", "learned_range", why)
 
 
 def diffusion_to_scheduler(dcfg: DiffusionConfig, betas: torch.Tensor, defaults: SamplingDefaults) -> dict:
@@ -155,38 +154,35 @@ class DiffusersUNetConfig:
 
 
 UNET_REFUSED = {   # field -> (accepted values, why others are refused)
-    "time_embedding_type": (("positional",), "only the sinusoidal (positional) time embedding is supported"),
-    "class_embed_type": ((None,), "only a plain class-embedding table (num_class_embeds) is supported"),
-    "center_input_sample": ((False,), "inputs are expected in [-1, 1] as they are"),
+    "time_embedding_type": (("positional",), msg("diffusers.why_time_embedding")),
+    "class_embed_type": ((None,), msg("diffusers.why_class_embed")),
+    "center_input_sample": ((False,), msg("diffusers.why_center_input")),
 }
 
 
 def check_unet(cfg: Any, source: str, null_class: bool = False) -> tuple[dict, DiffusersUNetConfig]:
     """Range-check a UNet2DModel config.json before anything is built -> (constructor kwargs, description)."""
     if not isinstance(cfg, dict):
-        raise CheckpointError(f"{source}: unet config.json is not a JSON object; the file is damaged")
+        raise CheckpointError("diffusers.not_object", source=source, file="unet config.json")
     cls = cfg.get("_class_name", "UNet2DModel")
     if cls == "UNet2DConditionModel":
-        raise refuse(source, "_class_name", cls, "is a text-conditioned U-Net (cross-attention on text embeddings), "
-                                                 "which this project does not sample; use an unconditional or "
-                                                 "class-conditional UNet2DModel")
+        raise refuse(source, "_class_name", cls, msg("diffusers.why_text_unet"))
     if cls != "UNet2DModel":
-        raise refuse(source, "_class_name", cls, "is not a UNet2DModel, the only diffusers model supported")
+        raise refuse(source, "_class_name", cls, msg("diffusers.why_not_unet2d"))
     for fld, (ok, why) in UNET_REFUSED.items():
         if cfg.get(fld, ok[0]) not in ok:
-            raise refuse(source, fld, cfg[fld], f"is not supported: {why}")
+            raise refuse(source, fld, cfg[fld], msg("diffusers.why_not_supported", why=why))
     L = LIMITS
     size = cfg.get("sample_size")
     if isinstance(size, (list, tuple)):
         if len(size) != 2 or size[0] != size[1]:
-            raise refuse(source, "sample_size", size, "is not square; only square images are supported")
+            raise refuse(source, "sample_size", size, msg("diffusers.why_not_square"))
         size = size[0]
     size = check_int(source, "sample_size", size, 4, L.max_image_size)
     c_in = check_int(source, "in_channels", cfg.get("in_channels", 3), 1, L.max_in_channels)
     c_out = check_int(source, "out_channels", cfg.get("out_channels", 3), 1, 2 * L.max_in_channels)
     if c_out not in (c_in, 2 * c_in):
-        raise refuse(source, "out_channels", c_out, f"is neither in_channels={c_in} nor twice it (a learned "
-                                                    "variance); it does not map")
+        raise refuse(source, "out_channels", c_out, msg("diffusers.why_out_channels", c=c_in))
     widths = check_int_list(source, "block_out_channels", cfg.get("block_out_channels", (224, 448, 672, 896)), 1,
                             L.max_width, L.max_levels)
     layers = check_int(source, "layers_per_block", cfg.get("layers_per_block", 2), 1, L.max_res_blocks)
@@ -194,8 +190,7 @@ def check_unet(cfg: Any, source: str, null_class: bool = False) -> tuple[dict, D
     up = cfg.get("up_block_types", ())
     for fld, types, allowed in (("down_block_types", down, DOWN_BLOCKS), ("up_block_types", up, UP_BLOCKS)):
         if not isinstance(types, (list, tuple)) or len(types) != len(widths) or any(t not in allowed for t in types):
-            raise refuse(source, fld, types, f"must list {len(widths)} blocks (one per block_out_channels) from "
-                                             f"{list(allowed)}")
+            raise refuse(source, fld, types, msg("diffusers.why_blocks", n=len(widths), allowed=list(allowed)))
     groups = check_int(source, "norm_num_groups", cfg.get("norm_num_groups", 32), 1, L.max_width)
     if cfg.get("attn_norm_num_groups") is not None:
         check_int(source, "attn_norm_num_groups", cfg["attn_norm_num_groups"], 1, L.max_width)

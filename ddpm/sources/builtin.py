@@ -78,13 +78,7 @@ def _load_torchvision(name: str, root: Optional[str], image_size: Optional[int],
     try:
         from torchvision import datasets
     except Exception as e:  # missing, or a build that does not match torch (RuntimeError / ImportError)
-        raise RuntimeError(
-            f"data set {name!r} needs torchvision, which is not importable here ({type(e).__name__}: {e}). "
-            "On a machine with a CUDA build of torch, install the torchvision release that matches that torch "
-            "from the same index, e.g. `pip install torchvision==<matching version> --index-url "
-            "https://download.pytorch.org/whl/<cuda tag>` (see https://pytorch.org/get-started/locally/). "
-            "Without torchvision, use the built-in 'digits' or 'mnist' (5,000 digits, offline), an image folder "
-            "/ .zip, or hf:NAME:SPLIT.") from e
+        raise DataUnavailable("data.no_torchvision", name=name, kind=type(e).__name__, error=str(e)) from e
     ds = getattr(datasets, TORCHVISION[name])(root=root or "data/", train=True, download=True)
     data = torch.as_tensor(np.asarray(ds.data))                     # (N, H, W) or (N, H, W, 3) uint8
     data = data[:, None] if data.ndim == 3 else data.permute(0, 3, 1, 2)

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..messages import Message, msg
+from ..messages import Message, MessageError, msg
 from ..images import (MAX_TOTAL_PIXELS, ImageDataset, ImageTooLarge, check_total_pixels, decode_image, fit,
                       read_image_header, to_channels)
 
@@ -28,7 +28,7 @@ IMAGE_NAMES = ("image", "img", "images", "pixel_values", "picture")
 LABEL_NAMES = ("label", "labels", "class", "target", "fine_label", "y")
 
 
-class DatasetUnavailable(RuntimeError):
+class DatasetUnavailable(MessageError, RuntimeError):
     """A Hub dataset that cannot be had here (offline, no network, unknown name); the message says what to do."""
 
 
@@ -52,24 +52,21 @@ def _open(spec: str):
     if spec.lower().startswith(PREFIX):
         name, split = _parse(spec)
         if not name:
-            raise ValueError(f"{spec!r} names no dataset; write hf:NAME:SPLIT, e.g. hf:ylecun/mnist:train")
+            raise MessageError("hf.no_name", spec=spec)
         local = Path(name).expanduser()
         if is_saved_dataset(local):
             return _pick_split(datasets.load_from_disk(str(local)), split, spec)
         offline = os.environ.get("HF_DATASETS_OFFLINE", "") not in ("", "0") or \
             os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         if not local.exists() and offline:
-            raise DatasetUnavailable(f"{spec!r} is a Hugging Face Hub dataset, and this process is offline "
-                                  "(HF_DATASETS_OFFLINE / HF_HUB_OFFLINE is set): download it on a machine with "
-                                  "internet and save_to_disk it, then pass that folder; or use a local folder or zip")
+            raise DatasetUnavailable("hf.offline", spec=spec)
         try:
             return datasets.load_dataset(str(local) if local.exists() else name, split=split or "train")
         except (ConnectionError, OSError) as e:
-            raise DatasetUnavailable(f"could not load {spec!r} from the Hugging Face Hub ({type(e).__name__}: "
-                                  f"{str(e).splitlines()[0] if str(e) else ''}); check the name and split and that "
-                                  "this machine is online, or save_to_disk it elsewhere and pass that folder") from e
+            raise DatasetUnavailable("hf.hub_failed", spec=spec, kind=type(e).__name__,
+                                     error=str(e).splitlines()[0] if str(e) else "") from e
         except ValueError as e:       # an unknown split, a bad config ...
-            raise ValueError(f"could not load {spec!r}: {e}") from e
+            raise MessageError("hf.load_failed", spec=spec, error=str(e)) from e
     return _pick_split(datasets.load_from_disk(spec), None, spec)
 
 
@@ -78,7 +75,7 @@ def _pick_split(ds, split: Optional[str], spec: str):
     if isinstance(ds, datasets.DatasetDict):
         split = split or ("train" if "train" in ds else next(iter(ds)))
         if split not in ds:
-            raise ValueError(f"{spec!r} has the splits {sorted(ds)}, not {split!r}; write hf:PATH:SPLIT")
+            raise MessageError("hf.no_split", spec=spec, splits=sorted(ds), split=split)
         return ds[split]
     return ds
 
@@ -88,7 +85,7 @@ def _image_column(ds, name: Optional[str]) -> str:
     columns = list(ds.features)
     if name:
         if name not in columns:
-            raise ValueError(f"the dataset has no column {name!r} (columns: {columns}); pass --image-column NAME")
+            raise MessageError("hf.no_image_column_named", name=name, columns=columns)
         return name
     for col, feat in ds.features.items():
         if isinstance(feat, datasets.Image):
@@ -96,8 +93,7 @@ def _image_column(ds, name: Optional[str]) -> str:
     for col in IMAGE_NAMES:
         if col in columns:
             return col
-    raise ValueError(f"the dataset has no image column (columns: {columns}, none of type datasets.Image or named "
-                     f"{'/'.join(IMAGE_NAMES)}); name it with --image-column NAME")
+    raise MessageError("hf.no_image_column", columns=columns, names="/".join(IMAGE_NAMES))
 
 
 def _label_column(ds, name: Optional[str]) -> Optional[str]:
@@ -107,8 +103,7 @@ def _label_column(ds, name: Optional[str]) -> Optional[str]:
         return None
     if name:
         if name not in columns:
-            raise ValueError(f"the dataset has no column {name!r} (columns: {columns}); pass --label-column NAME, "
-                             "or none for unconditional training")
+            raise MessageError("hf.no_label_column_named", name=name, columns=columns)
         return name
     for col, feat in ds.features.items():
         if isinstance(feat, datasets.ClassLabel):
@@ -127,8 +122,7 @@ def _labels(ds, column: str) -> tuple[torch.Tensor, list[str]]:
         names = sorted(set(values))
         index = {v: i for i, v in enumerate(names)}
         return torch.tensor([index[v] for v in values], dtype=torch.long), [str(v) for v in names]
-    raise ValueError(f"the label column {column!r} holds {dtype} values, not integers or strings; name another "
-                     "with --label-column NAME, or pass --label-column '' to train unconditionally")
+    raise MessageError("hf.label_dtype", column=column, dtype=str(dtype))
 
 
 def _to_array(value, channels: Optional[int]) -> np.ndarray:
@@ -210,11 +204,10 @@ def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image
     try:
         import datasets  # noqa: F401
     except ImportError as e:
-        raise RuntimeError("Hugging Face datasets need the `datasets` package (`pip install datasets`, it is in "
-                           "requirements.txt)") from e
+        raise DatasetUnavailable("hf.no_package") from e
     ds = _open(spec)
     if len(ds) == 0:
-        raise ValueError(f"{spec!r} holds no rows")
+        raise MessageError("hf.no_rows", spec=spec)
     image_col, label_col = _image_column(ds, image_column), _label_column(ds, label_column)
     labels, class_names = _labels(ds, label_col) if label_col else (torch.zeros(len(ds), dtype=torch.long), [])
     from .folder import note
@@ -227,8 +220,7 @@ def load_hf(spec: str, image_size: Optional[int], channels: Optional[int], image
     for b in bad:
         keep[int(b.split()[1])] = False
     if not images:
-        raise ValueError(f"none of the {len(ds)} images in column {image_col!r} of {spec!r} could be read; "
-                         "name the image column with --image-column NAME")
+        raise MessageError("hf.none_readable", n=len(ds), column=image_col, spec=spec)
     if bad:
         note(notes, msg("data.note_unreadable", n=len(bad), source=spec, examples=", ".join(bad[:3]),
                         more=" …" if len(bad) > 3 else ""))

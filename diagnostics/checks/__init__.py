@@ -21,8 +21,10 @@ One file a concern:
     memorisation.py  copies of training images (nearest-neighbour distances against held-out images)
     generalisation.py  denoising loss per band of t, training vs held-out images (memorisation before copies)
     likelihood.py    bits/dim on the training and held-out splits (diagnostics.likelihood), the report section
+    sampler.py       which sampler the model needs: the sampler doctor (diagnostics.doctor) as a check, full mode
     performance.py   time per call, projected sampling time, memory
-    runner.py        quick / full settings, the shared samples, the real-data split, run_checks / run_all
+    runner.py        quick / full settings, the shared samples, run_checks / run_all (the real-data split the
+                     checks share is diagnostics.splits)
 
 Nothing here reads files except the quality check's optional feature network; plots live in `plots.py`,
 rendering in `report.py`. Every threshold is in `thresholds.py`.

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ddpm import GaussianDiffusion
 
+from ddpm.messages import MessageError
 from ..fid import class_matched_pairs
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from ..text import Text, msg
@@ -45,8 +46,7 @@ def paired_denoising_losses(model, diffusion: GaussianDiffusion, train: Tensor, 
     """ℓ for every (band, draw, pair): two tensors (len(bands), draws, n), training and held-out, n = len(train) =
     len(heldout). Pair i shares t ~ U[lo, hi) and ε in every draw; labels (n,) or None (null label)."""
     if train.shape != heldout.shape:
-        raise ValueError(f"paired losses need as many training as held-out images of one shape "
-                         f"(got {tuple(train.shape)} and {tuple(heldout.shape)})")
+        raise MessageError("generalisation.paired_shapes", train=tuple(train.shape), heldout=tuple(heldout.shape))
     n = len(train)
     g = torch.Generator().manual_seed(int(seed))
     device = next(model.parameters()).device

@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import torch
 from torch import Tensor
 
+from ddpm.messages import MessageError
 from ..text import Message, Text, known, msg, say, sentences, to_plain
 
 VERDICTS = ("ok", "warn", "fail", "skip")
@@ -32,7 +33,7 @@ class CheckResult:
 
     def __post_init__(self):
         if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS} (got {self.verdict!r})")
+            raise MessageError("result.verdict", verdicts=VERDICTS, verdict=self.verdict)
 
     def as_dict(self) -> dict:
         """Every field, JSON-ready (figures are not stored: diagnostics.plots draws them from the numbers when

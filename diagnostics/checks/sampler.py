@@ -3,9 +3,9 @@
 At one number of network calls (10 by default) the deterministic path (DDIM η = 0, the probability-flow ODE) and
 the stochastic ones (DDIM η = 0.5 and 1, SDE-DPM-Solver++(2M), Restart) each draw the same n samples; each gets FID
 over the real-vs-real floor with its 95% interval, and the ODE's exposure-bias curve δ_t says from which t its path
-leaves the forward process's marginal. Verdict: warn when a stochastic sampler's whole interval lies below the ODE's
-(its score error is not contracted along the ODE: sample with that sampler at that cost), ok when the intervals
-overlap (the doctor never decides on overlapping intervals). Run in full mode; quick mode skips it (it costs five
+leaves the forward process's marginal. Verdict: warn when a stochastic sampler's FID over the ODE's, with its paired
+95% interval (same starts), lies wholly below 1 (the ODE does not contract the model's score error: sample with that
+sampler at that cost), ok when every such interval reaches 1 (the doctor never decides inside the noise). Run in full mode; quick mode skips it (it costs five
 samplers' worth of sampling) and says how to run it alone (`python -m diagnostics doctor`).
 """
 from __future__ import annotations
@@ -40,6 +40,9 @@ def check_sampler(ck, real, *, calls: int, n: int, seed: int = 0, guidance_scale
              "fid_ratio": None if row.fid_ratio is None else row.fid_ratio.estimate,
              "fid_ratio_low": None if row.fid_ratio is None else row.fid_ratio.low,
              "fid_ratio_high": None if row.fid_ratio is None else row.fid_ratio.high,
+             "vs_ode": None if row.vs_ode is None else row.vs_ode.estimate,
+             "vs_ode_low": None if row.vs_ode is None else row.vs_ode.low,
+             "vs_ode_high": None if row.vs_ode is None else row.vs_ode.high,
              "grey_excess": row.grey_excess, "grey_excess_se": row.grey_excess_se} for row in r.rows]
     curves = {name: {"t": c.timesteps, "delta": c.delta} for name, c in r.curves.items()}
     numbers = {"calls": r.calls, "n_per_sampler": r.n, "floor": r.floor, "network": r.network, "best": r.best,
