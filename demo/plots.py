@@ -50,15 +50,11 @@ def quality_figure(rows: Sequence[dict], title: str = "", metric: str = "fid", m
     rows = [r for r in rows if r.get(metric) is not None]
     if not rows:
         return empty_figure(t("plot.no_quality"), title)
+    if metric == "fid" and all((r.get("fid_ratio") or {}).get("low") is not None for r in rows):
+        return ratio_figure(rows, title)
     groups: dict[str, list[dict]] = {}
     for r in rows:
-        if r.get("series"):
-            key = r["series"]
-        elif r.get("sampler") == "ddpm":
-            key = f"DDPM ({r.get('variance') or 'fixed_small'})"
-        else:
-            key = f"DDIM η={float(r.get('eta') or 0):g}"
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(_series(r), []).append(r)
     calls = lambda r: r.get("network_calls") or r["steps"]
     fig = go.Figure()
     for key, rs in sorted(groups.items()):
@@ -77,6 +73,46 @@ def quality_figure(rows: Sequence[dict], title: str = "", metric: str = "fid", m
         fig.add_hline(y=floor, line_dash="dash", line_color="#888",
                       annotation_text=t("plot.floor", floor=floor), annotation_position="top left")
     fig.update_layout(**_LAYOUT, title=title, xaxis_title=t("plot.quality_x"), yaxis_title=metric_label)
+    ticks = sorted({calls(r) for r in rows})
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(s) for s in ticks])
+    return fig
+
+
+def _series(r: dict) -> str:
+    if r.get("series"):
+        return r["series"]
+    if r.get("sampler") == "ddpm":
+        return f"DDPM ({r.get('variance') or 'fixed_small'})"
+    return f"DDIM η={float(r.get('eta') or 0):g}"
+
+
+def ratio_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
+    """Rows that carry FID / floor with its 95% interval (diagnostics.sweep, bench.quality_vs_steps): one line per
+    sampler setting over network calls, each point with its interval as an error bar, and the real data at 1; the
+    hover adds FID over DDPM-T's from the same starts (paired interval) where the run has it."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(_series(r), []).append(r)
+    calls = lambda r: r.get("network_calls") or r["steps"]          # noqa: E731
+    fig = go.Figure()
+    for key, rs in sorted(groups.items()):
+        rs = sorted(rs, key=calls)
+        iv = [r["fid_ratio"] for r in rs]
+        hover = [f"{key}<br>{t('plot.network_calls', n=calls(r))}<br>"
+                 + t("plot.ratio_hover", est=i["estimate"], low=i["low"], high=i["high"], fid=r["fid"])
+                 + ("<br>" + t("plot.vs_ddpm", est=r["ratio_to_ddpm"]["estimate"], low=r["ratio_to_ddpm"]["low"],
+                                high=r["ratio_to_ddpm"]["high"]) if (r.get("ratio_to_ddpm") or {}).get("low")
+                    is not None else "")
+                 + (f"<br>n = {r['n']}" if r.get("n") else "") for r, i in zip(rs, iv)]
+        fig.add_trace(go.Scatter(
+            x=[calls(r) for r in rs], y=[i["estimate"] for i in iv], name=key, mode="lines+markers",
+            marker=dict(size=9 if key.startswith("DDPM") else 6), hovertext=hover, hoverinfo="text",
+            error_y=dict(type="data", symmetric=False, array=[i["high"] - i["estimate"] for i in iv],
+                         arrayminus=[i["estimate"] - i["low"] for i in iv], thickness=1)))
+    fig.add_hline(y=1.0, line_dash="dash", line_color="#888", annotation_text=t("plot.floor_line"),
+                  annotation_position="top left")
+    fig.update_layout(**_LAYOUT, title=title or t("plot.quality_title"), xaxis_title=t("plot.quality_x"),
+                      yaxis_title=t("plot.ratio_y"))
     ticks = sorted({calls(r) for r in rows})
     fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(s) for s in ticks])
     return fig

@@ -92,25 +92,38 @@ def network_name(rows: list[dict], entry: Optional[dict] = None) -> Optional[str
 
 
 def bench_rows(path: Path, sha: str, is_bundled: bool) -> tuple[list[dict], Message]:
-    """Rows of bench/results/quality_vs_steps.json (and of the solvers' quality_vs_calls.json beside it)
-    measured on this checkpoint, and a note saying where they come from (or why there are none). A file keeps
-    one entry per checkpoint under "by_checkpoint", keyed by the SHA-256 prefix, beside the latest run's
-    "checkpoint" and "rows"; a setting measured in both files is taken from the first."""
+    """Rows of bench/results/quality_vs_steps.json or of a larger run beside it (quality_vs_steps_*.json, e.g. the
+    n = 1,000 runs), measured on this checkpoint, and a note saying where they come from (or why there are none).
+    FIDs at different n are not comparable, so the rows come from ONE run: the one with the most images per row
+    (the main file on a tie); the solvers' quality_vs_calls.json adds its settings when it was measured at that n. A
+    file keeps one entry per checkpoint under "by_checkpoint", keyed by the SHA-256 prefix, beside the latest run's
+    "checkpoint" and "rows"."""
     f = bench_quality_file()
-    rows, entry, why = _file_rows(f, sha, path, is_bundled)
-    used = [f.name] if rows else []
-    extra, _, _ = _file_rows(f.with_name(SOLVER_RESULTS), sha, path, is_bundled)
+    found, why = [], None
+    for g in [f, *sorted(f.parent.glob(f"{f.stem}_*.json"))]:
+        rows, entry, no = _file_rows(g, sha, path, is_bundled)
+        if rows:
+            found.append((_n_of(rows, entry), g == f, g, rows, entry))
+        elif g == f:
+            why = no
+    if not found:
+        return [], why
+    n_run, _, g, rows, entry = max(found, key=lambda x: (x[0], x[1]))
+    used = [g.name]
+    extra, extra_entry, _ = _file_rows(f.with_name(SOLVER_RESULTS), sha, path, is_bundled)
     seen = {_row_key(r) for r in rows}
     extra = [r for r in extra if _row_key(r) not in seen]
-    if extra:
+    if extra and _n_of(extra, extra_entry) == n_run:
         rows, used = rows + extra, used + [SOLVER_RESULTS]
-    if not rows:
-        return [], why
     n = sorted({r.get("n") for r in rows if r.get("n")} or ({entry.get("n")} if entry.get("n") else set()))
     net = network_name(rows, entry)
     note = msg("steps_quality.source_quick" if entry.get("quick") else "steps_quality.source", files=" + ".join(used),
                n=", ".join(map(str, n)) or "?", features=msg("steps_quality.features", network=net) if net else "")
     return rows, note
+
+
+def _n_of(rows: list[dict], entry: Optional[dict]) -> int:
+    return max([int(r.get("n") or 0) for r in rows] + [int((entry or {}).get("n") or 0)])
 
 
 def cached_rows(sha: str) -> Optional[dict]:

@@ -252,6 +252,19 @@ def test_quality_plot_reads_benchmark_results(tmp_path, monkeypatch, tiny_ckpt):
     assert {tr.name for tr in fig.data} == {"DDIM η=0", "DDPM (fixed_small)", "DPM-Solver++(2M)"}
     assert max(max(tr.y) for tr in fig.data) == 2.0 and "quality_vs_calls.json" in note
     (tmp_path / "quality_vs_calls.json").unlink()
+    # a larger run beside it wins (FIDs at different n do not mix); rows with intervals plot FID / floor with them
+    iv = lambda est: {"estimate": est, "low": est / 2, "high": est * 2}                   # noqa: E731
+    big = [dict(r, n=1000, fid_ratio=iv(r["fid"] / 0.1)) for r in rows]
+    big[1]["ratio_to_ddpm"] = iv(5.0)
+    (tmp_path / "quality_vs_steps_digits_n1000.json").write_text(json.dumps({"by_checkpoint": {sha: {
+        "rows": big, "n": 1000}}}))
+    fig, note = plot_and_note(compare.quality_plot("bundled", None))
+    assert "quality_vs_steps_digits_n1000.json" in note and "n = 1000" in note
+    ddim = next(tr for tr in fig.data if tr.name == "DDIM η=0")
+    assert list(ddim.y) == [20.0, 10.0, 2.0] and list(ddim.error_y.array) == [20.0, 10.0, 2.0]
+    assert list(ddim.error_y.arrayminus) == [10.0, 5.0, 1.0] and "5.00×" in ddim.hovertext[1]
+    assert fig.layout.yaxis.title.text.startswith("FID / real-vs-real floor")
+    (tmp_path / "quality_vs_steps_digits_n1000.json").unlink()
     bench.write_text(json.dumps({"checkpoint": {"path": "elsewhere.safetensors", "sha256": "0123456789abcdef"},
                                  "rows": other}))
     fig, note = plot_and_note(compare.quality_plot("bundled", None))
