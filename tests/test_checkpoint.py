@@ -275,7 +275,7 @@ def test_non_finite_weights_are_refused_at_load_by_the_tensor_s_name(saved, tmp_
 
 
 def test_non_finite_weights_in_a_diffusers_zip_are_refused(tmp_path):
-    from tools.hostile_requests import _diffusers_zip
+    from tools.hostile_files import diffusers_zip as _diffusers_zip
     assert load_checkpoint(_diffusers_zip(tmp_path / "fine.zip", nan=False)).source.startswith("diffusers")
     with pytest.raises(CheckpointError, match=r"^bad\.zip: tensor \S+ holds NaN or infinite values"):
         load_checkpoint(_diffusers_zip(tmp_path / "bad.zip", nan=True))

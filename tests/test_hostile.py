@@ -26,7 +26,7 @@ from ddpm import CheckpointError, DiffusionConfig, UNet, preset_config, save_che
 from ddpm.formats.base import QUOTE_LIMIT, clip
 from demo import common as c, i18n
 from demo.tabs import compare, diagnose, sample, train
-from tools import hostile_requests
+from tools import hostile_files, hostile_requests
 
 BIG = "x" * 10_000_000
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -295,7 +295,7 @@ def test_the_new_core_messages_have_their_chinese(tmp_path):
     for i, raw in enumerate(("[1]", "[" * 100_000 + "]" * 100_000, '{"format": "ddpm-workbench", "version": "1"}',
                              '{"format": "ddpm-workbench", "data": 5}')):
         with pytest.raises(CheckpointError) as e:
-            load_checkpoint(hostile_requests._header(tmp_path / f"h{i}.safetensors", raw))
+            load_checkpoint(hostile_files.header(tmp_path / f"h{i}.safetensors", raw))
         msgs.append(e.value)
     with pytest.raises(CheckpointError) as e:
         check_finite({"w": torch.tensor([float("nan")])}, "m.safetensors")
