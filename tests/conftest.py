@@ -118,6 +118,35 @@ def write_tiny_checkpoint():
     return _write_tiny_checkpoint
 
 
+# ------------------------------------------------------------------------------------------ the app's handlers
+@pytest.fixture(scope="module")
+def restore_torch_threads():
+    """The app's cache sets torch's thread count for the whole process; give it back to other tests."""
+    import torch
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def app_tiny_ckpt(tmp_path_factory, write_tiny_checkpoint) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch, app_tiny_ckpt):
+    """The handlers' tests: each its own runs folder; the bundled checkpoint is the tiny one; no benchmark file
+    (use with pytestmark = pytest.mark.usefixtures("restore_torch_threads", "app_env"))."""
+    from demo.tabs import train
+    monkeypatch.setenv("DDPM_WORKBENCH_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(app_tiny_ckpt))
+    monkeypatch.setenv("DDPM_WORKBENCH_BENCH", str(tmp_path / "no_bench.json"))
+    yield
+    jobs = train._JOBS.pop(str((tmp_path / "runs").resolve()), None)
+    if jobs is not None:
+        jobs.shutdown(timeout=60)
+
+
 # ------------------------------------------------------------------------------------------ the app
 def _free_port() -> int:
     with socket.socket() as s:

@@ -17,32 +17,16 @@ import pytest
 import torch
 
 from demo import checkpoints, common, i18n, limits, picker, train_estimate
-from demo.tabs import compare, diagnose, sample, train
+from demo.tabs import compare, sample, train
 from demo.train_estimate import StepTiming, TrainingEstimate
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads", "app_env")
 
 
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory, write_tiny_checkpoint) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
-
-
-@pytest.fixture(autouse=True)
-def app_env(tmp_path, monkeypatch, tiny_ckpt):
-    """Each test its own runs folder; the bundled checkpoint is the tiny one; no benchmark file."""
-    monkeypatch.setenv("DDPM_WORKBENCH_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(tiny_ckpt))
-    monkeypatch.setenv("DDPM_WORKBENCH_BENCH", str(tmp_path / "no_bench.json"))
-    yield
-    jobs = train._JOBS.pop(str((tmp_path / "runs").resolve()), None)
-    if jobs is not None:
-        jobs.shutdown(timeout=60)
+@pytest.fixture
+def tiny_ckpt(app_tiny_ckpt) -> Path:
+    return app_tiny_ckpt
 
 
 @pytest.fixture
@@ -240,7 +224,8 @@ def test_a_run_over_the_limit_is_refused_before_it_starts(one_second_per_image, 
 
 # --------------------------------------------------------- 4. the Sample tab starts from the recommended setting
 def test_the_sample_widgets_follow_the_model_recommended_setting(uploaded, tmp_path, write_tiny_checkpoint):
-    from ddpm.recommended import SamplingSetting, record_setting
+    from ddpm.recommend import record_setting
+    from ddpm.recommended import SamplingSetting
     plain = sample.recommended_update(checkpoints.UPLOAD, str(uploaded))      # records none: DDIM, 50 steps, η 0, w 1
     assert (plain.sampler["value"], plain.steps["value"], plain.eta["value"], plain.guidance["value"]) == \
         ("DDIM", 50, 0.0, 1.0)
@@ -264,7 +249,8 @@ def test_the_sample_widgets_follow_the_model_recommended_setting(uploaded, tmp_p
 
 
 def test_the_first_view_samples_at_the_default_model_recommended_setting(monkeypatch, tmp_path, write_tiny_checkpoint):
-    from ddpm.recommended import SamplingSetting, record_setting
+    from ddpm.recommend import record_setting
+    from ddpm.recommended import SamplingSetting
     path = write_tiny_checkpoint(tmp_path / "opening.safetensors")
     record_setting(str(path), SamplingSetting("ddim", 7, 1.0, 1.5))
     monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(path))

@@ -28,29 +28,12 @@ from demo.tabs import compare, diagnose, sample, train
 T = 100     # the tiny checkpoints' T (conftest's write_tiny_checkpoint)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def restore_torch_threads():
-    """The app's cache sets torch's thread count for the whole process; give it back to other tests."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("restore_torch_threads", "app_env")
 
 
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory, write_tiny_checkpoint) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
-
-
-@pytest.fixture(autouse=True)
-def app_env(tmp_path, monkeypatch, tiny_ckpt):
-    """Every test gets its own runs folder; the bundled checkpoint is the tiny one; no benchmark file."""
-    monkeypatch.setenv("DDPM_WORKBENCH_RUNS", str(tmp_path / "runs"))
-    monkeypatch.setenv("DDPM_WORKBENCH_CHECKPOINT", str(tiny_ckpt))
-    monkeypatch.setenv("DDPM_WORKBENCH_BENCH", str(tmp_path / "no_bench.json"))
-    yield
-    jobs = train._JOBS.pop(str((tmp_path / "runs").resolve()), None)
-    if jobs is not None:
-        jobs.shutdown(timeout=60)
+@pytest.fixture
+def tiny_ckpt(app_tiny_ckpt) -> Path:
+    return app_tiny_ckpt
 
 
 def error_message(excinfo) -> str:
