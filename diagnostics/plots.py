@@ -187,31 +187,34 @@ def exposure_figure(numbers: dict, lang: str = "en") -> go.Figure:
     return fig
 
 
+def _histogram_figure(h: dict, title: str, xtitle: str, lang: str, channels) -> go.Figure:
+    """h = {"bin_edges", "generated", "real"}; one solid (samples) and one dotted (real) line per channel, where
+    channels lists (name or None, colour or None, index into h's values or None for values that are one histogram)."""
+    w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
+    edges = h["bin_edges"]
+    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
+    fig = _fig(title, xtitle, w("colour_y"))
+    for channel, colour, i in channels:
+        for key, dash in (("generated", "solid"), ("real", "dot")):
+            name = w(key) if channel is None else f"{channel} · {w(key)}"
+            fig.add_trace(go.Scatter(x=centres, y=h[key] if i is None else h[key][i], mode="lines", name=name,
+                                     line=dict(color=colour, dash=dash)))
+    return fig
+
+
 def colour_figure(numbers: dict, lang: str = "en") -> go.Figure:
     """Each RGB channel's pixel histogram, samples (solid) against the real images (dotted), share of pixels."""
     w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
-    h = numbers["channel_histograms"]
-    edges = h["bin_edges"]
-    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    fig = _fig(w("colour_title"), w("colour_x"), w("colour_y"))
-    channels = ((w("channel_red"), "#d62728"), (w("channel_green"), "#2ca02c"), (w("channel_blue"), "#1f77b4"))
-    for i, (channel, colour) in enumerate(channels):
-        for key, dash, name in (("generated", "solid", w("generated")), ("real", "dot", w("real"))):
-            fig.add_trace(go.Scatter(x=centres, y=h[key][i], mode="lines", line=dict(color=colour, dash=dash),
-                                     name=f"{channel} · {name}"))
-    return fig
+    return _histogram_figure(numbers["channel_histograms"], w("colour_title"), w("colour_x"), lang,
+                             [(w("channel_red"), "#d62728", 0), (w("channel_green"), "#2ca02c", 1),
+                              (w("channel_blue"), "#1f77b4", 2)])
 
 
 def saturation_figure(numbers: dict, lang: str = "en") -> go.Figure:
     """The HSV saturation histogram of the samples against the real images'."""
     w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
-    h = numbers["saturation_histogram"]
-    edges = h["bin_edges"]
-    centres = [(a + b) / 2 for a, b in zip(edges[:-1], edges[1:])]
-    fig = _fig(w("saturation_title"), w("saturation_x"), w("colour_y"))
-    fig.add_trace(go.Scatter(x=centres, y=h["generated"], mode="lines", name=w("generated")))
-    fig.add_trace(go.Scatter(x=centres, y=h["real"], mode="lines", line=dict(dash="dot"), name=w("real")))
-    return fig
+    return _histogram_figure(numbers["saturation_histogram"], w("saturation_title"), w("saturation_x"), lang,
+                             [(None, None, None)])
 
 
 FIGURES: dict[str, list[Callable[[dict, str], go.Figure]]] = {
