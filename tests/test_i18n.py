@@ -308,7 +308,7 @@ def test_gradio_i18n_holds_every_static_label_in_both_languages():
     tables = [b for b in zh if isinstance(b, gr.Dataframe)]
     assert [zh[b]["value"]["headers"] for b in tables] == [["采样器", "网络调用次数", "秒", "均方根差异"],
                                                            ["采样器", "网络调用次数", "FID 值", "FID / 下限（95% 区间）",
-                                                            "灰色像素 − 真实图像"]]
+                                                            "FID / ODE 的 FID（配对 95% 区间）", "灰色像素 − 真实图像"]]
     import pandas as pd                   # the rows a user has are kept through a switch
     shown = {tables[0]: pd.DataFrame([["DDIM", 10, 0.5, 0.0]], columns=["采样器", "网络调用次数", "秒", "均方根差异"])}
     en = i18n.relabel(found, "en", shown)[tables[0]]["value"]
