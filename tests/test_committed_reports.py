@@ -17,17 +17,26 @@ def test_the_chinese_report_is_its_report_json_rendered(name, tmp_path):
         (folder / "zh" / "report.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name, samplers", [("mnist_10calls", ("dpmpp_2m_sde", "ddim η=0")),
-                                            ("emoji_50calls", ("dpmpp_2m_sde", "ddim η=1", "ddim η=0"))])
-def test_the_doctor_numbers_on_compare_samplers_are_their_json(name, samplers):
+@pytest.mark.parametrize("name, samplers, paired", [
+    ("mnist_10calls", ("dpmpp_2m_sde", "ddim η=0"), ("dpmpp_2m_sde",)),
+    ("digits_150steps_10calls", ("ddim η=1", "ddim η=0"), ("ddim η=1", "restart")),
+    ("emoji_50calls", ("dpmpp_2m_sde", "ddim η=1", "ddim η=0"), ("dpmpp_2m_sde",))])
+def test_the_doctor_numbers_on_compare_samplers_are_their_json(name, samplers, paired):
+    """Every FID/floor ratio and paired FID/FID(ODE) the page quotes for a doctor run is its JSON's, and so is the
+    verdict it states."""
     import json
-    rows = {r["sampler"]: r["fid_ratio"] for r in
-            json.loads((ROOT / "docs" / "doctor" / f"{name}.json").read_text(encoding="utf-8"))["rows"]}
+    saved = json.loads((ROOT / "docs" / "doctor" / f"{name}.json").read_text(encoding="utf-8"))
+    rows = {r["sampler"]: r for r in saved["rows"]}
     page = (ROOT / "docs" / "compare-samplers.md").read_text(encoding="utf-8")
-    bullet = next(line for line in page.split("\n- ") if f"doctor/{name}.json" in line)
+    bullet = " ".join(next(line for line in page.split("\n- ") if f"doctor/{name}.json" in line).split())
     for s in samplers:
-        r = rows[s]
+        r = rows[s]["fid_ratio"]
         assert f"{r['estimate']:.2f}×" in bullet and f"{r['low']:.2f}–{r['high']:.2f}×" in bullet, s
+    for s in paired:
+        r = rows[s]["vs_ode"]
+        assert f"{r['low']:.2f}–{r['high']:.2f}×" in bullet, s
+    said = f"sample with {saved['best']} at {saved['calls']} network calls"
+    assert (said in bullet) == (saved["verdict"] == "warn")
 
 
 @pytest.mark.parametrize("name, page, pattern", [
