@@ -1,7 +1,7 @@
 """Record a model's recommended sampling setting in its checkpoint file, or print it (ddpm.recommended says where
 a setting comes from).
 
-    python -m ddpm.recommend mnist                 # DDIM, 50 steps, η = 0.5, guidance w = 1.25 (the bundled model's …)
+    python -m ddpm.recommend mnist                 # ddim, 50 steps, η = 0.5, guidance w = 1.25 (the bundled …)
     python -m ddpm.recommend my.safetensors --sampler ddim --steps 20 --eta 0.5 --guidance-scale 1.5 \
         --why "docs/my_report/report.json"         # written into the file's metadata; the weights are not touched
 """

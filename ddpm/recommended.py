@@ -3,7 +3,7 @@ and the app start from, so that the same model gives the same images wherever it
 
     from ddpm import load_checkpoint, generate
     ck = load_checkpoint("mnist")
-    s = ck.recommended                      # SamplingSetting(sampler='ddim', steps=50, eta=0.5, guidance_scale=1.25, …)
+    s = ck.recommended                      # SamplingSetting('ddim', 50, 0.5, 1.25, 'bundled', …)
     res = generate(ck.model, ck.diffusion, n=16, labels=[3] * 16, **s.generate_kwargs())
     python -m ddpm.recommend mnist                                    # print it, and where it comes from
     python -m ddpm.recommend my.safetensors --sampler ddim --steps 20 --eta 0.5 --guidance-scale 1.5 \
@@ -68,7 +68,8 @@ DEFAULT = SamplingSetting()
 BUNDLED = {
     "499d4776df9d9b79": SamplingSetting("ddim", 50, 0.5, 1.25, "bundled",
                                         "checkpoints/README.md, docs/report_mnist/report.json"),
-    "17395282a177d592": SamplingSetting("ddim", 100, 0.0, 1.0, "bundled", "checkpoints/README.md, docs/report/report.json"),
+    "17395282a177d592": SamplingSetting("ddim", 100, 0.0, 1.0, "bundled",
+                                        "checkpoints/README.md, docs/report/report.json"),
     "6e3a625b72913499": SamplingSetting("ddim", 50, 1.0, 1.0, "bundled",
                                         "checkpoints/README.md, docs/report_emoji/report.json, "
                                         "docs/doctor/emoji_50calls.json"),

@@ -67,7 +67,7 @@ class DoctorResult:
     network: Message                    # the feature network FID is measured with (metrics.network_message)
     rows: list[DoctorRow]
     curves: dict[str, ExposureCurve]
-    onset: Optional[int]                # t from which the ODE's path stays off the forward marginal (None: it ends on it)
+    onset: Optional[int]                # t from which the ODE's path stays off the forward marginal (None: ends on it)
     best: str
     verdict: str                        # "ok" | "warn"
     summary: Message

@@ -182,9 +182,15 @@ def test_quality_vs_steps(tiny_ckpt, tmp_path):
         assert t["verdict"] == target_verdict(Interval(t["ratio"]["estimate"], t["ratio"]["low"], t["ratio"]["high"]),
                                               t["bound"])
     assert disk["targets"][0]["bound"] == 1.3
-    assert disk["targets"][1]["bound"] == pytest.approx(1 + 2 * rows[0]["fid_floor_std"] / rows[0]["fid"])
+    assert disk["targets"][1]["bound"] == pytest.approx(1 + 2 * rows[0]["fid_floor_std"] / rows[0]["fid_floor"])
+    rank = {"met": 0, "not resolved": 1, "not met": 2}
+    for t in disk["targets"]:           # the named row decides the budget: no row at that cost does better
+        others = [target_verdict(Interval(r["ratio_to_ddpm"]["estimate"], r["ratio_to_ddpm"]["low"],
+                                          r["ratio_to_ddpm"]["high"]), t["bound"])
+                  for r in rows[1:] if r["network_calls"] <= t["calls"]]
+        assert rank[t["verdict"]] == min(rank[v] for v in others) and t["rows_judged"] == len(others)
     assert [row[-1] for row in disk["tables"][1]["rows"]] == [t["verdict"] for t in disk["targets"]]
-    assert disk["conclusion"]["sentence"].count(" calls the best row, ") == 2
+    assert disk["conclusion"]["sentence"].count(" calls the deciding row of ") == 2
     tables = disk["tables"]                                      # --retable rebuilds them from the rows alone
     disk["tables"], disk["conclusion"] = [], None
     out.write_text(json.dumps(disk))

@@ -112,7 +112,7 @@ def test_the_mnist_quality_table_is_its_json_cell_by_cell():
     text = SAMPLERS.read_text(encoding="utf-8")
     columns = [("ddim", 0.0), ("ddim", 0.5), ("dpmpp_2m", None), ("unipc", None)]
     checked = 0
-    for cells in _table_after(text, "## Quality by network calls (the MNIST model)"):
+    for cells in _table_after(text, "### The MNIST model (n = 200)"):
         calls = int(cells[0])
         if calls == 1000:
             r = _find(rows, "ddpm", 1000)
@@ -158,7 +158,7 @@ TABLE_SOURCES = [
     (BENCHMARKS, "## Guidance: class", ["guidance.json"]),
     (BENCHMARKS, "## Generalisation: a run", ["generalisation.json"]),
     (BENCHMARKS, "## Learned variance against", ["learned_variance.json"]),
-    (SAMPLERS, "## Quality by network calls (the bundled digits model)", ["quality_vs_calls.json", "quality_vs_steps.json"]),
+    (SAMPLERS, "### The earlier n = 200 runs", ["quality_vs_calls.json", "quality_vs_steps.json"]),
 ]
 
 

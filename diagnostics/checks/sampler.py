@@ -3,10 +3,11 @@
 At one number of network calls (10 by default) the deterministic path (DDIM η = 0, the probability-flow ODE) and
 the stochastic ones (DDIM η = 0.5 and 1, SDE-DPM-Solver++(2M), Restart) each draw the same n samples; each gets FID
 over the real-vs-real floor with its 95% interval, and the ODE's exposure-bias curve δ_t says from which t its path
-leaves the forward process's marginal. Verdict: warn when a stochastic sampler's FID over the ODE's, with its paired
-95% interval (same starts), lies wholly below 1 (the ODE does not contract the model's score error: sample with that
-sampler at that cost), ok when every such interval reaches 1 (the doctor never decides inside the noise). Run in full mode; quick mode skips it (it costs five
-samplers' worth of sampling) and says how to run it alone (`python -m diagnostics doctor`).
+leaves the forward process's marginal. Verdict: warn when a stochastic sampler's FID over the ODE's, with its
+paired 95% interval (same starts), lies wholly below 1 (the ODE does not contract the model's score error: sample
+with that sampler at that cost), ok when every such interval reaches 1 (the doctor never decides inside the
+noise). Run in full mode; quick mode skips it (it costs five samplers' worth of sampling) and says how to run it
+alone (`python -m diagnostics doctor`).
 """
 from __future__ import annotations
 
