@@ -187,7 +187,7 @@ def exposure_figure(numbers: dict, lang: str = "en") -> go.Figure:
     return fig
 
 
-def _histogram_figure(h: dict, title: str, xtitle: str, lang: str, channels) -> go.Figure:
+def _colour_histograms(h: dict, title: str, xtitle: str, lang: str, channels) -> go.Figure:
     """h = {"bin_edges", "generated", "real"}; one solid (samples) and one dotted (real) line per channel, where
     channels lists (name or None, colour or None, index into h's values or None for values that are one histogram)."""
     w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
@@ -205,7 +205,7 @@ def _histogram_figure(h: dict, title: str, xtitle: str, lang: str, channels) -> 
 def colour_figure(numbers: dict, lang: str = "en") -> go.Figure:
     """Each RGB channel's pixel histogram, samples (solid) against the real images (dotted), share of pixels."""
     w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
-    return _histogram_figure(numbers["channel_histograms"], w("colour_title"), w("colour_x"), lang,
+    return _colour_histograms(numbers["channel_histograms"], w("colour_title"), w("colour_x"), lang,
                              [(w("channel_red"), "#d62728", 0), (w("channel_green"), "#2ca02c", 1),
                               (w("channel_blue"), "#1f77b4", 2)])
 
@@ -213,7 +213,7 @@ def colour_figure(numbers: dict, lang: str = "en") -> go.Figure:
 def saturation_figure(numbers: dict, lang: str = "en") -> go.Figure:
     """The HSV saturation histogram of the samples against the real images'."""
     w = lambda key, **kw: figure_text(key, lang, **kw)      # noqa: E731
-    return _histogram_figure(numbers["saturation_histogram"], w("saturation_title"), w("saturation_x"), lang,
+    return _colour_histograms(numbers["saturation_histogram"], w("saturation_title"), w("saturation_x"), lang,
                              [(None, None, None)])
 
 

@@ -84,8 +84,8 @@ def make_files(tmp: Path, bomb_side: int = 12_000, bomb_mb: int = 300,
     f["pickle"] = put("model.safetensors.pt", b"\x80\x04\x95" + os.urandom(64))
     f["text"] = put("notes.safetensors", b"this is not a checkpoint\n")
     f["empty"] = put("empty.safetensors", b"")
-    header = json.dumps({"__metadata__": {"ddpm": "{not json"}}).encode()
-    f["bad_meta"] = put("bad_meta.safetensors", struct.pack("<Q", len(header)) + header)
+    raw = json.dumps({"__metadata__": {"ddpm": "{not json"}}).encode()
+    f["bad_meta"] = put("bad_meta.safetensors", struct.pack("<Q", len(raw)) + raw)
     f["truncated"] = put("truncated.safetensors", struct.pack("<Q", 10_000) + b'{"a":')
     f["not_zip"] = put("data.zip", b"PK\x03\x04 definitely not a zip")
     f["traversal_zip"] = tmp / "traversal.zip"
