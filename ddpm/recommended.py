@@ -70,9 +70,9 @@ BUNDLED = {
                                         "checkpoints/README.md, docs/report_mnist/report.json"),
     "17395282a177d592": SamplingSetting("ddim", 100, 0.0, 1.0, "bundled",
                                         "checkpoints/README.md, docs/report/report.json"),
-    "6e3a625b72913499": SamplingSetting("ddim", 50, 1.0, 1.0, "bundled",
-                                        "checkpoints/README.md, docs/report_emoji/report.json, "
-                                        "docs/doctor/emoji_50calls.json"),
+    "6e3a625b72913499": SamplingSetting("ddim", 50, 1.0, 3.0, "bundled",
+                                        "checkpoints/README.md, docs/report_emoji_w3/report.json, "
+                                        "bench/results/guidance_emoji.json"),
 }
 
 
