@@ -118,6 +118,29 @@ def write_tiny_checkpoint():
     return _write_tiny_checkpoint
 
 
+def _write_image_zip(path: Path, classes=("a", "b"), per_class: int = 4, size: int = 8, seed: int = 0) -> Path:
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(path, "w") as zf:
+        for c in classes:
+            for i in range(per_class):
+                buf = io.BytesIO()
+                Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(buf, format="PNG")
+                zf.writestr(f"{c}/{i}.png", buf.getvalue())
+    return path
+
+
+@pytest.fixture(scope="session")
+def write_image_zip():
+    """write_image_zip(path, classes=("a", "b"), per_class=4, size=8, seed=0) -> path: a .zip of class folders of
+    random grey PNGs (a data set the shipped feature networks do not fit)."""
+    return _write_image_zip
+
+
 # ------------------------------------------------------------------------------------------ the app's handlers
 @pytest.fixture(scope="module")
 def restore_torch_threads():

@@ -6,13 +6,10 @@ The estimate's arithmetic is tested from given step timings; no assertion here d
 """
 from __future__ import annotations
 
-import io
 import math
-import zipfile
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pytest
 import torch
 
@@ -139,16 +136,8 @@ def test_quality_on_a_model_with_no_data_measures_against_a_built_in_reference(n
     assert again.note == v.note and len(again.plot.data) == 2
 
 
-def test_a_reference_zip_the_shipped_features_do_not_fit_says_what_to_do(no_record, tmp_path):
-    from PIL import Image
-    zpath = tmp_path / "mine.zip"
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(zpath, "w") as zf:
-        for k in ("a", "b"):
-            for i in range(6):
-                buf = io.BytesIO()
-                Image.fromarray(rng.integers(0, 255, (16, 16), dtype=np.uint8)).save(buf, format="PNG")
-                zf.writestr(f"{k}/{i}.png", buf.getvalue())
+def test_a_reference_zip_the_shipped_features_do_not_fit_says_what_to_do(no_record, tmp_path, write_image_zip):
+    zpath = write_image_zip(tmp_path / "mine.zip", per_class=6, size=16)
     with pytest.raises(gr.Error) as e:
         compare.measure_quality(checkpoints.UPLOAD, str(no_record), "", str(zpath), False)
     text = str(e.value.message)

@@ -13,17 +13,14 @@ The models are untrained: FLOPs and limits do not depend on the weights.
 """
 from __future__ import annotations
 
-import io
 import re
 import threading
 import time
 import types
 import warnings
-import zipfile
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -293,16 +290,6 @@ TINY = dict(preset="tiny", schedule="linear", objective="eps", weighting="simple
             label_dropout=0.1, sample_every=0, image_size=8, base_channels=16, T=T)
 
 
-def _zip(path: Path) -> Path:
-    from PIL import Image
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(path, "w") as zf:
-        for c in ("a", "b"):
-            for i in range(4):
-                buf = io.BytesIO()
-                Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(buf, format="PNG")
-                zf.writestr(f"{c}/{i}.png", buf.getvalue())
-    return path
 
 
 @pytest.fixture
@@ -317,19 +304,20 @@ def reads(monkeypatch):
     return seen
 
 
-def test_a_start_while_a_run_trains_is_refused_before_its_upload_is_read(tmp_path, monkeypatch, reads):
+def test_a_start_while_a_run_trains_is_refused_before_its_upload_is_read(tmp_path, monkeypatch, reads,
+                                                                               write_image_zip):
     jobs = train.get_jobs()
     run_dir = tmp_path / "runs" / "run-1"
     run_dir.mkdir(parents=True)
     jobs._job = _Job("run-1", run_dir, time.time(), pid=-1, request={"steps": 500})
     monkeypatch.setattr(_Job, "alive", lambda self: True)                  # a run trains
     with pytest.raises(gr.Error) as e:
-        train.train_start(data="zip", zip_file=str(_zip(tmp_path / "up.zip")), steps=20, **TINY)
+        train.train_start(data="zip", zip_file=str(write_image_zip(tmp_path / "up.zip")), steps=20, **TINY)
     assert "run run-1" in e.value.message and "only one training job runs at a time" in e.value.message
     assert reads == []
 
 
-def test_of_two_simultaneous_starts_only_one_reads_its_upload(tmp_path, monkeypatch, reads):
+def test_of_two_simultaneous_starts_only_one_reads_its_upload(tmp_path, monkeypatch, reads, write_image_zip):
     spawned, barrier = [], threading.Barrier(2)
 
     def slow_load(path, *a, **k):                       # the upload's decoding takes a while
@@ -338,7 +326,7 @@ def test_of_two_simultaneous_starts_only_one_reads_its_upload(tmp_path, monkeypa
         raise ValueError(f"no images found in {path} (it is empty): expected …")
     monkeypatch.setattr(train, "load_dataset", slow_load)
     monkeypatch.setattr(TrainingJobs, "_spawn", lambda self, *a, **k: spawned.append(a))
-    uploads = [_zip(tmp_path / f"up{i}.zip") for i in range(2)]
+    uploads = [write_image_zip(tmp_path / f"up{i}.zip") for i in range(2)]
     errors = []
 
     def start(upload):
