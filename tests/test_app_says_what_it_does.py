@@ -231,10 +231,13 @@ def test_the_sample_widgets_follow_the_model_recommended_setting(uploaded, tmp_p
     record_setting(str(uncond), SamplingSetting("ddim", 50, 0.5, 1.5))
     u = sample.recommended_update(None, str(uncond))
     assert (u.steps["value"], u.eta["value"], u.guidance["value"], u.guidance["interactive"]) == (30, 0.5, 1.0, False)
-    # a sampler the tab does not offer leaves the sampler as it is (its info still says what is recommended)
+    # the sampler the doctor recommends on the bundled MNIST model at 10 calls is offered too
     record_setting(str(uploaded), SamplingSetting("dpmpp_2m_sde", 20, 0.0, 1.0))
     sde = sample.recommended_update(checkpoints.UPLOAD, str(uploaded))
-    assert "value" not in sde.sampler and "dpmpp_2m_sde" in sde.sampler["info"] and sde.steps["value"] == 20
+    assert sde.sampler["value"] == "SDE-DPM-Solver++" and "dpmpp_2m_sde" in sde.sampler["info"]
+    assert sde.steps["value"] == 20
+    v = sample.sample(checkpoints.UPLOAD, str(uploaded), [], 1.0, "SDE-DPM-Solver++", 6, 0.0, 1.0, 1.0, 0, 2)
+    assert "SDE-DPM-Solver++" in v.info and "6" in v.info
 
 
 def test_the_first_view_samples_at_the_default_model_recommended_setting(monkeypatch, tmp_path, write_tiny_checkpoint):

@@ -19,9 +19,10 @@ from .. import common as c
 from ..i18n import L, current, t
 from ..model_cache import file_key
 
-SAMPLERS = ("DDIM", "DDPM", "DPM-Solver++", "UniPC", "EDM Heun", "Restart")   # the Radio's choices; SAMPLER_NAMES
-SAMPLER_NAMES = {"ddim": "ddim", "ddpm": "ddpm", "dpm-solver++": "dpmpp_2m", "unipc": "unipc",   # maps them to
-                 "edm heun": "edm_heun", "restart": "restart"}                                  # generate()'s
+SAMPLERS = ("DDIM", "DDPM", "DPM-Solver++", "SDE-DPM-Solver++", "UniPC", "EDM Heun", "Restart")   # the Radio's
+SAMPLER_NAMES = {"ddim": "ddim", "ddpm": "ddpm", "dpm-solver++": "dpmpp_2m",                    # choices, mapped
+                 "sde-dpm-solver++": "dpmpp_2m_sde", "unipc": "unipc",                          # to generate()'s
+                 "edm heun": "edm_heun", "restart": "restart"}                                  # names
 
 
 @dataclass
@@ -182,8 +183,8 @@ def recommended(ckpt: LoadedCheckpoint) -> SamplingSetting:
 def recommended_update(checkpoint: Optional[str] = None, upload: Any = None) -> SettingView:
     """When the model changes: sampler, steps, η and guidance at its recommended setting, the sampler's info saying
     what it is and where it comes from; steps at most T; guidance off (with the reason) where it does not apply. A
-    recommended sampler the tab does not offer (SDE-DPM-Solver++: the Compare tab has it) leaves the sampler as it
-    is. No popups: a file the loader refuses changes nothing (Generate says why)."""
+    recommended sampler the tab does not offer leaves the sampler as it is. No popups: a file the loader refuses
+    changes nothing (Generate says why)."""
     try:
         ckpt = c.load_model(checkpoint, upload)
     except gr.Error:
