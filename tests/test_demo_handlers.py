@@ -107,7 +107,7 @@ def test_same_seed_same_images():
     (dict(n=limits.MAX_IMAGES + 1), f"at most {limits.MAX_IMAGES} per request"),
     (dict(n=2.5), "whole number"),
     (dict(eta=1.5), "η (eta) must be between 0 and 1"),
-    (dict(sampler="euler"), "sampler must be one of DDIM, DDPM, DPM-Solver++, UniPC, EDM Heun, Restart"),
+    (dict(sampler="euler"), "sampler must be one of DDIM, DDPM, DPM-Solver++, SDE-DPM-Solver++, UniPC, EDM Heun, Restart"),
     (dict(guidance_scale=limits.MAX_GUIDANCE + 1), "guidance scale must be between 0"),
     (dict(seed=-1), "seed must be between 0"),
     (dict(temperature="hot"), "temperature must be a number"),
