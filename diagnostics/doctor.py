@@ -26,7 +26,7 @@ from ddpm.messages import Message, MessageError, msg
 from ddpm.sampling import generate
 from ddpm.stochastic import RestartSpec
 
-from .extractors import load_extractor
+from .extractors import CachedEmbeddings, load_extractor
 from .splits import split_real_data
 from .intervals import Interval, paired_fid_ratio
 from .metrics import network_message, sample_quality
@@ -83,24 +83,6 @@ class DoctorResult:
         return d
 
 
-class _RealEmbeddings:
-    """The feature network, remembering its embeddings of the real sets every candidate is compared with, so the
-    training and held-out splits are embedded once per doctor run instead of once per sampler."""
-
-    def __init__(self, extractor, *real):
-        self._net, self._kept = extractor, {id(x): None for x in real}
-
-    def __getattr__(self, name):
-        return getattr(self._net, name)
-
-    def embed(self, images):
-        if id(images) not in self._kept:
-            return self._net.embed(images)
-        if self._kept[id(images)] is None:
-            self._kept[id(images)] = self._net.embed(images)
-        return self._kept[id(images)]
-
-
 def _check_request(calls: int, n: int) -> None:
     if not isinstance(calls, int) or not MIN_CALLS <= calls <= MAX_CALLS:
         raise MessageError("doctor.calls_range", lo=MIN_CALLS, hi=MAX_CALLS, calls=calls)
@@ -126,7 +108,7 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
         raise MessageError("doctor.no_feature_net", why=why)
     labels = list(range(ck.num_classes)) if ck.num_classes else None
     network = network_message(extractor)
-    extractor = _RealEmbeddings(extractor, splits.reference.images, splits.heldout.images)
+    extractor = CachedEmbeddings(extractor, splits.reference.images, splits.heldout.images)
     rows, curves, notes, feats = [], {}, [], {}
     for i, (name, kw) in enumerate(candidates.items()):
         t0 = time.perf_counter()

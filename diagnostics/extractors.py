@@ -33,3 +33,26 @@ def load_extractor(feature_net, data_meta: Optional[dict] = None) -> tuple[objec
     except ValueError as e:           # FeatureNetError: a damaged or foreign file
         return None, msg("quality.net_not_loaded", error=str(e))
     return extractor, None
+
+
+class CachedEmbeddings:
+    """A feature network that remembers its embeddings of the real sets every row is compared with (embedded once per
+    sweep or doctor run, not once per sampler) and of the last set it embedded (a row's samples, scored and then
+    compared again). Every other attribute is the network's."""
+
+    def __init__(self, extractor, *real):
+        self._net, self._kept, self._last = extractor, {id(x): (x, None) for x in real}, None
+
+    def __getattr__(self, name):
+        return getattr(self._net, name)
+
+    def embed(self, images):
+        kept = self._kept.get(id(images))
+        if kept is not None and kept[0] is images:
+            if kept[1] is None:
+                self._kept[id(images)] = (images, self._net.embed(images))
+            return self._kept[id(images)][1]
+        if self._last is None or self._last[0] is not images:
+            self._last = (images, self._net.embed(images))
+        return self._last[1]
+

@@ -28,7 +28,7 @@ from ddpm.messages import MessageError
 from ddpm.sampling import SampleResult
 
 from .checks.quality import feature_net_mismatch
-from .extractors import load_extractor
+from .extractors import CachedEmbeddings, load_extractor
 from .splits import RealSplits, split_real_data
 from .intervals import Interval
 from .text import say
@@ -137,6 +137,8 @@ class QualitySweep:
             if real is None:
                 raise SweepRefused("sweep.no_real", why=reason)
         self.splits: RealSplits = split_real_data(real, self.data_meta)
+        held = () if self.splits.heldout is None else (self.splits.heldout.images,)
+        self.extractor = CachedEmbeddings(self.extractor, self.splits.reference.images, *held)
         self.num_classes = ck.num_classes
         self.labels = torch.arange(n) % ck.num_classes if ck.num_classes else None
         self.x_T = initial_noise(n, ck.image_shape, self.seed)
