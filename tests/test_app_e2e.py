@@ -51,6 +51,17 @@ def test_sample(client):
     assert Path(xt["value"]).exists() and Path(x0["value"]).exists()
 
 
+def test_sample_with_the_few_step_options(client):
+    """The few-step samplers' options are named parameters of /sample; a bad one comes back as the core's message."""
+    from gradio_client.exceptions import AppError
+    *_, info, files, slider, xt, x0 = client.predict(**dict(SAMPLE, sampler="Restart", steps=12, restart_k=2,
+                                                             restart_steps=1, restart_ode="euler", eps_scaling=1.01),
+                                                     api_name="/sample")
+    assert "12 network calls per image" in info and "K = 2 restarts of 1 euler steps" in info and "ε̂/1.01" in info
+    with pytest.raises(AppError, match=r"S_noise must be between 1 and 1\.1"):
+        client.predict(**dict(SAMPLE, sampler="EDM Heun", steps=9, s_noise=2), api_name="/sample")
+
+
 def test_compare(client):
     ddpm, ddim, ddpm_txt, ddim_txt, numbers = client.predict(
         checkpoint="bundled", upload=None, classes=[], guidance_scale=1.0, steps=5, eta=0.5, seed=1, n=2,

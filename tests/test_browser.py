@@ -148,6 +148,24 @@ def test_the_colour_model_samples_from_the_sample_tab(page, shots_dir):
     page.get_by_role("option", name=re.compile("mnist_tiny")).first.click()
 
 
+def test_the_few_step_options_reach_the_sampler(page):
+    """EDM Heun with churn from the accordion of few-step options: the run says the churn it used and its exact
+    network calls; the widgets go back to the plain sampler afterwards for the tests that follow."""
+    expect = sync_api.expect
+    open_tab(page, "Sample")
+    page.locator("#sample-sampler").get_by_text("EDM Heun", exact=True).click()
+    set_number(page, "sample-steps", 9)
+    page.locator(".label-wrap:visible", has_text="Few-step sampler options").first.click()
+    set_number(page, "sample-churn", 40)
+    set_number(page, "sample-n", 4)
+    page.locator("#sample-button").click()
+    expect(page.locator("#sample-info")).to_contain_text("S_churn=40", timeout=180_000)
+    expect(page.locator("#sample-info")).to_contain_text("9 network calls per image")
+    set_number(page, "sample-churn", 0)
+    page.locator("#sample-sampler").get_by_text("DDIM", exact=True).click()
+    page.locator(".label-wrap:visible", has_text="Few-step sampler options").first.click()
+
+
 def test_an_uploaded_checkpoint_is_named_in_the_dropdown_and_sampled(page, tmp_path, write_tiny_checkpoint):
     """Upload a checkpoint in the Sample tab: the dropdown names it ("uploaded: <file>") while it is in use, the
     samples say they come from it, and picking a listed model again drops the upload."""

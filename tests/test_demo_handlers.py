@@ -585,7 +585,7 @@ def test_sample_tab_runs_the_solvers():
         assert sample.sampler_name(label) == name
     for label, name in (("EDM Heun", "edm_heun"), ("Restart", "restart")):   # the stochastic few-step samplers
         v = sample.sample("bundled", None, [], 1.0, label, 9, 0.0, 1.0, 1.0, 0, 2)
-        assert f"{label}, 9 network calls (" in v.info and "9 network calls per image" in v.info
+        assert f"{label}, 9 network calls" in v.info and "9 network calls per image" in v.info
         assert sample.sampler_name(label) == name and "diffusers" not in v.info   # ours: no convention note
 
 

@@ -30,7 +30,8 @@ CORE = {lang: tomllib.loads((ROOT / "ddpm" / "locales" / f"{lang}.toml").read_te
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # templates whose Chinese is the English on purpose: symbols and numbers, the same in both
 SAME_IN_BOTH = {"compare.eta", "compare.ddim_label", "name.eta", "train.batch_info", "err.core", "note.core",
-                "work.plus", "error.untranslated", "data.kind_rgb"}
+                "work.plus", "error.untranslated", "data.kind_rgb",
+                "name.churn", "name.s_noise", "sample.churn_tmin", "sample.churn_tmax"}   # symbols: S_churn, S_noise, …
 # the functions that take a message key: (name, index of the key among the positional arguments)
 KEY_ARGS = {"t": 0, "L": 0, "text": 0, "msg": 0, "Message": 0, "number": 0, "choice": 0, "check_upload_size": 1,
             "check_work": 2, "headers": None}

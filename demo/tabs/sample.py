@@ -1,5 +1,6 @@
-"""The Sample tab: n images from a checkpoint with DDIM, DDPM, DPM-Solver++ or UniPC, and how they form (x_t
-beside x̂_0 at each trajectory frame). It opens with digits from the bundled model, computed once per file."""
+"""The Sample tab: n images from a checkpoint with DDIM, DDPM, DPM-Solver++, SDE-DPM-Solver++, UniPC, EDM Heun or
+Restart (their options in an accordion: demo/sampler_options.py), and how they form (x_t beside x̂_0 at each
+trajectory frame). It opens with digits from the bundled model, computed once per file."""
 from __future__ import annotations
 
 import json
@@ -16,6 +17,7 @@ from ddpm.data import make_grid, save_image_grid, to_uint8
 
 from .. import checkpoints, limits
 from .. import common as c
+from .. import sampler_options
 from ..i18n import L, current, t
 from ..model_cache import file_key
 
@@ -51,26 +53,37 @@ def sampler_name(sampler: Any) -> str:
     return SAMPLER_NAMES[s]
 
 
-def sampler_text(name: str, steps: int, eta: float, variance: str = "fixed_small") -> str:
+def sampler_text(name: str, steps: int, eta: float, variance: str = "fixed_small", options: str = "") -> str:
     """How a run is described to the user: 'DDIM, 25 steps, η = 0', 'UniPC, 10 network calls', 'DDPM, all 1000
-    steps (learned_range variance)' (variance: the model's own reverse variance, which DDPM samples with)."""
+    steps (learned_range variance)' (variance: the model's own reverse variance, which DDPM samples with), then
+    the few-step options (sampler_options.describe: churn, restart, ε scaling) where any applies."""
     if name == "ddim":
-        return t("sample.ddim_run", steps=steps, eta=eta)
-    if name == "ddpm":
-        return t("sample.ddpm_run", steps=steps, variance=variance)
-    if name in ("edm_heun", "restart"):                       # at their defaults; every option: the API and CLI
-        return t(f"sample.{name}_run", steps=steps)
-    return t("sample.solver_run", sampler=dict(zip(SAMPLER_NAMES.values(), SAMPLERS))[name], steps=steps)
+        run = t("sample.ddim_run", steps=steps, eta=eta)
+    elif name == "ddpm":
+        run = t("sample.ddpm_run", steps=steps, variance=variance)
+    elif name in ("edm_heun", "restart"):
+        run = t(f"sample.{name}_run", steps=steps)
+    else:
+        run = t("sample.solver_run", sampler=dict(zip(SAMPLER_NAMES.values(), SAMPLERS))[name], steps=steps)
+    return t("sample.with_options", run=run, options=options) if options else run
 
 
 def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
            guidance_scale: float = 1.0, sampler: str = "DDIM", steps: int = 25, eta: float = 0.0,
            temperature: float = 1.0, noise_temperature: float = 1.0, seed: int = 0, n: int = 16,
-           amp: str = "auto", progress=gr.Progress()) -> SampleView:
-    """Generate n images and their trajectory."""
+           amp: str = "auto", churn: float = 0.0, churn_tmin: Optional[float] = None,
+           churn_tmax: Optional[float] = None, s_noise: float = 1.0, restart_k: int = 1, restart_steps: int = 2,
+           restart_tmin: Optional[int] = None, restart_tmax: Optional[int] = None, restart_ode: str = "heun",
+           eps_scaling: float = 1.0, progress=gr.Progress()) -> SampleView:
+    """Generate n images and their trajectory. churn … eps_scaling: the few-step samplers' options
+    (demo.sampler_options; EDM Heun's churn, Restart's interval, ε scaling for every sampler)."""
     ckpt = c.load_model(checkpoint, upload)
     name = sampler_name(sampler)
     T = ckpt.diffusion_config.T
+    few = sampler_options.parse(name, T, sampler_options.SamplerOptions(
+        churn, churn_tmin, churn_tmax, s_noise, restart_k, restart_steps, restart_tmin, restart_tmax, restart_ode,
+        eps_scaling))
+    options = sampler_options.describe(few)
     s = c.sampling_steps(steps, T) if name != "ddpm" else None
     eta = c.eta(eta)
     n = c.number("name.n", n, 1, limits.MAX_IMAGES, integer=True, hint=t("hint.max_images", n=limits.MAX_IMAGES))
@@ -81,19 +94,20 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     w = c.guidance(guidance_scale, ckpt)
     calls = T if name == "ddpm" else s
     variance = ckpt.diffusion.sampling_defaults.variance
-    c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta, variance), calls, n, labels, w)],
+    c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta, variance, options), calls, n, labels, w)],
                  "work.lower_sample_ddpm" if name == "ddpm" else "work.lower_sample")
     amp = c.precision(amp)
-    running = t("sample.progress", run=sampler_text(name, s or T, eta, variance))
+    running = t("sample.progress", run=sampler_text(name, s or T, eta, variance, options))
     try:
         res = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=s, eta=eta, n=n, labels=labels,
                        guidance_scale=w, seed=seed, temperature=temperature, noise_temperature=noise_temperature,
                        trajectory_frames=limits.TRAJECTORY_FRAMES, amp=amp,
-                       callback=c.progress_callback(progress, running))
+                       callback=c.progress_callback(progress, running), **few)
     except ValueError as e:
         raise c.core_error(e) from None
     nrow = c.grid_columns(n, labels)
-    run = sampler_text(name, len(res.timesteps) if name in ("ddim", "ddpm") else res.network_calls, eta, variance)
+    run = sampler_text(name, len(res.timesteps) if name in ("ddim", "ddpm") else res.network_calls, eta, variance,
+                       options)
     # the class names and the file name are the uploader's: escaped, as the info is Markdown
     cls = t("sample.all_classes") if labels is None or labels == list(range(ckpt.num_classes)) else \
         t("sample.some_classes", names=", ".join(c.escaped(ckpt.class_names[i]) for i in dict.fromkeys(labels)))
@@ -252,7 +266,7 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
                 sampler = gr.Radio(list(SAMPLERS), label=L("sample.sampler"), elem_id="sample-sampler",
                                    value=dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler, d["sampler"]))
                 steps = gr.Slider(1, T, value=min(s.steps or T, T), step=1, label=L("sample.steps"),
-                                  info=L("sample.steps_info"))
+                                  info=L("sample.steps_info"), elem_id="sample-steps")
                 eta = gr.Slider(0, 1, value=s.eta, step=0.05, label=L("name.eta"), info=L("sample.eta_info"))
                 with gr.Row():
                     temp = gr.Slider(0, limits.MAX_TEMPERATURE, value=1.0, step=0.05, label=L("sample.temperature"),
@@ -265,6 +279,7 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
                     n = gr.Slider(1, limits.MAX_IMAGES, value=16, step=1, label=L("sample.n"), elem_id="sample-n",
                                   info=L("sample.n_info", max=limits.MAX_IMAGES))
                 amp = c.precision_picker()
+                few = sampler_options.build(T)
                 btn = gr.Button(L("sample.button"), variant="primary", elem_id="sample-button")
             with gr.Column(scale=2):
                 grid = gr.Image(label=L("sample.grid"), elem_id="sample-grid", type="numpy", format="png",
@@ -283,7 +298,8 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
 
     # the API's outputs keep this order: grid, info, files, frame, x_t, x̂_0 (the State is not part of it)
     view = dict(grid=grid, info=text, files=files, frame=frame, xt=xt, x0=x0, frames=frames)
-    inputs = [ckpt, upload, cls, guidance, sampler, steps, eta, temp, ntemp, seed, n, amp]
+    inputs = [ckpt, upload, cls, guidance, sampler, steps, eta, temp, ntemp, seed, n, amp,
+              *(getattr(few, name) for name in sampler_options.NAMES)]
     btn.click(c.bind(sample, view), inputs, c.components(view), api_name="sample", **c.COMPUTE)
     frame_view = dict(xt=xt, x0=x0)
     frame.input(c.bind(show_frame, frame_view), [frames, frame], c.components(frame_view), **c.QUIET,
