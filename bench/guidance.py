@@ -6,10 +6,12 @@ scale s, for the bundled model and its noise-aware classifier.
     python -m bench.guidance --ckpt checkpoints/mnist_tiny.safetensors --classifier none --cfg-scales 0 1 1.5 2 3 \
         --out-json bench/results/guidance_mnist.json    # classifier-free guidance only, for a model without one
 
-Each row: conditional accuracy (the shipped feature network recognises the asked class), FID against the
-digits training split with the real-vs-real floor of the same class mix (class-matched where the labels steer
-the samples, a random class mix for the unguided row), mean pairwise distance of the samples (diversity), and
-wall time. The sampling and scoring are diagnostics.sweep's. w = 0 runs the model unconditionally (the null label), so the classifier rows show classifier
+Each row: conditional accuracy (the shipped feature network recognises the asked class) with its Wilson interval,
+FID against the model's training split with the real-vs-real floor of the same class mix (class-matched where the
+labels steer the samples, a random class mix for the unguided row) and FID/floor with its bootstrap interval, mean
+pairwise distance of the samples (diversity), the within-class diversity of a conditional model (per class, the
+samples' mean pairwise distance over the training images', averaged over classes, with its bootstrap interval: the
+report's measure against the training split) and wall time. --eta sets DDIM's η (default 0). The sampling and scoring are diagnostics.sweep's. w = 0 runs the model unconditionally (the null label), so the classifier rows show classifier
 guidance alone steering an unconditional model, as in Dhariwal & Nichol (2021).
 """
 from __future__ import annotations
@@ -24,6 +26,8 @@ import torch
 from bench import common
 from ddpm import load_checkpoint
 from ddpm.classifier import load_classifier
+from diagnostics.checks.images import within_class_interval
+from diagnostics.intervals import proportion_interval
 from diagnostics.sweep import QualitySweep, SweepSetting
 
 NAME = "guidance"
@@ -42,9 +46,31 @@ def mean_pairwise_distance(images: torch.Tensor) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+WITHIN_NOTE = ("within-class diversity: per class, the samples' mean pairwise distance over that of the training "
+               "images of the class (at most 500), averaged over classes; the report measures the same against a "
+               "random draw of the whole data set")
+
+
+def _within_class(res, reference) -> Optional[dict]:
+    """The within-class diversity interval of a row whose samples follow their labels (diagnostics.checks.images);
+    None for an unconditional model (the unguided row's samples fall in classes as they may: no class to compare)."""
+    if res.labels is None or not reference.conditional:
+        return None
+    return within_class_interval(res.images, reference.images, res.labels, reference.labels).as_dict()
+
+
+def _text(iv: Optional[dict], spec: str = ".2f") -> Optional[str]:
+    """'0.83 (0.81-0.85)' for an interval, its estimate alone where it has none, None for no number."""
+    if not iv:
+        return None
+    if iv.get("low") is None:
+        return format(iv["estimate"], spec)
+    return f"{iv['estimate']:{spec}} ({iv['low']:{spec}}-{iv['high']:{spec}})"
+
+
 def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[str] = DEFAULT_CLASSIFIER,
         n: Optional[int] = None, steps: int = 25, seed: int = 0, out_json: Optional[str] = None,
-        command: Optional[str] = None, cfg_scales: Optional[Sequence[float]] = None) -> dict:
+        command: Optional[str] = None, cfg_scales: Optional[Sequence[float]] = None, eta: float = 0.0) -> dict:
     """classifier None (or "none"): classifier-free rows only, at cfg_scales (default: the w of FULL_ROWS)."""
     started = time.perf_counter()
     ckpt = ckpt or common.default_checkpoint()
@@ -59,26 +85,35 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[st
     sweep = QualitySweep(ck, n=n, seed=seed, classifier=clf)
     rows = []
     for w, s in grid:
-        setting = SweepSetting("ddim", steps, {"eta": 0.0, "guidance_scale": w, "classifier_scale": s})
+        setting = SweepSetting("ddim", steps, {"eta": float(eta), "guidance_scale": w, "classifier_scale": s})
         res = sweep.sample(setting)
         r = sweep.score(setting, res)
         rows.append({"cfg_scale": w, "classifier_scale": s, "conditional_accuracy": r.conditional_accuracy,
-                     "fid": r.fid, "fid_floor": r.fid_floor, "fid_floor_std": r.fid_floor_std,
+                     "conditional_accuracy_interval": None if r.conditional_accuracy is None else
+                     proportion_interval(round(r.conditional_accuracy * n), n).as_dict(),
+                     "fid": r.fid, "fid_matched": r.fid_matched, "fid_floor": r.fid_floor,
+                     "fid_floor_std": r.fid_floor_std,
+                     "fid_ratio": None if r.fid_ratio is None else r.fid_ratio.as_dict(),
                      "floor_classes": r.floor_classes, "precision": r.precision, "recall": r.recall,
-                     "pairwise_distance": mean_pairwise_distance(res.images), "seconds": r.seconds,
-                     "n": n, "sampler": f"DDIM-{steps}, eta 0"})
+                     "pairwise_distance": mean_pairwise_distance(res.images),
+                     "within_class_diversity": _within_class(res, sweep.reference) if sweep.conditioned(setting)
+                     else None, "seconds": r.seconds,
+                     "n": n, "sampler": f"DDIM-{steps}, eta {eta:g}"})
     payload = common.envelope(NAME, quick, command, "cpu")
     payload.update(checkpoint=ckpt, classifier=None if classifier is None else str(classifier),
                    network=sweep.extractor.describe(),
                    reference=f"{sweep.reference.name} training split ({len(sweep.reference)} images)",
                    notes=sweep.notes + [FLOOR_NOTE], rows=rows)
     payload["tables"] = [common.table(
-        f"Guidance on {payload['reference']}: DDIM-{steps}, n={n} per row, features {sweep.extractor.name}",
-        ["cfg w", "classifier s", "cond. accuracy", "FID", "FID floor", "floor ±", "floor classes", "recall",
-         "pairwise RMS", "seconds"],
-        [[r["cfg_scale"], r["classifier_scale"], r["conditional_accuracy"], r["fid"], r["fid_floor"],
-          r["fid_floor_std"], r["floor_classes"], r["recall"], r["pairwise_distance"], r["seconds"]] for r in rows],
-        ["w = 0 is the unconditional model; rows with s > 0 add the noise-aware classifier's gradient", FLOOR_NOTE])]
+        f"Guidance on {payload['reference']}: DDIM-{steps} eta {eta:g}, n={n} per row, features "
+        f"{sweep.extractor.name}",
+        ["cfg w", "classifier s", "cond. accuracy (95%)", "FID", "FID floor", "floor ±", "FID/floor (95%)",
+         "floor classes", "recall", "pairwise RMS", "within-class diversity (95%)", "seconds"],
+        [[r["cfg_scale"], r["classifier_scale"], _text(r["conditional_accuracy_interval"], ".3f"), r["fid"],
+          r["fid_floor"], r["fid_floor_std"], _text(r["fid_ratio"]), r["floor_classes"], r["recall"],
+          r["pairwise_distance"], _text(r["within_class_diversity"]), r["seconds"]] for r in rows],
+        ["w = 0 is the unconditional model; rows with s > 0 add the noise-aware classifier's gradient", FLOOR_NOTE,
+         WITHIN_NOTE])]
     return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json))
 
 
@@ -93,6 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    help="with --classifier none: the w of the rows (default 0 1 2 4)")
     p.add_argument("--n", type=int, default=None, help="images per row (default 200; quick 40)")
     p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--eta", type=float, default=0.0, help="DDIM's eta (0: deterministic, 1: DDPM-like noise)")
     p.add_argument("--seed", type=int, default=0)
     common.add_threads_arg(p)
     p.add_argument("--out-json", default=None)
@@ -100,10 +136,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     common.set_threads(a.threads)
     if a.cfg_scales and a.classifier not in ("", "none"):
         p.error("--cfg-scales goes with --classifier none (the classifier rows are a fixed grid)")
+    if not 0 <= a.eta <= 1:
+        p.error(f"--eta must be in [0, 1] (got {a.eta})")
     if any(w < 0 for w in a.cfg_scales or []):
         p.error("--cfg-scales: guidance scales are >= 0 (0 = unconditional, 1 = conditional, > 1 = guided)")
     payload = run(a.quick, a.ckpt, a.classifier, a.n, a.steps, a.seed, a.out_json,
-                  common.cli_command("bench.guidance", argv), a.cfg_scales)
+                  common.cli_command("bench.guidance", argv), a.cfg_scales, a.eta)
     common.print_result(payload)
     return 0
 

@@ -272,13 +272,45 @@ def test_guidance_without_a_classifier(tiny_ckpt, tmp_path):
     # a model with no noise-aware classifier (the MNIST one): classifier-free rows only, at the asked scales
     from bench import guidance
     out = tmp_path / "guidance.json"
-    res = guidance.run(quick=True, ckpt=tiny_ckpt, classifier="none", cfg_scales=[0, 2], n=20, steps=3,
-                       out_json=str(out))
+    res = guidance.run(quick=True, ckpt=tiny_ckpt, classifier="none", cfg_scales=[0, 2], n=60, steps=3,
+                       out_json=str(out), eta=1.0)
     disk = check_envelope(res, "guidance", out)
     assert [(r["cfg_scale"], r["classifier_scale"]) for r in disk["rows"]] == [(0.0, 0.0), (2.0, 0.0)]
     assert disk["classifier"] is None and [r["floor_classes"] for r in disk["rows"]] == ["random", "matched"]
+    assert disk["rows"][0]["within_class_diversity"] is None       # w = 0: the samples have no class to compare
+    for r in disk["rows"]:                 # every number with its interval: accuracy, FID/floor, within-class spread
+        assert r["sampler"] == "DDIM-3, eta 1"
+        for key in ("conditional_accuracy_interval", "fid_ratio", "within_class_diversity")[:3 if r["cfg_scale"] else 2]:
+            iv = r[key]
+            assert iv["low"] <= iv["estimate"] <= iv["high"], (key, iv)
+        assert r["conditional_accuracy_interval"]["estimate"] == pytest.approx(r["conditional_accuracy"])
+        assert r["fid_ratio"]["estimate"] == pytest.approx(r["fid_matched"] / r["fid_floor"])
+    table = disk["tables"][0]
+    assert "within-class diversity (95%)" in table["columns"] and "eta 1" in table["title"]
     with pytest.raises(SystemExit):
         guidance.main(["--cfg-scales", "1", "2"])          # the classifier grid is fixed: refused, not ignored
+    with pytest.raises(SystemExit):
+        guidance.main(["--classifier", "none", "--eta", "2"])
+
+
+def test_guidance_within_class_diversity_is_the_mean_of_the_class_ratios():
+    """The bench's within-class column is the report's measure: the mean over classes of the samples' mean pairwise
+    distance over the real images' (float64, here on two classes with known spreads)."""
+    from bench.guidance import _within_class
+    from ddpm.images import ImageDataset
+    from ddpm.sampling import SampleResult
+    g = torch.Generator().manual_seed(0)
+    gen = torch.cat([0.5 * torch.randn(30, 1, 4, 4, generator=g), 2.0 * torch.randn(30, 1, 4, 4, generator=g)])
+    real = torch.randn(80, 1, 4, 4, generator=g)
+    gl, rl = torch.arange(60) // 30, torch.arange(80) // 40
+    res = SampleResult(gen, gl, gen, [], 1, 0.0, None, {})
+    iv = _within_class(res, ImageDataset(real, rl, ["a", "b"], "toy"))
+
+    def mean_pairwise(x):
+        d = torch.cdist(x.double().flatten(1), x.double().flatten(1))
+        return float(d.sum() / (len(x) * (len(x) - 1)))
+    expected = sum(mean_pairwise(gen[gl == c]) / mean_pairwise(real[rl == c]) for c in (0, 1)) / 2
+    assert iv["estimate"] == pytest.approx(expected, rel=1e-12) and iv["low"] < expected < iv["high"]
 
 
 def test_quick_results_are_ignored_never_tracked():
