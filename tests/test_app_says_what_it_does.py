@@ -240,6 +240,31 @@ def test_the_sample_widgets_follow_the_model_recommended_setting(uploaded, tmp_p
     assert "SDE-DPM-Solver++" in v.info and "6" in v.info
 
 
+def test_an_unusable_recorded_setting_is_said_not_silently_replaced(tmp_path, write_tiny_checkpoint):
+    """A file whose recorded setting is out of range: the widgets show the default, and the info says what is wrong
+    with the record (the same message the CLI and the API refuse it with), in the page's language."""
+    import json as _json
+
+    from safetensors.torch import load_file, save_file
+
+    from ddpm.checkpoint import atomic_write, read_metadata
+    from ddpm.recommended import META_KEY
+    path = write_tiny_checkpoint(tmp_path / "corrupt.safetensors")
+    meta = read_metadata(path)
+    meta[META_KEY] = {"sampler": "ddim", "steps": -3}
+    tensors = load_file(str(path))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"ddpm": _json.dumps(meta)}))
+    v = sample.recommended_update(checkpoints.UPLOAD, str(path))
+    assert (v.sampler["value"], v.steps["value"], v.eta["value"], v.guidance["value"]) == ("DDIM", 50, 0.0, 1.0)
+    info = v.sampler["info"]
+    assert info.startswith("this file records a sampling setting that cannot be used (") and "steps is -3" in info
+    assert "showing the default instead: ddim, 50 steps" in info and "python -m ddpm.recommend" in info
+    with i18n.use("zh"):
+        assert sample.recommended_update(checkpoints.UPLOAD, str(path)).sampler["info"].startswith("这个文件记录的采样设置无法使用")
+    v = sample.sample(checkpoints.UPLOAD, str(path), [], 1.0, "DDIM", 4, 0.0, 1.0, 1.0, 0, 2)     # Generate still works
+    assert "4 network calls per image" in v.info
+
+
 def test_the_first_view_samples_at_the_default_model_recommended_setting(monkeypatch, tmp_path, write_tiny_checkpoint):
     from ddpm.recommend import record_setting
     from ddpm.recommended import SamplingSetting

@@ -185,27 +185,29 @@ class SettingView:
     guidance: Any
 
 
-def recommended(ckpt: LoadedCheckpoint) -> SamplingSetting:
-    """The model's recommended sampling setting; a file recording an unreadable one gets the default (the file's
-    own loaders and the CLI say what is wrong with it)."""
+def recommended(ckpt: LoadedCheckpoint) -> tuple[SamplingSetting, Optional[str]]:
+    """The model's recommended sampling setting, and None; for a file recording an unusable one, the default and
+    what is wrong with the record (the core's message: which field, its valid range), in the page's language."""
     try:
-        return recommended_setting(ckpt)
-    except ValueError:                       # MessageError: a recorded setting out of range
-        return replace(DEFAULT_SETTING, guidance_scale=1.0)
+        return recommended_setting(ckpt), None
+    except ValueError as e:                  # MessageError: a recorded setting out of range
+        return replace(DEFAULT_SETTING, guidance_scale=1.0), c.show(e)
 
 
 def recommended_update(checkpoint: Optional[str] = None, upload: Any = None) -> SettingView:
     """When the model changes: sampler, steps, η and guidance at its recommended setting, the sampler's info saying
     what it is and where it comes from; steps at most T; guidance off (with the reason) where it does not apply. A
-    recommended sampler the tab does not offer leaves the sampler as it is. No popups: a file the loader refuses
-    changes nothing (Generate says why)."""
+    recommended sampler the tab does not offer leaves the sampler as it is; a file whose recorded setting is unusable
+    gets the default, and the info says what is wrong with the record. No popups: a file the loader refuses changes
+    nothing (Generate says why)."""
     try:
         ckpt = c.load_model(checkpoint, upload)
     except gr.Error:
         return SettingView(gr.update(), gr.update(), gr.update(), gr.update())
-    s, T = recommended(ckpt), ckpt.diffusion_config.T
+    (s, problem), T = recommended(ckpt), ckpt.diffusion_config.T
     label = dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler)
-    info = t("sample.recommended", setting=s.describe(current()))
+    info = t("sample.recommended", setting=s.describe(current())) if problem is None else \
+        t("sample.recommended_unusable", setting=s.describe(current()), problem=problem)
     guidance = c.guidance_update(checkpoint, upload)
     if guidance.get("interactive", True):
         guidance["value"] = s.guidance_scale
@@ -217,7 +219,7 @@ def recommended_update(checkpoint: Optional[str] = None, upload: Any = None) -> 
 def opening_setting() -> SamplingSetting:
     """The first view's setting: the default model's recommended one (limits.DEFAULT_SAMPLE's without the model)."""
     try:
-        return recommended(c.load_model(checkpoints.default_name()))
+        return recommended(c.load_model(checkpoints.default_name()))[0]
     except gr.Error:
         d = limits.DEFAULT_SAMPLE
         return SamplingSetting(SAMPLER_NAMES[d["sampler"].lower()], d["steps"], d["eta"], d["guidance"])
