@@ -52,3 +52,34 @@ def test_the_feature_networks_accuracies_in_the_docs_are_their_files(name, page,
     recorded = load_feature_net(ROOT / "checkpoints" / f"features_{name}.safetensors").test_accuracy
     decimals = len(quoted.split(".")[1]) if "." in quoted else 0
     assert f"{100 * recorded:.{decimals}f}" == quoted
+
+
+def test_the_mnist_n1000_paragraph_quotes_its_json():
+    """The plain-words reading of the MNIST run at n = 1,000 on Compare samplers: every paired ratio, interval and FID
+    it quotes is its JSON's, and so are the two verdicts it states."""
+    import json
+    saved = json.loads((ROOT / "bench" / "results" / "quality_vs_steps_mnist_n1000.json").read_text(encoding="utf-8"))
+    page = (ROOT / "docs" / "compare-samplers.md").read_text(encoding="utf-8")
+    start = page.index("Plainly: **at ≤ 20 calls")
+    text = " ".join(page[start:page.index("## The earlier n = 200 runs")].split())
+    rows = {(r["series"], r["network_calls"]): r for r in saved["rows"]}
+    quoted = [("DDIM η=0.5", 20), ("SDE-DPM-Solver++(2M)", 20), ("DDIM η=0", 20), ("SDE-DPM-Solver++(2M)", 10),
+              ("DDIM η=0", 10), ("EDM Heun (S_churn=40)", 19), ("EDM Heun (S_churn=0)", 19)]
+    for key in quoted:
+        r = rows[key]["ratio_to_ddpm"]
+        assert f"{r['estimate']:.2f}×" in text, key
+        if key != ("EDM Heun (S_churn=0)", 19):
+            assert f"{r['low']:.2f}–{r['high']:.2f}×" in text, key
+    for r in (r for r in saved["rows"] if r["sampler"] == "restart"):
+        assert f"{r['ratio_to_ddpm']['estimate']:.2f}×" in text, r["network_calls"]
+    base = saved["baseline"]
+    ddpm = next(r for r in saved["rows"] if r["sampler"] == "ddpm")
+    assert f"FID {ddpm['fid']:.3f}" in text and f"{ddpm['fid_floor']:.3f} ± {ddpm['fid_floor_std']:.3f}" in text
+    assert f"({ddpm['fid_ratio']['estimate']:.2f}×, {ddpm['fid_ratio']['low']:.2f}–{ddpm['fid_ratio']['high']:.2f}×)" in text
+    for series, calls in (("DDIM η=0", 10), ("DDIM η=0", 20), ("DDIM η=0.5", 10), ("DDIM η=0.5", 20)):
+        assert f"{rows[series, calls]['fid']:.3f}" in text, (series, calls)
+    verdicts = {t["calls"]: (t["verdict"], t["best"], t["best_calls"]) for t in saved["targets"]}
+    assert verdicts == {10: ("not resolved", "SDE-DPM-Solver++(2M)", 10), 20: ("met", "DDIM η=0.5", 20)}
+    assert base["series"] == ddpm["series"] and f"bound of {saved['targets'][1]['bound']:.2f}×" in text
+    assert "at ≤ 20 calls the target is met; at ≤ 10 calls it is not resolved" in text
+    assert f"{saved['duration_seconds']:,.0f} s" in text and f"{ddpm['seconds']:,.0f} s of it DDPM-1000" in text
