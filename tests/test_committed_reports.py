@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RENDERED = ("report_mnist", "report_mnist_w1", "report_emoji", "report_emoji_w3")
+RENDERED = ("report_mnist", "report_mnist_w1", "report_emoji")
 
 
 @pytest.mark.parametrize("name", RENDERED)

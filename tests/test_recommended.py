@@ -18,7 +18,7 @@ from ddpm.recommended import DEFAULT, META_KEY, SamplingSetting, check_setting
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = {"mnist": "docs/report_mnist/report.json", "digits": "docs/report/report.json",
-           "emoji": "docs/report_emoji_w3/report.json"}
+           "emoji": "docs/report_emoji/report.json"}
 
 
 @pytest.mark.parametrize("name", sorted(REPORTS))
