@@ -139,9 +139,14 @@ def test_the_colour_model_samples_from_the_sample_tab(page, shots_dir):
     box = page.get_by_label("Checkpoint").first
     box.click()
     page.get_by_role("option", name=re.compile("emoji_tiny")).first.click()
+    from ddpm import load_checkpoint
+    rec = load_checkpoint("emoji").recommended                  # the widgets move to the colour model's setting
+    sync_api.expect(page.locator("#sample-steps input[type=number]").first).to_have_value(str(rec.steps),
+                                                                                         timeout=60_000)
+    sync_api.expect(page.get_by_text(f"guidance w = {rec.guidance_scale:g}").first).to_be_visible(timeout=60_000)
     page.locator("#sample-button").click()
     new = wait_for_new_image(page, "sample-grid", old, 240)
-    sync_api.expect(page.locator("#sample-info")).to_contain_text("network calls per image", timeout=60_000)
+    sync_api.expect(page.locator("#sample-info")).to_contain_text(f"guidance {rec.guidance_scale:g}", timeout=60_000)
     assert new != old
     shot(page, shots_dir, "sample_colour.png")
     box.click()                                     # back to the MNIST model for the tests that follow
