@@ -158,7 +158,7 @@ TABLE_SOURCES = [
     (BENCHMARKS, "## Guidance: class", ["guidance.json"]),
     (BENCHMARKS, "## Generalisation: a run", ["generalisation.json"]),
     (BENCHMARKS, "## Learned variance against", ["learned_variance.json"]),
-    (SAMPLERS, "### The earlier n = 200 runs", ["quality_vs_calls.json", "quality_vs_steps.json"]),
+    (SAMPLERS, "## The earlier n = 200 runs", ["quality_vs_calls.json", "quality_vs_steps.json"]),
 ]
 
 
