@@ -76,8 +76,8 @@ def parse(sampler: str, T: int, options: SamplerOptions = DEFAULTS) -> dict:
 
 
 def describe(options: dict) -> str:
-    """What `parse`'s options are, for the run's description ("" when every option is off): symbols only, so the
-    same text serves both languages."""
+    """What `parse`'s options are, for the run's description ("" when every option is off): churn and ε scaling as
+    symbols (the same in both languages), Restart's in the page's language."""
     parts = []
     if options.get("churn") is not None:
         parts.append(str(options["churn"]))
