@@ -283,6 +283,14 @@ def fmt(v) -> str:
     return str(v)
 
 
+def interval_text(iv: Optional[dict], spec: str = ".2f") -> Optional[str]:
+    """A result file's interval (diagnostics.intervals.Interval.as_dict) as a table cell, '1.23 (1.01-1.50)';
+    None where there is no interval."""
+    if not iv or iv.get("low") is None:
+        return None
+    return f"{iv['estimate']:{spec}} ({iv['low']:{spec}}-{iv['high']:{spec}})"
+
+
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence], notes: Sequence[str] = ()) -> dict:
     """A table as stored in the JSON ("tables") and rendered by print_table / markdown_table."""
     return {"title": title, "columns": list(columns), "rows": [list(r) for r in rows], "notes": list(notes)}

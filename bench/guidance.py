@@ -11,8 +11,9 @@ FID against the model's training split with the real-vs-real floor of the same c
 labels steer the samples, a random class mix for the unguided row) and FID/floor with its bootstrap interval, mean
 pairwise distance of the samples (diversity), the within-class diversity of a conditional model (per class, the
 samples' mean pairwise distance over the training images', averaged over classes, with its bootstrap interval: the
-report's measure against the training split) and wall time. --eta sets DDIM's η (default 0). The sampling and scoring are diagnostics.sweep's. w = 0 runs the model unconditionally (the null label), so the classifier rows show classifier
-guidance alone steering an unconditional model, as in Dhariwal & Nichol (2021).
+report's measure against the training split) and wall time. --eta sets DDIM's η (default 0). The sampling and
+scoring are diagnostics.sweep's. w = 0 runs the model unconditionally (the null label), so the classifier rows show
+classifier guidance alone steering an unconditional model, as in Dhariwal & Nichol (2021).
 """
 from __future__ import annotations
 
@@ -51,21 +52,10 @@ WITHIN_NOTE = ("within-class diversity: per class, the samples' mean pairwise di
                "random draw of the whole data set")
 
 
-def _within_class(res, reference) -> Optional[dict]:
-    """The within-class diversity interval of a row whose samples follow their labels (diagnostics.checks.images);
-    None for an unconditional model (the unguided row's samples fall in classes as they may: no class to compare)."""
-    if res.labels is None or not reference.conditional:
-        return None
+def _within_class(res, reference) -> dict:
+    """The within-class diversity interval (diagnostics.checks.images) of a row whose samples follow their labels
+    (the caller asks QualitySweep.conditioned: not the unguided row, whose samples fall in classes as they may)."""
     return within_class_interval(res.images, reference.images, res.labels, reference.labels).as_dict()
-
-
-def _text(iv: Optional[dict], spec: str = ".2f") -> Optional[str]:
-    """'0.83 (0.81-0.85)' for an interval, its estimate alone where it has none, None for no number."""
-    if not iv:
-        return None
-    if iv.get("low") is None:
-        return format(iv["estimate"], spec)
-    return f"{iv['estimate']:{spec}} ({iv['low']:{spec}}-{iv['high']:{spec}})"
 
 
 def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[str] = DEFAULT_CLASSIFIER,
@@ -109,9 +99,10 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[st
         f"{sweep.extractor.name}",
         ["cfg w", "classifier s", "cond. accuracy (95%)", "FID", "FID floor", "floor ±", "FID/floor (95%)",
          "floor classes", "recall", "pairwise RMS", "within-class diversity (95%)", "seconds"],
-        [[r["cfg_scale"], r["classifier_scale"], _text(r["conditional_accuracy_interval"], ".3f"), r["fid"],
-          r["fid_floor"], r["fid_floor_std"], _text(r["fid_ratio"]), r["floor_classes"], r["recall"],
-          r["pairwise_distance"], _text(r["within_class_diversity"]), r["seconds"]] for r in rows],
+        [[r["cfg_scale"], r["classifier_scale"], common.interval_text(r["conditional_accuracy_interval"], ".3f"),
+          r["fid"], r["fid_floor"], r["fid_floor_std"], common.interval_text(r["fid_ratio"]), r["floor_classes"],
+          r["recall"], r["pairwise_distance"], common.interval_text(r["within_class_diversity"]), r["seconds"]]
+         for r in rows],
         ["w = 0 is the unconditional model; rows with s > 0 add the noise-aware classifier's gradient", FLOOR_NOTE,
          WITHIN_NOTE])]
     return common.finish_and_write(payload, started, common.results_path(NAME, quick, out_json))

@@ -228,12 +228,6 @@ def few_call_targets(rows: list[dict], baseline: Optional[dict], budgets=((10, 1
     return out
 
 
-def _interval_text(iv: Optional[dict]) -> Optional[str]:
-    if not iv or iv.get("low") is None:
-        return None
-    return f"{iv['estimate']:.2f} ({iv['low']:.2f}-{iv['high']:.2f})"
-
-
 def summarise(payload: dict, name: str) -> dict:
     """The payload's tables (every row; the few-call targets) and its conclusion, from its rows and targets alone,
     so that `--retable` rewrites them in a file without sampling again."""
@@ -243,8 +237,8 @@ def summarise(payload: dict, name: str) -> dict:
         ["setting", "S", "net calls", "FID", "floor", "floor ±", "FID/floor (95%)", "FID/DDPM-T (95%)", "IS",
          "precision", "recall", "cond. acc", "seconds"],
         [[r["series"], r["steps"], r["network_calls"], r["fid"], r["fid_floor"], r["fid_floor_std"],
-          _interval_text(r.get("fid_ratio")), _interval_text(r.get("ratio_to_ddpm")), r["inception_score"],
-          r["precision"], r["recall"], r["conditional_accuracy"], r["seconds"]] for r in rows],
+          common.interval_text(r.get("fid_ratio")), common.interval_text(r.get("ratio_to_ddpm")),
+          r["inception_score"], r["precision"], r["recall"], r["conditional_accuracy"], r["seconds"]] for r in rows],
         notes=list(payload.get("notes") or []) + ([payload["png_note"]] if payload.get("png_note") else []))]
     targets = payload.get("targets") or []
     if targets:
@@ -253,11 +247,11 @@ def summarise(payload: dict, name: str) -> dict:
             f"{payload['baseline']['fid']:.3f}), paired 95% intervals", ["budget", "target", "deciding row", "calls",
                                                                          "FID / DDPM-T (95%)", "verdict"],
             [[f"<= {t['calls']} calls", f"<= {t['bound']:.2f}x", t["best"], t["best_calls"],
-              _interval_text(t["ratio"]), t["verdict"]] for t in targets]))
+              common.interval_text(t["ratio"]), t["verdict"]] for t in targets]))
         payload["conclusion"] = {"sentence": "; ".join(
             f"at <= {t['calls']} network calls the deciding row of {t['rows_judged']}, {t['best']} at "
             f"{t['best_calls']} calls, scores "
-            f"{_interval_text(t['ratio'])} times DDPM-{payload['T']}'s FID against a target of {t['bound']:.2f}: "
+            f"{common.interval_text(t['ratio'])} times DDPM-{payload['T']}'s FID against a target of {t['bound']:.2f}: "
             f"{t['verdict']}" for t in targets)}
     return payload
 

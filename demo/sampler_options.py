@@ -2,7 +2,8 @@
 window S_tmin..S_tmax in s = σ/α, S_noise), Restart's interval, K, steps and ODE, and ε scaling for every sampler.
 One accordion of widgets (`build`), one parser from widget values to generate()'s keyword arguments (`parse`) and one
 description of what ran (`describe`). The valid ranges are the core's: a value out of them is refused with the
-core's message, which names the range; a widget value that is not a number gets the app's own message first."""
+core's message, which names the range (each range is stated there only); a widget value that is not a number gets
+the app's own message first."""
 from __future__ import annotations
 
 import math
@@ -41,35 +42,38 @@ DEFAULTS = SamplerOptions()
 NAMES = [f.name for f in fields(SamplerOptions)]       # the order of the extra inputs of the Sample tab's event
 
 
-def _optional(name: str, value: Any, lo: float, hi: float, integer: bool = False) -> Optional[float]:
-    """An empty widget (None, "") as None, else a number in [lo, hi]."""
+def _number(name: str, value: Any, integer: bool = False) -> float | int:
+    """A widget value as a number (a whole one if `integer`), else the app's message naming the field; its range is
+    the core's to check (ddpm.stochastic), so each range is stated in one place."""
+    return c.number(name, value, -math.inf, math.inf, integer=integer)
+
+
+def _optional(name: str, value: Any, integer: bool = False) -> Optional[float | int]:
+    """An empty widget (None, "") as None, else `_number`."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    return c.number(name, value, lo, hi, integer=integer)
+    return _number(name, value, integer)
 
 
-def parse(sampler: str, T: int, options: SamplerOptions = DEFAULTS) -> dict:
+def parse(sampler: str, options: SamplerOptions = DEFAULTS) -> dict:
     """generate()'s churn / restart / eps_scaling for `sampler` (generate()'s name): churn only for edm_heun, restart
     only for restart (the other samplers ignore those widgets), ε scaling for every sampler (λ = 1: off).
-    A value out of range: a gr.Error with the core's message and the valid range."""
+    A value that is not a number: the app's message; one out of range: the core's, with the valid range (the
+    restart interval against the model's schedule and the call budget are checked when the sampler is built)."""
     o = options
-    b = c.number("name.eps_scaling", o.eps_scaling, 0.5, 2.0)
     out: dict = {}
     try:
-        if b != 1.0:
-            out["eps_scaling"] = EpsScaling(b)
+        out["eps_scaling"] = EpsScaling(_number("name.eps_scaling", o.eps_scaling))
         if sampler == "edm_heun":
-            tmin = _optional("name.churn_tmin", o.churn_tmin, 0, 1e6)
-            tmax = _optional("name.churn_tmax", o.churn_tmax, 0, 1e6)
-            out["churn"] = Churn(c.number("name.churn", o.churn, 0, 1e4), 0.0 if tmin is None else tmin,
-                                 math.inf if tmax is None else tmax, c.number("name.s_noise", o.s_noise, 1.0, 1.1))
+            tmin, tmax = _optional("name.churn_tmin", o.churn_tmin), _optional("name.churn_tmax", o.churn_tmax)
+            out["churn"] = Churn(_number("name.churn", o.churn), 0.0 if tmin is None else tmin,
+                                 math.inf if tmax is None else tmax, _number("name.s_noise", o.s_noise))
         elif sampler == "restart":
-            out["restart"] = RestartSpec(
-                _optional("name.restart_tmin", o.restart_tmin, 0, T - 1, integer=True),
-                _optional("name.restart_tmax", o.restart_tmax, 1, T - 1, integer=True),
-                c.number("name.restart_k", o.restart_k, 0, 100, integer=True),
-                c.number("name.restart_steps", o.restart_steps, 1, 1000, integer=True),
-                c.choice("name.restart_ode", o.restart_ode, RESTART_ODES))
+            out["restart"] = RestartSpec(_optional("name.restart_tmin", o.restart_tmin, integer=True),
+                                         _optional("name.restart_tmax", o.restart_tmax, integer=True),
+                                         _number("name.restart_k", o.restart_k, integer=True),
+                                         _number("name.restart_steps", o.restart_steps, integer=True),
+                                         str(o.restart_ode))
     except ValueError as e:                       # the core's MessageError: which value, and its valid range
         raise c.core_error(e) from None
     return out

@@ -58,7 +58,7 @@ def test_sample_with_the_few_step_options(client):
                                                              restart_steps=1, restart_ode="euler", eps_scaling=1.01),
                                                      api_name="/sample")
     assert "12 network calls per image" in info and "K = 2 restarts of 1 euler steps" in info and "ε̂/1.01" in info
-    with pytest.raises(AppError, match=r"S_noise must be between 1 and 1\.1"):
+    with pytest.raises(AppError, match=r"S_noise must be in \[1, 1\.1\]"):
         client.predict(**dict(SAMPLE, sampler="EDM Heun", steps=9, s_noise=2), api_name="/sample")
 
 

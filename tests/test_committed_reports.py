@@ -75,7 +75,8 @@ def test_the_mnist_n1000_paragraph_quotes_its_json():
     base = saved["baseline"]
     ddpm = next(r for r in saved["rows"] if r["sampler"] == "ddpm")
     assert f"FID {ddpm['fid']:.3f}" in text and f"{ddpm['fid_floor']:.3f} ± {ddpm['fid_floor_std']:.3f}" in text
-    assert f"({ddpm['fid_ratio']['estimate']:.2f}×, {ddpm['fid_ratio']['low']:.2f}–{ddpm['fid_ratio']['high']:.2f}×)" in text
+    iv = ddpm["fid_ratio"]
+    assert f"({iv['estimate']:.2f}×, {iv['low']:.2f}–{iv['high']:.2f}×)" in text
     for series, calls in (("DDIM η=0", 10), ("DDIM η=0", 20), ("DDIM η=0.5", 10), ("DDIM η=0.5", 20)):
         assert f"{rows[series, calls]['fid']:.3f}" in text, (series, calls)
     verdicts = {t["calls"]: (t["verdict"], t["best"], t["best_calls"]) for t in saved["targets"]}

@@ -71,17 +71,18 @@ def test_eps_scaling_applies_to_every_sampler_and_others_ignore_churn(random_ckp
 
 
 @pytest.mark.parametrize("sampler, steps, options, expected", [
-    ("EDM Heun", 9, dict(churn=-1), "S_churn must be between 0 and 10000"),
-    ("EDM Heun", 9, dict(s_noise=1.5), "S_noise must be between 1"),
+    ("EDM Heun", 9, dict(churn=-1), "S_churn must be a finite number in [0, 10000] (got -1"),
+    ("EDM Heun", 9, dict(s_noise=1.5), "S_noise must be in [1, 1.1] (got 1.5)"),
     ("EDM Heun", 9, dict(churn_tmin=2, churn_tmax=1), "the churn window needs 0 ≤ S_tmin ≤ S_tmax"),
     ("EDM Heun", 9, dict(churn="lots"), "S_churn must be a number"),
     ("Restart", 12, dict(restart_tmin=60, restart_tmax=10), "restart interval [t_min=60, t_max=10] lies outside"),
-    ("Restart", 12, dict(restart_tmax=T), f"restart t_max must be between 1 and {T - 1}"),
-    ("Restart", 12, dict(restart_k=101), "restart K must be between 0 and 100"),
+    ("Restart", 12, dict(restart_tmax=T), f"t_max={T}] lies outside the schedule"),
+    ("Restart", 12, dict(restart_k=101), "restart K (how many restarts) must be an integer in [0, 100] (got 101)"),
     ("Restart", 9, dict(restart_k=5), "K=5 restarts of 2 heun steps cost 20 network calls"),
-    ("Restart", 12, dict(restart_ode="rk4"), "unknown restart ODE step 'rk4'; choose from heun, euler"),
+    ("Restart", 12, dict(restart_ode="rk4"), "restart ode must be one of ['heun', 'euler'] (got 'rk4')"),
     ("Restart", 12, dict(restart_tmin=2.5), "whole number"),
-    ("DDIM", 5, dict(eps_scaling=3), "ε scaling λ must be between 0.5 and 2"),
+    ("DDIM", 5, dict(eps_scaling=3), "ε scaling λ_t = b + k·t/T must stay in [0.5, 2] (got b=3"),
+    ("DDIM", 5, dict(eps_scaling="x"), "ε scaling λ must be a number"),
 ])
 def test_bad_options_are_refused_with_the_valid_range(random_ckpt, sampler, steps, options, expected):
     with pytest.raises(gr.Error) as e:

@@ -80,7 +80,7 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     ckpt = c.load_model(checkpoint, upload)
     name = sampler_name(sampler)
     T = ckpt.diffusion_config.T
-    few = sampler_options.parse(name, T, sampler_options.SamplerOptions(
+    few = sampler_options.parse(name, sampler_options.SamplerOptions(
         churn, churn_tmin, churn_tmax, s_noise, restart_k, restart_steps, restart_tmin, restart_tmax, restart_ode,
         eps_scaling))
     options = sampler_options.describe(few)
