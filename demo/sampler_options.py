@@ -27,13 +27,13 @@ class SamplerOptions:
     """The widgets (field names: generate()'s options as `parse` takes them), at their defaults: the plain
     samplers (S_churn = 0, K = 1 restart of 2 Heun steps on the authors' interval, no ε scaling)."""
     churn: Any = 0.0
-    churn_tmin: Any = None            # None / empty: the window is every step
-    churn_tmax: Any = None
+    churn_tmin: Any = ""              # empty ("" or None): the window is every step
+    churn_tmax: Any = ""
     s_noise: Any = 1.0
     restart_k: Any = 1
     restart_steps: Any = 2
-    restart_tmin: Any = None          # None / empty: the levels nearest s = 0.1 and s = 2
-    restart_tmax: Any = None
+    restart_tmin: Any = ""            # empty ("" or None): the levels nearest s = 0.1 and s = 2
+    restart_tmax: Any = ""
     restart_ode: Any = "heun"
     eps_scaling: Any = 1.0
 
@@ -102,6 +102,11 @@ def _interval(r: RestartSpec) -> str:
     return f"t ∈ [{lo}, {hi}]"
 
 
+def _optional_box(label: str, empty: str, info: Optional[str] = None, **kw) -> gr.Textbox:
+    """A value that may be left empty (the default): a text box, as a browser's number box sends 0 for empty."""
+    return gr.Textbox("", label=L(label), placeholder=L(empty), info=L(info, **kw) if info else None, max_lines=1)
+
+
 def build(T: int) -> SamplerOptions:
     """The accordion of options (call inside the Sample tab's column); closed: the defaults are the plain samplers."""
     d = DEFAULTS
@@ -113,17 +118,17 @@ def build(T: int) -> SamplerOptions:
             s_noise = gr.Slider(1.0, 1.1, value=d.s_noise, step=0.001, label=L("sample.s_noise"),
                                 info=L("sample.s_noise_info"))
         with gr.Row():
-            churn_tmin = gr.Number(None, label=L("sample.churn_tmin"), info=L("sample.churn_window_info"), minimum=0)
-            churn_tmax = gr.Number(None, label=L("sample.churn_tmax"), minimum=0)
+            churn_tmin = _optional_box("sample.churn_tmin", "sample.churn_window_empty", "sample.churn_window_info")
+            churn_tmax = _optional_box("sample.churn_tmax", "sample.churn_window_empty")
         with gr.Row():
             restart_k = gr.Slider(0, MAX_RESTART_K_SLIDER, value=d.restart_k, step=1, label=L("sample.restart_k"),
                                   info=L("sample.restart_k_info"), elem_id="sample-restart-k")
             restart_steps = gr.Slider(1, MAX_RESTART_STEPS_SLIDER, value=d.restart_steps, step=1,
                                       label=L("sample.restart_steps"), info=L("sample.restart_steps_info"))
         with gr.Row():
-            restart_tmin = gr.Number(None, label=L("sample.restart_tmin"), precision=0, minimum=0, maximum=T - 1,
-                                     info=L("sample.restart_interval_info", last=T - 1))
-            restart_tmax = gr.Number(None, label=L("sample.restart_tmax"), precision=0, minimum=1, maximum=T - 1)
+            restart_tmin = _optional_box("sample.restart_tmin", "sample.restart_interval_empty",
+                                         "sample.restart_interval_info", last=T - 1)
+            restart_tmax = _optional_box("sample.restart_tmax", "sample.restart_interval_empty")
             restart_ode = gr.Radio(list(RESTART_ODES), value=d.restart_ode, label=L("sample.restart_ode"),
                                    info=L("sample.restart_ode_info"))
         eps_scaling = gr.Number(d.eps_scaling, label=L("sample.eps_scaling"), info=L("sample.eps_scaling_info"),

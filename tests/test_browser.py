@@ -98,8 +98,14 @@ def wait_for_new_image(page, elem_id: str, old: str, timeout_s: float) -> str:
 
 def set_number(page, elem_id: str, value) -> None:
     box = page.locator(f"#{elem_id} input[type=number]").first
-    box.fill(str(value))
-    box.press("Enter")
+    for _ in range(3):              # a box in an accordion that is still opening may be re-drawn at its old value
+        box.fill(str(value))
+        box.press("Enter")
+        box.blur()
+        page.wait_for_timeout(300)
+        if box.input_value() == str(value):
+            break
+    sync_api.expect(box).to_have_value(str(value))
 
 
 def open_tab(page, name: str) -> None:
@@ -132,25 +138,38 @@ def test_sample_tab_shows_digits_on_first_visit_and_samples_on_click(page, shots
     shot(page, shots_dir, "sample.png")
 
 
-def test_the_colour_model_samples_from_the_sample_tab(page, shots_dir):
-    """The bundled colour model is in the Sample tab's checkpoint list; picked, it samples colour emoji."""
-    open_tab(page, "Sample")
-    old = image_src(page, "sample-grid")
-    box = page.get_by_label("Checkpoint").first
-    box.click()
-    page.get_by_role("option", name=re.compile("emoji_tiny")).first.click()
+def pick_and_wait_for_its_setting(page, option: str, name: str):
+    """Pick a listed model in the Sample tab and wait until the widgets hold its recommended setting."""
     from ddpm import load_checkpoint
-    rec = load_checkpoint("emoji").recommended                  # the widgets move to the colour model's setting
+    rec = load_checkpoint(name).recommended
+    page.get_by_label("Checkpoint").first.click()
+    page.get_by_role("option", name=re.compile(option)).first.click()
     sync_api.expect(page.locator("#sample-steps input[type=number]").first).to_have_value(str(rec.steps),
                                                                                          timeout=60_000)
-    sync_api.expect(page.get_by_text(f"guidance w = {rec.guidance_scale:g}").first).to_be_visible(timeout=60_000)
-    page.locator("#sample-button").click()
+    sync_api.expect(page.locator("#sample-button")).to_be_enabled(timeout=60_000)
+    return rec
+
+
+def test_the_colour_model_samples_from_the_sample_tab(page, shots_dir):
+    """The bundled colour model is in the Sample tab's checkpoint list; picked, it samples colour emoji. Generate,
+    clicked at once after the pick, waits for the widgets to hold the colour model's recommended setting (the pick
+    locks it), so the run is at that setting and not at the previous model's."""
+    from ddpm import load_checkpoint
+    rec, before = load_checkpoint("emoji").recommended, load_checkpoint("mnist").recommended
+    assert rec.guidance_scale != before.guidance_scale        # else this test could not tell the two apart
+    open_tab(page, "Sample")
+    old = image_src(page, "sample-grid")
+    page.get_by_label("Checkpoint").first.click()
+    page.get_by_role("option", name=re.compile("emoji_tiny")).first.click()
+    page.locator("#sample-button").click()                   # Playwright's click waits while the button is locked
     new = wait_for_new_image(page, "sample-grid", old, 240)
-    sync_api.expect(page.locator("#sample-info")).to_contain_text(f"guidance {rec.guidance_scale:g}", timeout=60_000)
+    info = page.locator("#sample-info")
+    sync_api.expect(info).to_contain_text("checkpoint emoji", timeout=60_000)
+    sync_api.expect(info).to_contain_text(f"guidance {rec.guidance_scale:g}")
+    sync_api.expect(info).to_contain_text(f"{rec.steps} steps")
     assert new != old
     shot(page, shots_dir, "sample_colour.png")
-    box.click()                                     # back to the MNIST model for the tests that follow
-    page.get_by_role("option", name=re.compile("mnist_tiny")).first.click()
+    pick_and_wait_for_its_setting(page, "mnist_tiny", "mnist")   # back to the MNIST model for the tests that follow
 
 
 def test_the_few_step_options_reach_the_sampler(page):
@@ -164,9 +183,17 @@ def test_the_few_step_options_reach_the_sampler(page):
     set_number(page, "sample-churn", 40)
     set_number(page, "sample-n", 4)
     page.locator("#sample-button").click()
-    expect(page.locator("#sample-info")).to_contain_text("S_churn=40", timeout=180_000)
-    expect(page.locator("#sample-info")).to_contain_text("9 network calls per image")
+    info = page.locator("#sample-info")
+    expect(info).to_contain_text("S_churn=40", timeout=180_000)
+    expect(info).to_contain_text("9 network calls per image")
+    expect(info).not_to_contain_text("S_t∈")        # the window left empty is every step, not [0, 0]
     set_number(page, "sample-churn", 0)
+    page.locator("#sample-sampler").get_by_text("Restart", exact=True).click()   # its interval left empty, too
+    set_number(page, "sample-steps", 12)
+    page.locator("#sample-button").click()
+    expect(info).to_contain_text("K = 1 restarts", timeout=180_000)
+    expect(info).to_contain_text("s = σ/α ∈ [0.1, 2]")
+    expect(info).to_contain_text("12 network calls per image")
     page.locator("#sample-sampler").get_by_text("DDIM", exact=True).click()
     page.locator(".label-wrap:visible", has_text="Few-step sampler options").first.click()
 

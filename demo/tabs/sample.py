@@ -71,12 +71,13 @@ def sampler_text(name: str, steps: int, eta: float, variance: str = "fixed_small
 def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
            guidance_scale: float = 1.0, sampler: str = "DDIM", steps: int = 25, eta: float = 0.0,
            temperature: float = 1.0, noise_temperature: float = 1.0, seed: int = 0, n: int = 16,
-           amp: str = "auto", churn: float = 0.0, churn_tmin: Optional[float] = None,
-           churn_tmax: Optional[float] = None, s_noise: float = 1.0, restart_k: int = 1, restart_steps: int = 2,
-           restart_tmin: Optional[int] = None, restart_tmax: Optional[int] = None, restart_ode: str = "heun",
+           amp: str = "auto", churn: float = 0.0, churn_tmin: float | str | None = "",
+           churn_tmax: float | str | None = "", s_noise: float = 1.0, restart_k: int = 1, restart_steps: int = 2,
+           restart_tmin: int | str | None = "", restart_tmax: int | str | None = "", restart_ode: str = "heun",
            eps_scaling: float = 1.0, progress=gr.Progress()) -> SampleView:
     """Generate n images and their trajectory. churn … eps_scaling: the few-step samplers' options
-    (demo.sampler_options; EDM Heun's churn, Restart's interval, ε scaling for every sampler)."""
+    (demo.sampler_options; EDM Heun's churn, Restart's interval, ε scaling for every sampler; the window and the
+    interval empty, "" or None, by default)."""
     ckpt = c.load_model(checkpoint, upload)
     name = sampler_name(sampler)
     T = ckpt.diffusion_config.T
@@ -216,6 +217,16 @@ def recommended_update(checkpoint: Optional[str] = None, upload: Any = None) -> 
                        gr.update(value=s.eta), guidance)
 
 
+def locked():
+    """Generate while the widgets move to a newly picked model's setting (runs in the browser: js=True)."""
+    return gr.Button(interactive=False)
+
+
+def unlocked():
+    """Generate once they hold it (also after a pick the loader refuses: the widgets keep what they had)."""
+    return gr.Button(interactive=True)
+
+
 def opening_setting() -> SamplingSetting:
     """The first view's setting: the default model's recommended one (limits.DEFAULT_SAMPLE's without the model)."""
     try:
@@ -307,7 +318,12 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
     frame.input(c.bind(show_frame, frame_view), [frames, frame], c.components(frame_view), **c.QUIET,
                 trigger_mode="always_last", concurrency_limit=None)
     setting = dict(sampler=sampler, steps=steps, eta=eta, guidance=guidance)
+    # a pick locks Generate at once, in the browser, until the widgets hold the new model's setting: a click in
+    # between would sample the new model at the previous one's setting
+    for picked in (ckpt.input, upload.change):
+        picked(locked, None, btn, js=True, **c.QUIET)
     for changed in c.follow_checkpoint(ckpt, upload, cls):    # the dropdown names the upload in use, too
-        changed.then(c.bind(recommended_update, setting), [ckpt, upload], c.components(setting), **c.QUIET)
+        changed.then(c.bind(recommended_update, setting), [ckpt, upload], c.components(setting), **c.QUIET) \
+               .then(unlocked, None, btn, **c.QUIET)
     demo.load(c.bind(sample_on_load, view), None, c.components(view), api_visibility="private", **c.COMPUTE)
     return SampleTab(checkpoint=ckpt, upload=upload)
