@@ -27,7 +27,7 @@ from .images import (DEFAULT_HOLDOUT, DEFAULT_SPLIT_SEED, IMAGE_EXTENSIONS, MAX_
 
 __all__ = ["DATASETS", "DEFAULT_HOLDOUT", "DEFAULT_SPLIT_SEED", "IMAGE_EXTENSIONS", "MAX_IMAGE_PIXELS",
            "MAX_TOTAL_PIXELS", "ImageDataset", "ImageTooLarge", "grid_columns", "load_dataset", "make_grid", "recorded_holdout",
-           "save_image_grid", "to_uint8", "training_conditioning"]
+           "save_image_grid", "to_uint8", "training_conditioning", "hflip"]
 
 class DataNotFound(MessageError, FileNotFoundError):
     """A data set path that is not there: a FileNotFoundError whose text is a Message (ddpm/messages.py)."""
@@ -44,6 +44,12 @@ def training_conditioning(data: ImageDataset, conditional: bool) -> bool:
     if data.num_classes == 1:
         raise MessageError("data.single_class", name=data.name, folder=data.class_names[0])
     return True
+
+
+def hflip(images: Tensor, which: Tensor) -> Tensor:
+    """Random horizontal flips, the augmentation of Ho et al. (2020) on CIFAR-10: the rows of `images` (N, C, H, W)
+    where `which` (N,) is True mirrored left-right, the others unchanged."""
+    return torch.where(which.view(-1, 1, 1, 1).to(images.device), images.flip(-1), images)
 
 
 def load_dataset(name: str = "digits", image_size: int | None = None, root: str | None = None,

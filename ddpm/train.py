@@ -38,7 +38,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .checkpoint import CheckpointError, atomic_write, export_checkpoint, load_train_state, save_checkpoint
-from .data import DEFAULT_SPLIT_SEED, ImageDataset, load_dataset, save_image_grid, training_conditioning
+from .data import DEFAULT_SPLIT_SEED, ImageDataset, hflip, load_dataset, save_image_grid, training_conditioning
 from .device import Precision, pick_device, resolve_precision
 from .diffusion import DiffusionConfig, GaussianDiffusion
 from .messages import Message, MessageError, msg, render
@@ -246,6 +246,8 @@ class TrainRun:
         idx = torch.randint(len(self.data.images), (cfg.batch_size,), generator=self.g_data)
         idx = idx[self.rank * per_rank:(self.rank + 1) * per_rank]
         x0 = self.data.images[idx].to(device, non_blocking=True)
+        if cfg.hflip:                     # drawn only when on: a run without flips keeps its noise stream
+            x0 = hflip(x0, torch.rand(per_rank, generator=self.g_noise) < 0.5)
         y = None
         if self.ucfg.num_classes:
             y = self.data.labels[idx].clone()

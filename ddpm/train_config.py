@@ -80,7 +80,10 @@ class TrainConfig:
     image_size: int = option(16, "images are resized to this (digits are 8×8 natively)", low=4)
     preset: str = option("tiny", "U-Net size: tiny | small | base | large", choices=PRESETS)
     base_channels: int = option(0, "0 = the preset's", low=0)
-    dropout: float = option(0.0, "dropout in residual blocks", low=0, high=1, high_open=True)
+    dropout: float = option(0.0, "dropout in residual blocks (Ho et al. 2020: 0.1 on CIFAR-10; against fitting a small "
+                                 "training set)", low=0, high=1, high_open=True)
+    hflip: bool = option(False, "mirror each training image left-right with probability 1/2 (Ho et al. 2020 on "
+                                "CIFAR-10); only for data whose meaning survives a mirror: not digits or text")
     conditional: bool = option(True, "class-conditional (with a null label for guidance) or unconditional")
     schedule: str = option("linear", "noise schedule", choices=SCHEDULES)
     T: int = option(1000, "diffusion steps", low=2)

@@ -89,6 +89,8 @@ class TrainRequest:
     amp: str = app_default("amp")
     conditional: bool = app_default("conditional")   # False: --no-conditional (a flat zip trains unconditionally)
     learn_sigma: bool = app_default("learn_sigma")   # True: --learn-sigma (Improved DDPM's learned variance)
+    dropout: float = app_default("dropout")          # the network's dropout (--dropout)
+    hflip: bool = app_default("hflip")               # True: --hflip (random left-right mirrors)
 
     def cli_args(self) -> list[str]:
         args = []

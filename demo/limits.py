@@ -85,6 +85,7 @@ TRAIN_WORK_SIZE = 16             # MAX_TRAIN_STEPS × MAX_BATCH_SIZE holds at th
 #                                  proportionally fewer steps × batch (the cost grows with the pixel count)
 MAX_BASE_CHANNELS = 128          # 0 = the preset's own width
 LR_RANGE = (1e-5, 1e-2)
+MAX_NET_DROPOUT = 0.5            # the network's dropout in the Train tab (DDPM used 0.1 on CIFAR-10)
 MAX_TRAIN_HOURS = 3.0            # a run expected to take longer on this machine is refused before it starts, with
 #                                  what to change (demo/train_estimate.py; DDPM_WORKBENCH_MAX_TRAIN_HOURS overrides)
 MIN_SAMPLE_EVERY = 50            # a sample grid costs a 25-step DDIM run: not more often than this

@@ -312,6 +312,7 @@ TINY = dict(preset="tiny", schedule="linear", objective="eps", weighting="simple
     (dict(data="cifar"), "data must be 'digits', 'mnist' or 'zip'"),
     (dict(data="zip"), "choose a .zip of images"),
     (dict(image_size=64, batch_size=128, steps=5001), "at most 5,000 steps at this size and batch"),
+    (dict(dropout=0.9), "network dropout must be between 0 and 0.5"),
 ])
 def test_bad_training_inputs_raise_useful_errors(kwargs, expected):
     args = dict(TINY, data="digits", zip_file=None, steps=20)
@@ -457,6 +458,19 @@ def test_learned_variance_reaches_the_trainer_and_the_sample_tab_says_it():
     assert ck.unet_config.learn_sigma and ck.sampling_defaults.variance == "learned_range"
     info = sample.sample(final.run_id, None, ["1"], 1.0, "DDPM", 5, 0.0, 1.0, 1.0, 0, 2).info
     assert f"DDPM, all {T} steps (learned_range variance)" in info
+
+
+def test_network_dropout_and_flips_reach_the_trainer():
+    """The Train tab's regularisation (network dropout, random left-right flips): flags of the child process, and
+    the finished checkpoint records them in its training config."""
+    args = TrainRequest(dropout=0.1, hflip=True).cli_args()
+    assert args[args.index("--dropout") + 1] == "0.1" and "--hflip" in args
+    assert "--no-hflip" in TrainRequest().cli_args()
+    train.train_start(data="digits", zip_file=None, steps=2, dropout=0.1, hflip=True, **TINY)
+    final = train.get_jobs().wait(timeout=240)
+    assert final.state == "finished", final.message
+    recorded = ddpm.checkpoint.read_metadata(final.checkpoint)["train"]
+    assert recorded["dropout"] == 0.1 and recorded["hflip"] is True
 
 
 def test_a_restarted_app_sees_the_last_run(tmp_path):

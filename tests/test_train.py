@@ -114,8 +114,9 @@ def _assert_same_state(a, b):
 
 @pytest.mark.slow
 def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
-    # dropout on, so the global torch RNG must be restored too; 12 steps, a checkpoint every 6
-    kw = dict(steps=12, save_every=6, log_every=2, warmup_steps=3, seed=3, dropout=0.1, T=100)
+    # dropout on, so the global torch RNG must be restored too, and flips, drawn from the noise generator;
+    # 12 steps, a checkpoint every 6
+    kw = dict(steps=12, save_every=6, log_every=2, warmup_steps=3, seed=3, dropout=0.1, hflip=True, T=100)
     handler_before = signal.getsignal(signal.SIGINT)
     full = train(_cfg(tmp_path / "full", **kw))
     assert signal.getsignal(signal.SIGINT) is handler_before     # train() puts the caller's handler back
@@ -152,6 +153,35 @@ def test_interrupted_and_resumed_run_is_bit_identical(tmp_path):
     # resumed at 12; the first report (step 14) sets the event, which the loop sees before step 15
     assert part3.stopped_early and part3.step == 14
     assert read_metadata(part3.checkpoint)["step"] == 14
+
+
+def test_hflip_mirrors_about_half_of_the_images_and_only_when_asked(tmp_path, monkeypatch):
+    """--hflip: each image the loss sees is a training image or its left-right mirror, both occur (p = 1/2), and
+    without it every image is as stored."""
+    import ddpm.train as trainer
+    from ddpm.data import hflip
+    x = torch.arange(24.0).view(2, 1, 3, 4)
+    out = hflip(x, torch.tensor([True, False]))
+    assert torch.equal(out[0, 0, :, 0], x[0, 0, :, 3]) and torch.equal(out[1], x[1])      # x[..., w] ↦ x[..., W-1-w]
+    seen = []
+    real = trainer.training_losses
+    monkeypatch.setattr(trainer, "training_losses", lambda d, net, x0, *a, **k: seen.append(x0.clone()) or
+                        real(d, net, x0, *a, **k))
+    data = load_dataset("digits", 8).images
+    stored = {tuple(im.flatten().tolist()) for im in data}
+    mirrored = {tuple(im.flip(-1).flatten().tolist()) for im in data}
+    for flips in (True, False):
+        seen.clear()
+        train(_cfg(tmp_path / str(flips), steps=4, T=50, save_every=0, log_every=1, hflip=flips))
+        rows = [tuple(im.flatten().tolist()) for batch in seen for im in batch]
+        assert len(rows) == 4 * SMALL["batch_size"]
+        as_stored = [r in stored for r in rows]
+        assert all(a or r in mirrored for a, r in zip(as_stored, rows))
+        n_mirrored = sum(not a for a in as_stored)
+        if flips:       # 128 fair coins: 64 ± 5.7 expected; a bound of 4 sd either side
+            assert 41 <= n_mirrored <= 87, n_mirrored
+        else:
+            assert n_mirrored == 0
 
 
 def test_fresh_run_in_an_old_folder_starts_a_new_loss_curve(tmp_path):

@@ -114,7 +114,8 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
                 batch_size: int = D("batch_size"), lr: float = D("lr"), label_dropout: float = D("label_dropout"),
                 sample_every: int = D("sample_every"), image_size: int = D("image_size"),
                 base_channels: int = D("base_channels"), T: int = D("T"), conditional: bool = D("conditional"),
-                amp: str = D("amp"), learn_sigma: bool = D("learn_sigma")) -> TrainView:
+                amp: str = D("amp"), learn_sigma: bool = D("learn_sigma"), dropout: float = D("dropout"),
+                hflip: bool = D("hflip")) -> TrainView:
     """Start a training run as a child process; refused while another run trains, before its upload is read."""
     data = str(data or "digits").strip().lower()
     if data not in DATA_CHOICES:
@@ -126,6 +127,8 @@ def train_start(data: str = "digits", zip_file: Any = None, preset: str = D("pre
         data=data if data in ("mnist", "emoji") else "digits",
         conditional=bool(conditional),
         learn_sigma=bool(learn_sigma),
+        dropout=c.number("name.net_dropout", dropout, 0, limits.MAX_NET_DROPOUT),
+        hflip=bool(hflip),
         preset=c.choice("name.preset", preset, limits.TRAIN_PRESETS),
         schedule=c.choice("name.schedule", schedule, tuple(SCHEDULES)),
         objective=c.choice("name.objective", objective, OBJECTIVES),
@@ -385,6 +388,12 @@ def build() -> TrainTab:
                                              info=L("train.sample_every_info", min=limits.MIN_SAMPLE_EVERY))
                 dropout = gr.Slider(0, 0.5, value=D("label_dropout"), step=0.05, label=L("train.dropout"),
                                     info=L("train.dropout_info"))
+                with gr.Row():       # against fitting a small training set (the report's generalisation check)
+                    net_dropout = gr.Slider(0, limits.MAX_NET_DROPOUT, value=D("dropout"), step=0.05,
+                                            label=L("train.net_dropout"), elem_id="train-net-dropout",
+                                            info=L("train.net_dropout_info", max=limits.MAX_NET_DROPOUT))
+                    hflip = gr.Checkbox(D("hflip"), label=L("train.hflip"), info=L("train.hflip_info"),
+                                        elem_id="train-hflip")
                 conditional = gr.Checkbox(D("conditional"), label=L("train.conditional"), info=L("train.conditional_info"))
                 learn_sigma = gr.Checkbox(D("learn_sigma"), label=L("train.learn_sigma"), elem_id="train-learn-sigma",
                                           info=L("train.learn_sigma_info"))
@@ -422,7 +431,7 @@ def build() -> TrainTab:
 
     view = dict(status=status, progress=progress, plot=plot, sample=sample, json=status_json)
     inputs = [data, zip_file, preset, schedule, objective, weighting, steps, batch, lr, dropout, sample_every,
-              image_size, base, T, conditional, amp, learn_sigma]
+              image_size, base, T, conditional, amp, learn_sigma, net_dropout, hflip]
     start.click(c.bind(train_start, view), inputs, c.components(view), api_name="train_start",
                 concurrency_limit=None, **c.RAW)
     resume.click(c.bind(train_resume, view), [resume_run, zip_file], c.components(view), api_name="train_resume",
