@@ -33,3 +33,13 @@ def test_the_colour_model_and_data_are_offered():
     entry = next(e for e in checkpoints.list_checkpoints() if e.name == "emoji")
     assert entry.path.name == "emoji_tiny.safetensors" and "colour emoji, 32×32" in entry.label
     assert "emoji" in train.DATA_CHOICES and train.DATA_IMAGE_SIZE["emoji"] == 32
+
+
+def test_a_pick_locks_sample_in_the_browser_until_the_widgets_follow():
+    """The lock on Sample runs in the browser: gradio transpiles `locked` to JavaScript (else it would wait for a
+    round trip to the server, and a click could slip in before it); the unlock is a plain update."""
+    from groovy import transpile
+    from demo.tabs.sample import locked, unlocked
+    js = transpile(locked, validate=True)
+    assert '"interactive": false' in js and '"__type__": "update"' in js
+    assert locked().interactive is False and unlocked().interactive is True
