@@ -84,3 +84,19 @@ def test_the_mnist_n1000_paragraph_quotes_its_json():
     assert base["series"] == ddpm["series"] and f"bound of {saved['targets'][1]['bound']:.2f}×" in text
     assert "at ≤ 20 calls the target is met; at ≤ 10 calls it is not resolved" in text
     assert f"{saved['duration_seconds']:,.0f} s" in text and f"{ddpm['seconds']:,.0f} s of it DDPM-1000" in text
+
+
+def test_the_dropout_trial_on_the_colour_card_quotes_its_report():
+    """The colour model card's paragraph on the dropout trial quotes the trial report's FID/floor with its interval,
+    its conditional accuracy and its largest generalisation gap."""
+    import json
+    saved = json.loads((ROOT / "docs" / "report_emoji_dropout" / "report.json").read_text(encoding="utf-8"))
+    checks = {c["key"]: c for c in saved["checks"]}
+    quality, gap = checks["sample_quality"]["numbers"], checks["generalisation"]["numbers"]
+    card = (ROOT / "checkpoints" / "README.md").read_text(encoding="utf-8")
+    trial = " ".join(card[card.index("**A trial with network dropout"):].split("\n\n")[0].split())
+    r = quality["fid_ratio"]
+    assert f"**{r['estimate']:.2f}×** (95% interval {r['low']:.2f}–{r['high']:.2f}×)" in trial
+    assert f"Conditional accuracy {quality['conditional_accuracy']:.1%}" in trial
+    assert f"the largest gap is {gap['max_gap_relative']:+.1%} ({gap['max_gap_band']})" in trial
+    assert checks["generalisation"]["verdict"] == "ok" and "check passes" in trial
