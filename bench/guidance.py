@@ -11,7 +11,9 @@ FID against the model's training split with the real-vs-real floor of the same c
 labels steer the samples, a random class mix for the unguided row) and FID/floor with its bootstrap interval, mean
 pairwise distance of the samples (diversity), the within-class diversity of a conditional model (per class, the
 samples' mean pairwise distance over the training images', averaged over classes, with its bootstrap interval: the
-report's measure against the training split) and wall time. --eta sets DDIM's η (default 0). The sampling and
+report's measure against the training split) and wall time. --eta sets DDIM's η (default 0); --guidance-interval
+S_LO S_HI limits classifier-free guidance to the steps with S_LO < s ≤ S_HI, s = σ/α (ddpm.sampling.GuidanceInterval;
+Kynkäänniemi et al. 2024). The sampling and
 scoring are diagnostics.sweep's. w = 0 runs the model unconditionally (the null label), so the classifier rows show
 classifier guidance alone steering an unconditional model, as in Dhariwal & Nichol (2021).
 """
@@ -27,6 +29,7 @@ import torch
 from bench import common
 from ddpm import load_checkpoint
 from ddpm.classifier import load_classifier
+from ddpm.sampling import as_guidance_interval
 from diagnostics.checks.images import within_class_interval
 from diagnostics.intervals import proportion_interval
 from diagnostics.sweep import QualitySweep, SweepSetting
@@ -60,8 +63,10 @@ def _within_class(res, reference) -> dict:
 
 def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[str] = DEFAULT_CLASSIFIER,
         n: Optional[int] = None, steps: int = 25, seed: int = 0, out_json: Optional[str] = None,
-        command: Optional[str] = None, cfg_scales: Optional[Sequence[float]] = None, eta: float = 0.0) -> dict:
-    """classifier None (or "none"): classifier-free rows only, at cfg_scales (default: the w of FULL_ROWS)."""
+        command: Optional[str] = None, cfg_scales: Optional[Sequence[float]] = None, eta: float = 0.0,
+        guidance_interval: Optional[Sequence[Optional[float]]] = None) -> dict:
+    """classifier None (or "none"): classifier-free rows only, at cfg_scales (default: the w of FULL_ROWS);
+    guidance_interval (s_lo, s_hi): every row's classifier-free guidance only there."""
     started = time.perf_counter()
     ckpt = ckpt or common.default_checkpoint()
     n = n or (40 if quick else 200)
@@ -73,9 +78,12 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[st
         clf = load_classifier(common.ROOT / classifier if not classifier.startswith("/") else classifier)
         grid = QUICK_ROWS if quick else FULL_ROWS
     sweep = QualitySweep(ck, n=n, seed=seed, classifier=clf)
+    interval = as_guidance_interval(guidance_interval)
+    where = "" if interval is None else f", guidance only on {interval}"
     rows = []
     for w, s in grid:
-        setting = SweepSetting("ddim", steps, {"eta": float(eta), "guidance_scale": w, "classifier_scale": s})
+        setting = SweepSetting("ddim", steps, {"eta": float(eta), "guidance_scale": w, "classifier_scale": s,
+                                               "guidance_interval": interval})
         res = sweep.sample(setting)
         r = sweep.score(setting, res)
         rows.append({"cfg_scale": w, "classifier_scale": s, "conditional_accuracy": r.conditional_accuracy,
@@ -88,14 +96,15 @@ def run(quick: bool = False, ckpt: Optional[str] = None, classifier: Optional[st
                      "pairwise_distance": mean_pairwise_distance(res.images),
                      "within_class_diversity": _within_class(res, sweep.reference) if sweep.conditioned(setting)
                      else None, "seconds": r.seconds,
-                     "n": n, "sampler": f"DDIM-{steps}, eta {eta:g}"})
+                     "n": n, "sampler": f"DDIM-{steps}, eta {eta:g}",
+                     "guidance_interval": None if interval is None else interval.as_list()})
     payload = common.envelope(NAME, quick, command, "cpu")
     payload.update(checkpoint=ckpt, classifier=None if classifier is None else str(classifier),
                    network=sweep.extractor.describe(),
                    reference=f"{sweep.reference.name} training split ({len(sweep.reference)} images)",
                    notes=sweep.notes + [FLOOR_NOTE], rows=rows)
     payload["tables"] = [common.table(
-        f"Guidance on {payload['reference']}: DDIM-{steps} eta {eta:g}, n={n} per row, features "
+        f"Guidance on {payload['reference']}: DDIM-{steps} eta {eta:g}{where}, n={n} per row, features "
         f"{sweep.extractor.name}",
         ["cfg w", "classifier s", "cond. accuracy (95%)", "FID", "FID floor", "floor ±", "FID/floor (95%)",
          "floor classes", "recall", "pairwise RMS", "within-class diversity (95%)", "seconds"],
@@ -120,6 +129,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--n", type=int, default=None, help="images per row (default 200; quick 40)")
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--eta", type=float, default=0.0, help="DDIM's eta (0: deterministic, 1: DDPM-like noise)")
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=None, metavar=("S_LO", "S_HI"),
+                   help="classifier-free guidance only where S_LO < s <= S_HI, s = sigma/alpha (inf: open; "
+                        "Kynkäänniemi et al. 2024 used 0.28 5.42); default: every step")
     p.add_argument("--seed", type=int, default=0)
     common.add_threads_arg(p)
     p.add_argument("--out-json", default=None)
@@ -131,8 +143,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         p.error(f"--eta must be in [0, 1] (got {a.eta})")
     if any(w < 0 for w in a.cfg_scales or []):
         p.error("--cfg-scales: guidance scales are >= 0 (0 = unconditional, 1 = conditional, > 1 = guided)")
+    try:
+        interval = as_guidance_interval(a.guidance_interval)
+    except ValueError as e:
+        p.error(str(e))
     payload = run(a.quick, a.ckpt, a.classifier, a.n, a.steps, a.seed, a.out_json,
-                  common.cli_command("bench.guidance", argv), a.cfg_scales, a.eta)
+                  common.cli_command("bench.guidance", argv), a.cfg_scales, a.eta, interval)
     common.print_result(payload)
     return 0
 

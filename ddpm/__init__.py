@@ -6,7 +6,7 @@ from .unet import PRESETS, UNet, UNetConfig, count_parameters, preset_config
 from .checkpoint import (CheckpointError, LoadedCheckpoint, export_checkpoint, load_checkpoint,
                          read_metadata, save_checkpoint)
 from .samplers import SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverPP, UniPC, ddim_timesteps, make_sampler
-from .sampling import SampleResult, Trajectory, generate, initial_noise
+from .sampling import GuidanceInterval, SampleResult, Trajectory, generate, initial_noise
 from .device import pick_device
 from .export import export_diffusers
 
@@ -14,6 +14,7 @@ __all__ = [
     "SCHEDULES", "make_betas", "DiffusionConfig", "GaussianDiffusion", "LOSSES", "OBJECTIVES", "WEIGHTINGS",
     "PRESETS", "UNet", "UNetConfig", "count_parameters", "preset_config", "CheckpointError", "LoadedCheckpoint",
     "export_checkpoint", "load_checkpoint", "read_metadata", "save_checkpoint", "DDIMSampler", "DDPMSampler",
-    "DPMSolverPP", "UniPC", "SAMPLERS", "ddim_timesteps", "make_sampler", "SampleResult", "Trajectory", "generate", "initial_noise", "pick_device",
-    "SamplingDefaults", "export_diffusers",
+    "DPMSolverPP", "UniPC", "SAMPLERS", "ddim_timesteps", "make_sampler", "SampleResult", "Trajectory", "generate",
+    "initial_noise",
+    "GuidanceInterval", "pick_device", "SamplingDefaults", "export_diffusers",
 ]

@@ -4,6 +4,8 @@ a setting comes from).
     python -m ddpm.recommend mnist                 # ddim, 50 steps, η = 0.5, guidance w = 1.25 (the bundled …)
     python -m ddpm.recommend my.safetensors --sampler ddim --steps 20 --eta 0.5 --guidance-scale 1.5 \
         --why "docs/my_report/report.json"         # written into the file's metadata; the weights are not touched
+    python -m ddpm.recommend my.safetensors --sampler ddim --steps 50 --eta 1 --guidance-scale 4 \
+        --guidance-interval 0.28 5.42              # guidance only at middle noise levels (ddpm.sampling)
 """
 from __future__ import annotations
 
@@ -36,6 +38,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=50, help="steps to record (default 50)")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η to record (default 0)")
     p.add_argument("--guidance-scale", type=float, default=1.0, help="guidance scale w to record (default 1)")
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=None, metavar=("S_LO", "S_HI"),
+                   help="record guidance only where S_LO < s <= S_HI, s = sigma/alpha (inf: open; default: every step)")
     p.add_argument("--why", default="", help="where it was measured (a report or benchmark path)")
     p.add_argument("--lang", choices=("en", "zh"), default="en")
     a = p.parse_args(argv)
@@ -47,7 +51,8 @@ def main(argv=None) -> int:
             if Path(ck.path).resolve().parent in (bundled_dir().resolve(), cache_dir().resolve()):
                 raise MessageError("recommended.bundled_file", name=Path(ck.path).name)
             record_setting(ck.path, check_setting(dict(sampler=a.sampler, steps=a.steps, eta=a.eta,
-                                                       guidance_scale=a.guidance_scale, why=a.why)))
+                                                       guidance_scale=a.guidance_scale, why=a.why,
+                                                       guidance_interval=a.guidance_interval)))
             ck = load_checkpoint(ck.path, max_bytes=None)
     except (MessageError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(render(msg("recommended.error", error=getattr(e, "message", str(e))), a.lang), file=sys.stderr)

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from .messages import MessageError, msg, render
+from .sampling import as_guidance_interval
 
 META_KEY = "recommended_sampling"
 SAMPLERS_WITH_STEPS = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "unipc", "edm_heun", "restart")
@@ -41,18 +42,23 @@ class SamplingSetting:
     guidance_scale: float = 1.0         # classifier-free guidance w (1: the conditional model alone)
     source: str = "default"             # "checkpoint" | "bundled" | "default"
     why: str = ""                       # where it was measured (a report, a benchmark), as recorded
+    guidance_interval: Optional[tuple] = None   # (s_lo, s_hi): w only where s_lo < σ/α ≤ s_hi (None: every step;
+                                                # s_hi None: open), ddpm.sampling.GuidanceInterval
 
     def generate_kwargs(self) -> dict:
         """The keywords of ddpm.generate this setting fixes."""
         kw = {"sampler": self.sampler, "steps": self.steps, "guidance_scale": self.guidance_scale}
         if self.sampler == "ddim":
             kw["eta"] = self.eta
+        if self.guidance_interval is not None:
+            kw["guidance_interval"] = self.guidance_interval
         return kw
 
     def describe(self, lang: str = "en") -> str:
         """'DDIM, 50 steps, η = 0.5, guidance w = 1.25 (the model's card: …)', in the reader's language."""
         return render(msg("recommended.describe", sampler=self.sampler, steps=self.steps or "T",
-                          eta=f"{self.eta:g}" if self.sampler == "ddim" else "—", w=f"{self.guidance_scale:g}",
+                          eta=f"{self.eta:g}" if self.sampler == "ddim" else "—",
+                          w=guidance_text(self.guidance_scale, self.guidance_interval),
                           source=msg(f"recommended.source_{self.source}", why=self.why)), lang)
 
     def as_meta(self) -> dict:
@@ -62,6 +68,13 @@ class SamplingSetting:
 
 
 DEFAULT = SamplingSetting()
+
+
+def guidance_text(w: float, interval=None):
+    """'2', or a Message rendering as '4 on s ∈ (0.28, 5.42]' in the reader's language."""
+    if interval is None or w == 1.0:
+        return f"{w:g}"
+    return msg("recommended.guidance_interval", w=f"{w:g}", interval=str(as_guidance_interval(interval)))
 
 # The bundled models by SHA-256 (first 16 hex digits, as every measurement quotes them) and the setting their
 # model card's report measured (checkpoints/README.md).
@@ -96,7 +109,20 @@ def check_setting(d: dict, name: str = "setting") -> SamplingSetting:
     if not isinstance(why, str) or len(why) > 500:
         raise MessageError("recommended.bad", name=name, field="why", value="(not text, or over 500 characters)",
                            valid="a short text: where the setting was measured")
-    return SamplingSetting(sampler, steps, float(eta), float(w), "checkpoint", why)
+    return SamplingSetting(sampler, steps, float(eta), float(w), "checkpoint", why,
+                           _interval_field(d.get("guidance_interval"), name))
+
+
+def _interval_field(value, name: str) -> Optional[tuple]:
+    """A recorded guidance interval as (s_lo, s_hi or None), or None; MessageError naming the field if unusable."""
+    if value is None:
+        return None
+    try:
+        iv = as_guidance_interval(value)
+    except ValueError:
+        raise MessageError("recommended.bad", name=name, field="guidance_interval", value=repr(value)[:80],
+                           valid="[s_lo, s_hi] with 0 <= s_lo < s_hi (s_hi null: open), or null") from None
+    return tuple(iv.as_list())
 
 
 def _file_sha16(path: str) -> Optional[str]:
@@ -118,5 +144,5 @@ def recommended_setting(ck) -> SamplingSetting:
     else:
         s = BUNDLED.get(_file_sha16(ck.path) or "", DEFAULT)
     if s.guidance_scale != 1.0 and ck.guidance_unavailable is not None:
-        s = replace(s, guidance_scale=1.0)
+        s = replace(s, guidance_scale=1.0, guidance_interval=None)
     return s

@@ -26,6 +26,7 @@ from .classifier import load_classifier
 from .data import grid_columns, make_grid, save_image_grid
 from .device import AMP_CHOICES, pick_device
 from .samplers import CONVENTIONS, DEFAULT_STEPS, SAMPLERS, VARIANCES
+from .recommended import guidance_text
 from .sampling import Trajectory, generate
 from .stochastic import RESTART_ODES, Churn, EpsScaling, RestartSpec
 from .threads import add_threads_arg, set_threads
@@ -126,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guidance-scale", "--guidance", dest="guidance", type=float, default=None,
                    help="classifier-free guidance scale w: 0 unconditional, 1 conditional, >1 stronger (None: the "
                         "model's recommended setting's)")
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=None, metavar=("S_LO", "S_HI"),
+                   help="classifier-free guidance only where S_LO < s <= S_HI, s = sigma/alpha (Kynkäänniemi et al. "
+                        "2024: 0.28 5.42); 0 inf: every step (None: the recommended setting's when the guidance "
+                        "scale is too, else every step)")
     p.add_argument("--classifier", default="", help="a classifier from `python -m ddpm.train_classifier`")
     p.add_argument("--classifier-scale", type=float, default=0.0, help="classifier guidance scale s")
     p.add_argument("--n", type=int, default=64, help="number of images")
@@ -162,17 +167,20 @@ def stochastic_options(a: argparse.Namespace) -> tuple:
 
 def start_from_recommended(a: argparse.Namespace, ck) -> None:
     """Fill the sampler, steps, η and guidance the command line left out from the model's recommended setting
-    (ddpm.recommended; steps and η only when the sampler is the recommended one), and say so on stderr."""
+    (ddpm.recommended; steps and η only when the sampler is the recommended one, the guidance interval only with
+    the recommended guidance scale), and say so on stderr."""
     rec = ck.recommended
     same = a.sampler in (None, rec.sampler)
     taken = a.sampler is None or a.guidance is None or (same and (a.steps is None or a.eta is None))
     a.sampler = a.sampler or rec.sampler
     a.steps = a.steps if a.steps is not None else (rec.steps if same else None)
     a.eta = a.eta if a.eta is not None else (rec.eta if same else 0.0)
-    a.guidance = a.guidance if a.guidance is not None else rec.guidance_scale
+    if a.guidance is None:
+        a.guidance = rec.guidance_scale
+        a.guidance_interval = a.guidance_interval or rec.guidance_interval
     if taken and not a.quiet:
         shown = msg("recommended.describe", sampler=a.sampler, steps=a.steps or "T",
-                    eta=f"{a.eta:g}" if a.sampler == "ddim" else "—", w=f"{a.guidance:g}",
+                    eta=f"{a.eta:g}" if a.sampler == "ddim" else "—", w=guidance_text(a.guidance, a.guidance_interval),
                     source=msg(f"recommended.source_{rec.source}", why=rec.why))
         print(render(msg("recommended.using", setting=shown)), file=sys.stderr)
 
@@ -211,7 +219,8 @@ def main(argv=None) -> int:
                        seed=a.seed, temperature=a.temperature, noise_temperature=a.noise_temperature,
                        trajectory_frames=a.frames if a.trajectory else 0, max_batch=a.max_batch, callback=progress,
                        amp=a.amp, churn=churn, restart=restart, eps_scaling=eps_scaling,
-                       convention=None if a.convention == "model" else a.convention)
+                       convention=None if a.convention == "model" else a.convention,
+                       guidance_interval=a.guidance_interval)
     except (ValueError, FileNotFoundError, CheckpointError) as e:
         print(render(msg("recommended.error", error=getattr(e, "message", str(e)))), file=sys.stderr)
         return 2

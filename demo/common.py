@@ -27,6 +27,8 @@ from ddpm.data import make_grid
 from ddpm.device import AMP_CHOICES, cpu_has_native_bf16, pick_device, resolve_precision
 from ddpm.formats.base import clip
 from ddpm.messages import Message, catalogue, msg, placeholders, replace_text
+from ddpm.recommended import guidance_text
+from ddpm.sampling import as_guidance_interval
 
 from . import checkpoints, guard, limits, picker
 from .i18n import L, show, t
@@ -274,6 +276,49 @@ def guidance(value: Any, ckpt: LoadedCheckpoint) -> float:
 
 def eta(value: Any) -> float:
     return number("name.eta", value, 0, 1)
+
+
+def optional_number(name: str, value: Any, integer: bool = False) -> Optional[float | int]:
+    """An empty box (None, "") as None, else the value as a number (a whole one if `integer`; the app's message
+    naming the field if it is not one). Its range is the core's to check, so each range is stated in one place."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return number(name, value, -math.inf, math.inf, integer=integer)
+
+
+def guidance_interval(s_lo: Any, s_hi: Any, w: float = 2.0) -> Optional[tuple]:
+    """The guidance interval's two boxes as generate()'s (s_lo, s_hi or None), or None (every step) when both are
+    empty or guidance is off (w = 1); an empty end is open. Not a number: the app's message; an interval the core
+    refuses: the core's, with the valid range."""
+    lo, hi = optional_number("name.guidance_s_lo", s_lo), optional_number("name.guidance_s_hi", s_hi)
+    if (lo is None and hi is None) or w == 1.0:
+        return None
+    try:
+        return tuple(as_guidance_interval((lo, hi)).as_list())
+    except ValueError as e:
+        raise core_error(e) from None
+
+
+def guidance_words(w: float, interval: Optional[tuple]) -> str:
+    """'2', or '4 on s ∈ (0.28, 5.42] only' in the page's language (ddpm.recommended.guidance_text)."""
+    return show(guidance_text(w, interval))
+
+
+def optional_box(label: str, empty: str, info: Optional[str] = None, elem_id: Optional[str] = None,
+                 value: Any = "", **kw) -> gr.Textbox:
+    """A value that may be left empty: a text box, as a browser's number box sends 0 for empty."""
+    return gr.Textbox("" if value is None else value, label=L(label), placeholder=L(empty),
+                      info=L(info, **kw) if info else None, max_lines=1, elem_id=elem_id)
+
+
+def guidance_interval_boxes(prefix: str, interval: Optional[tuple] = None) -> tuple[gr.Textbox, gr.Textbox]:
+    """The two boxes of the guidance interval (call inside a tab's column), opening at `interval`."""
+    lo, hi = interval or (None, None)
+    with gr.Row():
+        return (optional_box("sample.guidance_s_lo", "sample.guidance_interval_empty", "sample.guidance_interval_info",
+                             f"{prefix}-guidance-lo", lo),
+                optional_box("sample.guidance_s_hi", "sample.guidance_interval_empty", None,
+                             f"{prefix}-guidance-hi", hi))
 
 
 def seed(value: Any) -> int:

@@ -48,11 +48,7 @@ def _number(name: str, value: Any, integer: bool = False) -> float | int:
     return c.number(name, value, -math.inf, math.inf, integer=integer)
 
 
-def _optional(name: str, value: Any, integer: bool = False) -> Optional[float | int]:
-    """An empty widget (None, "") as None, else `_number`."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    return _number(name, value, integer)
+_optional = c.optional_number        # an empty box as None
 
 
 def parse(sampler: str, options: SamplerOptions = DEFAULTS) -> dict:
@@ -102,11 +98,6 @@ def _interval(r: RestartSpec) -> str:
     return f"t ∈ [{lo}, {hi}]"
 
 
-def _optional_box(label: str, empty: str, info: Optional[str] = None, **kw) -> gr.Textbox:
-    """A value that may be left empty (the default): a text box, as a browser's number box sends 0 for empty."""
-    return gr.Textbox("", label=L(label), placeholder=L(empty), info=L(info, **kw) if info else None, max_lines=1)
-
-
 def build(T: int) -> SamplerOptions:
     """The accordion of options (call inside the Sample tab's column); closed: the defaults are the plain samplers."""
     d = DEFAULTS
@@ -118,17 +109,17 @@ def build(T: int) -> SamplerOptions:
             s_noise = gr.Slider(1.0, 1.1, value=d.s_noise, step=0.001, label=L("sample.s_noise"),
                                 info=L("sample.s_noise_info"))
         with gr.Row():
-            churn_tmin = _optional_box("sample.churn_tmin", "sample.churn_window_empty", "sample.churn_window_info")
-            churn_tmax = _optional_box("sample.churn_tmax", "sample.churn_window_empty")
+            churn_tmin = c.optional_box("sample.churn_tmin", "sample.churn_window_empty", "sample.churn_window_info")
+            churn_tmax = c.optional_box("sample.churn_tmax", "sample.churn_window_empty")
         with gr.Row():
             restart_k = gr.Slider(0, MAX_RESTART_K_SLIDER, value=d.restart_k, step=1, label=L("sample.restart_k"),
                                   info=L("sample.restart_k_info"), elem_id="sample-restart-k")
             restart_steps = gr.Slider(1, MAX_RESTART_STEPS_SLIDER, value=d.restart_steps, step=1,
                                       label=L("sample.restart_steps"), info=L("sample.restart_steps_info"))
         with gr.Row():
-            restart_tmin = _optional_box("sample.restart_tmin", "sample.restart_interval_empty",
-                                         "sample.restart_interval_info", last=T - 1)
-            restart_tmax = _optional_box("sample.restart_tmax", "sample.restart_interval_empty")
+            restart_tmin = c.optional_box("sample.restart_tmin", "sample.restart_interval_empty",
+                                          "sample.restart_interval_info", last=T - 1)
+            restart_tmax = c.optional_box("sample.restart_tmax", "sample.restart_interval_empty")
             restart_ode = gr.Radio(list(RESTART_ODES), value=d.restart_ode, label=L("sample.restart_ode"),
                                    info=L("sample.restart_ode_info"))
         eps_scaling = gr.Number(d.eps_scaling, label=L("sample.eps_scaling"), info=L("sample.eps_scaling_info"),

@@ -34,6 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="DDIM's eta in [0, 1]: 0 deterministic (default), 1 adds the DDPM posterior's noise at each "
                         "of DDIM's steps, which for an under-trained model often gives a lower FID than eta 0")
     r.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    r.add_argument("--guidance-interval", type=float, nargs=2, default=None, metavar=("S_LO", "S_HI"),
+                   help="classifier-free guidance only where S_LO < s <= S_HI, s = sigma/alpha (inf: open; "
+                        "Kynkäänniemi et al. 2024: 0.28 5.42); default: every step")
     r.add_argument("--feature-net", default=None,
                    help="feature network file for FID/IS (default: the bundled one), or 'inception' for "
                         "torchvision's Inception-v3 where torchvision imports (the check is skipped, saying why, "
@@ -135,7 +138,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            guidance_scale=args.guidance_scale, feature_net=args.feature_net,
                            likelihood=args.likelihood, reference=args.reference,
                            train_features=args.train_features, amp=args.amp, lang=args.lang, eta=args.eta,
-                           reference_trained=args.reference_trained)
+                           reference_trained=args.reference_trained, guidance_interval=args.guidance_interval)
     except (CheckpointError, FileNotFoundError, PermissionError, IsADirectoryError, ValueError) as e:
         if bar is not None:
             bar.close()

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from ddpm.recommended import guidance_text
+
 from .plots import draw_figures
 from .text import Message, check_title, msg, say, unknown, verdict_word, weights_word
 
@@ -95,7 +97,9 @@ def sampler_words(settings: dict, lang: str = "en") -> str:
     name = str(settings.get("sampler")).upper()
     words = msg("report.sampler_eta", sampler=name, eta=float(settings["eta"])) if settings.get("eta") else name
     w = float(settings.get("guidance_scale", 1.0) or 1.0)
-    return say(msg("report.guided", sampler=words, w=w) if w != 1.0 else words, lang)
+    if w == 1.0:
+        return say(words, lang)
+    return say(msg("report.guided", sampler=words, w=guidance_text(w, settings.get("guidance_interval"))), lang)
 
 
 def _mode(settings: dict) -> Message:

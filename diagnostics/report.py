@@ -28,6 +28,7 @@ from ddpm.unet import preset_name
 from ddpm.checkpoint import DEFAULT_MAX_BYTES, FolderNotWritable, atomic_write
 from ddpm.data import ImageDataset, load_dataset, make_grid
 from ddpm.messages import MessageError
+from ddpm.sampling import as_guidance_interval
 
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.model import architecture, schedule_name
@@ -151,7 +152,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
                guidance_scale: float = 1.0, feature_net=None, real: Optional[ImageDataset] = None,
                thresholds: Thresholds = DEFAULT_THRESHOLDS, likelihood: Optional[bool] = None,
                reference=None, train_features: bool = False, amp: str = "off", lang: str = "en",
-               eta: float = 0.0, reference_trained: str = "unknown") -> ReportFiles:
+               eta: float = 0.0, reference_trained: str = "unknown", guidance_interval=None) -> ReportFiles:
     """Run every check and write report.html, report.json, report.md and samples.png into out_dir.
 
     checkpoint: a path (loaded with load_checkpoint; CheckpointError / FileNotFoundError propagate before any
@@ -169,6 +170,8 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     lang: "en" or "zh", the language of report.html and report.md (report.json keeps every message as its key and
     values, beside its English text, so `render` writes either language later).
     eta: DDIM's η for the shared samples (0 deterministic, 1 as noisy as DDPM's posterior).
+    guidance_interval: (s_lo, s_hi), the shared samples' classifier-free guidance only where s_lo < σ/α ≤ s_hi
+    (ddpm.sampling.GuidanceInterval; None: every step).
     """
     started = time.perf_counter()
     if reference_trained not in TRAINED_ON:
@@ -179,6 +182,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     else:
         ck = load_checkpoint(checkpoint, device=pick_device(device), max_bytes=max_bytes)
     settings = mode_settings(quick, ck.diffusion.T, n, sampler, steps, likelihood, amp, eta)
+    interval = as_guidance_interval(guidance_interval) if ck.num_classes and guidance_scale != 1.0 else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
@@ -195,7 +199,8 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     if real is None:
         real, real_reason = load_real_data(ck)
     run = run_checks(ck, real, seed=seed, callback=callback, settings=settings, feature_net=feature_net,
-                     real_reason=real_reason, guidance_scale=guidance_scale, thresholds=thresholds)
+                     real_reason=real_reason, guidance_scale=guidance_scale, thresholds=thresholds,
+                     guidance_interval=interval)
     grid = _grid_png(run.samples.images, run.samples.labels, ck.num_classes)
     report = Report(
         checkpoint=str(ck.path),
@@ -203,6 +208,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
         settings={"mode": "quick" if settings.quick else "full", **settings.as_dict(), "seed": seed,
                   "device": str(next(ck.model.parameters()).device),
                   "guidance_scale": guidance_scale if ck.num_classes else 1.0,   # as applied: none without classes
+                  "guidance_interval": None if interval is None else interval.as_list(),
                   "sampling_seconds": run.samples.seconds,
                   "precision": run.samples.settings.get("precision", "fp32"),   # what amp resolved to
                   "real_data": (msg("report.real_data", name=str(real.name), n=len(real)) if real is not None

@@ -98,10 +98,12 @@ def test_a_core_refusal_in_chinese(random_ckpt):
 
 
 def test_the_widgets_match_the_handler():
-    """The accordion's widgets are the handler's extra inputs, in its order, at its defaults."""
+    """The accordion's widgets are the handler's extra inputs, in its order, at its defaults (then the guidance
+    interval's two boxes, then gradio's progress)."""
     import inspect
     params = inspect.signature(sample.sample).parameters
-    assert list(params)[-len(sampler_options.NAMES) - 1:-1] == sampler_options.NAMES
+    assert list(params)[-len(sampler_options.NAMES) - 3:-3] == sampler_options.NAMES
+    assert list(params)[-3:-1] == ["guidance_s_lo", "guidance_s_hi"]
     assert all(params[name].default == getattr(sampler_options.DEFAULTS, name) for name in sampler_options.NAMES)
     with gr.Blocks():
         widgets = sampler_options.build(T)

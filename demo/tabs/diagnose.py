@@ -27,16 +27,19 @@ class DiagnoseView:
 
 def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, mode: str = "quick",
              seed: int = 0, reference: Any = None, train_features: bool = False, guidance_scale: float = 1.0,
-             eta: float = 0.0, progress=gr.Progress()) -> DiagnoseView:
+             eta: float = 0.0, guidance_s_lo: Any = "", guidance_s_hi: Any = "",
+             progress=gr.Progress()) -> DiagnoseView:
     """Run the diagnostics report on a checkpoint; `reference`: an uploaded .zip of images for the data checks
     of a model that records no data set (a diffusers model), `train_features`: train a feature network on it;
-    `guidance_scale` and `eta` (DDIM's η, quick mode only): how the report's shared samples are drawn."""
+    `guidance_scale`, `eta` (DDIM's η, quick mode only) and the guidance interval (guidance only where
+    s_lo < σ/α ≤ s_hi; empty: every step): how the report's shared samples are drawn."""
     mode = str(mode or "quick").strip().lower()
     if mode not in DIAGNOSE_MODES:
         raise c.user_error(t("diag.bad_mode", value=c.clip(mode)))
     seed = c.seed(seed)
     ckpt = c.load_model(checkpoint, upload)       # validates the file with the loader's own messages
     w, eta = c.guidance(guidance_scale, ckpt), c.eta(eta)
+    interval = c.guidance_interval(guidance_s_lo, guidance_s_hi, w)
     if eta and mode == "full":
         raise c.user_error(t("diag.eta_full"))
     ref = c.upload_path(reference)          # a file someone uploaded: never a folder (the upload folder is everyone's)
@@ -63,7 +66,7 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
         # the cached model, not a reload; named by its file name only, so the report shows no server path
         files = run_report(replace(ckpt, path=Path(ckpt.path).name), out, quick=mode == "quick", seed=seed,
                            callback=report, reference=ref, train_features=bool(train_features) and ref is not None,
-                           lang=current(), guidance_scale=w, eta=eta)
+                           lang=current(), guidance_scale=w, eta=eta, guidance_interval=interval)
     except (CheckpointError, ValueError, FileNotFoundError, PermissionError) as e:
         raise c.core_error(c.without_path(e, ref)) from None        # the upload's name, not its server path
     page = Path(files.html_path).read_text(encoding="utf-8")
@@ -128,6 +131,7 @@ def build() -> DiagnoseTab:
                 with gr.Accordion(L("diag.sampling_open"), open=False):
                     guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.05, label=L("sample.guidance"),
                                          info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
+                    guidance_lo, guidance_hi = c.guidance_interval_boxes("diagnose")
                     eta = gr.Slider(0, 1, value=0.0, step=0.05, label=L("name.eta"), info=L("diag.eta_info"))
                 btn = gr.Button(L("diag.button"), variant="primary", elem_id="diagnose-button")
                 files = gr.File(label=L("diag.files"), file_count="multiple", interactive=False)
@@ -137,7 +141,8 @@ def build() -> DiagnoseTab:
                 report = gr.HTML(label="report", elem_id="diagnose-report")
 
     view = dict(summary=summary, report=report, files=files)
-    btn.click(c.bind(diagnose, view), [ckpt, upload, mode, seed, reference, train_features, guidance, eta],
+    btn.click(c.bind(diagnose, view),
+              [ckpt, upload, mode, seed, reference, train_features, guidance, eta, guidance_lo, guidance_hi],
               c.components(view),
               api_name="diagnose",
               **c.COMPUTE)

@@ -74,10 +74,12 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
            amp: str = "auto", churn: float = 0.0, churn_tmin: float | str | None = "",
            churn_tmax: float | str | None = "", s_noise: float = 1.0, restart_k: int = 1, restart_steps: int = 2,
            restart_tmin: int | str | None = "", restart_tmax: int | str | None = "", restart_ode: str = "heun",
-           eps_scaling: float = 1.0, progress=gr.Progress()) -> SampleView:
+           eps_scaling: float = 1.0, guidance_s_lo: float | str | None = "", guidance_s_hi: float | str | None = "",
+           progress=gr.Progress()) -> SampleView:
     """Generate n images and their trajectory. churn … eps_scaling: the few-step samplers' options
     (demo.sampler_options; EDM Heun's churn, Restart's interval, ε scaling for every sampler; the window and the
-    interval empty, "" or None, by default)."""
+    interval empty, "" or None, by default). guidance_s_lo, guidance_s_hi: classifier-free guidance only where
+    s_lo < σ/α ≤ s_hi (an empty end is open; both empty: every step)."""
     ckpt = c.load_model(checkpoint, upload)
     name = sampler_name(sampler)
     T = ckpt.diffusion_config.T
@@ -93,6 +95,7 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     noise_temperature = c.number("name.noise_temperature", noise_temperature, 0, limits.MAX_TEMPERATURE)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
+    interval = c.guidance_interval(guidance_s_lo, guidance_s_hi, w)
     calls = T if name == "ddpm" else s
     variance = ckpt.diffusion.sampling_defaults.variance
     c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta, variance, options), calls, n, labels, w)],
@@ -103,7 +106,7 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
         res = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=s, eta=eta, n=n, labels=labels,
                        guidance_scale=w, seed=seed, temperature=temperature, noise_temperature=noise_temperature,
                        trajectory_frames=limits.TRAJECTORY_FRAMES, amp=amp,
-                       callback=c.progress_callback(progress, running), **few)
+                       callback=c.progress_callback(progress, running), guidance_interval=interval, **few)
     except ValueError as e:
         raise c.core_error(e) from None
     nrow = c.grid_columns(n, labels)
@@ -112,8 +115,8 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     # the class names and the file name are the uploader's: escaped, as the info is Markdown
     cls = t("sample.all_classes") if labels is None or labels == list(range(ckpt.num_classes)) else \
         t("sample.some_classes", names=", ".join(c.escaped(ckpt.class_names[i]) for i in dict.fromkeys(labels)))
-    info = t("sample.info", n=n, run=run, classes=cls, w=w, seed=seed, temp=temperature, ntemp=noise_temperature,
-             calls=res.network_calls, precision=res.settings["precision"],
+    info = t("sample.info", n=n, run=run, classes=cls, w=c.guidance_words(w, interval), seed=seed, temp=temperature,
+             ntemp=noise_temperature, calls=res.network_calls, precision=res.settings["precision"],
              seconds=res.seconds, ckpt=c.escaped(c.checkpoint_title(ckpt, checkpoint, upload)))
     if res.settings.get("convention") == "diffusers":       # whose conventions ran, named under the images
         info += "  \n" + t("sample.convention_diffusers", spacing=res.settings["spacing"])
@@ -184,6 +187,8 @@ class SettingView:
     steps: Any
     eta: Any
     guidance: Any
+    guidance_lo: Any
+    guidance_hi: Any
 
 
 def recommended(ckpt: LoadedCheckpoint) -> tuple[SamplingSetting, Optional[str]]:
@@ -204,7 +209,7 @@ def recommended_update(checkpoint: Optional[str] = None, upload: Any = None) -> 
     try:
         ckpt = c.load_model(checkpoint, upload)
     except gr.Error:
-        return SettingView(gr.update(), gr.update(), gr.update(), gr.update())
+        return SettingView(*(gr.update() for _ in range(6)))
     (s, problem), T = recommended(ckpt), ckpt.diffusion_config.T
     label = dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler)
     info = t("sample.recommended", setting=s.describe(current())) if problem is None else \
@@ -212,9 +217,16 @@ def recommended_update(checkpoint: Optional[str] = None, upload: Any = None) -> 
     guidance = c.guidance_update(checkpoint, upload)
     if guidance.get("interactive", True):
         guidance["value"] = s.guidance_scale
+    lo, hi = _interval_boxes(s.guidance_interval)
     return SettingView(gr.update(value=label, info=info) if label else gr.update(info=info),
                        gr.update(maximum=T, value=T if s.steps is None else min(s.steps, T), info=t("steps.info_T", T=T)),
-                       gr.update(value=s.eta), guidance)
+                       gr.update(value=s.eta), guidance, gr.update(value=lo), gr.update(value=hi))
+
+
+def _interval_boxes(interval: Optional[tuple]) -> tuple[str, str]:
+    """A recommended guidance interval as the two boxes' text ("" for an open end or no interval)."""
+    lo, hi = interval or (None, None)
+    return ("" if lo is None else f"{lo:g}"), ("" if hi is None else f"{hi:g}")
 
 
 def locked():
@@ -251,8 +263,10 @@ def sample_on_load(progress=gr.Progress()) -> SampleView:
     if cached is None or not all(os.path.exists(f) for f in cached[2]):
         s = opening_setting()
         label = dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler, d["sampler"])
+        lo, hi = _interval_boxes(s.guidance_interval)
         v = sample(checkpoints.default_name(), None, None, s.guidance_scale, label, s.steps or d["steps"], s.eta,
-                   d["temperature"], d["temperature"], d["seed"], d["n"], progress=progress)
+                   d["temperature"], d["temperature"], d["seed"], d["n"], guidance_s_lo=lo, guidance_s_hi=hi,
+                   progress=progress)
         for old in [k for k in _FIRST_VISIT if k[0] != key]:      # a replaced bundled file
             del _FIRST_VISIT[old]
         _FIRST_VISIT[key, current()] = cached = (v.grid, v.info, v.files, v.frames)
@@ -276,6 +290,7 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
                 cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
                 guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=s.guidance_scale, step=0.05,
                                      label=L("sample.guidance"), info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
+                guidance_lo, guidance_hi = c.guidance_interval_boxes("sample", _interval_boxes(s.guidance_interval))
                 sampler = gr.Radio(list(SAMPLERS), label=L("sample.sampler"), elem_id="sample-sampler",
                                    value=dict(zip(SAMPLER_NAMES.values(), SAMPLERS)).get(s.sampler, d["sampler"]))
                 steps = gr.Slider(1, T, value=min(s.steps or T, T), step=1, label=L("sample.steps"),
@@ -312,12 +327,13 @@ def build(demo: gr.Blocks, classes: list[str], T: int) -> SampleTab:
     # the API's outputs keep this order: grid, info, files, frame, x_t, x̂_0 (the State is not part of it)
     view = dict(grid=grid, info=text, files=files, frame=frame, xt=xt, x0=x0, frames=frames)
     inputs = [ckpt, upload, cls, guidance, sampler, steps, eta, temp, ntemp, seed, n, amp,
-              *(getattr(few, name) for name in sampler_options.NAMES)]
+              *(getattr(few, name) for name in sampler_options.NAMES), guidance_lo, guidance_hi]
     btn.click(c.bind(sample, view), inputs, c.components(view), api_name="sample", **c.COMPUTE)
     frame_view = dict(xt=xt, x0=x0)
     frame.input(c.bind(show_frame, frame_view), [frames, frame], c.components(frame_view), **c.QUIET,
                 trigger_mode="always_last", concurrency_limit=None)
-    setting = dict(sampler=sampler, steps=steps, eta=eta, guidance=guidance)
+    setting = dict(sampler=sampler, steps=steps, eta=eta, guidance=guidance, guidance_lo=guidance_lo,
+                   guidance_hi=guidance_hi)
     # a pick locks Generate at once, in the browser, until the widgets hold the new model's setting: a click in
     # between would sample the new model at the previous one's setting
     for picked in (ckpt.input, upload.change):

@@ -113,8 +113,10 @@ def capture_steps_for(timesteps: Sequence[int], T: int) -> list[int]:
 
 
 def draw_samples(model, diffusion: GaussianDiffusion, settings: ModeSettings, seed: int = 0,
-                 guidance_scale: float = 1.0, callback: Optional[Callable[[int, int], None]] = None) -> SampleBatch:
-    """Generate settings.n images (classes cycled for a conditional model) with a captured x̂_0 trajectory."""
+                 guidance_scale: float = 1.0, callback: Optional[Callable[[int, int], None]] = None,
+                 guidance_interval=None) -> SampleBatch:
+    """Generate settings.n images (classes cycled for a conditional model) with a captured x̂_0 trajectory;
+    guidance_interval: ddpm.generate's (classifier-free guidance only at those noise levels)."""
     from ddpm import make_sampler
     cfg = model_config(model)
     T = diffusion.T
@@ -123,7 +125,8 @@ def draw_samples(model, diffusion: GaussianDiffusion, settings: ModeSettings, se
     labels = list(range(cfg.num_classes)) if getattr(cfg, "num_classes", 0) else None
     res = generate(model, diffusion, sampler=settings.sampler, steps=steps, eta=settings.eta, n=settings.n,
                    labels=labels, guidance_scale=guidance_scale if labels else 1.0, seed=seed,
-                   capture_steps=capture_steps_for(ts, T), callback=callback, amp=settings.amp)
+                   capture_steps=capture_steps_for(ts, T), callback=callback, amp=settings.amp,
+                   guidance_interval=guidance_interval if labels else None)
     return SampleBatch(res.images, res.labels, res.trajectory, settings.sampler, len(res.timesteps), res.seconds,
                        bool(res.settings.get("clip_denoised", True)), dict(res.settings))
 
@@ -173,7 +176,8 @@ def run_all(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: i
 def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed: int = 0,
                callback: Optional[StageFn] = None, *, samples: Optional[SampleBatch] = None,
                settings: Optional[ModeSettings] = None, feature_net=None, real_reason: Optional[Text] = None,
-               guidance_scale: float = 1.0, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> CheckRun:
+               guidance_scale: float = 1.0, thresholds: Thresholds = DEFAULT_THRESHOLDS,
+               guidance_interval=None) -> CheckRun:
     """Every check on a LoadedCheckpoint, sharing one sample batch among x̂_0 range, smoothness, diversity,
     quality and memorisation (and, without real data, noise prediction).
 
@@ -221,7 +225,8 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     if samples is None:
         progress("sampling", 0.0)
         samples = draw_samples(model, diffusion, settings, seed, guidance_scale,
-                               callback=lambda done, total: progress("sampling", done / max(total, 1)))
+                               callback=lambda done, total: progress("sampling", done / max(total, 1)),
+                               guidance_interval=guidance_interval)
     if results[-1] is None:
         x_own, y_own = _subset(samples.images, samples.labels, settings.noise_n, seed)
         r = check_noise_prediction(model, diffusion, x_own, y_own, seed=seed,
