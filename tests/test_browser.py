@@ -198,6 +198,27 @@ def test_the_few_step_options_reach_the_sampler(page):
     page.locator(".label-wrap:visible", has_text="Few-step sampler options").first.click()
 
 
+def test_the_guidance_interval_reaches_the_sampler(page):
+    """The two guidance-interval boxes under the guidance scale: filled, the run says it guided on that interval
+    only; emptied again, at every step (left empty for the tests that follow)."""
+    expect = sync_api.expect
+    open_tab(page, "Sample")
+    set_number(page, "sample-n", 4)
+    lo, hi = (page.locator(f"#sample-guidance-{end} :is(input, textarea)").first for end in ("lo", "hi"))
+    lo.fill("0.28")
+    hi.fill("5.42")
+    hi.blur()
+    page.locator("#sample-button").click()
+    info = page.locator("#sample-info")
+    expect(info).to_contain_text("on s ∈ (0.28, 5.42] only", timeout=180_000)
+    expect(info).to_contain_text("4 images")
+    lo.fill("")
+    hi.fill("")
+    hi.blur()
+    page.locator("#sample-button").click()
+    expect(info).not_to_contain_text("on s ∈", timeout=180_000)
+
+
 def test_an_uploaded_checkpoint_is_named_in_the_dropdown_and_sampled(page, tmp_path, write_tiny_checkpoint):
     """Upload a checkpoint in the Sample tab: the dropdown names it ("uploaded: <file>") while it is in use, the
     samples say they come from it, and picking a listed model again drops the upload."""
