@@ -12,7 +12,7 @@ labels steer the samples, a random class mix for the unguided row) and FID/floor
 pairwise distance of the samples (diversity), the within-class diversity of a conditional model (per class, the
 samples' mean pairwise distance over the training images', averaged over classes, with its bootstrap interval: the
 report's measure against the training split) and wall time. --eta sets DDIM's η (default 0); --guidance-interval
-S_LO S_HI limits classifier-free guidance to the steps with S_LO < s ≤ S_HI, s = σ/α (ddpm.sampling.GuidanceInterval;
+S_LO S_HI limits classifier-free guidance to the steps with S_LO < s ≤ S_HI, s = σ/α (ddpm.guidance.GuidanceInterval;
 Kynkäänniemi et al. 2024). The sampling and
 scoring are diagnostics.sweep's. w = 0 runs the model unconditionally (the null label), so the classifier rows show
 classifier guidance alone steering an unconditional model, as in Dhariwal & Nichol (2021).
@@ -29,7 +29,7 @@ import torch
 from bench import common
 from ddpm import load_checkpoint
 from ddpm.classifier import load_classifier
-from ddpm.sampling import as_guidance_interval
+from ddpm.guidance import as_guidance_interval
 from diagnostics.checks.images import within_class_interval
 from diagnostics.intervals import proportion_interval
 from diagnostics.sweep import QualitySweep, SweepSetting

@@ -6,7 +6,8 @@ from .unet import PRESETS, UNet, UNetConfig, count_parameters, preset_config
 from .checkpoint import (CheckpointError, LoadedCheckpoint, export_checkpoint, load_checkpoint,
                          read_metadata, save_checkpoint)
 from .samplers import SAMPLERS, DDIMSampler, DDPMSampler, DPMSolverPP, UniPC, ddim_timesteps, make_sampler
-from .sampling import GuidanceInterval, SampleResult, Trajectory, generate, initial_noise
+from .guidance import GuidanceInterval
+from .sampling import SampleResult, Trajectory, generate, initial_noise
 from .device import pick_device
 from .export import export_diffusers
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from .messages import MessageError, msg, render
-from .sampling import as_guidance_interval
+from .guidance import as_guidance_interval
 
 META_KEY = "recommended_sampling"
 SAMPLERS_WITH_STEPS = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde", "unipc", "edm_heun", "restart")
@@ -43,7 +43,7 @@ class SamplingSetting:
     source: str = "default"             # "checkpoint" | "bundled" | "default"
     why: str = ""                       # where it was measured (a report, a benchmark), as recorded
     guidance_interval: Optional[tuple] = None   # (s_lo, s_hi): w only where s_lo < σ/α ≤ s_hi (None: every step;
-                                                # s_hi None: open), ddpm.sampling.GuidanceInterval
+                                                # s_hi None: open), ddpm.guidance.GuidanceInterval
 
     def generate_kwargs(self) -> dict:
         """The keywords of ddpm.generate this setting fixes."""

@@ -28,7 +28,7 @@ from ddpm.device import AMP_CHOICES, cpu_has_native_bf16, pick_device, resolve_p
 from ddpm.formats.base import clip
 from ddpm.messages import Message, catalogue, msg, placeholders, replace_text
 from ddpm.recommended import guidance_text
-from ddpm.sampling import as_guidance_interval
+from ddpm.guidance import as_guidance_interval
 
 from . import checkpoints, guard, limits, picker
 from .i18n import L, show, t

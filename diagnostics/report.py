@@ -28,7 +28,7 @@ from ddpm.unet import preset_name
 from ddpm.checkpoint import DEFAULT_MAX_BYTES, FolderNotWritable, atomic_write
 from ddpm.data import ImageDataset, load_dataset, make_grid
 from ddpm.messages import MessageError
-from ddpm.sampling import as_guidance_interval
+from ddpm.guidance import as_guidance_interval
 
 from .checks.result import CheckResult, StageFn, overall_summary, worst_verdict
 from .checks.model import architecture, schedule_name
@@ -171,7 +171,7 @@ def run_report(checkpoint: str | os.PathLike | LoadedCheckpoint, out_dir: str | 
     values, beside its English text, so `render` writes either language later).
     eta: DDIM's η for the shared samples (0 deterministic, 1 as noisy as DDPM's posterior).
     guidance_interval: (s_lo, s_hi), the shared samples' classifier-free guidance only where s_lo < σ/α ≤ s_hi
-    (ddpm.sampling.GuidanceInterval; None: every step).
+    (ddpm.guidance.GuidanceInterval; None: every step).
     """
     started = time.perf_counter()
     if reference_trained not in TRAINED_ON:

@@ -1,4 +1,4 @@
-"""Guidance in a limited interval (Kynkäänniemi et al. 2024; ddpm.sampling.GuidanceInterval): classifier-free
+"""Guidance in a limited interval (Kynkäänniemi et al. 2024; ddpm.guidance.GuidanceInterval): classifier-free
 guidance w only where the noise level s_t = σ_t/α_t = √(1/ᾱ_t − 1) lies in (s_lo, s_hi], the conditional model alone
 (one pass, not two) everywhere else; checked against that equation in float64, end to end through generate(), the
 recommended setting, the CLIs, the report and the app's handlers."""
@@ -15,7 +15,8 @@ from ddpm import DiffusionConfig, GaussianDiffusion, GuidanceInterval, generate,
 from ddpm.messages import MessageError, render
 from ddpm.recommend import main as recommend_main, record_setting
 from ddpm.recommended import SamplingSetting, check_setting
-from ddpm.sampling import GuidedModel, as_guidance_interval
+from ddpm.guidance import as_guidance_interval
+from ddpm.sampling import GuidedModel
 
 T = 100
 
