@@ -83,9 +83,9 @@ BUNDLED = {
                                         "checkpoints/README.md, docs/report_mnist/report.json"),
     "17395282a177d592": SamplingSetting("ddim", 100, 0.0, 1.0, "bundled",
                                         "checkpoints/README.md, docs/report/report.json"),
-    "bc3113eb6924a07a": SamplingSetting("ddim", 50, 1.0, 2.0, "bundled",
+    "bc3113eb6924a07a": SamplingSetting("ddim", 50, 1.0, 3.0, "bundled",
                                         "checkpoints/README.md, docs/report_emoji/report.json, "
-                                        "bench/results/guidance_emoji.json"),
+                                        "bench/results/guidance_emoji_interval.json", guidance_interval=(0.28, 5.42)),
 }
 
 

@@ -167,6 +167,9 @@ def test_the_colour_model_samples_from_the_sample_tab(page, shots_dir):
     sync_api.expect(info).to_contain_text("checkpoint emoji", timeout=60_000)
     sync_api.expect(info).to_contain_text(f"guidance {rec.guidance_scale:g}")
     sync_api.expect(info).to_contain_text(f"{rec.steps} steps")
+    if rec.guidance_interval is not None:                     # the recommended interval filled the two boxes
+        from ddpm.guidance import as_guidance_interval
+        sync_api.expect(info).to_contain_text(f"on {as_guidance_interval(rec.guidance_interval)} only")
     assert new != old
     shot(page, shots_dir, "sample_colour.png")
     pick_and_wait_for_its_setting(page, "mnist_tiny", "mnist")   # back to the MNIST model for the tests that follow

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RENDERED = ("report_mnist", "report_mnist_w1", "report_emoji")
+RENDERED = ("report_mnist", "report_mnist_w1", "report_emoji", "report_emoji_w2")
 
 
 @pytest.mark.parametrize("name", RENDERED)
@@ -100,3 +100,46 @@ def test_the_dropout_trial_on_the_colour_card_quotes_its_report():
     assert f"Conditional accuracy {quality['conditional_accuracy']:.1%}" in trial
     assert f"the largest gap is {gap['max_gap_relative']:+.1%} ({gap['max_gap_band']})" in trial
     assert checks["generalisation"]["verdict"] == "ok" and "check passes" in trial
+
+
+def test_the_colour_card_quotes_its_setting_runs_and_its_previous_report():
+    """The colour model card's choice of w = 3 on (0.28, 5.42] quotes that row of the interval benchmark, and its
+    plain reading quotes the previous setting's report (w = 2 at every step) and the new one's colour distance."""
+    import json
+    card = " ".join((ROOT / "checkpoints" / "README.md").read_text(encoding="utf-8").split())
+    bench = json.loads((ROOT / "bench" / "results" / "guidance_emoji_interval.json").read_text(encoding="utf-8"))
+    row = next(r for r in bench["rows"] if r["cfg_scale"] == 3.0)
+    a, d, f = row["conditional_accuracy_interval"], row["within_class_diversity"], row["fid_ratio"]
+    assert row["guidance_interval"] == [0.28, 5.42]
+    assert (f"**w = 3 on (0.28, 5.42]**, with conditional accuracy {a['estimate']:.1%} ({100 * a['low']:.1f}–"
+            f"{a['high']:.1%}), within-class diversity {d['estimate']:.2f}× ({d['low']:.2f}–{d['high']:.2f}×) and "
+            f"FID/floor {f['estimate']:.2f}× ({f['low']:.2f}–{f['high']:.2f}×)") in card
+
+    def numbers(name):
+        saved = json.loads((ROOT / "docs" / name / "report.json").read_text(encoding="utf-8"))
+        checks = {c["key"]: c["numbers"] for c in saved["checks"]}
+        return checks["diversity"]["within_class_ratio"], checks["sample_quality"]["fid_ratio"], checks["colour"]
+    (dw, fw, cw), (dn, fn, cn) = numbers("report_emoji_w2"), numbers("report_emoji")
+    assert (f"within-class diversity {dw['estimate']:.2f}× ({dw['low']:.2f}–{dw['high']:.2f}×) and FID/floor "
+            f"{fw['estimate']:.2f}× ({fw['low']:.2f}–{fw['high']:.2f}×), both not met") in card
+    assert f"**Not resolved: within-class diversity**, {dn['estimate']:.2f}× ({dn['low']:.2f}–{dn['high']:.2f}×)" in card
+    assert f"**Not resolved: FID**, {fn['estimate']:.2f}× its floor ({fn['low']:.2f}–{fn['high']:.2f}×)" in card
+    assert dn["low"] > dw["high"] and fn["low"] < fw["high"]      # "that gain is resolved; … that one is not"
+    assert (f"mean saturation {cn['generated_mean_saturation']:.2f} against {cn['real_mean_saturation']:.2f}, a "
+            f"distance of {cn['saturation_ratio']:.2f}× its real-vs-real floor") in card
+    assert f"the same distance was {cw['saturation_ratio']:.2f}×" in card
+
+
+@pytest.mark.parametrize("readme, times", [("README.md", "×"), ("README.zh-CN.md", " 倍")])
+def test_the_readmes_colour_paragraph_quotes_the_colour_report(readme, times):
+    """Both READMEs' colour-model paragraph quote its report at its setting: accuracy, within-class diversity and
+    FID/floor as the report rounds them, the setting it ran, and the feature network's score on real emoji."""
+    import json
+    saved = json.loads((ROOT / "docs" / "report_emoji" / "report.json").read_text(encoding="utf-8"))
+    checks = {c["key"]: c["numbers"] for c in saved["checks"]}
+    q, d = checks["sample_quality"], checks["diversity"]["within_class_ratio"]
+    text = " ".join((ROOT / readme).read_text(encoding="utf-8").split())
+    assert f"{q['conditional_accuracy']:.0%}" in text and f"{q['fid_ratio']['estimate']:.2f}{times}" in text
+    assert f"{d['estimate']:.2f}{times}" in text
+    assert saved["settings"]["guidance_interval"] == [0.28, 5.42] and saved["settings"]["guidance_scale"] == 3.0
+    assert "(0.28, 5.42]" in text and "w = 3" in text

@@ -29,6 +29,8 @@ def test_a_bundled_model_s_setting_is_the_one_its_card_s_report_measured(name):
     settings = json.loads((ROOT / REPORTS[name]).read_text())["settings"]
     assert (rec.sampler, rec.steps, rec.eta, rec.guidance_scale) == (
         settings["sampler"], settings["steps"], settings.get("eta", 0.0), settings["guidance_scale"])
+    interval = settings.get("guidance_interval")
+    assert rec.guidance_interval == (None if interval is None else tuple(interval))
     assert load_checkpoint(str(bundled_model(name))).recommended == rec      # by path as by name: the file's hash
 
 
