@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Optional
 
+from ddpm.guidance import as_guidance_interval
 from ddpm.messages import Message, MessageError, msg
 from ddpm.sampling import generate
 from ddpm.stochastic import RestartSpec
@@ -74,6 +75,7 @@ class DoctorResult:
     fix: Optional[Message]
     seconds: float
     notes: list[Message] = field(default_factory=list)
+    guidance_interval: Optional[list] = None   # [s_lo, s_hi or None]: guidance only there (ddpm.guidance)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -92,10 +94,12 @@ def _check_request(calls: int, n: int) -> None:
 
 def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, guidance_scale: float = 1.0,
                    feature_net=None, candidates: Optional[dict[str, dict]] = None,
-                   callback: Optional[Callable[[int, int], None]] = None) -> DoctorResult:
+                   callback: Optional[Callable[[int, int], None]] = None, guidance_interval=None) -> DoctorResult:
     """Compare the candidates at `calls` network calls on n samples (class-balanced for a conditional model) of
-    the LoadedCheckpoint `ck` against `real`, its data set (ImageDataset), split as the model was trained."""
+    the LoadedCheckpoint `ck` against `real`, its data set (ImageDataset), split as the model was trained;
+    guidance_interval: every candidate's classifier-free guidance only there (ddpm.guidance)."""
     _check_request(calls, n)
+    interval = as_guidance_interval(guidance_interval) if ck.num_classes and guidance_scale != 1.0 else None
     start = time.perf_counter()
     candidates = dict(candidates or CANDIDATES)
     if ODE not in candidates:
@@ -114,7 +118,7 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
         t0 = time.perf_counter()
         try:
             r = generate(ck.model, ck.diffusion, steps=calls, n=n, labels=labels, guidance_scale=guidance_scale,
-                         seed=seed, trajectory_frames=calls if name in CURVES else 0, **kw)
+                         seed=seed, trajectory_frames=calls if name in CURVES else 0, guidance_interval=interval, **kw)
         except ValueError as e:              # e.g. Restart's restarts do not fit a small call budget
             if name == ODE:
                 raise
@@ -134,6 +138,7 @@ def sampler_doctor(ck, real, *, calls: int = 10, n: int = 200, seed: int = 0, gu
     result = _decide(rows, curves, calls, n, seed, guidance_scale, q.fid_floor, network,
                      time.perf_counter() - start)
     result.notes = notes
+    result.guidance_interval = None if interval is None else interval.as_list()
     return result
 
 

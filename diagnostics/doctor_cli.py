@@ -18,6 +18,8 @@ def add_cli(sub) -> None:
     p.add_argument("--n", type=int, default=200, help=f"samples per candidate, at least {MIN_N} (default 200)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--guidance-scale", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    p.add_argument("--guidance-interval", type=float, nargs=2, default=None, metavar=("S_LO", "S_HI"),
+                   help="classifier-free guidance only where S_LO < s <= S_HI, s = sigma/alpha (default: every step)")
     p.add_argument("--reference", default=None, help="the real images, for a model that records no data set (a "
                                                      "folder / .zip or a data set name)")
     p.add_argument("--json", default=None, help="also write every number here")
@@ -44,7 +46,8 @@ def cli(args) -> str:
         real, why = load_real_data(ck)
         if real is None:
             raise MessageError("doctor.needs_reference", why=why)
-    r = sampler_doctor(ck, real, calls=args.calls, n=args.n, seed=args.seed, guidance_scale=args.guidance_scale)
+    r = sampler_doctor(ck, real, calls=args.calls, n=args.n, seed=args.seed, guidance_scale=args.guidance_scale,
+                       guidance_interval=args.guidance_interval)
     head = [render(msg(k), args.lang) for k in ("doctor.cli_sampler", "doctor.cli_calls", "doctor.cli_ratio",
                                                  "doctor.cli_paired", "doctor.cli_grey")]
     lines = [f"{head[0]:<14} {head[1]:>5} {'FID':>8}  {head[2]:<28} {head[3]:<26} {head[4]:>20}"]

@@ -249,3 +249,32 @@ def test_as_guidance_interval_reads_open_ends():
     assert as_guidance_interval((None, None)) == GuidanceInterval(0.0, math.inf)
     assert str(as_guidance_interval([0.28, None])) == "s ∈ (0.28, ∞]"
     assert as_guidance_interval((0.28, 5.42)).as_list() == [0.28, 5.42]
+
+
+def test_the_sampler_doctor_guides_every_candidate_on_the_interval(monkeypatch):
+    """The doctor (CLI `--guidance-interval`, and the full report's sampler check) passes the interval to every
+    candidate it samples, and records it; it drops it where guidance is off."""
+    import diagnostics.doctor as doctor
+    from ddpm.data import load_dataset
+    import argparse
+    from diagnostics.doctor_cli import add_cli
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["doctor", "digits", "--guidance-interval", "0.28", "5.42"]).guidance_interval == \
+        [0.28, 5.42]
+    seen = []
+    real_generate = doctor.generate
+
+    def recording(*args, **kw):
+        seen.append(kw.get("guidance_interval"))
+        return real_generate(*args, **kw)
+    monkeypatch.setattr(doctor, "generate", recording)
+    ck, real = load_checkpoint("digits"), load_dataset("digits")
+    r = doctor.sampler_doctor(ck, real, calls=4, n=50, guidance_scale=2.0, guidance_interval=(0.28, 5.42),
+                              candidates={doctor.ODE: doctor.CANDIDATES[doctor.ODE]})
+    assert seen == [GuidanceInterval(0.28, 5.42)] and r.guidance_interval == [0.28, 5.42]
+    assert r.as_dict()["guidance_interval"] == [0.28, 5.42]
+    seen.clear()
+    r = doctor.sampler_doctor(ck, real, calls=4, n=50, guidance_scale=1.0, guidance_interval=(0.28, 5.42),
+                              candidates={doctor.ODE: doctor.CANDIDATES[doctor.ODE]})
+    assert seen == [None] and r.guidance_interval is None

@@ -258,7 +258,7 @@ def run_checks(ck, real=None, quick: bool = False, n: Optional[int] = None, seed
     progress("likelihood")
     results.append(_likelihood(model, diffusion, splits, settings, seed, real_reason, th))
     progress("sampler")
-    results.append(_sampler(ck, real, settings, seed, guidance_scale, feature_net, real_reason))
+    results.append(_sampler(ck, real, settings, seed, guidance_scale, feature_net, real_reason, guidance_interval))
     results.append(perf)
     progress("done", 1.0)
     return CheckRun(results, samples, settings)
@@ -330,9 +330,10 @@ def _likelihood(model, diffusion: GaussianDiffusion, splits: Optional[RealSplits
 
 
 def _sampler(ck, real, settings: ModeSettings, seed: int, guidance_scale: float, feature_net,
-             real_reason: Optional[Text]) -> CheckResult:
+             real_reason: Optional[Text], guidance_interval=None) -> CheckResult:
     """The sampler doctor in full mode; quick mode skips it, saying how to run it alone."""
     if not settings.doctor_n:
         return skipped(SAMPLER_KEY, SAMPLER_TITLE, msg("check.sampler.quick"))
     return check_sampler(ck, real, calls=settings.doctor_calls, n=settings.doctor_n, seed=seed,
-                         guidance_scale=guidance_scale, feature_net=feature_net, real_reason=real_reason)
+                         guidance_scale=guidance_scale, feature_net=feature_net, real_reason=real_reason,
+                         guidance_interval=guidance_interval)

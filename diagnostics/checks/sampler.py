@@ -23,7 +23,7 @@ TITLE = "Sampler (ODE against stochastic samplers at equal network calls)"
 
 
 def check_sampler(ck, real, *, calls: int, n: int, seed: int = 0, guidance_scale: float = 1.0, feature_net=None,
-                  real_reason: Optional[Text] = None) -> CheckResult:
+                  real_reason: Optional[Text] = None, guidance_interval=None) -> CheckResult:
     """The doctor's comparison on the LoadedCheckpoint `ck` against `real` (its whole data set, split as trained),
     n samples per candidate at `calls` network calls; a skip, with the reason, when it cannot be measured."""
     from ..doctor import MIN_N, sampler_doctor
@@ -34,7 +34,7 @@ def check_sampler(ck, real, *, calls: int, n: int, seed: int = 0, guidance_scale
         return skipped(KEY, TITLE, msg("check.sampler.too_few", n=n, need=MIN_N))
     try:
         r = sampler_doctor(ck, real, calls=calls, n=n, seed=seed, guidance_scale=guidance_scale,
-                           feature_net=feature_net)
+                           feature_net=feature_net, guidance_interval=guidance_interval)
     except (MessageError, ValueError) as e:
         return skipped(KEY, TITLE, getattr(e, "message", None) or msg("check.sampler.cannot", why=str(e)))
     rows = [{"sampler": row.sampler, "calls": row.calls, "fid": row.fid,
