@@ -122,7 +122,8 @@ def test_the_colour_card_quotes_its_setting_runs_and_its_previous_report():
     (dw, fw, cw), (dn, fn, cn) = numbers("report_emoji_w2"), numbers("report_emoji")
     assert (f"within-class diversity {dw['estimate']:.2f}× ({dw['low']:.2f}–{dw['high']:.2f}×) and FID/floor "
             f"{fw['estimate']:.2f}× ({fw['low']:.2f}–{fw['high']:.2f}×), both not met") in card
-    assert f"**Not resolved: within-class diversity**, {dn['estimate']:.2f}× ({dn['low']:.2f}–{dn['high']:.2f}×)" in card
+    assert (f"**Not resolved: within-class diversity**, {dn['estimate']:.2f}× ({dn['low']:.2f}–"
+            f"{dn['high']:.2f}×)") in card
     assert f"**Not resolved: FID**, {fn['estimate']:.2f}× its floor ({fn['low']:.2f}–{fn['high']:.2f}×)" in card
     assert dn["low"] > dw["high"] and fn["low"] < fw["high"]      # "that gain is resolved; … that one is not"
     assert (f"mean saturation {cn['generated_mean_saturation']:.2f} against {cn['real_mean_saturation']:.2f}, a "

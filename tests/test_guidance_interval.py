@@ -207,7 +207,8 @@ def test_the_sample_tab_takes_the_interval_and_follows_a_recorded_one(tmp_path, 
     with i18n.use("zh"):
         assert "引导强度 3（仅在 s ∈ (0.28, 5.42] 时）" in sample.sample(**run, guidance_s_lo="0.28",
                                                                     guidance_s_hi="5.42").info
-    for lo, hi, words in (("abc", "", "lower end s_lo must be a number"), ("3", "1", "guidance interval needs 0 ≤ s_lo")):
+    for lo, hi, words in (("abc", "", "lower end s_lo must be a number"),
+                          ("3", "1", "guidance interval needs 0 ≤ s_lo")):
         with pytest.raises(gr.Error) as e:
             sample.sample(**run, guidance_s_lo=lo, guidance_s_hi=hi)
         assert words in str(e.value.message)
