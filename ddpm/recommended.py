@@ -76,6 +76,7 @@ def guidance_text(w: float, interval=None):
         return f"{w:g}"
     return msg("recommended.guidance_interval", w=f"{w:g}", interval=str(as_guidance_interval(interval)))
 
+
 # The bundled models by SHA-256 (first 16 hex digits, as every measurement quotes them) and the setting their
 # model card's report measured (checkpoints/README.md).
 BUNDLED = {

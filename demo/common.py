@@ -286,7 +286,7 @@ def optional_number(name: str, value: Any, integer: bool = False) -> Optional[fl
     return number(name, value, -math.inf, math.inf, integer=integer)
 
 
-def guidance_interval(s_lo: Any, s_hi: Any, w: float = 2.0) -> Optional[tuple]:
+def guidance_interval(s_lo: Any, s_hi: Any, w: float) -> Optional[tuple]:
     """The guidance interval's two boxes as generate()'s (s_lo, s_hi or None), or None (every step) when both are
     empty or guidance is off (w = 1); an empty end is open. Not a number: the app's message; an interval the core
     refuses: the core's, with the valid range."""
@@ -304,11 +304,12 @@ def guidance_words(w: float, interval: Optional[tuple]) -> str:
     return show(guidance_text(w, interval))
 
 
-def optional_box(label: str, empty: str, info: Optional[str] = None, elem_id: Optional[str] = None,
+def optional_box(label: str, empty: str, help_key: Optional[str] = None, elem_id: Optional[str] = None,
                  value: Any = "", **kw) -> gr.Textbox:
-    """A value that may be left empty: a text box, as a browser's number box sends 0 for empty."""
+    """A value that may be left empty: a text box, as a browser's number box sends 0 for empty (label, empty and
+    help_key: message keys of its label, its placeholder and its help; kw: the help's values)."""
     return gr.Textbox("" if value is None else value, label=L(label), placeholder=L(empty),
-                      info=L(info, **kw) if info else None, max_lines=1, elem_id=elem_id)
+                      info=L(help_key, **kw) if help_key else None, max_lines=1, elem_id=elem_id)
 
 
 def guidance_interval_boxes(prefix: str, interval: Optional[tuple] = None) -> tuple[gr.Textbox, gr.Textbox]:
