@@ -294,6 +294,28 @@ def test_guidance_without_a_classifier(tiny_ckpt, tmp_path):
         guidance.main(["--classifier", "none", "--eta", "2"])
 
 
+def test_guidance_rows_on_a_guidance_interval(tiny_ckpt, tmp_path, monkeypatch):
+    """--guidance-interval: every row samples with it (ddpm.generate receives it), records it and names it in the
+    table's title; a bad interval is refused by the parser with the core's message."""
+    from bench import guidance
+    from ddpm.guidance import GuidanceInterval
+    from diagnostics import sweep
+    seen, real_generate = [], sweep.generate
+
+    def recording(*args, **kw):
+        seen.append(kw.get("guidance_interval"))
+        return real_generate(*args, **kw)
+    monkeypatch.setattr(sweep, "generate", recording)
+    out = tmp_path / "guidance.json"
+    res = guidance.run(quick=True, ckpt=tiny_ckpt, classifier="none", cfg_scales=[2], n=60, steps=3,
+                       out_json=str(out), guidance_interval=(0.28, 5.42))
+    disk = check_envelope(res, "guidance", out)
+    assert seen == [GuidanceInterval(0.28, 5.42)] and disk["rows"][0]["guidance_interval"] == [0.28, 5.42]
+    assert "guidance only on s ∈ (0.28, 5.42]" in disk["tables"][0]["title"]
+    with pytest.raises(SystemExit):
+        guidance.main(["--classifier", "none", "--guidance-interval", "5", "1"])
+
+
 def test_guidance_within_class_diversity_is_the_mean_of_the_class_ratios():
     """The bench's within-class column is the report's measure: the mean over classes of the samples' mean pairwise
     distance over the real images' (float64, here on two classes with known spreads)."""
