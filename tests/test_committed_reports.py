@@ -144,3 +144,22 @@ def test_the_readmes_colour_paragraph_quotes_the_colour_report(readme, times):
     assert f"{d['estimate']:.2f}{times}" in text
     assert saved["settings"]["guidance_interval"] == [0.28, 5.42] and saved["settings"]["guidance_scale"] == 3.0
     assert "(0.28, 5.42]" in text and "w = 3" in text
+
+
+def test_the_wider_trial_on_the_colour_card_quotes_its_report():
+    """The colour model card's paragraph on the wider-network trial quotes its report's FID/floor with its interval,
+    its within-class diversity, its conditional accuracy and its largest generalisation gap."""
+    import json
+    saved = json.loads((ROOT / "docs" / "report_emoji_b48" / "report.json").read_text(encoding="utf-8"))
+    checks = {c["key"]: c for c in saved["checks"]}
+    quality, gap = checks["sample_quality"]["numbers"], checks["generalisation"]["numbers"]
+    within = checks["diversity"]["numbers"]["within_class_ratio"]
+    card = (ROOT / "checkpoints" / "README.md").read_text(encoding="utf-8")
+    trial = " ".join(card[card.index("**A trial with a wider network"):].split("\n\n")[0].split())
+    r = quality["fid_ratio"]
+    assert f"**{r['estimate']:.2f}×** (95% interval {r['low']:.2f}–{r['high']:.2f}×)" in trial
+    assert f"Within-class diversity {within['estimate']:.2f}× against 0.81×" in trial
+    assert f"Conditional accuracy {quality['conditional_accuracy']:.1%}" in trial
+    assert f"the largest gap is {gap['max_gap_relative']:+.1%} ({gap['max_gap_band']})" in trial
+    assert saved["settings"]["guidance_scale"] == 2.0 and saved["settings"]["guidance_interval"] is None
+    assert saved["model"]["parameters"] == 2_389_203
