@@ -262,8 +262,7 @@ def generate(model, diffusion: GaussianDiffusion, *, sampler: str = "ddim", step
                            first=smp.timesteps[0], last=smp.timesteps[-1])
     was_training = model.training
     model.eval()
-    batch = max_batch // 2 if (y is not None and guidance_scale not in (0.0, 1.0)) else max_batch   # memory: the
-    # doubled batch of the interval's steps bounds it
+    batch = max_batch // 2 if (y is not None and guidance_scale not in (0.0, 1.0)) else max_batch
     batch = max(1, batch)
     n_batches = (n + batch - 1) // batch
     total = n_batches * len(smp.timesteps)

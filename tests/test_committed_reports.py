@@ -86,19 +86,26 @@ def test_the_mnist_n1000_paragraph_quotes_its_json():
     assert f"{saved['duration_seconds']:,.0f} s" in text and f"{ddpm['seconds']:,.0f} s of it DDPM-1000" in text
 
 
-def test_the_dropout_trial_on_the_colour_card_quotes_its_report():
-    """The colour model card's paragraph on the dropout trial quotes the trial report's FID/floor with its interval,
-    its conditional accuracy and its largest generalisation gap."""
+def _trial_quoted(folder: str, paragraph: str):
+    """A colour-card trial paragraph (whitespace joined) and its report's checks; asserts the numbers every trial
+    paragraph quotes: FID/floor with its interval, conditional accuracy and the largest generalisation gap."""
     import json
-    saved = json.loads((ROOT / "docs" / "report_emoji_dropout" / "report.json").read_text(encoding="utf-8"))
+    saved = json.loads((ROOT / "docs" / folder / "report.json").read_text(encoding="utf-8"))
     checks = {c["key"]: c for c in saved["checks"]}
     quality, gap = checks["sample_quality"]["numbers"], checks["generalisation"]["numbers"]
     card = (ROOT / "checkpoints" / "README.md").read_text(encoding="utf-8")
-    trial = " ".join(card[card.index("**A trial with network dropout"):].split("\n\n")[0].split())
+    trial = " ".join(card[card.index(paragraph):].split("\n\n")[0].split())
     r = quality["fid_ratio"]
     assert f"**{r['estimate']:.2f}×** (95% interval {r['low']:.2f}–{r['high']:.2f}×)" in trial
     assert f"Conditional accuracy {quality['conditional_accuracy']:.1%}" in trial
     assert f"the largest gap is {gap['max_gap_relative']:+.1%} ({gap['max_gap_band']})" in trial
+    return trial, saved, checks
+
+
+def test_the_dropout_trial_on_the_colour_card_quotes_its_report():
+    """The colour model card's paragraph on the dropout trial quotes the trial report's FID/floor with its interval,
+    its conditional accuracy and its largest generalisation gap."""
+    trial, _, checks = _trial_quoted("report_emoji_dropout", "**A trial with network dropout")
     assert checks["generalisation"]["verdict"] == "ok" and "check passes" in trial
 
 
@@ -149,17 +156,8 @@ def test_the_readmes_colour_paragraph_quotes_the_colour_report(readme, times):
 def test_the_wider_trial_on_the_colour_card_quotes_its_report():
     """The colour model card's paragraph on the wider-network trial quotes its report's FID/floor with its interval,
     its within-class diversity, its conditional accuracy and its largest generalisation gap."""
-    import json
-    saved = json.loads((ROOT / "docs" / "report_emoji_b48" / "report.json").read_text(encoding="utf-8"))
-    checks = {c["key"]: c for c in saved["checks"]}
-    quality, gap = checks["sample_quality"]["numbers"], checks["generalisation"]["numbers"]
+    trial, saved, checks = _trial_quoted("report_emoji_b48", "**A trial with a wider network")
     within = checks["diversity"]["numbers"]["within_class_ratio"]
-    card = (ROOT / "checkpoints" / "README.md").read_text(encoding="utf-8")
-    trial = " ".join(card[card.index("**A trial with a wider network"):].split("\n\n")[0].split())
-    r = quality["fid_ratio"]
-    assert f"**{r['estimate']:.2f}×** (95% interval {r['low']:.2f}–{r['high']:.2f}×)" in trial
     assert f"Within-class diversity {within['estimate']:.2f}× against 0.81×" in trial
-    assert f"Conditional accuracy {quality['conditional_accuracy']:.1%}" in trial
-    assert f"the largest gap is {gap['max_gap_relative']:+.1%} ({gap['max_gap_band']})" in trial
     assert saved["settings"]["guidance_scale"] == 2.0 and saved["settings"]["guidance_interval"] is None
     assert saved["model"]["parameters"] == 2_389_203
