@@ -71,6 +71,15 @@ def test_compare(client):
     assert f"{T} network calls" in ddpm_txt and "5 network calls" in ddim_txt
 
 
+def test_compare_on_a_guidance_interval(client):
+    """/compare takes the guidance interval by name, last, as /sample does; both grids ran on it and say so."""
+    *_, ddpm_txt, ddim_txt, numbers = client.predict(
+        checkpoint="bundled", upload=None, classes=["3"], guidance_scale=2.0, steps=5, eta=0.0, seed=1, n=2,
+        guidance_s_lo="0.28", guidance_s_hi="5.42", api_name="/compare")
+    assert numbers["guidance_interval"] == [0.28, 5.42] and numbers["guidance_scale"] == 2.0
+    assert "guidance 2 on s ∈ (0.28, 5.42] only" in ddpm_txt and "on s ∈ (0.28, 5.42] only" in ddim_txt
+
+
 def test_compare_samplers(client, tmp_path, randomize_unet):
     """Three samplers from one x_T through the API, on an uploaded model whose output is not zero (the app's
     stand-in checkpoint predicts ε̂ = 0, with which every deterministic sampler ends at the same images)."""

@@ -272,6 +272,25 @@ def test_compare_tab_runs_samplers_side_by_side(page, shots_dir):
     shot(page, shots_dir, "compare_samplers.png")
 
 
+def test_the_compare_tab_guides_on_the_interval(page):
+    """The Compare tab's two guidance-interval boxes reach the samplers side by side, whose note names the
+    guidance that ran; guidance back at 1 and the boxes emptied afterwards."""
+    expect = sync_api.expect
+    open_tab(page, "Compare")
+    set_number(page, "compare-guidance", 2)
+    lo, hi = (page.locator(f"#compare-guidance-{end} :is(input, textarea)").first for end in ("lo", "hi"))
+    lo.fill("0.28")
+    hi.fill("5.42")
+    hi.blur()
+    page.locator("#compare-samplers-button").click()
+    expect(page.get_by_text(re.compile(r"All 3 start .* guidance 2 on s ∈ \(0\.28, 5\.42\] only")).first).to_be_visible(
+        timeout=600_000)
+    set_number(page, "compare-guidance", 1)
+    lo.fill("")
+    hi.fill("")
+    hi.blur()
+
+
 def test_train_tab_starts_shows_progress_and_stops(page, shots_dir):
     open_tab(page, "Train")
     expect = sync_api.expect

@@ -245,6 +245,52 @@ def test_the_diagnostics_tab_draws_the_report_samples_with_the_interval(tmp_path
     assert "guidance interval needs 0 ≤ s_lo" in str(e.value.message)
 
 
+@pytest.mark.usefixtures("restore_torch_threads", "app_env")
+def test_the_compare_tab_guides_every_grid_and_the_doctor_on_the_interval(tmp_path, write_tiny_checkpoint,
+                                                                           monkeypatch):
+    """DDPM beside DDIM, the samplers side by side and the sampler doctor all sample with the tab's interval, say so
+    under their grids, and refuse a bad one; empty boxes (or w = 1) guide at every step."""
+    from demo import checkpoints
+    from demo.tabs import compare
+    import diagnostics.doctor
+    seen = []
+    real_generate = compare.generate
+
+    def recording(*args, **kw):
+        seen.append(kw.get("guidance_interval"))
+        return real_generate(*args, **kw)
+    monkeypatch.setattr(compare, "generate", recording)
+    path = write_tiny_checkpoint(tmp_path / "c.safetensors", num_classes=3)
+    run = dict(checkpoint=checkpoints.UPLOAD, upload=str(path), classes=[], guidance_scale=3.0, seed=0, n=2)
+    v = compare.compare(**run, steps=4, eta=1.0, guidance_s_lo="0.28", guidance_s_hi="5.42")
+    assert seen == [(0.28, 5.42)] * 2 and v.numbers["guidance_interval"] == [0.28, 5.42]
+    assert "guidance 3 on s ∈ (0.28, 5.42] only" in v.ddpm_info and "on s ∈ (0.28, 5.42]" in v.ddim_info
+    seen.clear()
+    v = compare.compare(**run, steps=4, eta=1.0)
+    assert seen == [None] * 2 and v.numbers["guidance_interval"] is None
+    assert "guidance 3 ·" in v.ddim_info and "only" not in v.ddim_info                  # every step
+    seen.clear()
+    v = compare.compare_samplers(**run, samplers=["DDIM", "UniPC"], calls=4, guidance_s_lo="0.28",
+                                 guidance_s_hi="")
+    assert seen == [(0.28, None)] * 2 and "on s ∈ (0.28, ∞] only" in v.samplers_info
+    seen.clear()
+    assert "guidance" not in compare.compare_samplers(**{**run, "guidance_scale": 1.0}, samplers=["DDIM", "UniPC"],
+                                                      calls=4, guidance_s_lo="0.28").samplers_info
+    assert seen == [None] * 2                                                           # w = 1: nothing to limit
+    with pytest.raises(gr.Error) as e:
+        compare.compare(**run, steps=4, guidance_s_lo="5", guidance_s_hi="1")
+    assert "guidance interval needs 0 ≤ s_lo" in str(e.value.message)
+    doctor_kw = {}
+
+    def fake_doctor(ck, real, **kw):
+        doctor_kw.update(kw)
+        raise ValueError("stop here")              # the handler's wiring is what is checked, not a whole doctor run
+    monkeypatch.setattr(diagnostics.doctor, "sampler_doctor", fake_doctor)
+    with pytest.raises(gr.Error):
+        compare.doctor(checkpoints.BUNDLED, None, 10, 50, 2.0, "0.28", "5.42")
+    assert doctor_kw["guidance_interval"] == (0.28, 5.42) and doctor_kw["guidance_scale"] == 2.0
+
+
 def test_as_guidance_interval_reads_open_ends():
     assert as_guidance_interval(None) is None
     assert as_guidance_interval((None, None)) == GuidanceInterval(0.0, math.inf)

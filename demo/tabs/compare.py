@@ -37,8 +37,10 @@ class QualityView:
 
 def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
             guidance_scale: float = 1.0, steps: int = 25, eta: float = 0.0, seed: int = 0, n: int = 8,
-            amp: str = "auto", progress=gr.Progress()) -> CompareView:
-    """DDPM with all T steps beside DDIM with S = steps and η, from the same seed and the very same x_T."""
+            amp: str = "auto", guidance_s_lo: Any = "", guidance_s_hi: Any = "",
+            progress=gr.Progress()) -> CompareView:
+    """DDPM with all T steps beside DDIM with S = steps and η, from the same seed and the very same x_T; both guided
+    alike (guidance_s_lo, guidance_s_hi: only where s_lo < σ/α ≤ s_hi; empty: every step)."""
     ckpt = c.load_model(checkpoint, upload)
     T = ckpt.diffusion_config.T
     s = c.sampling_steps(steps, T)
@@ -48,6 +50,7 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     seed = c.seed(seed)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
+    interval = c.guidance_interval(guidance_s_lo, guidance_s_hi, w)
     c.check_work(ckpt, [c.sampling_pass(t("work.pass", sampler="DDPM", steps=T), T, n, labels, w),
                         c.sampling_pass(t("work.pass", sampler="DDIM", steps=s), s, n, labels, w)],
                  "work.lower_compare")
@@ -56,10 +59,10 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     total = T + s
     try:
         ddpm = generate(ckpt.model, ckpt.diffusion, sampler="ddpm", n=n, labels=labels, guidance_scale=w,
-                        seed=seed, x_T=x_T, amp=amp,
+                        seed=seed, x_T=x_T, amp=amp, guidance_interval=interval,
                         callback=c.progress_callback(progress, t("compare.progress_ddpm", T=T), 0, total))
         ddim = generate(ckpt.model, ckpt.diffusion, sampler="ddim", steps=s, eta=eta, n=n, labels=labels,
-                        guidance_scale=w, seed=seed, x_T=x_T, amp=amp,
+                        guidance_scale=w, seed=seed, x_T=x_T, amp=amp, guidance_interval=interval,
                         callback=c.progress_callback(progress, t("compare.progress_ddim", s=s), T, total))
     except ValueError as e:
         raise c.core_error(e) from None
@@ -67,7 +70,7 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     diff = float((ddpm.images - ddim.images).pow(2).mean().sqrt())
     numbers = {
         "checkpoint": c.checkpoint_title(ckpt, checkpoint, upload), "n": n, "seed": seed, "guidance_scale": w,
-        "precision": ddpm.settings["precision"],
+        "guidance_interval": ddpm.settings.get("guidance_interval"), "precision": ddpm.settings["precision"],
         "ddpm": {"steps": len(ddpm.timesteps), "network_calls": ddpm.network_calls, "seconds": round(ddpm.seconds, 3)},
         "ddim": {"steps": len(ddim.timesteps), "eta": eta, "network_calls": ddim.network_calls,
                  "seconds": round(ddim.seconds, 3)},
@@ -77,7 +80,7 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
 
     def caption(label, r):
         return t("compare.caption", label=label, calls=r.network_calls, precision=r.settings["precision"],
-                 seconds=r.seconds)
+                 seconds=r.seconds) + guided(w, interval)
     return CompareView(c.grid_image(ddpm.images, nrow), c.grid_image(ddim.images, nrow),
                        caption(t("compare.ddpm_label", T=T), ddpm),
                        caption(t("compare.ddim_label", s=s, eta=eta), ddim) + t("compare.faster", x=numbers["speedup"]),
@@ -103,9 +106,11 @@ class SamplersView:
 
 def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, classes: Any = None,
                      guidance_scale: float = 1.0, samplers: Any = None, calls: int = 10, seed: int = 0, n: int = 8,
-                     amp: str = "auto", progress=gr.Progress()) -> SamplersView:
-    """Two or more samplers with the same number of network calls (DDPM: always all T), from the very same x_T;
-    the RMS difference of each grid to DDPM's if DDPM is picked, else to the first sampler's."""
+                     amp: str = "auto", guidance_s_lo: Any = "", guidance_s_hi: Any = "",
+                     progress=gr.Progress()) -> SamplersView:
+    """Two or more samplers with the same number of network calls (DDPM: always all T), from the very same x_T and
+    with the same guidance (and guidance interval, as compare's); the RMS difference of each grid to DDPM's if DDPM
+    is picked, else to the first sampler's."""
     ckpt = c.load_model(checkpoint, upload)
     T = ckpt.diffusion_config.T
     sent = samplers if isinstance(samplers, (list, tuple)) else [samplers] if samplers else []   # an API caller's
@@ -118,6 +123,7 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     seed = c.seed(seed)
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
+    interval = c.guidance_interval(guidance_s_lo, guidance_s_hi, w)
     amp = c.precision(amp)
     x_T = initial_noise(n, ckpt.image_shape, seed)
     cost = {label: T if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
@@ -127,11 +133,11 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     try:
         for label in picked:
             name = COMPARE_SAMPLERS[label]
+            running = c.progress_callback(progress, t("samplers.progress", sampler=label, calls=cost[label]),
+                                          done, sum(cost.values()))
             results[label] = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=None if name == "ddpm" else s,
                                       n=n, labels=labels, guidance_scale=w, seed=seed, x_T=x_T, amp=amp,
-                                      callback=c.progress_callback(progress, t("samplers.progress", sampler=label,
-                                                                                  calls=cost[label]),
-                                                                   done, sum(cost.values())))
+                                      guidance_interval=interval, callback=running)
             done += cost[label]
     except ValueError as e:
         raise c.core_error(e) from None
@@ -144,10 +150,16 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
         gallery.append((c.grid_image(r.images, nrow, target=360),
                         t("samplers.caption", sampler=label, calls=r.network_calls, seconds=r.seconds)))
         table.append([label, r.network_calls, round(r.seconds, 3), round(rms, 4)])
-    info = t("samplers.info", k=len(picked), seed=seed, reference=reference)
+    info = t("samplers.info", k=len(picked), seed=seed, reference=reference) + guided(w, interval)
     if any(r.settings.get("convention") == "diffusers" for r in results.values()):   # whose conventions ran
         info += "  \n" + t("sample.convention_diffusers", spacing=next(iter(results.values())).settings["spacing"])
     return SamplersView(gallery, {"headers": [t(k) for k in SAMPLER_COLUMNS], "data": table}, info)
+
+
+def guided(w: float, interval: Optional[tuple]) -> str:
+    """' · guidance 3 on s ∈ (0.28, 5.42] only' after a guided comparison's caption, in the page's language;
+    '' for w = 1."""
+    return "" if w == 1.0 else t("compare.guided", w=c.guidance_words(w, interval))
 
 
 # ----------------------------------------------------------------------------------------------- quality
@@ -257,9 +269,11 @@ DOCTOR_COLUMNS = ("doctor.col_sampler", "doctor.col_calls", "doctor.col_fid", "d
 
 
 def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, calls: int = 10, n: int = 100,
-           guidance_scale: float = 1.0, progress=gr.Progress()) -> DoctorView:
+           guidance_scale: float = 1.0, guidance_s_lo: Any = "", guidance_s_hi: Any = "",
+           progress=gr.Progress()) -> DoctorView:
     """Which sampler this model needs at `calls` network calls (diagnostics.doctor): every candidate from the same
-    x_T and labels, FID against the model's training split beside the real-vs-real floor with its interval."""
+    x_T and labels (and guidance, with the tab's interval), FID against the model's training split beside the
+    real-vs-real floor with its interval."""
     from diagnostics.doctor import CANDIDATES, MAX_CALLS, MIN_CALLS, MIN_N, sampler_doctor
     from diagnostics.report import load_real_data
     ckpt = c.load_model(checkpoint, upload)
@@ -267,6 +281,7 @@ def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     n = c.number("name.n", n, MIN_N, limits.MAX_DOCTOR_IMAGES, integer=True,
                  hint=t("hint.max_here", n=limits.MAX_DOCTOR_IMAGES))
     w = c.guidance(guidance_scale, ckpt)
+    interval = c.guidance_interval(guidance_s_lo, guidance_s_hi, w)
     real, why = load_real_data(ckpt)
     if real is None:
         raise c.user_error(t("doctor.no_data", why=show(why)))
@@ -274,7 +289,7 @@ def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     c.check_work(ckpt, [c.sampling_pass(name, calls, n, labels, w) for name in CANDIDATES], "work.lower_doctor")
     progress(0.0, desc=t("doctor.progress"))
     try:
-        r = sampler_doctor(ckpt, real, calls=calls, n=n, guidance_scale=w,
+        r = sampler_doctor(ckpt, real, calls=calls, n=n, guidance_scale=w, guidance_interval=interval,
                            callback=lambda done, total: (guard.check(f"{done}/{total}"),
                                                          progress(done / total, desc=t("doctor.progress"))))
     except ValueError as e:
@@ -286,7 +301,7 @@ def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     verdict = t("doctor.verdict", verdict=t(f"doctor.verdict_{r.verdict}"), summary=show(r.summary),
                 fix=t("doctor.fix", fix=show(r.fix)) if r.fix is not None else "",
                 n=r.n, seed=r.seed, floor=r.floor if r.floor is not None else float("nan"), network=show(r.network))
-    verdict += "".join("  \n" + show(note) for note in r.notes)
+    verdict += guided(w, interval) + "".join("  \n" + show(note) for note in r.notes)
     return DoctorView(verdict, {"headers": [t(k) for k in DOCTOR_COLUMNS], "data": rows},
                       plots.exposure_figure(r.curves))
 
@@ -303,10 +318,12 @@ def build(classes: list[str], T: int) -> CompareTab:
     with gr.Tab(L("tab.compare"), id="compare") as tab:
         with gr.Row():
             with gr.Column(scale=1, min_width=320):
-                ckpt, upload = c.checkpoint_picker("compare")       # the MNIST showcase (bench/results covers it and digits)
+                ckpt, upload = c.checkpoint_picker("compare")   # the MNIST showcase (bench/results covers it, digits)
                 cls = gr.CheckboxGroup(classes, value=[], label=L("sample.classes"))
                 guidance = gr.Slider(0, limits.MAX_GUIDANCE, value=1.0, step=0.1, label=L("sample.guidance"),
-                                     info=L("sample.guidance_info", max=limits.MAX_GUIDANCE))
+                                     info=L("sample.guidance_info", max=limits.MAX_GUIDANCE),
+                                     elem_id="compare-guidance")
+                guidance_lo, guidance_hi = c.guidance_interval_boxes("compare")
                 steps = gr.Slider(1, T, value=25, step=1, label=L("compare.steps"), info=L("sample.steps_info"))
                 eta = gr.Slider(0, 1, value=0.0, step=0.05, label=L("compare.eta"), info=L("sample.eta_info"))
                 with gr.Row():
@@ -363,16 +380,18 @@ def build(classes: list[str], T: int) -> CompareTab:
                     d_plot = gr.Plot(label=L("doctor.plot_title"), elem_id="doctor-plot")
 
     view = dict(ddpm=ddpm, ddim=ddim, ddpm_info=ddpm_text, ddim_info=ddim_text, numbers=numbers)
-    inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n, amp]
+    inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n, amp, guidance_lo, guidance_hi]
     btn.click(c.bind(compare, view), inputs, c.components(view), api_name="compare", **c.COMPUTE)
     s_view = dict(gallery=s_gallery, table=s_table, samplers_info=s_info)
-    s_btn.click(c.bind(compare_samplers, s_view), [ckpt, upload, cls, guidance, pick, calls, seed, n, amp],
+    s_btn.click(c.bind(compare_samplers, s_view), [ckpt, upload, cls, guidance, pick, calls, seed, n, amp,
+                                                           guidance_lo, guidance_hi],
                 c.components(s_view), api_name="compare_samplers", **c.COMPUTE)
     q_view = dict(plot=q_plot, note=q_note)
     q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload, q_ref, q_ref_zip, q_train], c.components(q_view),
                 api_name="quality", **c.COMPUTE)
     d_view = dict(verdict=d_verdict, table=d_table, plot=d_plot)
-    d_btn.click(c.bind(doctor, d_view), [ckpt, upload, d_calls, d_n, guidance], c.components(d_view),
+    d_btn.click(c.bind(doctor, d_view), [ckpt, upload, d_calls, d_n, guidance, guidance_lo, guidance_hi],
+                c.components(d_view),
                 api_name="doctor", **c.COMPUTE)
     tab.select(c.bind(quality_plot, q_view), [ckpt, upload], c.components(q_view), api_name="quality_plot",
                show_progress="hidden", **c.RAW)
