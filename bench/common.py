@@ -284,10 +284,12 @@ def fmt(v) -> str:
 
 
 def interval_text(iv: Optional[dict], spec: str = ".2f") -> Optional[str]:
-    """A result file's interval (diagnostics.intervals.Interval.as_dict) as a table cell, '1.23 (1.01-1.50)';
-    None where there is no interval."""
-    if not iv or iv.get("low") is None:
+    """A result file's interval (diagnostics.intervals.Interval.as_dict) as a table cell, '1.23 (1.01-1.50)', or
+    '1.23 (no interval)' where the estimate has none (too few samples); None where there is no estimate."""
+    if not iv or iv.get("estimate") is None:
         return None
+    if iv.get("low") is None or iv.get("high") is None:
+        return f"{iv['estimate']:{spec}} (no interval)"
     return f"{iv['estimate']:{spec}} ({iv['low']:{spec}}-{iv['high']:{spec}})"
 
 

@@ -79,6 +79,15 @@ def test_common_helpers(tmp_path):
     assert positive(common.matmul_gflops("cpu", n=128, repeats=1))
 
 
+def test_an_interval_cell_names_what_it_holds():
+    """A table cell of an interval: the estimate and its ends, the estimate alone said so where there is no interval
+    (too few samples), nothing where there is no estimate."""
+    assert common.interval_text(Interval(1.234, 1.01, 1.5).as_dict()) == "1.23 (1.01-1.50)"
+    assert common.interval_text(Interval(0.5, 0.41, 0.62).as_dict(), ".3f") == "0.500 (0.410-0.620)"
+    assert common.interval_text(Interval(2.0, reason="too few").as_dict()) == "2.00 (no interval)"
+    assert common.interval_text(None) is None and common.interval_text({}) is None
+
+
 # --------------------------------------------------------------------------------------------- scripts
 def test_train_speed(tmp_path):
     from bench import train_speed
