@@ -291,6 +291,19 @@ def test_the_compare_tab_guides_every_grid_and_the_doctor_on_the_interval(tmp_pa
     assert doctor_kw["guidance_interval"] == (0.28, 5.42) and doctor_kw["guidance_scale"] == 2.0
 
 
+def test_the_docs_name_the_steps_the_interval_covers():
+    """docs/sample.md and the benchmarks page say which t (counted from 0) of the linear schedule with T = 1000 have
+    s in (0.28, 5.42]: computed here from the schedule, not copied."""
+    from pathlib import Path
+    d = GaussianDiffusion(DiffusionConfig(T=1000), dtype=torch.float64)
+    inside = [t for t in range(1000) if bool(GuidanceInterval(0.28, 5.42).contains(torch.tensor(_s(d, t))))]
+    assert inside == list(range(inside[0], inside[-1] + 1))
+    words = f"t = {inside[0]} … {inside[-1]}"
+    root = Path(__file__).resolve().parents[1]
+    for page in ("docs/sample.md", "docs/reference/benchmarks.md"):
+        assert words in (root / page).read_text(encoding="utf-8"), page
+
+
 def test_as_guidance_interval_reads_open_ends():
     assert as_guidance_interval(None) is None
     assert as_guidance_interval((None, None)) == GuidanceInterval(0.0, math.inf)
