@@ -108,6 +108,14 @@ def set_number(page, elem_id: str, value) -> None:
     sync_api.expect(box).to_have_value(str(value))
 
 
+def fill_guidance_interval(page, tab: str, lo: str, hi: str) -> None:
+    """Type the two guidance-interval boxes of a tab ("" empties one)."""
+    for end, value in (("lo", lo), ("hi", hi)):
+        box = page.locator(f"#{tab}-guidance-{end} :is(input, textarea)").first
+        box.fill(value)
+        box.blur()
+
+
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
@@ -207,17 +215,12 @@ def test_the_guidance_interval_reaches_the_sampler(page):
     expect = sync_api.expect
     open_tab(page, "Sample")
     set_number(page, "sample-n", 4)
-    lo, hi = (page.locator(f"#sample-guidance-{end} :is(input, textarea)").first for end in ("lo", "hi"))
-    lo.fill("0.28")
-    hi.fill("5.42")
-    hi.blur()
+    fill_guidance_interval(page, "sample", "0.28", "5.42")
     page.locator("#sample-button").click()
     info = page.locator("#sample-info")
     expect(info).to_contain_text("on s ∈ (0.28, 5.42] only", timeout=180_000)
     expect(info).to_contain_text("4 images")
-    lo.fill("")
-    hi.fill("")
-    hi.blur()
+    fill_guidance_interval(page, "sample", "", "")
     page.locator("#sample-button").click()
     expect(info).not_to_contain_text("on s ∈", timeout=180_000)
 
@@ -278,17 +281,12 @@ def test_the_compare_tab_guides_on_the_interval(page):
     expect = sync_api.expect
     open_tab(page, "Compare")
     set_number(page, "compare-guidance", 2)
-    lo, hi = (page.locator(f"#compare-guidance-{end} :is(input, textarea)").first for end in ("lo", "hi"))
-    lo.fill("0.28")
-    hi.fill("5.42")
-    hi.blur()
+    fill_guidance_interval(page, "compare", "0.28", "5.42")
     page.locator("#compare-samplers-button").click()
     expect(page.get_by_text(re.compile(r"All 3 start .* guidance 2 on s ∈ \(0\.28, 5\.42\] only")).first).to_be_visible(
         timeout=600_000)
     set_number(page, "compare-guidance", 1)
-    lo.fill("")
-    hi.fill("")
-    hi.blur()
+    fill_guidance_interval(page, "compare", "", "")
 
 
 def test_train_tab_starts_shows_progress_and_stops(page, shots_dir):

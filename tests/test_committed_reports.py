@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RENDERED = ("report_mnist", "report_mnist_w1", "report_emoji", "report_emoji_w2")
+RENDERED = ("report_mnist", "report_mnist_w1", "report_emoji", "report_emoji_w2", "report_emoji_interval_1_542",
+            "report_emoji_seed3")
 
 
 @pytest.mark.parametrize("name", RENDERED)
@@ -136,6 +137,67 @@ def test_the_colour_card_quotes_its_setting_runs_and_its_previous_report():
     assert (f"mean saturation {cn['generated_mean_saturation']:.2f} against {cn['real_mean_saturation']:.2f}, a "
             f"distance of {cn['saturation_ratio']:.2f}× its real-vs-real floor") in card
     assert f"the same distance was {cw['saturation_ratio']:.2f}×" in card
+
+
+def test_the_colour_card_quotes_its_interval_sweep_and_its_confirmation():
+    """The colour card's paragraph on choosing the interval's ends: the rows it quotes are the benchmark's, the row
+    the rule chose is the one the rule picks from those files, and its confirming report and the current setting's
+    report on the same seed are quoted as they measured; the rule's verdict (not adopted) follows from them."""
+    import json
+    from diagnostics.intervals import proportion_interval
+    card = (ROOT / "checkpoints" / "README.md").read_text(encoding="utf-8")
+    start = card.index("**Choosing the interval's ends (not adopted).**")
+    text = " ".join(card[start:card.index("**A trial with network dropout")].split())
+    rows = []
+    for name in ("", "_028_2", "_028_15", "_1_542", "_1_15"):
+        bench = json.loads((ROOT / "bench" / "results" / f"guidance_emoji_interval{name}.json").read_text("utf-8"))
+        rows += [r for r in bench["rows"] if r["cfg_scale"] >= 3.0]
+    assert len(rows) == 15 and all(r["n"] == 270 for r in rows)
+
+    def cells(r):
+        a, d, f = r["conditional_accuracy_interval"], r["within_class_diversity"], r["fid_ratio"]
+        return (f"accuracy {a['estimate']:.1%} ({100 * a['low']:.1f}–{a['high']:.1%}), within-class diversity "
+                f"{d['estimate']:.2f}× ({d['low']:.2f}–{d['high']:.2f}×), FID/floor {f['estimate']:.2f}× "
+                f"({f['low']:.2f}–{f['high']:.2f}×)")
+    qualifying = [r for r in rows if r["conditional_accuracy"] >= 0.74 and r["within_class_diversity"]["estimate"]
+                  >= 0.925]
+    chosen = min(qualifying, key=lambda r: r["fid_ratio"]["estimate"])
+    assert sorted((r["cfg_scale"], tuple(r["guidance_interval"])) for r in qualifying) == \
+        [(4.0, (0.28, 5.42)), (4.0, (1.0, 5.42)), (5.0, (0.28, 5.42)), (5.0, (1.0, 5.42))]
+    assert (chosen["cfg_scale"], chosen["guidance_interval"]) == (4.0, [1.0, 5.42])
+    assert f"**w = 4 on (1, 5.42]**: {cells(chosen)}" in text
+    low_stop = [r for r in rows if r["guidance_interval"] == [0.28, 2.0]]
+    best = min(low_stop, key=lambda r: r["fid_ratio"]["estimate"])
+    f = best["fid_ratio"]
+    assert f"down to {f['estimate']:.2f}× ({f['low']:.2f}–{f['high']:.2f}×) at w = {best['cfg_scale']:g}" in text
+    a = max(low_stop, key=lambda r: r["conditional_accuracy"])["conditional_accuracy_interval"]
+    assert f"{a['estimate']:.1%} ({100 * a['low']:.1f}–{a['high']:.1%}) at most" in text and a["estimate"] < 0.74
+    high = [r for r in rows if r["guidance_interval"][1] == 15.0]
+    divs = [r["within_class_diversity"]["estimate"] for r in high]
+    assert f"up to {max(r['conditional_accuracy'] for r in high):.1%}" in text
+    assert f"diversity {min(divs):.2f}–{max(divs):.2f}×" in text
+    spread = [r["fid_ratio"]["estimate"] for r in qualifying]
+    assert f"({min(spread):.2f}–{max(spread):.2f}×)" in text
+
+    def report(name):
+        saved = json.loads((ROOT / "docs" / name / "report.json").read_text(encoding="utf-8"))
+        checks = {c["key"]: c for c in saved["checks"]}
+        q = checks["sample_quality"]["numbers"]
+        acc = proportion_interval(round(q["conditional_accuracy"] * q["n_generated"]), q["n_generated"])
+        return saved["settings"], acc, checks["diversity"]["numbers"]["within_class_ratio"], q["fid_ratio"], checks
+    for name, settings in (("report_emoji_interval_1_542", (4.0, [1.0, 5.42])),
+                           ("report_emoji_seed3", (3.0, [0.28, 5.42]))):
+        run, acc, d, f, checks = report(name)
+        assert (run["guidance_scale"], run["guidance_interval"], run["seed"], run["n"]) == (*settings, 3, 900)
+        assert f"accuracy {acc.estimate:.1%} ({100 * acc.low:.1f}–{acc.high:.1%})" in text, name
+        assert f"within-class diversity {d['estimate']:.2f}× ({d['low']:.2f}–{d['high']:.2f}×)" in text, name
+        assert f"FID/floor {f['estimate']:.2f}× ({f['low']:.2f}–{f['high']:.2f}×)" in text, name
+    _, acc, d, f, checks = report("report_emoji_interval_1_542")
+    _, _, _, current, _ = report("report_emoji")
+    assert acc.low > 0.71 and checks["memorisation"]["verdict"] == "ok"                 # still met
+    assert d["low"] < 0.9 < d["high"] and f["estimate"] > current["estimate"]          # so it failed the rule
+    assert f"current setting's {current['estimate']:.2f}×" in text and "**failed** on diversity and FID" in text
+    assert f"from {current['estimate']:.2f}× on seed 2 to {report('report_emoji_seed3')[3]['estimate']:.2f}×" in text
 
 
 @pytest.mark.parametrize("readme, times", [("README.md", "×"), ("README.zh-CN.md", " 倍")])

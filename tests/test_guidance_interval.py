@@ -190,6 +190,17 @@ def test_the_report_samples_with_the_interval_and_says_so(tmp_path, write_tiny_c
     assert json.loads(plain.json_path.read_text(encoding="utf-8"))["settings"]["guidance_interval"] is None
 
 
+def _record_intervals(monkeypatch, module) -> list:
+    """The guidance_interval of every generate() call `module` makes, in order (the calls still run)."""
+    seen, real_generate = [], module.generate
+
+    def recording(*args, **kw):
+        seen.append(kw.get("guidance_interval"))
+        return real_generate(*args, **kw)
+    monkeypatch.setattr(module, "generate", recording)
+    return seen
+
+
 # ------------------------------------------------------------------------------------------- the app
 @pytest.mark.usefixtures("restore_torch_threads", "app_env")
 def test_the_sample_tab_takes_the_interval_and_follows_a_recorded_one(tmp_path, write_tiny_checkpoint):
@@ -253,13 +264,7 @@ def test_the_compare_tab_guides_every_grid_and_the_doctor_on_the_interval(tmp_pa
     from demo import checkpoints
     from demo.tabs import compare
     import diagnostics.doctor
-    seen = []
-    real_generate = compare.generate
-
-    def recording(*args, **kw):
-        seen.append(kw.get("guidance_interval"))
-        return real_generate(*args, **kw)
-    monkeypatch.setattr(compare, "generate", recording)
+    seen = _record_intervals(monkeypatch, compare)
     path = write_tiny_checkpoint(tmp_path / "c.safetensors", num_classes=3)
     run = dict(checkpoint=checkpoints.UPLOAD, upload=str(path), classes=[], guidance_scale=3.0, seed=0, n=2)
     v = compare.compare(**run, steps=4, eta=1.0, guidance_s_lo="0.28", guidance_s_hi="5.42")
@@ -322,13 +327,7 @@ def test_the_sampler_doctor_guides_every_candidate_on_the_interval(monkeypatch):
     add_cli(parser.add_subparsers(dest="command"))
     assert parser.parse_args(["doctor", "digits", "--guidance-interval", "0.28", "5.42"]).guidance_interval == \
         [0.28, 5.42]
-    seen = []
-    real_generate = doctor.generate
-
-    def recording(*args, **kw):
-        seen.append(kw.get("guidance_interval"))
-        return real_generate(*args, **kw)
-    monkeypatch.setattr(doctor, "generate", recording)
+    seen = _record_intervals(monkeypatch, doctor)
     ck, real = load_checkpoint("digits"), load_dataset("digits")
     r = doctor.sampler_doctor(ck, real, calls=4, n=50, guidance_scale=2.0, guidance_interval=(0.28, 5.42),
                               candidates={doctor.ODE: doctor.CANDIDATES[doctor.ODE]})
