@@ -73,9 +73,7 @@ def quality_figure(rows: Sequence[dict], title: str = "", metric: str = "fid", m
         fig.add_hline(y=floor, line_dash="dash", line_color="#888",
                       annotation_text=t("plot.floor", floor=floor), annotation_position="top left")
     fig.update_layout(**_LAYOUT, title=title, xaxis_title=t("plot.quality_x"), yaxis_title=metric_label)
-    ticks = sorted({calls(r) for r in rows})
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(s) for s in ticks])
-    return fig
+    return _calls_axis(fig, {calls(r) for r in rows})
 
 
 def _series(r: dict) -> str:
@@ -109,12 +107,33 @@ def ratio_figure(rows: Sequence[dict], title: str = "") -> go.Figure:
             marker=dict(size=9 if key.startswith("DDPM") else 6), hovertext=hover, hoverinfo="text",
             error_y=dict(type="data", symmetric=False, array=[i["high"] - i["estimate"] for i in iv],
                          arrayminus=[i["estimate"] - i["low"] for i in iv], thickness=1)))
-    fig.add_hline(y=1.0, line_dash="dash", line_color="#888", annotation_text=t("plot.floor_line"),
-                  annotation_position="top left")
+    fig.add_hline(y=1.0, line_dash="dash", line_color="#888")
+    # on a log axis an annotation's y is log10 of the value (add_hline's own annotation would sit at 10)
+    fig.add_annotation(text=t("plot.floor_line"), x=0, xref="paper", y=0.0, yref="y", xanchor="left",
+                       yanchor="bottom", showarrow=False, font=dict(color="#555"))
     fig.update_layout(**_LAYOUT, title=title or t("plot.quality_title"), xaxis_title=t("plot.quality_x"),
                       yaxis_title=t("plot.ratio_y"))
-    ticks = sorted({calls(r) for r in rows})
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(s) for s in ticks])
+    fig.update_yaxes(type="log")                   # a ratio: 2× and 0.5× the same distance from the floor's 1
+    return _calls_axis(fig, {calls(r) for r in rows})
+
+
+LEGEND_ABOVE = 3          # more series than this: the legend goes under the plot, where it cannot cover the title
+MIN_TICK_RATIO = 1.3      # labelled network calls at least this factor apart, so that their labels never overlap
+
+
+def _calls_axis(fig: go.Figure, calls: set) -> go.Figure:
+    """A log axis of network calls labelled at the calls the rows have (thinned so that labels keep apart; the
+    largest is always labelled), and the legend under the plot when the series are many."""
+    ticks: list = []
+    for c in sorted(calls, reverse=True):
+        if not ticks or ticks[-1] / c >= MIN_TICK_RATIO:
+            ticks.append(c)
+    ticks.reverse()
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(c) for c in ticks])
+    if len(fig.data) > LEGEND_ABOVE:
+        rows = -(-len(fig.data) // 2)                                  # two entries a line in the tab's column
+        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0),
+                          height=_LAYOUT["height"] + 22 * rows, margin=dict(_LAYOUT["margin"], b=70 + 22 * rows))
     return fig
 
 
