@@ -142,8 +142,12 @@ def generalisation_figure(numbers: dict, lang: str = "en") -> go.Figure:
     fig = _fig(w("gen_title"), w("band"), "MSE(ε̂, ε)", barmode="group", yaxis_type="log")
     fig.add_trace(go.Bar(x=bands, y=[r["train_loss"] for r in rows], name=w("training_images")))
     fig.add_trace(go.Bar(x=bands, y=[r["heldout_loss"] for r in rows], name=w("heldout_images")))
+    bars = None if any(r.get("gap_relative_low") is None for r in rows) else dict(     # reports before the interval
+        type="data", symmetric=False, thickness=1, arrayminus=[100 * (r["gap_relative"] - r["gap_relative_low"])
+                                                              for r in rows],
+        array=[100 * (r["gap_relative_high"] - r["gap_relative"]) for r in rows])
     fig.add_trace(go.Scatter(x=bands, y=[100 * r["gap_relative"] for r in rows], mode="lines+markers", yaxis="y2",
-                             name=w("gap"), line=dict(dash="dot")))
+                             name=w("gap" if bars is None else "gap_interval"), line=dict(dash="dot"), error_y=bars))
     fig.update_layout(yaxis2=dict(title=w("gap_axis"), overlaying="y", side="right", zeroline=True))
     return fig
 

@@ -200,6 +200,20 @@ def test_the_colour_card_quotes_its_interval_sweep_and_its_confirmation():
     assert f"from {current['estimate']:.2f}× on seed 2 to {report('report_emoji_seed3')[3]['estimate']:.2f}×" in text
 
 
+def test_the_checks_page_quotes_the_colour_models_generalisation_gap_on_two_seeds():
+    """docs/reference/checks.md's example of a gap near the line: the colour model's largest gap in its reports at
+    one setting on seeds 2 and 3, one a warning and the other not."""
+    import json
+    page = " ".join((ROOT / "docs" / "reference" / "checks.md").read_text(encoding="utf-8").split())
+    gaps = []
+    for name in ("report_emoji", "report_emoji_seed3"):
+        saved = json.loads((ROOT / "docs" / name / "report.json").read_text(encoding="utf-8"))
+        check = next(c for c in saved["checks"] if c["key"] == "generalisation")
+        gaps.append((check["numbers"]["max_gap_relative"], check["verdict"]))
+    assert [v for _, v in gaps] == ["warn", "ok"]
+    assert f"the largest gap was {gaps[0][0]:+.0%} on one seed and {gaps[1][0]:+.0%} on another" in page
+
+
 @pytest.mark.parametrize("readme, times", [("README.md", "×"), ("README.zh-CN.md", " 倍")])
 def test_the_readmes_colour_paragraph_quotes_the_colour_report(readme, times):
     """Both READMEs' colour-model paragraph quote its report at its setting: accuracy, within-class diversity and

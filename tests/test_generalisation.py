@@ -101,6 +101,32 @@ def test_pairs_share_t_and_noise(small_digits):
         paired_denoising_losses(model, diff, train[:10], train[:9], bands=band_edges(100))
 
 
+def test_the_relative_gap_has_its_delta_method_interval(small_digits):
+    """The relative gap mean(h)/mean(l) − 1 of paired losses gets its standard error by the delta method, which agrees
+    with a bootstrap of the same pairs in float64; each band carries its 95% interval and the summary quotes it."""
+    from diagnostics.checks.generalisation import Z95, relative_gap_se
+    g = torch.Generator().manual_seed(0)
+    for shift in (0.0, 0.3):
+        l = torch.distributions.Gamma(2.0, 20.0).sample((400,)).double()            # paired losses, held-out
+        h = l * (1 + shift) + 0.02 * torch.randn(400, generator=g, dtype=torch.float64)  # correlated with training
+        idx = torch.randint(0, 400, (4000, 400), generator=g)
+        boot = h[idx].mean(1) / l[idx].mean(1) - 1
+        assert relative_gap_se(l, h) == pytest.approx(float(boot.std()), rel=0.1), shift
+    assert relative_gap_se(torch.ones(1), torch.ones(1)) == math.inf
+    train, held = small_digits
+    diff = GaussianDiffusion(DiffusionConfig(T=1000))
+    r = check_generalisation(EmpiricalDenoiser(diff, train), diff, train, held, n=60, draws=2)
+    for row in r.numbers["per_band"]:
+        assert row["gap_relative_low"] == pytest.approx(row["gap_relative"] - Z95 * row["gap_relative_se"])
+        assert row["gap_relative_high"] == pytest.approx(row["gap_relative"] + Z95 * row["gap_relative_se"])
+    first = r.numbers["per_band"][0]
+    assert f"{first['gap_relative']:+.0%}, 95% interval {first['gap_relative_low']:+.0%} to " in str(r.summary)
+    both = check_generalisation(EmpiricalDenoiser(diff, torch.cat([train, held])), diff, train, held, n=60, draws=2)
+    worst = max(both.numbers["per_band"], key=lambda x: x["gap_relative"])
+    assert both.verdict == "ok" and (f"(95% interval {worst['gap_relative_low']:+.1%} to "
+                                     f"{worst['gap_relative_high']:+.1%}; {worst['band']})") in str(both.summary)
+
+
 def test_skips_without_an_unseen_heldout_split(small_digits):
     train, held = small_digits
     diff = GaussianDiffusion(DiffusionConfig(T=100))
@@ -230,3 +256,21 @@ def test_splits_are_compared_class_for_class():
     ja, jb = class_matched_pairs(a, a, 12, 3, len(a), len(a))
     assert (ja == jb).all()
     assert len(class_matched_pairs(a, b, 10_000, 0, len(a), len(b))[0]) == 20    # every matchable pair, no more
+
+
+def test_the_gap_figure_draws_the_interval_and_reads_older_reports(small_digits):
+    """The report's generalisation figure: the gap line carries each band's 95% interval as error bars (and says
+    so in its name); a report written before the interval existed still draws, without bars."""
+    from diagnostics.plots import generalisation_figure
+    train, held = small_digits
+    diff = GaussianDiffusion(DiffusionConfig(T=1000))
+    numbers = check_generalisation(EmpiricalDenoiser(diff, train), diff, train, held, n=60, draws=2).numbers
+    gap = generalisation_figure(numbers).data[-1]
+    rows = numbers["per_band"]
+    assert list(gap.error_y.array) == pytest.approx([100 * (r["gap_relative_high"] - r["gap_relative"]) for r in rows])
+    assert list(gap.error_y.arrayminus) == pytest.approx([100 * (r["gap_relative"] - r["gap_relative_low"])
+                                                          for r in rows])
+    assert "95% interval" in gap.name
+    old = {**numbers, "per_band": [{k: v for k, v in r.items() if not k.startswith("gap_relative_")} for r in rows]}
+    gap = generalisation_figure(old).data[-1]
+    assert gap.error_y.array is None and "interval" not in gap.name

@@ -32,6 +32,21 @@ BANDS = (0.0, 0.05, 0.15, 0.35, 0.6, 1.0)     # band edges as fractions of T; th
 FIX = msg("generalisation.fix")
 
 
+Z95 = 1.959963984540054                     # the normal 97.5% quantile: a 95% interval is ± Z95 standard errors
+
+
+def relative_gap_se(train_losses: Tensor, heldout_losses: Tensor) -> float:
+    """Standard error of the relative gap r = mean(h)/mean(l) − 1 over paired losses (l_i, h_i), by the delta
+    method: Var(mean(h)/mean(l)) ≈ Var(h_i − R·l_i) / (m·mean(l)²), R = mean(h)/mean(l) (a ratio of two means of the
+    same pairs, whose shared noise cancels in h_i − R·l_i)."""
+    l, h = train_losses.double(), heldout_losses.double()
+    m, mean_l = l.numel(), float(l.mean())
+    if m < 2 or mean_l <= 0:
+        return math.inf
+    R = float(h.mean()) / mean_l
+    return float((h - R * l).std() / (math.sqrt(m) * mean_l))
+
+
 def band_edges(T: int, fractions: Sequence[float] = BANDS) -> list[tuple[int, int]]:
     """[(lo, hi)) timestep ranges for the bands, each non-empty, covering 0 … T−1."""
     cuts = sorted({min(T, max(0, round(f * T))) for f in fractions} | {0, T})
@@ -115,8 +130,10 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
         tr, he = float(l_tr[b].mean()), float(l_he[b].mean())
         gap, se = float(d.mean()), float(d.std() / math.sqrt(d.numel()))
         rel = gap / tr if tr > 0 else math.inf
+        rel_se = relative_gap_se(l_tr[b].flatten(), l_he[b].flatten())
         row = {"band": f"t ∈ [{lo}, {hi - 1}]", "t_lo": lo, "t_hi": hi - 1, "train_loss": tr, "heldout_loss": he,
-               "gap": gap, "gap_se": se, "gap_relative": rel}
+               "gap": gap, "gap_se": se, "gap_relative": rel, "gap_relative_se": rel_se,
+               "gap_relative_low": rel - Z95 * rel_se, "gap_relative_high": rel + Z95 * rel_se}
         if not (math.isfinite(tr) and math.isfinite(he)):
             return CheckResult(KEY, TITLE, "fail", msg("generalisation.nonfinite"), {"per_band": rows + [row]},
                                msg("generalisation.nonfinite_rule"), msg("generalisation.nonfinite_fix"), n=n,
@@ -132,11 +149,13 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
     rule = msg("generalisation.rule", gap=th.generalisation_gap_warn)
     notes = [msg("generalisation.note_sizes", n=n, draws=draws), msg("generalisation.note_low_noise")]
     if flagged:
-        where = [msg("generalisation.band", band=r["band"], gap=r["gap_relative"]) for r in flagged]
+        where = [msg("generalisation.band_interval", band=r["band"], gap=r["gap_relative"],
+                     low=r["gap_relative_low"], high=r["gap_relative_high"]) for r in flagged]
         key = "generalisation.warn_low" if flagged[0] is rows[0] else "generalisation.warn"
         return CheckResult(KEY, TITLE, "warn", msg(key, where=where), numbers, rule,
                            FIX, n=n, notes=notes, seconds=time.perf_counter() - start)
-    summary = msg("generalisation.ok", gap=worst["gap_relative"], band=worst["band"], low=rows[0]["gap_relative"])
+    summary = msg("generalisation.ok_interval", gap=worst["gap_relative"], band=worst["band"],
+                  gap_low=worst["gap_relative_low"], gap_high=worst["gap_relative_high"], low=rows[0]["gap_relative"])
     return CheckResult(KEY, TITLE, "ok", summary, numbers, rule, None, n=n, notes=notes,
                        seconds=time.perf_counter() - start)
 
