@@ -36,8 +36,8 @@ Z95 = 1.959963984540054                     # the normal 97.5% quantile: a 95% i
 
 
 def relative_gap_se(train_losses: Tensor, heldout_losses: Tensor) -> float:
-    """Standard error of the relative gap r = mean(h)/mean(l) − 1 over paired losses (l_i, h_i), by the delta
-    method: Var(mean(h)/mean(l)) ≈ Var(h_i − R·l_i) / (m·mean(l)²), R = mean(h)/mean(l) (a ratio of two means of the
+    """Standard error of the relative gap r = mean(h)/mean(l) − 1 over paired losses (l_i, h_i), one per image pair
+    (averaged over its draws, which share its images), by the delta method: Var(mean(h)/mean(l)) ≈ Var(h_i − R·l_i) / (m·mean(l)²), R = mean(h)/mean(l) (a ratio of two means of the
     same pairs, whose shared noise cancels in h_i − R·l_i)."""
     l, h = train_losses.double(), heldout_losses.double()
     m, mean_l = l.numel(), float(l.mean())
@@ -130,7 +130,7 @@ def check_generalisation(model, diffusion: GaussianDiffusion, train: Optional[Te
         tr, he = float(l_tr[b].mean()), float(l_he[b].mean())
         gap, se = float(d.mean()), float(d.std() / math.sqrt(d.numel()))
         rel = gap / tr if tr > 0 else math.inf
-        rel_se = relative_gap_se(l_tr[b].flatten(), l_he[b].flatten())
+        rel_se = relative_gap_se(l_tr[b].mean(0), l_he[b].mean(0))     # per pair: its draws share its images
         row = {"band": f"t ∈ [{lo}, {hi - 1}]", "t_lo": lo, "t_hi": hi - 1, "train_loss": tr, "heldout_loss": he,
                "gap": gap, "gap_se": se, "gap_relative": rel, "gap_relative_se": rel_se,
                "gap_relative_low": rel - Z95 * rel_se, "gap_relative_high": rel + Z95 * rel_se}
