@@ -201,8 +201,8 @@ def test_the_colour_card_quotes_its_interval_sweep_and_its_confirmation():
 
 
 def test_the_checks_page_quotes_the_colour_models_generalisation_gap_on_two_seeds():
-    """docs/reference/checks.md's example of a gap near the line: the colour model's largest gap in its reports at
-    one setting on seeds 2 and 3, one a warning and the other not."""
+    """docs/reference/checks.md's example of a gap near the line, and the colour card's: the colour model's largest
+    gap in its reports at one setting on seeds 2 and 3, one a warning and the other not."""
     import json
     page = " ".join((ROOT / "docs" / "reference" / "checks.md").read_text(encoding="utf-8").split())
     gaps = []
@@ -212,6 +212,10 @@ def test_the_checks_page_quotes_the_colour_models_generalisation_gap_on_two_seed
         gaps.append((check["numbers"]["max_gap_relative"], check["verdict"]))
     assert [v for _, v in gaps] == ["warn", "ok"]
     assert f"the largest gap was {gaps[0][0]:+.0%} on one seed and {gaps[1][0]:+.0%} on another" in page
+    card = " ".join((ROOT / "checkpoints" / "README.md").read_text(encoding="utf-8").split())
+    assert f"+{100 * gaps[0][0]:.0f}% at t ∈ [150, 349]" in card
+    assert f"on seed 3 ([that report](../docs/report_emoji_seed3/README.md)) the largest gap was {gaps[1][0]:+.0%}" \
+        " and the check passed" in card
 
 
 @pytest.mark.parametrize("readme, times", [("README.md", "×"), ("README.zh-CN.md", " 倍")])
