@@ -383,16 +383,15 @@ def build(classes: list[str], T: int) -> CompareTab:
     inputs = [ckpt, upload, cls, guidance, steps, eta, seed, n, amp, guidance_lo, guidance_hi]
     btn.click(c.bind(compare, view), inputs, c.components(view), api_name="compare", **c.COMPUTE)
     s_view = dict(gallery=s_gallery, table=s_table, samplers_info=s_info)
-    s_btn.click(c.bind(compare_samplers, s_view), [ckpt, upload, cls, guidance, pick, calls, seed, n, amp,
-                                                           guidance_lo, guidance_hi],
-                c.components(s_view), api_name="compare_samplers", **c.COMPUTE)
+    s_inputs = [ckpt, upload, cls, guidance, pick, calls, seed, n, amp, guidance_lo, guidance_hi]
+    s_btn.click(c.bind(compare_samplers, s_view), s_inputs, c.components(s_view), api_name="compare_samplers",
+                **c.COMPUTE)
     q_view = dict(plot=q_plot, note=q_note)
     q_btn.click(c.bind(measure_quality, q_view), [ckpt, upload, q_ref, q_ref_zip, q_train], c.components(q_view),
                 api_name="quality", **c.COMPUTE)
     d_view = dict(verdict=d_verdict, table=d_table, plot=d_plot)
     d_btn.click(c.bind(doctor, d_view), [ckpt, upload, d_calls, d_n, guidance, guidance_lo, guidance_hi],
-                c.components(d_view),
-                api_name="doctor", **c.COMPUTE)
+                c.components(d_view), api_name="doctor", **c.COMPUTE)
     tab.select(c.bind(quality_plot, q_view), [ckpt, upload], c.components(q_view), api_name="quality_plot",
                show_progress="hidden", **c.RAW)
     for changed in c.follow_checkpoint(ckpt, upload, cls, steps, guidance):

@@ -16,12 +16,14 @@ import time
 from typing import Optional, Sequence
 
 import torch
+from scipy.stats import norm
 from torch import Tensor
 
 from ddpm import GaussianDiffusion
 
 from ddpm.messages import MessageError
 from ..fid import class_matched_pairs
+from ..intervals import LEVEL
 from ..thresholds import DEFAULT_THRESHOLDS, Thresholds
 from ..text import Text, msg
 from .result import CheckResult, skipped, title_of
@@ -30,15 +32,14 @@ KEY = "generalisation"
 TITLE = title_of(KEY)
 BANDS = (0.0, 0.05, 0.15, 0.35, 0.6, 1.0)     # band edges as fractions of T; the first band is the lowest noise
 FIX = msg("generalisation.fix")
-
-
-Z95 = 1.959963984540054                     # the normal 97.5% quantile: a 95% interval is ± Z95 standard errors
+Z95 = float(norm.ppf(0.5 + LEVEL / 2))     # the relative gap's interval: ± Z95 standard errors (LEVEL = 95%)
 
 
 def relative_gap_se(train_losses: Tensor, heldout_losses: Tensor) -> float:
     """Standard error of the relative gap r = mean(h)/mean(l) − 1 over paired losses (l_i, h_i), one per image pair
-    (averaged over its draws, which share its images), by the delta method: Var(mean(h)/mean(l)) ≈ Var(h_i − R·l_i) / (m·mean(l)²), R = mean(h)/mean(l) (a ratio of two means of the
-    same pairs, whose shared noise cancels in h_i − R·l_i)."""
+    (averaged over its draws, which share its images), by the delta method:
+    Var(mean(h)/mean(l)) ≈ Var(h_i − R·l_i) / (m·mean(l)²), R = mean(h)/mean(l); the noise a pair shares cancels in
+    h_i − R·l_i."""
     l, h = train_losses.double(), heldout_losses.double()
     m, mean_l = l.numel(), float(l.mean())
     if m < 2 or mean_l <= 0:
