@@ -1,5 +1,6 @@
 """The committed Chinese reports are what `python -m diagnostics render --lang zh` writes from their report.json
 (the reports that store their messages; older ones are kept as they were made and say so in docs/diagnose.md)."""
+import math
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,15 @@ def test_the_colour_card_quotes_its_setting_runs_and_its_previous_report():
     assert (f"**Not resolved: within-class diversity**, {dn['estimate']:.2f}× ({dn['low']:.2f}–"
             f"{dn['high']:.2f}×)") in card
     assert f"**Not resolved: FID**, {fn['estimate']:.2f}× its floor ({fn['low']:.2f}–{fn['high']:.2f}×)" in card
+    width = fn["high"] / fn["estimate"]                  # the standard interval on the log scale: the same factor
+    assert f"Its upper end is {width:.2f}× the estimate" in card and fn["low"] == pytest.approx(fn["estimate"] / width)
+    assert f"met only by an estimate under {2 / width:.2f}×" in card
+    quality = next(c for c in json.loads((ROOT / "docs" / "report_emoji" / "report.json").read_text(encoding="utf-8"))
+                   ["checks"] if c["key"] == "sample_quality")["numbers"]
+    floor_share = (quality["fid_floor_std"] / quality["fid_floor"]) ** 2 / (math.log(width) / 1.96) ** 2
+    assert 0.4 < floor_share < 0.6 and quality["n_floor"] == 373            # "about half of that width (by variance)"
+    assert (f"the floor's own noise, {quality['fid_floor']:.2f} ± {quality['fid_floor_std']:.2f} from only "
+            f"{quality['n_floor']} held-out emoji") in card
     assert dn["low"] > dw["high"] and fn["low"] < fw["high"]      # "that gain is resolved; … that one is not"
     assert (f"mean saturation {cn['generated_mean_saturation']:.2f} against {cn['real_mean_saturation']:.2f}, a "
             f"distance of {cn['saturation_ratio']:.2f}× its real-vs-real floor") in card
