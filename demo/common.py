@@ -379,10 +379,12 @@ def progress_callback(progress, desc: str, offset: int = 0, grand_total: Optiona
 
 
 # ------------------------------------------------------------------------------------------ work budget
-def sampling_pass(label: str, network_calls: int, n: int, labels: Optional[Sequence[int]], w: float) -> limits.Pass:
-    """One generate() run as the budget counts it (classifier-free guidance with w ∉ {0, 1} doubles each batch)."""
+def sampling_pass(label: str, network_calls: int, n: int, labels: Optional[Sequence[int]], w: float,
+                  doubled_calls: Optional[int] = None) -> limits.Pass:
+    """One generate() run as the budget counts it (classifier-free guidance with w ∉ {0, 1} doubles the batch: at
+    every call, or at `doubled_calls` of them with guidance on an interval, demo.guided_calls)."""
     doubles = labels is not None and w not in (0.0, 1.0)
-    return limits.Pass(label, int(network_calls), int(n), 2 if doubles else 1)
+    return limits.Pass(label, int(network_calls), int(n), 2 if doubles else 1, doubled_calls if doubles else None)
 
 
 def check_work(ckpt: LoadedCheckpoint, passes: Sequence[limits.Pass], lower: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 from ddpm.messages import Message, MessageError, msg
 
@@ -144,11 +144,19 @@ class Pass:
     label: str | Message           # "DDPM, 1,000 steps" (msg("work.pass", ...)), or a sampler's name
     network_calls: int             # calls per image (the sampler's steps)
     images: int
-    batch_factor: int = 1          # 2 when classifier-free guidance doubles every batch
+    batch_factor: int = 1          # 2 when classifier-free guidance doubles the batch
+    doubled_calls: Optional[int] = None   # of the calls, those that run the doubled batch (guidance on an interval
+                                          # only); None: every call does
+
+    @property
+    def calls_per_image(self) -> int:
+        """Network evaluations one image costs: every call once, the doubled ones twice."""
+        doubled = self.network_calls if self.doubled_calls is None else self.doubled_calls
+        return self.network_calls + (self.batch_factor - 1) * doubled
 
     @property
     def image_calls(self) -> int:
-        return self.network_calls * self.images * self.batch_factor
+        return self.calls_per_image * self.images
 
 
 @dataclass(frozen=True)
@@ -174,8 +182,10 @@ class Work:
     def describe(self) -> Message:
         """e.g. 'DDIM, 20 steps: 20 network calls × 8 images × 2 (guidance doubles the batch), at 2 GFLOP per 28×28
         image per call = 640 GFLOP' (str() of it)."""
-        parts = [msg("work.pass_cost_doubled" if p.batch_factor > 1 else "work.pass_cost", label=p.label,
-                     calls=p.network_calls, images=p.images) for p in self.passes]
+        parts = [msg("work.pass_cost" if p.batch_factor == 1 else "work.pass_cost_doubled"
+                     if p.doubled_calls is None or p.doubled_calls >= p.network_calls else "work.pass_cost_interval",
+                     label=p.label, calls=p.network_calls, images=p.images, doubled=p.doubled_calls)
+                 for p in self.passes]
         joined = parts[0]
         for part in parts[1:]:
             joined = msg("work.plus", a=joined, b=part)
@@ -209,9 +219,9 @@ def check_work(passes: Sequence[Pass], flop_per_image: float, image_size: int, l
 
 
 def max_images_within(passes: Sequence[Pass], flop_per_image: float) -> int:
-    """How many images N (same settings otherwise) fit the budget: N · Σ calls × batch factor · FLOPs ≤ the
+    """How many images N (same settings otherwise) fit the budget: N · Σ calls per image · FLOPs ≤ the
     limit; 0 when not even one does, or when the calls in a row are over their cap (which no N changes)."""
-    per_image = sum(p.network_calls * p.batch_factor for p in passes) * flop_per_image
+    per_image = sum(p.calls_per_image for p in passes) * flop_per_image
     if sum(p.network_calls for p in passes) > max_network_calls() or per_image <= 0:
         return 0
     return int(work_limit_flop() // per_image)

@@ -309,6 +309,49 @@ def test_the_docs_name_the_steps_the_interval_covers():
         assert words in (root / page).read_text(encoding="utf-8"), page
 
 
+@pytest.mark.usefixtures("app_env")
+def test_the_work_budget_counts_only_the_calls_guidance_doubles(tmp_path, write_tiny_checkpoint, monkeypatch):
+    """With guidance on an interval, the app's budget counts a doubled batch only at the calls inside it: as many as
+    the sampler's levels with s in the interval (DDIM, from the schedule in float64), as many as a real run doubles
+    (EDM Heun, whose extra calls fall between its steps), every call without an interval; the refusal says so."""
+    from demo import checkpoints, limits
+    from demo.guided_calls import doubled_calls
+    from demo.model_cache import get_cache
+    from demo.tabs import sample
+    from ddpm.steps import ddim_timesteps
+    path = write_tiny_checkpoint(tmp_path / "b.safetensors", num_classes=3, T=1000)
+    ck = get_cache().get(path)
+    d = GaussianDiffusion(DiffusionConfig(T=1000), dtype=torch.float64)
+    inside = sum(0.28 < _s(d, t) <= 5.42 for t in ddim_timesteps(1000, 50))
+    assert 0 < inside < 50 and doubled_calls(ck, "ddim", 50, 3.0, (0.28, 5.42), eta=1.0) == inside
+    assert doubled_calls(ck, "ddim", 50, 3.0, None) is None                           # every call doubled
+    net = _LabelNet()
+    net.config.in_channels, net.config.image_size = 1, 1
+    net.anchor = torch.nn.Parameter(torch.zeros(()))
+    generate(net, ck.diffusion, sampler="edm_heun", steps=9, n=1, labels=[0], guidance_scale=3.0,
+             guidance_interval=(0.28, 5.42), seed=0, trajectory_frames=0)
+    assert doubled_calls(ck, "edm_heun", 9, 3.0, (0.28, 5.42)) == net.batches.count(2) > 0
+    p = limits.Pass("DDIM", 50, 4, 2, doubled_calls=inside)
+    assert p.image_calls == (50 + inside) * 4 and limits.Pass("DDIM", 50, 4, 2).image_calls == 400
+    assert limits.max_images_within([p], 1e9) > limits.max_images_within([limits.Pass("DDIM", 50, 1, 2)], 1e9)
+    monkeypatch.setenv("DDPM_WORKBENCH_WORK_TFLOP", "0.000001")
+    run = dict(checkpoint=checkpoints.UPLOAD, upload=str(path), classes=[], guidance_scale=3.0, sampler="DDIM",
+               steps=50, eta=1.0, temperature=1.0, noise_temperature=1.0, seed=0, n=3)
+    with pytest.raises(gr.Error) as e:
+        sample.sample(**run, guidance_s_lo="0.28", guidance_s_hi="5.42")
+    assert f"50 network calls × 3 images, {inside} of the calls doubled (guidance on its interval only)" in \
+        str(e.value.message)
+    with pytest.raises(gr.Error) as e:
+        sample.sample(**run)
+    assert "50 network calls × 3 images × 2 (guidance doubles the batch)" in str(e.value.message)
+    from demo.tabs import compare
+    with pytest.raises(gr.Error) as e:                  # Compare: DDPM over all T and DDIM, each counted exactly
+        compare.compare(checkpoints.UPLOAD, str(path), [], 3.0, 50, 1.0, 0, 3, "auto", "0.28", "5.42")
+    ddpm_inside = sum(0.28 < _s(d, t) <= 5.42 for t in range(1000))
+    assert f"1,000 network calls × 3 images, {ddpm_inside} of the calls doubled" in str(e.value.message)
+    assert f"50 network calls × 3 images, {inside} of the calls doubled" in str(e.value.message)
+
+
 def test_as_guidance_interval_reads_open_ends():
     assert as_guidance_interval(None) is None
     assert as_guidance_interval((None, None)) == GuidanceInterval(0.0, math.inf)

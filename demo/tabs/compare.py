@@ -16,6 +16,7 @@ from ddpm import generate, initial_noise
 
 from .. import checkpoints, guard, i18n, limits, plots, quality
 from .. import common as c
+from ..guided_calls import doubled_calls
 from ..i18n import L, show, t
 from ..model_cache import get_cache
 
@@ -51,8 +52,10 @@ def compare(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None,
     labels = c.parse_classes(classes, ckpt)
     w = c.guidance(guidance_scale, ckpt)
     interval = c.guidance_interval(guidance_s_lo, guidance_s_hi, w)
-    c.check_work(ckpt, [c.sampling_pass(t("work.pass", sampler="DDPM", steps=T), T, n, labels, w),
-                        c.sampling_pass(t("work.pass", sampler="DDIM", steps=s), s, n, labels, w)],
+    c.check_work(ckpt, [c.sampling_pass(t("work.pass", sampler="DDPM", steps=T), T, n, labels, w,
+                                        doubled_calls(ckpt, "ddpm", None, w, interval)),
+                        c.sampling_pass(t("work.pass", sampler="DDIM", steps=s), s, n, labels, w,
+                                        doubled_calls(ckpt, "ddim", s, w, interval, eta=eta))],
                  "work.lower_compare")
     amp = c.precision(amp)
     x_T = initial_noise(n, ckpt.image_shape, seed)
@@ -127,15 +130,17 @@ def compare_samplers(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: An
     amp = c.precision(amp)
     x_T = initial_noise(n, ckpt.image_shape, seed)
     cost = {label: T if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
-    c.check_work(ckpt, [c.sampling_pass(label, cost[label], n, labels, w) for label in picked],
-                 "work.lower_samplers")
+    steps = {label: None if COMPARE_SAMPLERS[label] == "ddpm" else s for label in picked}
+    c.check_work(ckpt, [c.sampling_pass(label, cost[label], n, labels, w,
+                                        doubled_calls(ckpt, COMPARE_SAMPLERS[label], steps[label], w, interval))
+                        for label in picked], "work.lower_samplers")
     results, done = {}, 0
     try:
         for label in picked:
             name = COMPARE_SAMPLERS[label]
             running = c.progress_callback(progress, t("samplers.progress", sampler=label, calls=cost[label]),
                                           done, sum(cost.values()))
-            results[label] = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=None if name == "ddpm" else s,
+            results[label] = generate(ckpt.model, ckpt.diffusion, sampler=name, steps=steps[label],
                                       n=n, labels=labels, guidance_scale=w, seed=seed, x_T=x_T, amp=amp,
                                       guidance_interval=interval, callback=running)
             done += cost[label]

@@ -18,6 +18,7 @@ from ddpm.data import make_grid, save_image_grid, to_uint8
 from .. import checkpoints, limits
 from .. import common as c
 from .. import sampler_options
+from ..guided_calls import doubled_calls
 from ..i18n import L, current, t
 from ..model_cache import file_key
 
@@ -98,7 +99,9 @@ def sample(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     interval = c.guidance_interval(guidance_s_lo, guidance_s_hi, w)
     calls = T if name == "ddpm" else s
     variance = ckpt.diffusion.sampling_defaults.variance
-    c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta, variance, options), calls, n, labels, w)],
+    doubled = doubled_calls(ckpt, name, s, w, interval, eta=eta, **few)
+    c.check_work(ckpt, [c.sampling_pass(sampler_text(name, calls, eta, variance, options), calls, n, labels, w,
+                                        doubled)],
                  "work.lower_sample_ddpm" if name == "ddpm" else "work.lower_sample")
     amp = c.precision(amp)
     running = t("sample.progress", run=sampler_text(name, s or T, eta, variance, options))
