@@ -345,11 +345,19 @@ def test_the_work_budget_counts_only_the_calls_guidance_doubles(tmp_path, write_
         sample.sample(**run)
     assert "50 network calls × 3 images × 2 (guidance doubles the batch)" in str(e.value.message)
     from demo.tabs import compare
+    import diagnostics.doctor
     with pytest.raises(gr.Error) as e:                  # Compare: DDPM over all T and DDIM, each counted exactly
         compare.compare(checkpoints.UPLOAD, str(path), [], 3.0, 50, 1.0, 0, 3, "auto", "0.28", "5.42")
     ddpm_inside = sum(0.28 < _s(d, t) <= 5.42 for t in range(1000))
     assert f"1,000 network calls × 3 images, {ddpm_inside} of the calls doubled" in str(e.value.message)
     assert f"50 network calls × 3 images, {inside} of the calls doubled" in str(e.value.message)
+    from demo.tabs import diagnose                      # the report's samples (quick: DDIM-50), and the doctor's
+    with pytest.raises(gr.Error) as e:
+        diagnose.diagnose(checkpoints.UPLOAD, str(path), "quick", 0, None, False, 3.0, 1.0, "0.28", "5.42")
+    assert "of the calls doubled (guidance on its interval only)" in str(e.value.message)
+    with pytest.raises(gr.Error) as e:
+        compare.doctor(checkpoints.BUNDLED, None, 10, 50, 2.0, "0.28", "5.42")
+    assert str(e.value.message).count("of the calls doubled") == len(diagnostics.doctor.CANDIDATES)
 
 
 def test_as_guidance_interval_reads_open_ends():

@@ -291,7 +291,9 @@ def doctor(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None, 
     if real is None:
         raise c.user_error(t("doctor.no_data", why=show(why)))
     labels = list(range(ckpt.num_classes)) if ckpt.num_classes else None
-    c.check_work(ckpt, [c.sampling_pass(name, calls, n, labels, w) for name in CANDIDATES], "work.lower_doctor")
+    c.check_work(ckpt, [c.sampling_pass(name, calls, n, labels, w, doubled_calls(ckpt, steps=calls, guidance_scale=w,
+                                                                                 interval=interval, **kw))
+                        for name, kw in CANDIDATES.items()], "work.lower_doctor")
     progress(0.0, desc=t("doctor.progress"))
     try:
         r = sampler_doctor(ckpt, real, calls=calls, n=n, guidance_scale=w, guidance_interval=interval,

@@ -13,6 +13,7 @@ from ddpm import CheckpointError, LoadedCheckpoint
 
 from .. import checkpoints, guard, limits
 from .. import common as c
+from ..guided_calls import doubled_calls
 from ..i18n import KEYS, L, current, t
 
 DIAGNOSE_MODES = ("quick", "full")
@@ -53,8 +54,10 @@ def diagnose(checkpoint: Optional[str] = checkpoints.BUNDLED, upload: Any = None
         from diagnostics.report import to_markdown
     except ImportError:
         raise c.user_error(t("diag.no_package")) from None
-    c.check_work(ckpt, report_passes(mode_settings(mode == "quick", ckpt.diffusion_config.T, eta=eta), w,
-                                     ckpt.num_classes),
+    settings = mode_settings(mode == "quick", ckpt.diffusion_config.T, eta=eta)
+    doubled = doubled_calls(ckpt, settings.sampler, settings.steps if settings.sampler == "ddim" else None, w,
+                            interval, eta=settings.eta)
+    c.check_work(ckpt, report_passes(settings, w, ckpt.num_classes, doubled),
                  "work.lower_report_full" if mode == "full" else "work.lower_report_quick")
 
     def report(stage: str, fraction: float) -> None:
@@ -90,13 +93,14 @@ def _shipped_data_only(ckpt: LoadedCheckpoint) -> LoadedCheckpoint:
     return replace(ckpt, meta={**ckpt.meta, "data": kept})
 
 
-def report_passes(settings, guidance_scale: float = 1.0, num_classes: int = 0) -> list[limits.Pass]:
+def report_passes(settings, guidance_scale: float = 1.0, num_classes: int = 0,
+                  doubled: Optional[int] = None) -> list[limits.Pass]:
     """The report's network work for the budget (diagnostics.checks.runner.ModeSettings): the samples (twice
-    the batch under classifier-free guidance), ε statistics at 5 noise levels on real and on generated images,
-    the timings, and one call per memory batch."""
+    the batch under classifier-free guidance, at every call or at `doubled` of them: demo.guided_calls), ε
+    statistics at 5 noise levels on real and on generated images, the timings, and one call per memory batch."""
     labels = list(range(num_classes)) if num_classes else None
     return [c.sampling_pass(t("work.pass", sampler=settings.sampler.upper(), steps=settings.steps), settings.steps,
-                            settings.n, labels, guidance_scale),
+                            settings.n, labels, guidance_scale, doubled),
             limits.Pass(t("work.eps_stats"), 10, settings.noise_n),
             limits.Pass(t("work.timings"), settings.timing_repeats + 1, settings.timing_batch),
             limits.Pass(t("work.memory"), 1, sum(settings.memory_batch_sizes))]
