@@ -39,8 +39,8 @@ def doubled_calls(ckpt, sampler: str, steps: Optional[int], guidance_scale: floa
     (no interval) or when the dry run cannot say (the budget then counts every call doubled, on the safe side)."""
     if interval is None:
         return None
-    counter = _CallCounter(ckpt.model.config)
     try:
+        counter = _CallCounter(ckpt.model.config)          # a configuration without channels: AttributeError
         generate(counter, ckpt.diffusion, sampler=sampler, steps=steps, n=1, labels=[0],
                  guidance_scale=guidance_scale, guidance_interval=interval, seed=0, trajectory_frames=0, amp="off",
                  **options)

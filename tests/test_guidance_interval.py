@@ -325,6 +325,8 @@ def test_the_work_budget_counts_only_the_calls_guidance_doubles(tmp_path, write_
     inside = sum(0.28 < _s(d, t) <= 5.42 for t in ddim_timesteps(1000, 50))
     assert 0 < inside < 50 and doubled_calls(ck, "ddim", 50, 3.0, (0.28, 5.42), eta=1.0) == inside
     assert doubled_calls(ck, "ddim", 50, 3.0, None) is None                           # every call doubled
+    odd = SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(num_classes=3)), diffusion=ck.diffusion)
+    assert doubled_calls(odd, "ddim", 50, 3.0, (0.28, 5.42)) is None                  # cannot say: all counted
     net = _LabelNet()
     net.config.in_channels, net.config.image_size = 1, 1
     net.anchor = torch.nn.Parameter(torch.zeros(()))
